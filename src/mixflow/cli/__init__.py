@@ -1,0 +1,51 @@
+"""The `mixflow` command: one typer app, one sub-app per capability (see DESIGN.md, CLI contract).
+
+Each capability registers its own sub-app module here; `main` turns every MixflowError and every
+usage error into one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from mixflow.errors import MixflowError
+
+app = typer.Typer(
+    name="mixflow",
+    help="The cloud brain of a configure-to-order, mixed-model truck factory.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    """Attach every capability's sub-app; one import and one line per capability."""
+    from mixflow.cli import demo, plant
+
+    app.add_typer(plant.app, name="plant")
+    demo.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; errors become one line `mixflow: error: ...` and exit 2."""
+    _register()
+    try:
+        app(args=argv, prog_name="mixflow", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.Abort:
+        print("mixflow: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except click.UsageError as bad:
+        print(f"mixflow: error: {bad.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    except click.ClickException as bad:
+        print(f"mixflow: error: {bad.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    except MixflowError as bad:
+        print(f"mixflow: error: {bad}", file=sys.stderr)
+        sys.exit(2)
