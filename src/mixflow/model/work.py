@@ -1,0 +1,72 @@
+"""Work the plant does for orders: feeder-shop jobs of operations, and material tasks for AGVs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mixflow.errors import ValidationError
+from mixflow.model.plant import Cell
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One step of a job on one machine of `group`; `setup_key` changes cost the group's setup time."""
+
+    id: str
+    job: str
+    group: str
+    duration_s: int
+    setup_key: str = ""
+
+    def __post_init__(self) -> None:
+        if self.duration_s <= 0:
+            raise ValidationError(f"operation {self.id}", "duration_s must be positive")
+
+
+@dataclass(frozen=True)
+class Job:
+    """Making one part for one order: operations in sequence, between release and the line's need."""
+
+    id: str
+    order_id: str
+    part: str
+    shop: str
+    operations: tuple[Operation, ...]
+    release_s: int
+    due_s: int
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.operations:
+            raise ValidationError(f"job {self.id}", "has no operation")
+        if self.due_s < self.release_s:
+            raise ValidationError(f"job {self.id}", "is due before its release")
+        if self.weight <= 0:
+            raise ValidationError(f"job {self.id}", "weight must be positive")
+
+    @property
+    def work_s(self) -> int:
+        return sum(op.duration_s for op in self.operations)
+
+
+@dataclass(frozen=True)
+class MaterialTask:
+    """Carry `part` from `pickup` to `dropoff` no later than `deadline_s` (an AGV's errand)."""
+
+    id: str
+    part: str
+    pickup: Cell
+    dropoff: Cell
+    release_s: int
+    deadline_s: int
+    payload_kg: float
+    order_id: str = ""
+    station: str = ""
+
+    def __post_init__(self) -> None:
+        if self.deadline_s < self.release_s:
+            raise ValidationError(f"material task {self.id}", "deadline lies before release")
+        if self.payload_kg < 0:
+            raise ValidationError(f"material task {self.id}", "payload_kg must be >= 0")
+        if self.pickup == self.dropoff:
+            raise ValidationError(f"material task {self.id}", "pickup and dropoff are the same cell")
