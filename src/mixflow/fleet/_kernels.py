@@ -1,0 +1,244 @@
+"""Numba kernels of the fleet: BFS distance fields and one PIBT step with swap and guidance.
+
+PIBT (Okumura et al., AIJ 2022): agents, highest priority first, each take the best free neighbour
+cell; an agent that wants a cell held by a lower-priority agent makes it move first (priority
+inheritance) and backtracks to its next choice when that agent cannot move. The swap operation
+(Okumura, "Engineering LaCAM*", AAMAS 2024) detects two agents that must pass each other in a
+corridor: the pusher then moves *away* and pulls the other into its old cell, so they trade places
+at the next junction instead of locking. Arrays only; the callers own the state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+INF = 1 << 30
+
+
+@njit(cache=True)
+def bfs_to_goal(pred: np.ndarray, goal: int, closed: np.ndarray, out: np.ndarray) -> None:
+    """Fill `out[c]` with the number of moves from cell c to `goal` (INF where unreachable).
+
+    `pred[v]` lists the cells that can move into v, so this is a BFS on the reversed graph and
+    respects one-way lanes. `closed` cells (broken robots) are treated as walls.
+    """
+    out[:] = INF
+    if closed[goal]:
+        return
+    queue = np.empty(out.shape[0], dtype=np.int32)
+    out[goal] = 0
+    queue[0] = goal
+    head, tail = 0, 1
+    while head < tail:
+        v = queue[head]
+        head += 1
+        dv = out[v] + 1
+        for d in range(4):
+            u = pred[v, d]
+            if u >= 0 and out[u] == INF and not closed[u]:
+                out[u] = dv
+                queue[tail] = u
+                tail += 1
+
+
+@njit(cache=True)
+def _blocked_dead_end(u: int, nbr: np.ndarray, deg: np.ndarray, occ_now: np.ndarray, goal: np.ndarray) -> bool:
+    """A dead-end cell occupied by an agent that is parked on its own goal: it will not make room."""
+    a = occ_now[u]
+    return deg[u] == 1 and a >= 0 and goal[a] == u
+
+
+@njit(cache=True)
+def _swap_required(
+    pusher: int, puller: int, v_pusher0: int, v_puller0: int,
+    nbr: np.ndarray, deg: np.ndarray, dist: np.ndarray, slot: np.ndarray, goal: np.ndarray, occ_now: np.ndarray,
+) -> bool:
+    """Whether pusher (at v_pusher0) and puller (at v_puller0) must trade places to both progress."""
+    dp = dist[slot[pusher]]
+    dq = dist[slot[puller]]
+    v_pusher, v_puller = v_pusher0, v_puller0
+    for _ in range(dist.shape[1]):
+        if dp[v_puller] >= dp[v_pusher]:
+            break
+        n = deg[v_puller]
+        nxt_cell = -1
+        for d in range(4):
+            u = nbr[v_puller, d]
+            if u < 0:
+                continue
+            if u == v_pusher or _blocked_dead_end(u, nbr, deg, occ_now, goal):
+                n -= 1
+            else:
+                nxt_cell = u
+        if n >= 2:
+            return False  # a junction: they can pass each other without a swap
+        if n <= 0:
+            break
+        v_pusher, v_puller = v_puller, nxt_cell
+    return dq[v_pusher] < dq[v_puller] and (dp[v_pusher] == 0 or dp[v_puller] < dp[v_pusher])
+
+
+@njit(cache=True)
+def _swap_possible(
+    v_pusher0: int, v_puller0: int, nbr: np.ndarray, deg: np.ndarray, occ_now: np.ndarray, goal: np.ndarray
+) -> bool:
+    """Whether walking away from v_pusher0 through v_puller0 reaches a junction where a swap fits."""
+    v_pusher, v_puller = v_pusher0, v_puller0
+    for _ in range(nbr.shape[0]):
+        if v_puller == v_pusher0:
+            return False
+        n = deg[v_puller]
+        nxt_cell = -1
+        for d in range(4):
+            u = nbr[v_puller, d]
+            if u < 0:
+                continue
+            if u == v_pusher or _blocked_dead_end(u, nbr, deg, occ_now, goal):
+                n -= 1
+            else:
+                nxt_cell = u
+        if n >= 2:
+            return True
+        if n <= 0:
+            return False
+        v_pusher, v_puller = v_puller, nxt_cell
+    return False
+
+
+@njit(cache=True)
+def _swap_partner(
+    i: int, first: int, nbr: np.ndarray, deg: np.ndarray, dist: np.ndarray, slot: np.ndarray,
+    goal: np.ndarray, pos: np.ndarray, occ_now: np.ndarray, nxt: np.ndarray,
+) -> int:
+    """The agent agent i should swap with (or clear the way for), or -1."""
+    v = pos[i]
+    j = occ_now[first]
+    if (
+        j >= 0 and j != i and nxt[j] == -1
+        and _swap_required(i, j, v, pos[j], nbr, deg, dist, slot, goal, occ_now)
+        and _swap_possible(pos[j], v, nbr, deg, occ_now, goal)
+    ):
+        return j
+    if first != v:  # clear operation: a neighbour needs i out of its way
+        for d in range(4):
+            u = nbr[v, d]
+            if u < 0 or u == first:
+                continue
+            k = occ_now[u]
+            if k < 0 or nxt[k] != -1:
+                continue
+            if _swap_required(k, i, v, first, nbr, deg, dist, slot, goal, occ_now) and _swap_possible(
+                first, v, nbr, deg, occ_now, goal
+            ):
+                return k
+    return -1
+
+
+@njit(cache=True)
+def _pibt(
+    i: int, nbr: np.ndarray, deg: np.ndarray, dist: np.ndarray, slot: np.ndarray, goal: np.ndarray,
+    pos: np.ndarray, guide: np.ndarray, noise: np.ndarray, occ_weight: float, use_swap: bool,
+    occ_now: np.ndarray, occ_next: np.ndarray, nxt: np.ndarray,
+) -> bool:
+    """Plan agent i's next cell, pushing lower-priority agents as needed; False if it must stay."""
+    v = pos[i]
+    row = slot[i]
+    cand = np.empty(5, dtype=np.int32)
+    cost = np.empty(5, dtype=np.float64)
+    k = 0
+    for d in range(4):
+        u = nbr[v, d]
+        if u >= 0:
+            c = float(dist[row, u]) + guide[v, d] + noise[i, d]
+            if occ_now[u] >= 0:
+                c += occ_weight
+            cand[k] = u
+            cost[k] = c
+            k += 1
+    cand[k] = v
+    cost[k] = float(dist[row, v]) + guide[v, 4] + noise[i, 4]
+    k += 1
+    for a in range(1, k):  # insertion sort, at most 5 entries
+        cu, cc = cand[a], cost[a]
+        b = a - 1
+        while b >= 0 and cost[b] > cc:
+            cand[b + 1] = cand[b]
+            cost[b + 1] = cost[b]
+            b -= 1
+        cand[b + 1] = cu
+        cost[b + 1] = cc
+    swapper = -1
+    if use_swap:
+        swapper = _swap_partner(i, cand[0], nbr, deg, dist, slot, goal, pos, occ_now, nxt)
+        if swapper >= 0:
+            cand[:k] = cand[:k][::-1].copy()
+    for idx in range(k):
+        u = cand[idx]
+        if occ_next[u] >= 0:
+            continue
+        a = occ_now[u]
+        if a >= 0 and a != i and nxt[a] == v:
+            continue  # would swap cells with a in one step
+        occ_next[u] = i
+        nxt[i] = u
+        if a >= 0 and a != i and nxt[a] == -1 and not _pibt(
+            a, nbr, deg, dist, slot, goal, pos, guide, noise, occ_weight, use_swap, occ_now, occ_next, nxt
+        ):
+            continue
+        if idx == 0 and swapper >= 0 and nxt[swapper] == -1 and occ_next[v] == -1:
+            nxt[swapper] = v
+            occ_next[v] = swapper
+        return True
+    nxt[i] = v
+    occ_next[v] = i
+    return False
+
+
+@njit(cache=True)
+def plan_step(
+    order: np.ndarray, nbr: np.ndarray, deg: np.ndarray, dist: np.ndarray, slot: np.ndarray,
+    goal: np.ndarray, pos: np.ndarray, guide: np.ndarray, noise: np.ndarray, occ_weight: float,
+    use_swap: bool, occ_now: np.ndarray, occ_next: np.ndarray, nxt: np.ndarray,
+) -> bool:
+    """One PIBT step for all agents; entries of `nxt` already >= 0 are fixed moves (held, broken, or
+    LaCAM constraints). Returns False (and a partial `nxt`) when the fixed moves or the result collide.
+
+    `occ_now` and `occ_next` are scratch arrays of -1 per cell; they are -1 again on return.
+    """
+    n_agents = pos.shape[0]
+    for i in range(n_agents):
+        occ_now[pos[i]] = i
+    ok = True
+    for i in range(n_agents):
+        if nxt[i] >= 0:
+            if occ_next[nxt[i]] >= 0:
+                ok = False
+            occ_next[nxt[i]] = i
+    if ok:
+        for i in range(n_agents):
+            if nxt[i] >= 0:
+                a = occ_now[nxt[i]]
+                if a >= 0 and a != i and nxt[a] == pos[i]:
+                    ok = False
+    if ok:
+        for i in order:
+            if nxt[i] == -1:
+                _pibt(i, nbr, deg, dist, slot, goal, pos, guide, noise, occ_weight, use_swap, occ_now, occ_next, nxt)
+        for i in range(n_agents):  # a fixed move may have left an agent with nowhere to go
+            occ_next[nxt[i]] = -1
+        for i in range(n_agents):
+            if occ_next[nxt[i]] >= 0:
+                ok = False
+            occ_next[nxt[i]] = i
+        if ok:
+            for i in range(n_agents):
+                a = occ_now[nxt[i]]
+                if a >= 0 and a != i and nxt[a] == pos[i]:
+                    ok = False
+    for i in range(n_agents):
+        occ_now[pos[i]] = -1
+        occ_next[pos[i]] = -1
+        if nxt[i] >= 0:
+            occ_next[nxt[i]] = -1
+    return ok
