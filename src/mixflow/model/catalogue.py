@@ -181,9 +181,12 @@ class FeederWork:
             raise ValidationError(f"feeder work {self.part}/{self.operation}", "work_s must be positive")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Catalogue:
-    """A configurable product line; validates that every name a rule or effect uses exists."""
+    """A configurable product line; validates that every name a rule or effect uses exists.
+
+    Compared and hashed by identity, so solvers can cache compiled forms per catalogue object.
+    """
 
     name: str
     variables: tuple[Variable, ...]

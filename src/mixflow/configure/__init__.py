@@ -1,0 +1,1 @@
+"""Configurator: the catalogue format, and compiled propagation, explanation, counting and pricing."""

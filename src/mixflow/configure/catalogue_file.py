@@ -1,0 +1,265 @@
+"""The catalogue file format (YAML or JSON, `format: mixflow-catalogue-v1`) with line-numbered errors.
+
+The file is checked twice: first against `catalogue.schema.json` (shape), then by building the
+`mixflow.model.Catalogue` (meaning: unknown variables, values, parts). Either failure is reported as
+`file:line: message`, with the line of the YAML node at fault.
+
+Conditions (`when`, `if`, `then`, `formula`, `excludes` items) are mappings: a key naming a variable
+holds a value or a list of values (`drive: [6x4, 8x4]`); the keys `all`, `any` (lists of conditions)
+and `not` (a condition) combine them. Several keys in one mapping must all hold.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from mixflow.errors import InputFileError, MixflowError
+from mixflow.model import (
+    AllOf,
+    AnyOf,
+    BomLine,
+    Catalogue,
+    FeederWork,
+    Formula,
+    Is,
+    Limit,
+    Not,
+    Part,
+    Rule,
+    Scope,
+    StationWork,
+    Surcharge,
+    Table,
+    Value,
+    Variable,
+    implies,
+)
+from mixflow.model.formula import TRUE
+
+FORMAT = "mixflow-catalogue-v1"
+
+
+class _LineDict(dict[str, Any]):
+    line: int = 0
+
+
+class _LineList(list[Any]):
+    line: int = 0
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe YAML loader whose mappings and lists remember their 1-based line."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
+    result = _LineDict(loader.construct_mapping(node, deep=True))
+    result.line = node.start_mark.line + 1
+    return result
+
+
+def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> _LineList:
+    result = _LineList(loader.construct_sequence(node, deep=True))
+    result.line = node.start_mark.line + 1
+    return result
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The JSON Schema of the catalogue file."""
+    text = resources.files("mixflow.configure").joinpath("catalogue.schema.json").read_text()
+    return dict(json.loads(text))
+
+
+def _line_of(data: Any, path: list[str | int]) -> int | None:
+    """The line of the deepest node along `path` that knows its line."""
+    line = getattr(data, "line", None)
+    node = data
+    for key in path:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            break
+        line = getattr(node, "line", line)
+    return line
+
+
+def load_catalogue(path: str | Path) -> Catalogue:
+    """Read, validate and build a catalogue; raises InputFileError naming file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputFileError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    return parse_catalogue(text, str(path))
+
+
+def parse_catalogue(text: str, source: str = "<catalogue>") -> Catalogue:
+    """Build a catalogue from file text (YAML, of which JSON is a subset)."""
+    try:
+        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise InputFileError(source, f"not valid YAML: {exc.problem}", line) from exc
+    if not isinstance(data, dict):
+        raise InputFileError(source, "a catalogue file holds a mapping at its top level", 1)
+    errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(data), key=lambda e: e.path)
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "top level"
+        raise InputFileError(source, f"{where}: {first.message}", _line_of(data, list(first.absolute_path)))
+    try:
+        return _build(data)
+    except _AtLine as exc:
+        raise InputFileError(source, exc.message, exc.line) from exc
+    except MixflowError as exc:
+        raise InputFileError(source, str(exc), getattr(data, "line", None)) from exc
+
+
+class _AtLine(Exception):
+    def __init__(self, message: str, line: int | None) -> None:
+        self.message = message
+        self.line = line
+
+
+def _condition(node: Any) -> Formula:
+    """A condition mapping as a formula (see module docstring)."""
+    parts: list[Formula] = []
+    for key, value in node.items():
+        if key == "all":
+            parts.append(AllOf(tuple(_condition(c) for c in value)))
+        elif key == "any":
+            parts.append(AnyOf(tuple(_condition(c) for c in value)))
+        elif key == "not":
+            parts.append(Not(_condition(value)))
+        else:
+            values = value if isinstance(value, list) else [value]
+            parts.append(Is(str(key), frozenset(str(v) for v in values)))
+    return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
+
+
+def _rule(node: Mapping[str, Any]) -> Rule:
+    if "formula" in node:
+        formula = _condition(node["formula"])
+    elif "excludes" in node:
+        formula = Not(AllOf(tuple(_condition(c) for c in node["excludes"])))
+    else:
+        formula = implies(_condition(node["if"]), _condition(node["then"]))
+    return Rule(id=node["id"], formula=formula, text=node.get("text", ""))
+
+
+def _when(node: Mapping[str, Any]) -> Formula:
+    return _condition(node["when"]) if "when" in node else TRUE
+
+
+def _build(data: Mapping[str, Any]) -> Catalogue:
+    def at(node: Any, build: Any) -> Any:
+        try:
+            return build(node)
+        except MixflowError as exc:
+            raise _AtLine(str(exc), getattr(node, "line", None)) from exc
+
+    def variable(node: Mapping[str, Any]) -> Variable:
+        values = tuple(
+            at(
+                v,
+                lambda v: Value(
+                    code=str(v["code"]),
+                    label=v.get("label", ""),
+                    price=float(v.get("price", 0.0)),
+                    attributes={k: float(x) for k, x in v.get("attributes", {}).items()},
+                ),
+            )
+            for v in node["values"]
+        )
+        return Variable(
+            name=node["name"],
+            values=values,
+            label=node.get("label", ""),
+            default=None if node.get("default") is None else str(node["default"]),
+            scope=Scope(node.get("scope", "model")),
+        )
+
+    catalogue = Catalogue(
+        name=data["name"],
+        currency=data.get("currency", "EUR"),
+        base_price=float(data.get("base_price", 0.0)),
+        variables=tuple(at(v, variable) for v in data["variables"]),
+        rules=tuple(at(r, _rule) for r in data.get("rules", [])),
+        tables=tuple(
+            at(
+                t,
+                lambda t: Table(
+                    id=t["id"],
+                    scope=tuple(t["scope"]),
+                    allowed=frozenset(tuple(str(x) for x in row) for row in t["allowed"]),
+                    text=t.get("text", ""),
+                ),
+            )
+            for t in data.get("tables", [])
+        ),
+        limits=tuple(
+            at(
+                x,
+                lambda x: Limit(
+                    id=x["id"],
+                    attribute=x["attribute"],
+                    maximum=x.get("maximum"),
+                    minimum=x.get("minimum"),
+                    text=x.get("text", ""),
+                ),
+            )
+            for x in data.get("limits", [])
+        ),
+        surcharges=tuple(
+            at(s, lambda s: Surcharge(id=s["id"], when=_condition(s["when"]), amount=float(s["amount"])))
+            for s in data.get("surcharges", [])
+        ),
+        parts=tuple(
+            at(
+                p,
+                lambda p: Part(
+                    id=p["id"],
+                    name=p.get("name", p["id"]),
+                    shop=p.get("shop"),
+                    lead_time_s=int(p.get("lead_time_s", 0)),
+                    unit_cost=float(p.get("unit_cost", 0.0)),
+                ),
+            )
+            for p in data.get("parts", [])
+        ),
+        bom=tuple(
+            at(b, lambda b: BomLine(part=b["part"], qty=int(b.get("qty", 1)), when=_when(b)))
+            for b in data.get("bom", [])
+        ),
+        station_work=tuple(
+            at(w, lambda w: StationWork(position=int(w["position"]), work_s=int(w["work_s"]), when=_when(w)))
+            for w in data.get("station_work", [])
+        ),
+        feeder_work=tuple(
+            at(
+                w,
+                lambda w: FeederWork(
+                    part=w["part"],
+                    shop=w["shop"],
+                    operation=w["operation"],
+                    work_s=int(w["work_s"]),
+                    step=int(w["step"]),
+                    when=_when(w),
+                ),
+            )
+            for w in data.get("feeder_work", [])
+        ),
+    )
+    return catalogue

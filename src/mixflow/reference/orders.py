@@ -1,0 +1,50 @@
+"""The reference order stream: Poisson arrivals over the working day, a realistic model mix, due in 5+ days."""
+
+from __future__ import annotations
+
+import random
+
+from mixflow.model import DAY_S, Catalogue, Order, Plant, Scope
+from mixflow.reference.catalogue import buildable_models, model_weights, sample_configuration
+
+# Share of the line's rate that customers order: the plant runs near, not over, its capacity.
+LOAD_FACTOR = 0.9
+DELIVERY_DAYS = 5
+
+
+def orders_per_day(plant: Plant) -> float:
+    """Mean number of orders a day the reference plant receives."""
+    return LOAD_FACTOR * plant.line.trucks_per_day
+
+
+def order_stream(
+    plant: Plant, catalogue: Catalogue, days: int, seed: int = 0, start_s: int = 0
+) -> list[Order]:
+    """Orders arriving over `days` days from `start_s`, each asking for delivery in 5 to 7 days."""
+    rng = random.Random(seed)
+    models = buildable_models(catalogue)
+    weights = model_weights(catalogue, models)
+    model_vars = [v.name for v in catalogue.variables_of(Scope.MODEL)]
+    rate_per_s = orders_per_day(plant) / DAY_S
+    orders: list[Order] = []
+    t = float(start_s)
+    end = start_s + days * DAY_S
+    while True:
+        t += rng.expovariate(rate_per_s)
+        if t >= end:
+            break
+        model = rng.choices(models, weights)[0]
+        config = sample_configuration(rng, dict(zip(model_vars, model, strict=True)), catalogue)
+        placed = int(t)
+        requested = placed + DELIVERY_DAYS * DAY_S + rng.choice((0, 0, 0, 1, 2)) * DAY_S
+        orders.append(
+            Order(
+                id=f"O{len(orders) + 1:06d}",
+                customer=f"C{rng.randrange(1, 400):04d}",
+                configuration=config,
+                placed_s=placed,
+                requested_s=requested,
+                priority=1 if rng.random() < 0.05 else 0,
+            )
+        )
+    return orders

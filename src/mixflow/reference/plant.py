@@ -1,0 +1,271 @@
+"""A seeded generator of the reference plant at any scale.
+
+At scale 1.0: one 60-position line at a 240 s takt over two shifts (240 trucks a day), 2,040 machines
+in six shops, 720 AGVs on a 240 x 130 floor of 1.5 m cells. `scale` shrinks machines, AGVs, floor
+area and the line's rate in proportion; the line keeps its 60 full-scale positions, merged into
+fewer stations (at least two), so a truck's work content is the same at every scale.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from mixflow.errors import ValidationError
+from mixflow.model import (
+    AgvSpec,
+    AssemblyLine,
+    Calendar,
+    Fleet,
+    FloorGrid,
+    Machine,
+    MachineGroup,
+    Plant,
+    Shop,
+    Station,
+)
+from mixflow.model.plant import ALL_EXITS, Cell
+
+LINE_POSITIONS = 60
+FULL_TAKT_S = 240
+BASE_WORK_PER_POSITION_S = 170
+TWO_SHIFTS = Calendar(((6 * 3600, 14 * 3600), (14 * 3600, 22 * 3600)))
+FULL_AGVS = 720
+FULL_GRID = (240, 130)
+CELL_M = 1.5
+# Work after the line, per truck, by machine group: every truck spends an hour on an end-of-line rig.
+POST_LINE_WORK_S = {"eol_test": 3600}
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """One machine group of the full-scale plant."""
+
+    shop: str
+    operation: str
+    machines: int
+    setup_s: int
+    mtbf_h: float
+    mttr_h: float
+    power_kw: float
+
+
+SHOP_NAMES = {
+    "cab": "Cab shop (press, weld, hem, trim)",
+    "paint": "Paint shop",
+    "frame": "Frame shop",
+    "axle": "Axle shop",
+    "battery": "Battery-pack shop",
+    "test": "End-of-line test",
+}
+
+GROUPS: tuple[GroupSpec, ...] = (
+    GroupSpec("cab", "cab_press", 40, 600, 60, 1.5, 180),
+    GroupSpec("cab", "cab_weld", 420, 300, 80, 1.0, 35),
+    GroupSpec("cab", "cab_hem", 60, 0, 120, 1.0, 20),
+    GroupSpec("cab", "cab_trim", 150, 0, 200, 0.5, 4),
+    GroupSpec("paint", "paint_pretreat", 10, 0, 150, 2.0, 90),
+    GroupSpec("paint", "paint_ecoat", 10, 0, 150, 2.0, 110),
+    GroupSpec("paint", "paint_booth", 36, 900, 100, 1.5, 60),
+    GroupSpec("paint", "paint_oven", 24, 0, 200, 2.0, 140),
+    GroupSpec("frame", "frame_cut", 40, 300, 90, 1.0, 45),
+    GroupSpec("frame", "frame_drill", 160, 120, 100, 1.0, 22),
+    GroupSpec("frame", "frame_rivet", 200, 0, 150, 0.5, 15),
+    GroupSpec("frame", "frame_assembly", 60, 0, 250, 0.5, 6),
+    GroupSpec("axle", "axle_turning", 150, 600, 90, 1.5, 30),
+    GroupSpec("axle", "axle_grinding", 90, 600, 90, 1.5, 25),
+    GroupSpec("axle", "axle_assembly", 80, 0, 200, 0.5, 8),
+    GroupSpec("axle", "axle_test", 30, 0, 250, 1.0, 15),
+    GroupSpec("battery", "cell_test", 60, 0, 150, 1.0, 12),
+    GroupSpec("battery", "module_stack", 220, 600, 120, 1.0, 18),
+    GroupSpec("battery", "pack_assembly", 120, 300, 200, 1.0, 10),
+    GroupSpec("battery", "pack_test", 50, 0, 150, 1.5, 60),
+    GroupSpec("test", "eol_test", 30, 0, 300, 1.0, 80),
+)
+
+
+def _scaled(count: int, scale: float, minimum: int = 1) -> int:
+    return max(minimum, round(count * scale))
+
+
+class _Floor:
+    """Lays out the floor: warehouse racks on the left, the line across the middle, shops above and below,
+    parking and chargers along the walls, all joined by aisles."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self.blocked = np.zeros((height, width), dtype=bool)
+        self.blocked[0, :] = self.blocked[-1, :] = True
+        self.blocked[:, 0] = self.blocked[:, -1] = True
+        self.warehouse_x = max(10, round(width * 0.16))
+        self.line_y = height // 2
+        self.line_x = (self.warehouse_x + 4, width - 4)
+        self.parking_top = height - 3
+
+    def warehouse(self) -> list[Cell]:
+        """Racks of two-cell depth with pick cells on both sides; rows are broken by cross-aisles."""
+        picks: list[Cell] = []
+        for x in range(3, self.warehouse_x - 2, 4):
+            for y in range(3, self.height - 3):
+                if (y - 3) % 12 in (10, 11):
+                    continue
+                self.blocked[y, x] = self.blocked[y, x + 1] = True
+                if y % 3 == 0:
+                    picks += [(x - 1, y), (x + 2, y)]
+        return picks
+
+    def line(self, stations: int) -> list[Cell]:
+        """The line conveyor (two blocked rows) with drop cells above it and crossing gaps."""
+        x0, x1 = self.line_x
+        y = self.line_y
+        self.blocked[y : y + 2, x0:x1] = True
+        for gap in range(x0 + 30, x1 - 5, 30):
+            self.blocked[y : y + 2, gap : gap + 2] = False
+        span = x1 - x0
+        drops = []
+        for i in range(stations):
+            x = x0 + (i * span) // stations + span // (2 * stations)
+            while not self.blocked[y, x]:
+                x += 1
+            drops.append((x, y - 1))
+        return drops
+
+    def parking(self, count: int) -> list[Cell]:
+        """Parking rows along the bottom wall, every other row, with an aisle column every 10 cells."""
+        cells: list[Cell] = []
+        y = self.height - 3
+        while len(cells) < count and y > self.line_y + 8:
+            cells += [(x, y) for x in range(self.warehouse_x + 2, self.width - 2) if x % 10 != 0]
+            y -= 2
+        if len(cells) < count:
+            raise ValidationError("reference floor", f"room for {len(cells)} parked AGVs, {count} needed")
+        self.parking_top = y
+        return cells[:count]
+
+    def machine_slots(self) -> list[Cell]:
+        """Cells a machine may stand on: single rows every third row, broken every 9 cells by an aisle,
+        so every machine touches an aisle above and below. Nearest the line first; call after parking."""
+        slots: list[Cell] = []
+        x0, x1 = self.warehouse_x + 3, self.width - 3
+        top = range(self.line_y - 4, 4, -3)
+        bottom = range(self.line_y + 5, self.parking_top - 1, 3)
+        for y in (y for pair in zip(top, bottom, strict=False) for y in pair):
+            slots += [(x, y) for x in range(x0, x1) if (x - x0) % 9 != 8]
+        return slots
+
+    def chargers(self, count: int) -> list[Cell]:
+        """Chargers every other cell along the top wall, right of the warehouse."""
+        cells = [(x, 1) for x in range(self.warehouse_x + 2, self.width - 2, 2)]
+        if len(cells) < count:
+            raise ValidationError("reference floor", f"room for {len(cells)} chargers, {count} needed")
+        return cells[:count]
+
+
+def build_plant(scale: float = 1.0, seed: int = 0) -> Plant:
+    """The reference plant at `scale` (1.0 = full size); the seed places machines within the shops."""
+    if not 0 < scale <= 4:
+        raise ValidationError("scale", f"must lie in (0, 4], got {scale}")
+    rng = random.Random(seed)
+    side = math.sqrt(scale)
+    width = max(64, round(FULL_GRID[0] * side))
+    height = max(44, round(FULL_GRID[1] * side))
+    floor = _Floor(width, height)
+    picks = floor.warehouse()
+
+    n_stations = max(2, min(LINE_POSITIONS, round(LINE_POSITIONS * scale)))
+    drops = floor.line(n_stations)
+    positions = np.array_split(np.arange(1, LINE_POSITIONS + 1), n_stations)
+    stations = tuple(
+        Station(id=f"S{i + 1:02d}", index=i, positions=tuple(int(p) for p in pos), drop_cell=drops[i])
+        for i, pos in enumerate(positions)
+    )
+    takt_s = max(1, round(FULL_TAKT_S / scale))
+    line = AssemblyLine(
+        id="final-assembly",
+        stations=stations,
+        takt_s=takt_s,
+        calendar=TWO_SHIFTS,
+        buffer_size=2,
+        base_work_s=BASE_WORK_PER_POSITION_S,
+    )
+
+    n_agvs = _scaled(FULL_AGVS, scale, minimum=4)
+    homes = floor.parking(n_agvs)
+    slots = floor.machine_slots()
+    counts = [_scaled(g.machines, scale) for g in GROUPS]
+    if sum(counts) > len(slots):
+        raise ValidationError("reference floor", f"room for {len(slots)} machines, {sum(counts)} needed")
+    shops: list[Shop] = []
+    cursor = 0
+    for shop_id, shop_name in SHOP_NAMES.items():
+        groups = []
+        first_cell: Cell | None = None
+        for spec, count in zip(GROUPS, counts, strict=True):
+            if spec.shop != shop_id:
+                continue
+            cells = slots[cursor : cursor + count]
+            cursor += count
+            rng.shuffle(cells)
+            machines = tuple(
+                Machine(id=f"{spec.operation}-{k + 1:03d}", group=spec.operation, cell=cell)
+                for k, cell in enumerate(sorted(cells))
+            )
+            for m in machines:
+                floor.blocked[m.cell[1], m.cell[0]] = True
+            first_cell = first_cell or machines[0].cell
+            groups.append(
+                MachineGroup(
+                    id=spec.operation,
+                    shop=shop_id,
+                    operation=spec.operation,
+                    machines=machines,
+                    calendar=TWO_SHIFTS,
+                    setup_s=spec.setup_s,
+                    mtbf_s=round(spec.mtbf_h * 3600),
+                    mttr_s=round(spec.mttr_h * 3600),
+                    power_kw=spec.power_kw,
+                )
+            )
+        assert first_cell is not None
+        outbound = (first_cell[0], first_cell[1] + 1)
+        shops.append(Shop(id=shop_id, name=shop_name, groups=tuple(groups), outbound_cell=outbound))
+
+    chargers = floor.chargers(max(2, round(n_agvs / 8)))
+    grid = FloorGrid(
+        width=width,
+        height=height,
+        blocked=floor.blocked,
+        exits=np.full((height, width), ALL_EXITS, dtype=np.uint8),
+        cell_m=CELL_M,
+        warehouse_cells=tuple(picks),
+        chargers=tuple(chargers),
+        parking=tuple(homes),
+        zones={
+            "warehouse": (1, 1, floor.warehouse_x, height - 2),
+            "line": (floor.line_x[0], floor.line_y, floor.line_x[1], floor.line_y + 1),
+        },
+    )
+    fleet = Fleet(
+        spec=AgvSpec(
+            speed_m_s=1.5,
+            payload_kg=3000,
+            battery_kwh=30.0,
+            charge_kw=60.0,
+            drain_kwh_per_m=0.0015,
+            loaded_drain_factor=1.6,
+            low_soc=0.25,
+        ),
+        agv_ids=tuple(f"AGV-{k + 1:03d}" for k in range(n_agvs)),
+        homes=tuple(homes),
+    )
+    return Plant(
+        name=f"mixflow reference plant (scale {scale:g})",
+        line=line,
+        shops=tuple(shops),
+        floor=grid,
+        fleet=fleet,
+        scale=scale,
+    )
