@@ -27,7 +27,7 @@ def _register() -> None:
     from mixflow.cli import demo, plant
 
     app.add_typer(plant.app, name="plant")
-    demo.register(app)
+    app.command(name="demo")(demo.demo)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,17 +35,20 @@ def main(argv: list[str] | None = None) -> None:
     _register()
     try:
         app(args=argv, prog_name="mixflow", standalone_mode=False)
-    except click.exceptions.Exit as done:
+    except (typer.Exit, click.exceptions.Exit) as done:
         sys.exit(done.exit_code)
-    except click.exceptions.Abort:
+    except (typer.Abort, click.exceptions.Abort, KeyboardInterrupt):
         print("mixflow: interrupted", file=sys.stderr)
         sys.exit(130)
-    except click.UsageError as bad:
-        print(f"mixflow: error: {bad.format_message()}", file=sys.stderr)
-        sys.exit(2)
-    except click.ClickException as bad:
-        print(f"mixflow: error: {bad.format_message()}", file=sys.stderr)
-        sys.exit(2)
     except MixflowError as bad:
         print(f"mixflow: error: {bad}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as bad:
+        # Usage errors: click's own, or the copy of click that newer typer versions vendor.
+        if not hasattr(bad, "format_message"):
+            raise
+        if not bad.format_message() and getattr(bad, "ctx", None) is not None:
+            print(bad.ctx.get_help())  # a bare `mixflow` or group: show what it can do
+            sys.exit(2)
+        print(f"mixflow: error: {bad.format_message()}", file=sys.stderr)
         sys.exit(2)
