@@ -24,9 +24,10 @@ app = typer.Typer(
 
 def _register() -> None:
     """Attach every capability's sub-app; one import and one line per capability."""
-    from mixflow.cli import demo, plant
+    from mixflow.cli import demo, plant, sequence
 
     app.add_typer(plant.app, name="plant")
+    app.add_typer(sequence.app, name="sequence")
     app.command(name="demo")(demo.demo)
 
 

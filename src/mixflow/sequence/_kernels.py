@@ -33,7 +33,7 @@ def _rand(state: np.ndarray) -> int:
     x ^= x << np.uint64(25)
     x ^= x >> np.uint64(27)
     state[0] = x
-    return np.int64((x * np.uint64(2685821657736338717)) >> np.uint64(33))
+    return np.int64((x * np.uint64(2685821657736338717)) >> np.uint64(33))  # type: ignore[return-value]
 
 
 @njit(cache=True)
@@ -261,8 +261,29 @@ def _apply(line, opt, cnt, q, ws, we, kind, i, j):
 
 @njit(cache=True)
 def local_search(
-    line, opt, col, cls, cnt, p, q, prio, ws, we, mode, t, limit, weights, totals,
-    best_line, best_totals, rng, iterations, max_distance, swap_share, insertion_share, target,
+    line,
+    opt,
+    col,
+    cls,
+    cnt,
+    p,
+    q,
+    prio,
+    ws,
+    we,
+    mode,
+    t,
+    limit,
+    weights,
+    totals,
+    best_line,
+    best_totals,
+    rng,
+    iterations,
+    max_distance,
+    swap_share,
+    insertion_share,
+    target,
 ):
     """Run `iterations` random moves; accept every move that is not worse (plateau walking) and keeps
     every paint run within `limit` (0 = no limit). Returns the number of moves accepted.
@@ -339,8 +360,22 @@ def _count_at_most(cum_row, lo, hi, x):
 
 @njit(cache=True)
 def greedy(
-    opt, col, class_of, class_members, class_start, p, q, prio, ws, we, mode, t, tail_line, limit,
-    weights, num_colours,
+    opt,
+    col,
+    class_of,
+    class_members,
+    class_start,
+    p,
+    q,
+    prio,
+    ws,
+    we,
+    mode,
+    t,
+    tail_line,
+    limit,
+    weights,
+    num_colours,
 ):
     """Build a line position by position: the class that adds the least weighted cost to the windows
     ending here, ties broken by the highest dynamic sum of option utilisation (hard vehicles early

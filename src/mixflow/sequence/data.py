@@ -106,7 +106,9 @@ class ProblemData:
         if self.paint_batch_limit is not None and self.paint_batch_limit < 1:
             raise ValidationError("paint_batch_limit", f"must be >= 1, got {self.paint_batch_limit}")
         if not self.objective_order or any(c not in CRITERIA for c in self.objective_order):
-            raise ValidationError("objective_order", f"must rank some of {CRITERIA}, got {self.objective_order}")
+            raise ValidationError(
+                "objective_order", f"must rank some of {CRITERIA}, got {self.objective_order}"
+            )
         if len(set(self.objective_order)) != len(self.objective_order):
             raise ValidationError("objective_order", "must not repeat a criterion")
         if self.window_rule not in ("roadef", "csplib"):

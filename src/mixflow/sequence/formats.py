@@ -68,13 +68,17 @@ def read_csplib(path: str | Path) -> ProblemData:
     number, header = rows[0]
     fields = header.split()
     if len(fields) != 3:
-        raise InputFileError(str(path), f"header must be 'n_cars n_options n_classes', got {header!r}", number)
+        raise InputFileError(
+            str(path), f"header must be 'n_cars n_options n_classes', got {header!r}", number
+        )
     n_cars, n_options, n_classes = (_int(f, path, number, "header field") for f in fields)
     limits = []
     for (number, text), what in zip(rows[1:3], ("p", "q"), strict=True):
         values = [_int(f, path, number, what) for f in text.split()]
         if len(values) != n_options:
-            raise InputFileError(str(path), f"{what} line must hold {n_options} values, got {len(values)}", number)
+            raise InputFileError(
+                str(path), f"{what} line must hold {n_options} values, got {len(values)}", number
+            )
         limits.append((number, values))
     (_, ps), (q_line, qs) = limits
     rules = []
@@ -90,20 +94,22 @@ def read_csplib(path: str | Path) -> ProblemData:
     ids: list[str] = []
     option_rows: list[list[int]] = []
     for number, text in class_rows:
-        values = text.split()
-        if len(values) != n_options + 2:
+        tokens = text.split()
+        if len(tokens) != n_options + 2:
             raise InputFileError(
                 str(path), f"class line must be 'id count' and {n_options} options, got {text!r}", number
             )
-        class_id = values[0]
-        count = _int(values[1], path, number, "class count")
-        flags = [_int(v, path, number, "option flag") for v in values[2:]]
+        class_id = tokens[0]
+        count = _int(tokens[1], path, number, "class count")
+        flags = [_int(v, path, number, "option flag") for v in tokens[2:]]
         if count < 0 or any(f not in (0, 1) for f in flags):
             raise InputFileError(str(path), "count must be >= 0 and option flags 0 or 1", number)
         ids.extend([class_id] * count)
         option_rows.extend([flags] * count)
     if len(ids) != n_cars:
-        raise InputFileError(str(path), f"class counts sum to {len(ids)}, header says {n_cars} cars", rows[0][0])
+        raise InputFileError(
+            str(path), f"class counts sum to {len(ids)}, header says {n_cars} cars", rows[0][0]
+        )
     return ProblemData(
         vehicle_ids=tuple(ids),
         options=np.array(option_rows, dtype=bool).reshape(len(ids), n_options),
@@ -153,7 +159,9 @@ def _read_objectives(path: Path) -> tuple[str, ...]:
     for number, cells in _table(path)[1:]:
         if len(cells) < 2 or cells[1] not in OBJECTIVE_NAMES:
             raise InputFileError(
-                str(path), f"expected 'rank;objective name;' with a known name, got {';'.join(cells)!r}", number
+                str(path),
+                f"expected 'rank;objective name;' with a known name, got {';'.join(cells)!r}",
+                number,
             )
         ranked.append((_int(cells[0], path, number, "rank"), OBJECTIVE_NAMES[cells[1]]))
     order = [name for _, name in sorted(ranked)]
@@ -242,11 +250,12 @@ def read_sequence(path: str | Path, data: ProblemData) -> list[int]:
     for number, text in _lines(path):
         for ident in text.replace(",", " ").split():
             if ident not in pools:
-                raise InputFileError(str(path), f"unknown vehicle id {ident!r} for instance {data.name}", number)
+                raise InputFileError(
+                    str(path), f"unknown vehicle id {ident!r} for instance {data.name}", number
+                )
             if not pools[ident]:
                 raise InputFileError(str(path), f"vehicle {ident!r} appears too often", number)
             order.append(pools[ident].pop())
     if len(order) != data.num_vehicles:
         raise InputFileError(str(path), f"lists {len(order)} vehicles, the instance has {data.num_vehicles}")
     return order
-

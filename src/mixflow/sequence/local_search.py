@@ -38,7 +38,9 @@ class _Arrays:
         self.num_classes = int(day_class.max()) + 1
         members = np.argsort(day_class, kind="stable").astype(np.int64)
         self.class_members = members
-        self.class_start = np.concatenate([[0], np.cumsum(np.bincount(day_class, minlength=self.num_classes))])
+        self.class_start = np.concatenate(
+            [[0], np.cumsum(np.bincount(day_class, minlength=self.num_classes))]
+        )
         self.p = np.array([rule.p for rule in data.rules], dtype=np.int64)
         self.q = np.array([rule.q for rule in data.rules], dtype=np.int64)
         self.prio = np.array([0 if rule.priority == "high" else 1 for rule in data.rules], dtype=np.int64)
@@ -60,9 +62,7 @@ class _Arrays:
         """A lower bound on colour changes: every colour needs ceil(count / limit) runs."""
         day = self.col[: self.n]
         counts = np.bincount(day, minlength=self.num_colours)
-        runs = sum(
-            (math.ceil(int(c) / self.limit) if self.limit else 1) for c in counts if c > 0
-        )
+        runs = sum((math.ceil(int(c) / self.limit) if self.limit else 1) for c in counts if c > 0)
         joins_tail = self.t > 0 and counts[self.col[self.n + self.t - 1]] > 0
         return max(0, runs - 1) if self.t == 0 or joins_tail else runs
 
@@ -76,9 +76,22 @@ def greedy_order(data: ProblemData) -> list[int]:
 
 def _greedy_line(arrays: _Arrays) -> tuple[np.ndarray, bool]:
     line, feasible = _kernels.greedy(
-        arrays.opt, arrays.col, arrays.cls, arrays.class_members, arrays.class_start, arrays.p, arrays.q,
-        arrays.prio, arrays.ws, arrays.we, arrays.mode, arrays.t, arrays.tail_line, arrays.limit,
-        arrays.weights, arrays.num_colours,
+        arrays.opt,
+        arrays.col,
+        arrays.cls,
+        arrays.class_members,
+        arrays.class_start,
+        arrays.p,
+        arrays.q,
+        arrays.prio,
+        arrays.ws,
+        arrays.we,
+        arrays.mode,
+        arrays.t,
+        arrays.tail_line,
+        arrays.limit,
+        arrays.weights,
+        arrays.num_colours,
     )
     return line, bool(feasible)
 
@@ -103,7 +116,9 @@ def solve(
     else:
         line = np.concatenate([arrays.tail_line, np.asarray(initial_order, dtype=np.int64)])
     cnt = _kernels.full_counts(line, arrays.opt, arrays.q, arrays.ws, arrays.we)
-    totals = _kernels.totals_of(line, cnt, arrays.col, arrays.p, arrays.prio, arrays.ws, arrays.we, arrays.mode, t)
+    totals = _kernels.totals_of(
+        line, cnt, arrays.col, arrays.p, arrays.prio, arrays.ws, arrays.we, arrays.mode, t
+    )
     best_line = line.copy()
     best_totals = totals.copy()
     rng = np.array([np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(seed * 2654435761 + 1)], dtype=np.uint64)
@@ -122,9 +137,29 @@ def solve(
         step = min(chunk, budget - done)
         tick = time.perf_counter()
         _kernels.local_search(
-            line, arrays.opt, arrays.col, arrays.cls, cnt, arrays.p, arrays.q, arrays.prio, arrays.ws,
-            arrays.we, arrays.mode, t, arrays.limit, arrays.weights, totals, best_line, best_totals, rng,
-            step, max_distance, 600, 200, target,
+            line,
+            arrays.opt,
+            arrays.col,
+            arrays.cls,
+            cnt,
+            arrays.p,
+            arrays.q,
+            arrays.prio,
+            arrays.ws,
+            arrays.we,
+            arrays.mode,
+            t,
+            arrays.limit,
+            arrays.weights,
+            totals,
+            best_line,
+            best_totals,
+            rng,
+            step,
+            max_distance,
+            600,
+            200,
+            target,
         )
         done += step
         spent = time.perf_counter() - tick
