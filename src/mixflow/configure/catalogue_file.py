@@ -60,7 +60,7 @@ class _LineLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
-    result = _LineDict(loader.construct_mapping(node, deep=True))
+    result = _LineDict({str(k): v for k, v in loader.construct_mapping(node, deep=True).items()})
     result.line = node.start_mark.line + 1
     return result
 
@@ -108,7 +108,7 @@ def load_catalogue(path: str | Path) -> Catalogue:
 def parse_catalogue(text: str, source: str = "<catalogue>") -> Catalogue:
     """Build a catalogue from file text (YAML, of which JSON is a subset)."""
     try:
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
+        data = yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise InputFileError(source, f"not valid YAML: {exc.problem}", line) from exc
@@ -133,34 +133,46 @@ class _AtLine(Exception):
         self.line = line
 
 
-def _condition(node: Any) -> Formula:
-    """A condition mapping as a formula (see module docstring)."""
-    parts: list[Formula] = []
-    for key, value in node.items():
-        if key == "all":
-            parts.append(AllOf(tuple(_condition(c) for c in value)))
-        elif key == "any":
-            parts.append(AnyOf(tuple(_condition(c) for c in value)))
-        elif key == "not":
-            parts.append(Not(_condition(value)))
+class _Conditions:
+    """Turns condition mappings into formulas, checking every name against the declared variables
+    so that a typo is reported at the line of the condition that holds it."""
+
+    def __init__(self, variables: tuple[Variable, ...]) -> None:
+        self.known = {v.name: set(v.codes) for v in variables}
+
+    def formula(self, node: Any) -> Formula:
+        parts: list[Formula] = []
+        for key, value in node.items():
+            if key == "all":
+                parts.append(AllOf(tuple(self.formula(c) for c in value)))
+            elif key == "any":
+                parts.append(AnyOf(tuple(self.formula(c) for c in value)))
+            elif key == "not":
+                parts.append(Not(self.formula(value)))
+            else:
+                parts.append(self._literal(str(key), value, getattr(node, "line", None)))
+        return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
+
+    def _literal(self, name: str, value: Any, line: int | None) -> Is:
+        codes = {str(v) for v in (value if isinstance(value, list) else [value])}
+        if name not in self.known:
+            raise _AtLine(f"condition names unknown variable {name!r}", line)
+        unknown = sorted(codes - self.known[name])
+        if unknown:
+            raise _AtLine(f"condition names unknown value(s) {unknown} of {name}", line)
+        return Is(name, frozenset(codes))
+
+    def rule(self, node: Mapping[str, Any]) -> Rule:
+        if "formula" in node:
+            formula = self.formula(node["formula"])
+        elif "excludes" in node:
+            formula = Not(AllOf(tuple(self.formula(c) for c in node["excludes"])))
         else:
-            values = value if isinstance(value, list) else [value]
-            parts.append(Is(str(key), frozenset(str(v) for v in values)))
-    return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
+            formula = implies(self.formula(node["if"]), self.formula(node["then"]))
+        return Rule(id=node["id"], formula=formula, text=node.get("text", ""))
 
-
-def _rule(node: Mapping[str, Any]) -> Rule:
-    if "formula" in node:
-        formula = _condition(node["formula"])
-    elif "excludes" in node:
-        formula = Not(AllOf(tuple(_condition(c) for c in node["excludes"])))
-    else:
-        formula = implies(_condition(node["if"]), _condition(node["then"]))
-    return Rule(id=node["id"], formula=formula, text=node.get("text", ""))
-
-
-def _when(node: Mapping[str, Any]) -> Formula:
-    return _condition(node["when"]) if "when" in node else TRUE
+    def when(self, node: Mapping[str, Any]) -> Formula:
+        return self.formula(node["when"]) if "when" in node else TRUE
 
 
 def _build(data: Mapping[str, Any]) -> Catalogue:
@@ -191,12 +203,15 @@ def _build(data: Mapping[str, Any]) -> Catalogue:
             scope=Scope(node.get("scope", "model")),
         )
 
-    catalogue = Catalogue(
+    variables = tuple(at(v, variable) for v in data["variables"])
+    conditions = _Conditions(variables)
+    _when = conditions.when
+    return Catalogue(
         name=data["name"],
         currency=data.get("currency", "EUR"),
         base_price=float(data.get("base_price", 0.0)),
-        variables=tuple(at(v, variable) for v in data["variables"]),
-        rules=tuple(at(r, _rule) for r in data.get("rules", [])),
+        variables=variables,
+        rules=tuple(at(r, conditions.rule) for r in data.get("rules", [])),
         tables=tuple(
             at(
                 t,
@@ -223,7 +238,12 @@ def _build(data: Mapping[str, Any]) -> Catalogue:
             for x in data.get("limits", [])
         ),
         surcharges=tuple(
-            at(s, lambda s: Surcharge(id=s["id"], when=_condition(s["when"]), amount=float(s["amount"])))
+            at(
+                s,
+                lambda s: Surcharge(
+                    id=s["id"], when=conditions.formula(s["when"]), amount=float(s["amount"])
+                ),
+            )
             for s in data.get("surcharges", [])
         ),
         parts=tuple(
@@ -262,4 +282,3 @@ def _build(data: Mapping[str, Any]) -> Catalogue:
             for w in data.get("feeder_work", [])
         ),
     )
-    return catalogue

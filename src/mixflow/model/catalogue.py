@@ -60,7 +60,9 @@ class Variable:
             dupes = sorted({c for c in codes if codes.count(c) > 1})
             raise ValidationError(f"variable {self.name}", f"repeats value(s) {', '.join(dupes)}")
         if self.default is not None and self.default not in codes:
-            raise ValidationError(f"variable {self.name}", f"default {self.default!r} is not one of its values")
+            raise ValidationError(
+                f"variable {self.name}", f"default {self.default!r} is not one of its values"
+            )
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -230,14 +232,16 @@ class Catalogue:
                 raise ValidationError(f"bom line {line.part}", "names a part the catalogue does not define")
         for work in self.feeder_work:
             if work.part not in part_ids:
-                raise ValidationError(f"feeder work {work.part}", "names a part the catalogue does not define")
+                raise ValidationError(
+                    f"feeder work {work.part}", "names a part the catalogue does not define"
+                )
 
     # -- look-ups ---------------------------------------------------------------------------------
     def variable(self, name: str) -> Variable:
         var = self._index.get(name)  # type: ignore[attr-defined]
         if var is None:
             raise UnknownNameError("variable", name, [v.name for v in self.variables])
-        return var  # type: ignore[no-any-return]
+        return var
 
     def part(self, part_id: str) -> Part:
         for p in self.parts:
@@ -257,9 +261,7 @@ class Catalogue:
     def violations(self, config: Configuration) -> list[str]:
         """Texts of the rules, tables and limits a configuration breaks (empty when valid)."""
         self.check_names(config)
-        broken = [
-            f"{v.name} is not chosen" for v in self.variables if v.name not in config
-        ]
+        broken = [f"{v.name} is not chosen" for v in self.variables if v.name not in config]
         broken += [r.text or r.id for r in self.rules if not holds(r.formula, config)]
         broken += [t.text or t.id for t in self.tables if not t.holds(config)]
         for limit in self.limits:

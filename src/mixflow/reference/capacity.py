@@ -49,9 +49,7 @@ def line_load(plant: Plant, catalogue: Catalogue, orders: list[Order], days: flo
     """The line's bottleneck station: mean work per truck there times trucks a day, against takt time."""
     if not orders:
         return Load("line", "line", 0, 0.0, float(plant.line.calendar.working_s_per_day))
-    work = np.mean(
-        [plant.line.station_work(catalogue.line_work(o.configuration)) for o in orders], axis=0
-    )
+    work = np.mean([plant.line.station_work(catalogue.line_work(o.configuration)) for o in orders], axis=0)
     per_day = len(orders) / days
     return Load(
         resource=f"line (station {plant.line.stations[int(np.argmax(work))].id})",

@@ -12,14 +12,26 @@ from functools import cache
 from importlib import resources
 
 from mixflow.configure.catalogue_file import parse_catalogue
-from mixflow.model import Catalogue, Scope
+from mixflow.model import Catalogue, Formula, Scope, Table
 from mixflow.model.formula import holds, variables
 
 # Demand mix of the reference plant, by family (shares of all orders).
-FAMILY_MIX: Mapping[str, float] = {"tractor": 0.36, "dump": 0.2, "mixer": 0.14, "cargo": 0.22, "special": 0.08}
+FAMILY_MIX: Mapping[str, float] = {
+    "tractor": 0.36,
+    "dump": 0.2,
+    "mixer": 0.14,
+    "cargo": 0.22,
+    "special": 0.08,
+}
 # Preference weights for powertrains: the plant builds mostly battery-electric trucks.
 POWERTRAIN_WEIGHT: Mapping[str, float] = {
-    "bev_282": 0.14, "bev_423": 0.26, "bev_564": 0.2, "bev_705": 0.12, "fcev": 0.06, "lng": 0.14, "diesel": 0.08,
+    "bev_282": 0.14,
+    "bev_423": 0.26,
+    "bev_564": 0.2,
+    "bev_705": 0.12,
+    "fcev": 0.06,
+    "lng": 0.14,
+    "diesel": 0.08,
 }
 
 
@@ -37,21 +49,19 @@ class _Search:
         self.catalogue = catalogue
         self.order = [v.name for v in catalogue.variables]
         depth = {name: i for i, name in enumerate(self.order)}
-        self.checks: list[list[object]] = [[] for _ in self.order]
+        self.formulas: list[list[Formula]] = [[] for _ in self.order]
+        self.tables: list[list[Table]] = [[] for _ in self.order]
         for rule in catalogue.rules:
-            last = max(depth[v] for v in variables(rule.formula))
-            self.checks[last].append(rule)
+            self.formulas[max(depth[v] for v in variables(rule.formula))].append(rule.formula)
         for table in catalogue.tables:
-            self.checks[max(depth[v] for v in table.scope)].append(table)
+            self.tables[max(depth[v] for v in table.scope)].append(table)
         self.limit_depth = len(self.order) - 1
 
     def _ok(self, depth: int, config: dict[str, str]) -> bool:
-        for check in self.checks[depth]:
-            if hasattr(check, "formula"):
-                if not holds(check.formula, config):  # type: ignore[attr-defined]
-                    return False
-            elif not check.holds(config):  # type: ignore[attr-defined]
-                return False
+        if not all(holds(f, config) for f in self.formulas[depth]):
+            return False
+        if not all(t.holds(config) for t in self.tables[depth]):
+            return False
         if depth == self.limit_depth:
             for limit in self.catalogue.limits:
                 total = self.catalogue.attribute_total(config, limit.attribute)

@@ -1,4 +1,4 @@
-"""The reference order stream: Poisson arrivals over the working day, a realistic model mix, due in 5+ days."""
+"""The reference order stream: Poisson arrivals, a realistic model mix, delivery asked in 5+ days."""
 
 from __future__ import annotations
 

@@ -200,7 +200,9 @@ def build_plant(scale: float = 1.0, seed: int = 0) -> Plant:
         raise ValidationError("reference floor", f"room for {len(slots)} machines, {sum(counts)} needed")
     shops: list[Shop] = []
     cursor = 0
-    for shop_id, shop_name in SHOP_NAMES.items():
+    shop_order = list(SHOP_NAMES)
+    rng.shuffle(shop_order)  # the seed decides which shop stands nearest the line
+    for shop_id in shop_order:
         groups = []
         first_cell: Cell | None = None
         for spec, count in zip(GROUPS, counts, strict=True):
@@ -208,7 +210,6 @@ def build_plant(scale: float = 1.0, seed: int = 0) -> Plant:
                 continue
             cells = slots[cursor : cursor + count]
             cursor += count
-            rng.shuffle(cells)
             machines = tuple(
                 Machine(id=f"{spec.operation}-{k + 1:03d}", group=spec.operation, cell=cell)
                 for k, cell in enumerate(sorted(cells))
@@ -231,7 +232,7 @@ def build_plant(scale: float = 1.0, seed: int = 0) -> Plant:
             )
         assert first_cell is not None
         outbound = (first_cell[0], first_cell[1] + 1)
-        shops.append(Shop(id=shop_id, name=shop_name, groups=tuple(groups), outbound_cell=outbound))
+        shops.append(Shop(id=shop_id, name=SHOP_NAMES[shop_id], groups=tuple(groups), outbound_cell=outbound))
 
     chargers = floor.chargers(max(2, round(n_agvs / 8)))
     grid = FloorGrid(
@@ -264,7 +265,7 @@ def build_plant(scale: float = 1.0, seed: int = 0) -> Plant:
     return Plant(
         name=f"mixflow reference plant (scale {scale:g})",
         line=line,
-        shops=tuple(shops),
+        shops=tuple(sorted(shops, key=lambda s: list(SHOP_NAMES).index(s.id))),
         floor=grid,
         fleet=fleet,
         scale=scale,

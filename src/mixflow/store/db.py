@@ -12,8 +12,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from mixflow.errors import ValidationError
 
@@ -30,7 +30,9 @@ def normalise_url(url: str) -> str:
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith(("postgresql+psycopg://", "sqlite://")):
         return url
-    raise ValidationError("--db", f"unsupported database URL {url!r} (use sqlite:///file.db or postgresql://...)")
+    raise ValidationError(
+        "--db", f"unsupported database URL {url!r} (use sqlite:///file.db or postgresql://...)"
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -41,7 +43,7 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
-def connect(url: str = DEFAULT_URL, *, upgrade: bool = True) -> tuple[Engine, sessionmaker]:  # type: ignore[type-arg]
+def connect(url: str = DEFAULT_URL, *, upgrade: bool = True) -> tuple[Engine, sessionmaker[Session]]:
     """An engine and session factory for `url`, with the schema migrated to the newest revision."""
     url = normalise_url(url)
     engine = create_engine(url, pool_pre_ping=True)
@@ -62,6 +64,9 @@ def alembic_config(engine: Engine) -> Config:
 def migrate(engine: Engine) -> None:
     """Upgrade the database behind `engine` to every migration head."""
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several processes (gateways, test workers) may start at once: migrate one at a time.
+            connection.execute(text("SELECT pg_advisory_xact_lock(724_311)"))
         config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.upgrade(config, "heads")
