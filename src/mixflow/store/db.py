@@ -66,7 +66,7 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Several processes (gateways, test workers) may start at once: migrate one at a time.
-            connection.execute(text("SELECT pg_advisory_xact_lock(724_311)"))
+            connection.execute(text("SELECT pg_advisory_xact_lock(724311)"))
         config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.upgrade(config, "heads")
