@@ -15,6 +15,7 @@ import numpy as np
 
 from mixflow.model.orders import Order
 from mixflow.model.plant import Cell
+from mixflow.model.work import MaterialTask
 
 # -- events: factory -> scheduler -----------------------------------------------------------------
 
@@ -130,11 +131,21 @@ Event = (
 
 @dataclass(frozen=True)
 class StartOperation:
-    """Run `operation_id` on `machine_id` as soon as the machine is free, not before `not_before_s`."""
+    """Run `operation_id` on `machine_id` as soon as the machine is free, not before `not_before_s`.
+
+    The work order carries what the machine's program needs: the standard time `duration_s`, the
+    `setup_key` (a change costs the group's setup time), and which part of which order it works on;
+    `final` marks the part's last operation, after which the part waits at the shop's outbound cell.
+    """
 
     operation_id: str
     machine_id: str
     not_before_s: int = 0
+    duration_s: int = 0
+    setup_key: str = ""
+    order_id: str = ""
+    part: str = ""
+    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,11 +164,23 @@ class AssignTask:
 
 @dataclass(frozen=True, eq=False)
 class MoveAgvs:
-    """Next cells for many AGVs for the step starting at `at_s`."""
+    """Next cells (x[i], y[i]) of AGV `agv_ids[i]` for the one-second step starting at `at_s`.
+
+    Arrays, like `AgvStates`, so a fleet of hundreds moves in one command per step; an AGV whose cell
+    does not change waits.
+    """
 
     at_s: int
     agv_ids: tuple[str, ...]
-    cells: tuple[Cell, ...]
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass(frozen=True)
+class PostTask:
+    """Announce a material task (the line-side call); `AssignTask` then hands it to an AGV."""
+
+    task: MaterialTask
 
 
 @dataclass(frozen=True)
@@ -166,7 +189,7 @@ class Charge:
     charger: Cell
 
 
-Command = StartOperation | ReleaseToLine | AssignTask | MoveAgvs | Charge
+Command = StartOperation | ReleaseToLine | PostTask | AssignTask | MoveAgvs | Charge
 
 
 @runtime_checkable
@@ -183,5 +206,9 @@ class Factory(Protocol):
         ...
 
     def poll(self, until_s: int) -> Sequence[Event]:
-        """Let the factory run up to `until_s` and return what happened, in time order."""
+        """Let the factory run up to `until_s` and return what happened, in time order.
+
+        A factory may return early, as soon as something happened (a real gateway returns when
+        messages arrive); `now_s` then tells how far it got, and the caller polls again.
+        """
         ...
