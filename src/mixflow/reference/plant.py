@@ -145,13 +145,18 @@ class _Floor:
         self.parking_top = y
         return cells[:count]
 
-    def machine_slots(self) -> list[Cell]:
-        """Cells a machine may stand on: single rows every third row, broken every 9 cells by an aisle,
-        so every machine touches an aisle above and below. Nearest the line first; call after parking."""
-        slots: list[Cell] = []
+    def machine_slots(self, needed: int) -> list[Cell]:
+        """Cells a machine may stand on: single rows, broken every 9 cells by an aisle, so every machine
+        touches an aisle above and below. Rows are spread (3 to 6 rows apart) to fill the shop floor
+        between the line and the walls; nearest the line first. Call after `parking`."""
         x0, x1 = self.warehouse_x + 3, self.width - 3
-        top = range(self.line_y - 4, 4, -3)
-        bottom = range(self.line_y + 5, self.parking_top - 1, 3)
+        per_row = sum(1 for x in range(x0, x1) if (x - x0) % 9 != 8)
+        rows_needed = -(-needed // per_row)
+        room = (self.line_y - 6) + (self.parking_top - 2 - (self.line_y + 5))
+        step = max(3, min(6, (2 * room) // max(1, 2 * rows_needed + 2)))
+        top = range(self.line_y - 4, 4, -step)
+        bottom = range(self.line_y + 5, self.parking_top - 1, step)
+        slots: list[Cell] = []
         for y in (y for pair in zip(top, bottom, strict=False) for y in pair):
             slots += [(x, y) for x in range(x0, x1) if (x - x0) % 9 != 8]
         return slots
@@ -194,8 +199,8 @@ def build_plant(scale: float = 1.0, seed: int = 0) -> Plant:
 
     n_agvs = _scaled(FULL_AGVS, scale, minimum=4)
     homes = floor.parking(n_agvs)
-    slots = floor.machine_slots()
     counts = [_scaled(g.machines, scale) for g in GROUPS]
+    slots = floor.machine_slots(sum(counts))
     if sum(counts) > len(slots):
         raise ValidationError("reference floor", f"room for {len(slots)} machines, {sum(counts)} needed")
     shops: list[Shop] = []
