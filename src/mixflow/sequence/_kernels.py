@@ -260,6 +260,26 @@ def _apply(line, opt, cnt, q, ws, we, kind, i, j):
 
 
 @njit(cache=True)
+def _meets_deadlines(line, deadline, kind, i, j):
+    """True when no vehicle the move pushes later lands beyond its latest position."""
+    if kind == SWAP:
+        return deadline[line[i]] >= j
+    if kind == INSERTION:
+        if i < j:
+            return deadline[line[i]] >= j
+        first, stop = j, i
+    else:
+        first, stop = i, (i + j + 1) // 2
+    late = False
+    for pos in range(first, stop):
+        lands = pos + 1 if kind == INSERTION else i + j - pos
+        if deadline[line[pos]] < lands:
+            late = True
+            break
+    return not late
+
+
+@njit(cache=True)
 def local_search(
     line,
     opt,
@@ -284,9 +304,12 @@ def local_search(
     swap_share,
     insertion_share,
     target,
+    deadline,
+    use_deadlines,
 ):
-    """Run `iterations` random moves; accept every move that is not worse (plateau walking) and keeps
-    every paint run within `limit` (0 = no limit). Returns the number of moves accepted.
+    """Run `iterations` random moves; accept every move that is not worse (plateau walking), keeps
+    every paint run within `limit` (0 = no limit) and, with `use_deadlines`, keeps every vehicle at or
+    before its latest line position `deadline[v]`. Returns the number of moves accepted.
 
     Stops early once the weighted objective reaches `target` (a lower bound). The best line seen is
     kept in best_line / best_totals.
@@ -330,6 +353,8 @@ def local_search(
             _run_through(line, col, t, size, i, limit, kind, i, j) > limit
             or _run_through(line, col, t, size, j, limit, kind, i, j) > limit
         ):
+            continue
+        if use_deadlines and not _meets_deadlines(line, deadline, kind, i, j):
             continue
         _apply(line, opt, cnt, q, ws, we, kind, i, j)
         totals += delta

@@ -59,9 +59,11 @@ class ProblemData:
     `rules[r]`. `window_rule` is "roadef" (violations per window = max(0, count - p) over every window
     holding a day-D vehicle, straddling the tail and shortened at the end) or "csplib" (the number of
     violated full windows). `objective_order` ranks the criteria; the weights are 1000^(k-1-rank).
-    `work_s[i, w]` and `takt_s` (optional) give each vehicle's work content at each station, for the
-    workload-overload figure of our own plant; `station_window_s[w]` is how long a vehicle stays in
-    reach of station w's operator.
+    `latest_slot[i]` (optional) is the last day-D position (0-based) vehicle i may take: a due date
+    or a rush order's promise, kept as a hard rule. `work_s[i, w]` and `takt_s` (optional) give each
+    vehicle's work content at each station, for the workload-overload figure of our own plant;
+    `station_window_s[w]` is how long a vehicle stays in reach of station w's operator. The paint
+    batch limit applies to runs within day D (the tail's colour only counts for the first change).
     """
 
     vehicle_ids: tuple[str, ...]
@@ -77,6 +79,7 @@ class ProblemData:
     work_s: np.ndarray | None = None
     takt_s: int | None = None
     station_window_s: np.ndarray | None = None
+    latest_slot: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.vehicle_ids)
@@ -121,6 +124,20 @@ class ProblemData:
         object.__setattr__(self, "tail_options", _frozen(tail_options))
         object.__setattr__(self, "tail_colours", _frozen(tail_colours))
         self._check_workload(n)
+        self._check_latest_slots(n)
+
+    def _check_latest_slots(self, n: int) -> None:
+        if self.latest_slot is None:
+            return
+        latest = np.asarray(self.latest_slot, dtype=np.int64)
+        if latest.shape != (n,):
+            raise ValidationError("latest_slot", f"needs one position per vehicle ({n}), not {latest.shape}")
+        if (latest < 0).any():
+            raise ValidationError("latest_slot", "positions must be >= 0")
+        # earliest-due-first is feasible iff the k-th smallest latest slot is at least k
+        if (np.sort(latest) < np.arange(n)).any():
+            raise ValidationError("latest_slot", "more vehicles are due early than there are early positions")
+        object.__setattr__(self, "latest_slot", _frozen(np.minimum(latest, n - 1)))
 
     def _check_workload(self, n: int) -> None:
         if self.work_s is None:

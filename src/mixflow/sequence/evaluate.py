@@ -20,7 +20,8 @@ class Evaluation:
     `criteria` holds high/low ratio violations and colour changes as the instance's window rule defines
     them; `violated_windows` counts full windows of q holding more than p (the CSPLib figure);
     `longest_paint_run` and `paint_breaches` (runs longer than the paint batch limit) check the hard
-    paint rule; `overload_s` is the station work overload in seconds (0 without work content).
+    paint rule; `overload_s` is the station work overload in seconds (0 without work content);
+    `late_vehicles` counts vehicles past their latest allowed position.
     """
 
     criteria: dict[str, int]
@@ -30,11 +31,12 @@ class Evaluation:
     longest_paint_run: int
     paint_breaches: int
     overload_s: int
+    late_vehicles: int = 0
 
     @property
     def feasible(self) -> bool:
-        """True when no paint run is longer than the paint batch limit (the one hard rule)."""
-        return self.paint_breaches == 0
+        """True when no paint run is longer than the paint batch limit and no vehicle is past its slot."""
+        return self.paint_breaches == 0 and self.late_vehicles == 0
 
 
 def order_from_ids(data: ProblemData, sequence: Sequence[str]) -> list[int]:
@@ -118,7 +120,15 @@ def evaluate(data: ProblemData, order: Sequence[int]) -> Evaluation:
         longest_paint_run=longest,
         paint_breaches=breaches,
         overload_s=station_overload_s(data, order),
+        late_vehicles=late_vehicles(data, order),
     )
+
+
+def late_vehicles(data: ProblemData, order: Sequence[int]) -> int:
+    """Vehicles placed after their latest allowed day-D position (0 without due positions)."""
+    if data.latest_slot is None:
+        return 0
+    return sum(1 for position, vehicle in enumerate(order) if position > data.latest_slot[vehicle])
 
 
 def station_overload_s(data: ProblemData, order: Sequence[int]) -> int:

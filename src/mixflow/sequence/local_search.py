@@ -57,6 +57,9 @@ class _Arrays:
         self.limit = int(data.paint_batch_limit or 0)
         self.tail_line = np.arange(n, n + t, dtype=np.int64)
         self.max_q = int(self.q.max()) if m else 1
+        self.deadline = np.full(size, size, dtype=np.int64)
+        if data.latest_slot is not None:
+            self.deadline[:n] = t + data.latest_slot
 
     def colour_change_bound(self) -> int:
         """A lower bound on colour changes: every colour needs ceil(count / limit) runs."""
@@ -96,6 +99,16 @@ def _greedy_line(arrays: _Arrays) -> tuple[np.ndarray, bool]:
     return line, bool(feasible)
 
 
+def _due_first(line: np.ndarray, arrays: _Arrays) -> np.ndarray:
+    """Move vehicles with a binding latest slot to the front, earliest due first (feasible by the
+    data's check); the search then lets them drift back as far as their slots allow."""
+    t = arrays.t
+    day = line[t:]
+    binding = arrays.deadline[day] < arrays.t + arrays.n - 1
+    due = day[binding][np.argsort(arrays.deadline[day[binding]], kind="stable")]
+    return np.concatenate([line[:t], due, day[~binding]])
+
+
 def solve(
     data: ProblemData,
     time_limit_s: float = 10.0,
@@ -113,6 +126,8 @@ def solve(
     t = arrays.t
     if initial_order is None:
         line, _ = _greedy_line(arrays)
+        if data.latest_slot is not None:
+            line = _due_first(line, arrays)
     else:
         line = np.concatenate([arrays.tail_line, np.asarray(initial_order, dtype=np.int64)])
     cnt = _kernels.full_counts(line, arrays.opt, arrays.q, arrays.ws, arrays.we)
@@ -160,6 +175,8 @@ def solve(
             600,
             200,
             target,
+            arrays.deadline,
+            data.latest_slot is not None,
         )
         done += step
         spent = time.perf_counter() - tick
