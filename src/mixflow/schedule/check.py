@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from mixflow.schedule.data import Objective, ProblemData
 
@@ -54,14 +55,16 @@ def check(
             by_machine.setdefault(m, []).append((s, e, i))
             for ds, de in data.machines[m].downtime:
                 if s < de and ds < e:
-                    problems.append(f"job {j} op {o}: [{s}, {e}) overlaps downtime [{ds}, {de}) of machine {m}")
+                    problems.append(
+                        f"job {j} op {o}: [{s}, {e}) overlaps downtime [{ds}, {de}) of machine {m}"
+                    )
     for before, after in data.precedences:
         a, b = data.op_index(*before), data.op_index(*after)
         if int(start[b]) < int(end[a]):
             problems.append(f"op {after} starts {int(start[b])} before its predecessor {before} ends")
     for m, rows in by_machine.items():
         rows.sort()
-        for (s1, e1, i1), (s2, _, i2) in zip(rows, rows[1:], strict=False):
+        for (_, e1, i1), (s2, _, i2) in pairwise(rows):
             gap = data.machines[m].setup(ops[i1][2].family, ops[i2][2].family)
             if s2 < e1 + gap:
                 problems.append(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -65,8 +66,10 @@ class _Builder:
         self.start: dict[int, cp_model.IntVar] = {}
         self.end: dict[int, cp_model.IntVar] = {}
         self.presence: dict[tuple[int, int], cp_model.IntVar | bool] = {}
-        self.on_machine: dict[int, list[tuple[int, cp_model.IntervalVar, object, int]]] = {}
+        self.on_machine: dict[int, list[tuple[int, cp_model.IntervalVar, cp_model.IntVar | bool, int]]] = {}
         self.fixed_busy: dict[int, list[tuple[int, int]]] = {}
+        # objective helpers (variable, operations it covers, due date or None) so hints can be complete
+        self.objective_terms: list[tuple[cp_model.IntVar, list[int], int | None]] = []
 
     def add_operation(self, i: int, lo: int, hi_end: int, modes: Sequence[int]) -> None:
         """Variables of operation i restricted to the mode positions `modes`, inside [lo, hi_end]."""
@@ -125,14 +128,16 @@ class _Builder:
             if setups and len(rows) > 1:
                 self._add_circuit(m, rows)
 
-    def _add_circuit(self, m: int, rows: list[tuple[int, cp_model.IntervalVar, object, int]]) -> None:
+    def _add_circuit(
+        self, m: int, rows: list[tuple[int, cp_model.IntervalVar, cp_model.IntVar | bool, int]]
+    ) -> None:
         flat, model = self.flat, self.model
         arcs: list[tuple[int, int, cp_model.LiteralT]] = []
         for a, (i, _, lit_i, _) in enumerate(rows, start=1):
             arcs.append((0, a, model.new_bool_var("")))
             arcs.append((a, 0, model.new_bool_var("")))
-            if lit_i is not True:
-                arcs.append((a, a, lit_i.Not()))  # type: ignore[attr-defined]
+            if not isinstance(lit_i, bool):
+                arcs.append((a, a, ~lit_i))
             for b, (k, _, _, _) in enumerate(rows, start=1):
                 if a == b:
                     continue
@@ -144,7 +149,7 @@ class _Builder:
         model.add_circuit(arcs)
 
 
-def _status_ok(status: int) -> bool:
+def _status_ok(status: object) -> bool:
     return status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
 
 
@@ -162,7 +167,8 @@ def _objective(builder: _Builder, sinks: Sequence[int], compaction: bool) -> Non
     if flat.makespan_objective:
         makespan = model.new_int_var(0, builder.horizon, "makespan")
         model.add_max_equality(makespan, [builder.end[i] for i in sinks])
-        primary: cp_model.LinearExprT = makespan
+        builder.objective_terms.append((makespan, sinks, None))
+        primary: cp_model.LinearExpr = makespan
     else:
         terms = []
         for j in {int(flat.op_job[i]) for i in builder.end}:
@@ -170,11 +176,12 @@ def _objective(builder: _Builder, sinks: Sequence[int], compaction: bool) -> Non
             if last in builder.end and flat.job_due[j] >= 0:
                 late = model.new_int_var(0, builder.horizon, f"late{j}")
                 model.add(late >= builder.end[last] - int(flat.job_due[j]))
+                builder.objective_terms.append((late, [last], int(flat.job_due[j])))
                 terms.append(int(flat.job_weight[j]) * late)
-        primary = sum(terms) if terms else 0
+        primary = cp_model.LinearExpr.sum(terms)
     if compaction:
         weight = max(len(builder.end), 1)
-        model.minimize(weight * primary + sum(builder.end.values()))
+        model.minimize(weight * primary + cp_model.LinearExpr.sum(list(builder.end.values())))
     else:
         model.minimize(primary)
 
@@ -183,12 +190,15 @@ def _hint(builder: _Builder, incumbent: Incumbent) -> None:
     for i, s in builder.start.items():
         builder.model.add_hint(s, int(incumbent.start[i]))
         builder.model.add_hint(builder.end[i], int(incumbent.end[i]))
+    for var, ops, due in builder.objective_terms:
+        last = max(int(incumbent.end[i]) for i in ops)
+        builder.model.add_hint(var, last if due is None else max(last - due, 0))
     for (i, m), lit in builder.presence.items():
-        if lit is not True:
+        if not isinstance(lit, bool):
             builder.model.add_hint(lit, int(incumbent.machine[i]) == m)
 
 
-def _result(builder: _Builder, solver: cp_model.CpSolver, status: int) -> Solved | None:
+def _result(builder: _Builder, solver: cp_model.CpSolver, status: object) -> Solved | None:
     if not _status_ok(status):
         return None
     ops = np.fromiter(builder.start, dtype=np.int64)
@@ -243,7 +253,7 @@ def _add_all(builder: _Builder, free: np.ndarray, incumbent: Incumbent | None, h
         return
     kept = np.flatnonzero(~free)
     order = kept[np.lexsort((incumbent.start[kept], incumbent.machine[kept]))]
-    for a, b in zip(order[:-1], order[1:], strict=True):
+    for a, b in pairwise(order):
         if incumbent.machine[a] == incumbent.machine[b]:
             model.add(builder.start[int(b)] >= builder.end[int(a)])
 

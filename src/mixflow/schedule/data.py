@@ -12,12 +12,12 @@ the weighted tardiness against each job's due date (the line slot that consumes 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from mixflow.errors import ValidationError
 
 
-class Objective(str, Enum):
+class Objective(StrEnum):
     """What a schedule is scored by: the last end, or the sum of weight x lateness past due dates."""
 
     MAKESPAN = "makespan"
@@ -53,7 +53,7 @@ class Operation:
         if len(set(machines)) != len(machines):
             raise ValidationError(f"Operation {self.name!r}.modes", "a machine is listed twice")
         if self.family < 0:
-            raise ValidationError(f"Operation {self.name!r}.family", f"family must be >= 0, got {self.family}")
+            raise ValidationError(f"Operation {self.name!r}.family", f"must be >= 0, not {self.family}")
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ def read_jsplib(path: str | Path) -> ProblemData:
         raise InputFileError(str(path), f"header says {n_jobs} jobs, file has {len(lines) - 1} job lines")
     if len(lines) - 1 > n_jobs:
         raise InputFileError(str(path), f"more job lines than the {n_jobs} in the header", line=lines[-1][0])
-    jobs = []
+    jobs: list[Job] = []
     for number, tokens in lines[1:]:
         values = _ints(path, number, tokens)
         if len(values) % 2:
@@ -106,8 +106,10 @@ def read_fjs(path: str | Path) -> ProblemData:
     if len(job_lines) < n_jobs:
         raise InputFileError(str(path), f"header says {n_jobs} jobs, file has {len(job_lines)} job lines")
     if len(job_lines) > n_jobs:
-        raise InputFileError(str(path), f"more job lines than the {n_jobs} in the header", line=job_lines[-1][0])
-    jobs = []
+        raise InputFileError(
+            str(path), f"more job lines than the {n_jobs} in the header", line=job_lines[-1][0]
+        )
+    jobs: list[Job] = []
     for number, tokens in job_lines:
         values = _ints(path, number, tokens)
         n_ops, pos, ops = values[0], 1, []

@@ -20,11 +20,14 @@ from mixflow.schedule._arrays import FlatProblem, score
 from mixflow.schedule.cpsat import Incumbent, Solved, solve_chained, solve_local
 from mixflow.schedule.dispatch import durations_of
 
+STEP_LIMIT = 1.0
 CHAINED_LIMIT = 2500
 """Problems up to this many operations re-solve neighbourhoods inside the whole (chained) model."""
 
 
-def retime(flat: FlatProblem, machine: np.ndarray, start: np.ndarray, floor: np.ndarray | None = None) -> Incumbent:
+def retime(
+    flat: FlatProblem, machine: np.ndarray, start: np.ndarray, floor: np.ndarray | None = None
+) -> Incumbent:
     """Earliest feasible times keeping each machine's order as in `start` (and never before `floor`)."""
     order = np.lexsort((flat.topo_rank, start))
     duration = durations_of(flat, machine)
@@ -96,7 +99,7 @@ def improve(
     best_score = score(flat, best.end)[0]
     chained = flat.n_ops <= CHAINED_LIMIT
     size = min(flat.n_ops, 60 if chained else 40)
-    step_limit = 1.0 if chained else 0.5
+    step_limit = STEP_LIMIT if chained else 0.5
     moves = 0
     while best_score > lower_bound:
         left = deadline - time.perf_counter()
@@ -104,10 +107,14 @@ def improve(
             break
         kind = int(rng.integers(3))
         if chained:
-            free_ops = (_window(best, size, rng), _machines(flat, best, size, rng), _jobs(flat, size, rng))[kind]
+            if kind == 0:
+                free_ops = _window(best, size, rng)
+            else:
+                free_ops = _machines(flat, best, size, rng) if kind == 1 else _jobs(flat, size, rng)
             free = np.zeros(flat.n_ops, dtype=bool)
             free[free_ops] = True
-            solved = solve_chained(flat, best, free, min(step_limit, left), int(rng.integers(1 << 30)), workers)
+            step_seed = int(rng.integers(1 << 30))
+            solved = solve_chained(flat, best, free, min(step_limit, left), step_seed, workers)
         else:
             free_ops = _group_window(flat, best, size, rng) if kind else _window(best, size, rng)
             solved = solve_local(flat, best, np.sort(free_ops), min(step_limit, left),
@@ -120,8 +127,5 @@ def improve(
         if value <= best_score:
             moves += value < best_score
             best, best_score = candidate, value
-        if solved.optimal:
-            size = min(flat.n_ops, int(size * 1.1) + 1)
-        else:
-            size = max(8, int(size * 0.9))
+        size = min(flat.n_ops, int(size * 1.1) + 1) if solved.optimal else max(8, int(size * 0.9))
     return best, moves

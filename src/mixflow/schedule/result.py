@@ -32,7 +32,7 @@ class ScheduleResult:
     def __post_init__(self) -> None:
         n = len(self.machine)
         if len(self.start) != n or len(self.end) != n:
-            raise ValidationError("ScheduleResult", "machine, start and end must have one entry per operation")
+            raise ValidationError("ScheduleResult", "machine, start, end: one entry per operation")
         if self.lower_bound > self.objective:
             raise ValidationError("ScheduleResult.lower_bound", "lower bound exceeds the objective")
 

@@ -48,7 +48,7 @@ def solve(
 ) -> ScheduleResult:
     """Schedule `data` within about `time_limit` seconds using `workers` CP-SAT workers."""
     if method not in METHODS:
-        raise ValidationError("solve.method", f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        raise ValidationError("solve.method", f"unknown method {method!r}; one of {', '.join(METHODS)}")
     if time_limit <= 0:
         raise ValidationError("solve.time_limit", f"time limit must be > 0, got {time_limit}")
     started = time.perf_counter()
@@ -57,13 +57,14 @@ def solve(
     if method == "cpsat":
         solved = solve_full(flat, time_limit, seed, workers)
         if solved is None:
-            raise InfeasibleError(f"CP-SAT found no schedule for {data.name or 'the problem'} in {time_limit} s")
+            name = data.name or "the problem"
+            raise InfeasibleError(f"CP-SAT found no schedule for {name} in {time_limit}s")
         machine = np.empty(flat.n_ops, dtype=np.int64)
         start = np.empty(flat.n_ops, dtype=np.int64)
         machine[solved.ops], start[solved.ops] = solved.machine, solved.start
         incumbent = Incumbent(machine, start, start + durations_of(flat, machine))
         return result_of(flat, incumbent, max(bound, solved.bound), started, "cpsat")
-    machine, start, end = best_dispatch(flat, _dispatch_budget(flat, time_limit), seed)
+    machine, start, _ = best_dispatch(flat, _dispatch_budget(flat, time_limit), seed)
     incumbent = retime(flat, machine, start)
     if method == "dispatch":
         return result_of(flat, incumbent, bound, started, "dispatch")
