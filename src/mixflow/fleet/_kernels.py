@@ -43,7 +43,9 @@ def bfs_to_goal(pred: np.ndarray, goal: int, closed: np.ndarray, out: np.ndarray
 
 
 @njit(cache=True)
-def _blocked_dead_end(u: int, nbr: np.ndarray, deg: np.ndarray, occ_now: np.ndarray, goal: np.ndarray) -> bool:
+def _blocked_dead_end(
+    u: int, nbr: np.ndarray, deg: np.ndarray, occ_now: np.ndarray, goal: np.ndarray
+) -> bool:
     """A dead-end cell occupied by an agent that is parked on its own goal: it will not make room."""
     a = occ_now[u]
     return deg[u] == 1 and a >= 0 and goal[a] == u
@@ -51,8 +53,16 @@ def _blocked_dead_end(u: int, nbr: np.ndarray, deg: np.ndarray, occ_now: np.ndar
 
 @njit(cache=True)
 def _swap_required(
-    pusher: int, puller: int, v_pusher0: int, v_puller0: int,
-    nbr: np.ndarray, deg: np.ndarray, dist: np.ndarray, slot: np.ndarray, goal: np.ndarray, occ_now: np.ndarray,
+    pusher: int,
+    puller: int,
+    v_pusher0: int,
+    v_puller0: int,
+    nbr: np.ndarray,
+    deg: np.ndarray,
+    dist: np.ndarray,
+    slot: np.ndarray,
+    goal: np.ndarray,
+    occ_now: np.ndarray,
 ) -> bool:
     """Whether pusher (at v_pusher0) and puller (at v_puller0) must trade places to both progress."""
     dp = dist[slot[pusher]]
@@ -108,38 +118,47 @@ def _swap_possible(
 
 @njit(cache=True)
 def _swap_partner(
-    i: int, first: int, nbr: np.ndarray, deg: np.ndarray, dist: np.ndarray, slot: np.ndarray,
-    goal: np.ndarray, pos: np.ndarray, occ_now: np.ndarray, nxt: np.ndarray,
+    i: int,
+    first: int,
+    nbr: np.ndarray,
+    deg: np.ndarray,
+    dist: np.ndarray,
+    slot: np.ndarray,
+    goal: np.ndarray,
+    pos: np.ndarray,
+    occ_now: np.ndarray,
+    nxt: np.ndarray,
 ) -> int:
-    """The agent agent i should swap with (or clear the way for), or -1."""
+    """The agent at i's preferred cell when the two must trade places in a corridor, or -1."""
     v = pos[i]
     j = occ_now[first]
     if (
-        j >= 0 and j != i and nxt[j] == -1
+        j >= 0
+        and j != i
+        and nxt[j] == -1
         and _swap_required(i, j, v, pos[j], nbr, deg, dist, slot, goal, occ_now)
         and _swap_possible(pos[j], v, nbr, deg, occ_now, goal)
     ):
         return j
-    if first != v:  # clear operation: a neighbour needs i out of its way
-        for d in range(4):
-            u = nbr[v, d]
-            if u < 0 or u == first:
-                continue
-            k = occ_now[u]
-            if k < 0 or nxt[k] != -1:
-                continue
-            if _swap_required(k, i, v, first, nbr, deg, dist, slot, goal, occ_now) and _swap_possible(
-                first, v, nbr, deg, occ_now, goal
-            ):
-                return k
     return -1
 
 
 @njit(cache=True)
 def _pibt(
-    i: int, nbr: np.ndarray, deg: np.ndarray, dist: np.ndarray, slot: np.ndarray, goal: np.ndarray,
-    pos: np.ndarray, guide: np.ndarray, noise: np.ndarray, occ_weight: float, use_swap: bool,
-    occ_now: np.ndarray, occ_next: np.ndarray, nxt: np.ndarray,
+    i: int,
+    nbr: np.ndarray,
+    deg: np.ndarray,
+    dist: np.ndarray,
+    slot: np.ndarray,
+    goal: np.ndarray,
+    pos: np.ndarray,
+    guide: np.ndarray,
+    noise: np.ndarray,
+    occ_weight: float,
+    use_swap: bool,
+    occ_now: np.ndarray,
+    occ_next: np.ndarray,
+    nxt: np.ndarray,
 ) -> bool:
     """Plan agent i's next cell, pushing lower-priority agents as needed; False if it must stay."""
     v = pos[i]
@@ -182,8 +201,13 @@ def _pibt(
             continue  # would swap cells with a in one step
         occ_next[u] = i
         nxt[i] = u
-        if a >= 0 and a != i and nxt[a] == -1 and not _pibt(
-            a, nbr, deg, dist, slot, goal, pos, guide, noise, occ_weight, use_swap, occ_now, occ_next, nxt
+        if (
+            a >= 0
+            and a != i
+            and nxt[a] == -1
+            and not _pibt(
+                a, nbr, deg, dist, slot, goal, pos, guide, noise, occ_weight, use_swap, occ_now, occ_next, nxt
+            )
         ):
             continue
         if idx == 0 and swapper >= 0 and nxt[swapper] == -1 and occ_next[v] == -1:
@@ -197,9 +221,20 @@ def _pibt(
 
 @njit(cache=True)
 def plan_step(
-    order: np.ndarray, nbr: np.ndarray, deg: np.ndarray, dist: np.ndarray, slot: np.ndarray,
-    goal: np.ndarray, pos: np.ndarray, guide: np.ndarray, noise: np.ndarray, occ_weight: float,
-    use_swap: bool, occ_now: np.ndarray, occ_next: np.ndarray, nxt: np.ndarray,
+    order: np.ndarray,
+    nbr: np.ndarray,
+    deg: np.ndarray,
+    dist: np.ndarray,
+    slot: np.ndarray,
+    goal: np.ndarray,
+    pos: np.ndarray,
+    guide: np.ndarray,
+    noise: np.ndarray,
+    occ_weight: float,
+    use_swap: bool,
+    occ_now: np.ndarray,
+    occ_next: np.ndarray,
+    nxt: np.ndarray,
 ) -> bool:
     """One PIBT step for all agents; entries of `nxt` already >= 0 are fixed moves (held, broken, or
     LaCAM constraints). Returns False (and a partial `nxt`) when the fixed moves or the result collide.
@@ -224,7 +259,22 @@ def plan_step(
     if ok:
         for i in order:
             if nxt[i] == -1:
-                _pibt(i, nbr, deg, dist, slot, goal, pos, guide, noise, occ_weight, use_swap, occ_now, occ_next, nxt)
+                _pibt(
+                    i,
+                    nbr,
+                    deg,
+                    dist,
+                    slot,
+                    goal,
+                    pos,
+                    guide,
+                    noise,
+                    occ_weight,
+                    use_swap,
+                    occ_now,
+                    occ_next,
+                    nxt,
+                )
         for i in range(n_agents):  # a fixed move may have left an agent with nowhere to go
             occ_next[nxt[i]] = -1
         for i in range(n_agents):

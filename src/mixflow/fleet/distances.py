@@ -78,10 +78,12 @@ class DistanceTable:
             self.release(row)
 
     def set_closed(self, closed: np.ndarray) -> None:
-        """Treat `closed` cells as walls (broken-down robots); pinned fields are recomputed, others dropped."""
+        """Treat `closed` cells as walls (broken robots); pinned fields are recomputed, others dropped."""
         closed = np.asarray(closed, dtype=np.bool_)
         if closed.shape != self.closed.shape:
-            raise ValidationError("DistanceTable.closed", f"must have one entry per cell ({self.closed.shape[0]})")
+            raise ValidationError(
+                "DistanceTable.closed", f"must have one entry per cell ({self.closed.shape[0]})"
+            )
         if np.array_equal(closed, self.closed):
             return
         self.closed = closed.copy()

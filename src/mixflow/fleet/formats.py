@@ -113,12 +113,16 @@ def read_scen(path: str | Path, grid: Grid | None = None) -> Scenario:
         if grid is not None:
             if (w, h) != (grid.width, grid.height):
                 raise InputFileError(
-                    str(path), f"scenario is for a {w}x{h} map, the map is {grid.width}x{grid.height}", line=number
+                    str(path),
+                    f"scenario is for a {w}x{h} map, the map is {grid.width}x{grid.height}",
+                    line=number,
                 )
             for what, x, y in (("start", sx, sy), ("goal", gx, gy)):
                 if not (0 <= x < w and 0 <= y < h) or grid.blocked[y, x]:
                     raise InputFileError(
-                        str(path), f"agent {len(starts)} {what} ({x}, {y}) is not a free cell of the map", line=number
+                        str(path),
+                        f"agent {len(starts)} {what} ({x}, {y}) is not a free cell of the map",
+                        line=number,
                     )
         starts.append(sy * w + sx)
         goals.append(gy * w + gx)
@@ -145,7 +149,9 @@ def read_robot_runners(config: str | Path) -> RobotRunnersInstance:
             raise InputFileError(str(config), f"missing key {key!r}")
     strategy = spec.get("taskAssignmentStrategy", "roundrobin")
     if strategy != "roundrobin":
-        raise InputFileError(str(config), f"only the 'roundrobin' task assignment is supported, got {strategy!r}")
+        raise InputFileError(
+            str(config), f"only the 'roundrobin' task assignment is supported, got {strategy!r}"
+        )
     grid = read_map(config.parent / spec["mapFile"], free_chars=LORR_FREE)
     starts = _read_cell_list(config.parent / spec["agentFile"], grid, "agent start")
     errands = _read_cell_list(config.parent / spec["taskFile"], grid, "task")
@@ -162,15 +168,21 @@ def _read_cell_list(path: Path, grid: Grid, what: str) -> np.ndarray:
         raise InputFileError(str(path), "empty file", line=1)
     count = _positive_int(lines[0].strip(), path, "count")
     if len(lines) - 1 != count:
-        raise InputFileError(str(path), f"first line says {count} entries but {len(lines) - 1} follow", line=1)
+        raise InputFileError(
+            str(path), f"first line says {count} entries but {len(lines) - 1} follow", line=1
+        )
     cells = np.empty(count, dtype=np.int32)
     for i, line in enumerate(lines[1:]):
         try:
             cell = int(line.strip())
         except ValueError:
-            raise InputFileError(str(path), f"{what} {i} is not an integer: {line.strip()!r}", line=i + 2) from None
+            raise InputFileError(
+                str(path), f"{what} {i} is not an integer: {line.strip()!r}", line=i + 2
+            ) from None
         if not grid.is_free(cell):
-            raise InputFileError(str(path), f"{what} {i} at cell {cell} is not a free cell of the map", line=i + 2)
+            raise InputFileError(
+                str(path), f"{what} {i} at cell {cell} is not a free cell of the map", line=i + 2
+            )
         cells[i] = cell
     return cells
 

@@ -45,7 +45,9 @@ class Grid:
         if self.exits is not None:
             exits = np.asarray(self.exits)
             if exits.shape != blocked.shape:
-                raise ValidationError("Grid.exits", f"shape {exits.shape} differs from blocked {blocked.shape}")
+                raise ValidationError(
+                    "Grid.exits", f"shape {exits.shape} differs from blocked {blocked.shape}"
+                )
             if exits.size and (int(exits.min()) < 0 or int(exits.max()) > ALL_DIRECTIONS):
                 raise ValidationError("Grid.exits", "each entry must be a 4-bit direction mask in 0..15")
             exits = exits.astype(np.uint8)

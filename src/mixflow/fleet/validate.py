@@ -64,7 +64,8 @@ def validate_plan(grid: Grid, paths: np.ndarray) -> PlanCheck:
         bad = int((~legal).sum())
         if bad and not problem:
             agent = int(np.flatnonzero(~legal)[0])
-            problem = f"step {t}: agent {agent} jumps from {grid.xy(int(before[agent]))} to {grid.xy(int(here[agent]))}"
+            src, dst = grid.xy(int(before[agent])), grid.xy(int(here[agent]))
+            problem = f"step {t}: agent {agent} jumps from {src} to {dst}"
         illegal += bad
         occupant[before] = agents
         other = occupant[here]

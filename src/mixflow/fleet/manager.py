@@ -1,0 +1,297 @@
+"""The fleet manager: tasks, batteries, chargers and breakdowns on top of the lifelong planner.
+
+The cloud scheduler drives it one step at a time: `post(task)` when the line calls for material,
+`set_broken(robot, ...)` on a breakdown or repair, `step(held)` to get and commit every robot's next
+cell. Each step it (re)assigns open tasks to robots by true grid distance (min-cost assignment),
+sends robots that could not finish their next errand on their charge to a free charger (each
+charger serves one robot at a time) and drains batteries per move, more when loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from mixflow.errors import UnknownNameError, ValidationError
+from mixflow.fleet._kernels import INF
+from mixflow.fleet.grid import Grid
+from mixflow.fleet.planner import PIBTPlanner, PlannerOptions
+from mixflow.fleet.tasks import FORBIDDEN, FleetTask, assign
+
+
+class RobotState(IntEnum):
+    IDLE = 0
+    TO_PICKUP = 1
+    TO_DROPOFF = 2
+    TO_CHARGER = 3
+    CHARGING = 4
+    BROKEN = 5
+
+
+@dataclass(frozen=True)
+class EnergySpec:
+    """Battery model per step: `drain_kwh_per_move` per cell moved, times `loaded_factor` when loaded."""
+
+    battery_kwh: float
+    drain_kwh_per_move: float
+    charge_kwh_per_step: float
+    loaded_factor: float = 1.5
+    low_soc: float = 0.25
+    reserve_moves: int = 200
+
+    def __post_init__(self) -> None:
+        for name in ("battery_kwh", "drain_kwh_per_move", "charge_kwh_per_step"):
+            if getattr(self, name) <= 0:
+                raise ValidationError(f"EnergySpec.{name}", "must be positive")
+        if self.loaded_factor < 1.0:
+            raise ValidationError("EnergySpec.loaded_factor", "must be >= 1")
+        if not 0.0 < self.low_soc < 1.0:
+            raise ValidationError("EnergySpec.low_soc", "must lie between 0 and 1")
+        if self.reserve_moves < 0:
+            raise ValidationError("EnergySpec.reserve_moves", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A task done: which robot dropped it off, at which step, and whether after its deadline."""
+
+    task_id: str
+    robot: int
+    step: int
+    late: bool
+
+
+class FleetManager:
+    """Stateful fleet: one PIBT planner, a task pool, batteries and exclusive chargers."""
+
+    def __init__(
+        self,
+        grid: Grid,
+        homes: np.ndarray,
+        chargers: np.ndarray,
+        energy: EnergySpec,
+        options: PlannerOptions | None = None,
+        seed: int = 0,
+        reassign_every: int = 10,
+    ) -> None:
+        homes = np.asarray(homes, dtype=np.int32)
+        self.chargers = np.asarray(chargers, dtype=np.int32)
+        for c in self.chargers:
+            if not grid.is_free(int(c)):
+                raise ValidationError("FleetManager.chargers", f"charger {grid.xy(int(c))} is blocked")
+        if reassign_every < 1:
+            raise ValidationError("FleetManager.reassign_every", "must be >= 1")
+        self.grid = grid
+        self.energy = energy
+        self.homes = homes.copy()
+        self.planner = PIBTPlanner(grid, homes, homes, options, seed=seed)
+        n = len(homes)
+        self.state = np.zeros(n, dtype=np.int8)
+        self.task_of: list[str | None] = [None] * n
+        self.soc_kwh = np.full(n, energy.battery_kwh)
+        self.charger_owner = np.full(len(self.chargers), -1, dtype=np.int64)
+        self.charger_of = np.full(n, -1, dtype=np.int64)
+        self.tasks: dict[str, FleetTask] = {}
+        self.open: set[str] = set()  # posted, not yet picked up
+        self.robot_of: dict[str, int] = {}
+        self.deliveries: list[Delivery] = []
+        self.flat_batteries = 0
+        self.reassign_every = reassign_every
+        self._dirty = False
+
+    @property
+    def n_robots(self) -> int:
+        return len(self.homes)
+
+    @property
+    def time(self) -> int:
+        return self.planner.time
+
+    @property
+    def positions(self) -> np.ndarray:
+        return self.planner.positions
+
+    def post(self, task: FleetTask) -> None:
+        """Add a material task to the pool; it is assigned at the next step."""
+        if task.id in self.tasks:
+            raise ValidationError(f"task {task.id}", "was already posted")
+        for what, cell in (("pickup", task.pickup), ("dropoff", task.dropoff)):
+            if not self.grid.is_free(cell):
+                raise ValidationError(f"task {task.id}", f"{what} {self.grid.xy(cell)} is blocked or outside")
+        self.tasks[task.id] = task
+        self.open.add(task.id)
+        self._dirty = True
+
+    def set_broken(self, robot: int, broken: bool) -> None:
+        """A broken robot becomes an obstacle and gives its task back; a repaired one becomes idle."""
+        if not 0 <= robot < self.n_robots:
+            raise UnknownNameError("robot", str(robot))
+        if broken:
+            self._drop_errand(robot)
+            self.state[robot] = RobotState.BROKEN
+        elif self.state[robot] == RobotState.BROKEN:
+            self.state[robot] = RobotState.IDLE
+        self.planner.set_broken(robot, broken)
+        self.planner.set_goal(robot, int(self.positions[robot]) if broken else int(self._home_or_here(robot)))
+        for other in range(self.n_robots):  # a new wall may cut a robot off its goal
+            if (
+                other != robot
+                and not self.planner.broken[other]
+                and not self.planner.reachable(other, int(self.planner.goals[other]))
+            ):
+                self._drop_errand(other)
+                self.planner.set_goal(other, self._home_or_here(other))
+        self._dirty = True
+
+    def step(self, held: np.ndarray | None = None) -> np.ndarray:
+        """Assign, plan and commit one step; returns every robot's next cell."""
+        now = self.planner.time
+        if self._dirty or now % self.reassign_every == 0:
+            self._send_to_charge()
+            self._assign(now)
+            self._dirty = False
+        before = self.positions.copy()
+        nxt = self.planner.step(held)
+        moved = nxt != before
+        loaded = self.state == RobotState.TO_DROPOFF
+        drain = np.where(loaded, self.energy.loaded_factor, 1.0) * self.energy.drain_kwh_per_move
+        self.soc_kwh = np.maximum(self.soc_kwh - moved * drain, 0.0)
+        self._arrivals(nxt, now + 1)
+        flat = (self.soc_kwh <= 0.0) & (self.state != RobotState.BROKEN)
+        for robot in np.flatnonzero(flat):  # must not happen; counted so the benchmark can show it
+            self.flat_batteries += 1
+            self.set_broken(int(robot), True)
+        return nxt
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _home_or_here(self, robot: int) -> int:
+        home = int(self.homes[robot])
+        return home if self.planner.reachable(robot, home) else int(self.positions[robot])
+
+    def _drop_errand(self, robot: int) -> None:
+        task_id = self.task_of[robot]
+        if task_id is not None:  # loaded or not, the part is fetched again by another robot
+            self.open.add(task_id)
+            self.robot_of.pop(task_id, None)
+            self.task_of[robot] = None
+        if self.charger_of[robot] >= 0:
+            self.charger_owner[self.charger_of[robot]] = -1
+            self.charger_of[robot] = -1
+        self.state[robot] = RobotState.IDLE
+
+    def _moves_kwh(self, moves: np.ndarray, loaded: bool) -> np.ndarray:
+        factor = self.energy.loaded_factor if loaded else 1.0
+        return moves * self.energy.drain_kwh_per_move * factor
+
+    def _charger_distance(self) -> np.ndarray:
+        """Moves from every cell to the nearest charger (INF if none reachable)."""
+        best = np.full(self.grid.n_cells, INF, dtype=np.int64)
+        for c in self.chargers:
+            best = np.minimum(best, self.planner.distances.field(int(c)))
+        return best
+
+    def _send_to_charge(self) -> None:
+        """Idle robots under `low_soc` go to the nearest free charger; charged robots are released."""
+        full = self.energy.battery_kwh
+        for robot in np.flatnonzero(self.state == RobotState.CHARGING):
+            if self.soc_kwh[robot] >= 0.98 * full:
+                self._drop_errand(int(robot))
+                self.planner.set_goal(int(robot), self._home_or_here(int(robot)))
+        low = (self.state == RobotState.IDLE) & (self.soc_kwh < self.energy.low_soc * full)
+        free = np.flatnonzero(self.charger_owner < 0)
+        if not low.any() or free.size == 0:
+            return
+        robots = np.flatnonzero(low)
+        cost = np.empty((len(robots), len(free)))
+        for k, c in enumerate(free):
+            field = self.planner.distances.field(int(self.chargers[c]))
+            cost[:, k] = np.where(
+                field[self.positions[robots]] >= INF, FORBIDDEN, field[self.positions[robots]]
+            )
+        for r, k in assign(cost):
+            agv, charger = int(robots[r]), int(free[k])
+            self.charger_owner[charger] = agv
+            self.charger_of[agv] = charger
+            self.state[agv] = RobotState.TO_CHARGER
+            self.planner.set_goal(agv, int(self.chargers[charger]))
+
+    def _assign(self, now: int) -> None:
+        """Min-cost assignment of open tasks to idle and not-yet-loaded robots, by grid distance."""
+        candidates = np.flatnonzero(
+            (
+                (self.state == RobotState.IDLE)
+                & (self.soc_kwh >= self.energy.low_soc * self.energy.battery_kwh)
+            )
+            | (self.state == RobotState.TO_PICKUP)
+        )
+        pending = [t for t in self.open if self.tasks[t].release <= now]
+        pending += [t for t in (self.task_of[r] for r in candidates) if t is not None]
+        if not pending or candidates.size == 0:
+            return
+        pending.sort(key=lambda t: (self.tasks[t].deadline, t))
+        pending = pending[: len(candidates)]  # the most urgent first when robots are short
+        to_charger = self._charger_distance()
+        here = self.positions[candidates]
+        cost = np.empty((len(candidates), len(pending)))
+        for k, task_id in enumerate(pending):
+            task = self.tasks[task_id]
+            to_pickup = self.planner.distances.field(task.pickup)[here].astype(np.float64)
+            carry = float(self.planner.distances.distance(task.pickup, task.dropoff))
+            after = float(to_charger[task.dropoff])
+            need = self._moves_kwh(to_pickup + after + self.energy.reserve_moves, False) + self._moves_kwh(
+                np.array(carry), True
+            )
+            ok = (to_pickup < INF) & (carry < INF) & (after < INF) & (self.soc_kwh[candidates] >= need)
+            keep = np.array([self.task_of[r] == task_id for r in candidates])
+            cost[:, k] = np.where(ok, to_pickup - keep * 1.0, FORBIDDEN)  # a small bonus for not switching
+        for robot in candidates:
+            if self.task_of[robot] is not None:
+                self.open.add(self.task_of[robot])  # type: ignore[arg-type]
+                self.task_of[robot] = None
+                self.state[robot] = RobotState.IDLE
+        chosen = set()
+        for r, k in assign(cost):
+            agv, task_id = int(candidates[r]), pending[k]
+            task = self.tasks[task_id]
+            self.task_of[agv] = task_id
+            self.robot_of[task_id] = agv
+            self.open.discard(task_id)
+            self.state[agv] = RobotState.TO_PICKUP
+            chosen.add(agv)
+            if self.planner.goals[agv] != task.pickup:
+                self.planner.set_goal(agv, task.pickup)
+        for robot in candidates:
+            if int(robot) not in chosen and self.planner.goals[robot] != self.homes[robot]:
+                self.planner.set_goal(int(robot), self._home_or_here(int(robot)))
+
+    def _arrivals(self, nxt: np.ndarray, now: int) -> None:
+        arrived = np.flatnonzero(nxt == self.planner.goals)
+        for robot in (int(r) for r in arrived):
+            state = self.state[robot]
+            if state == RobotState.TO_PICKUP:
+                task = self.tasks[self.task_of[robot]]  # type: ignore[index]
+                self.state[robot] = RobotState.TO_DROPOFF
+                self.planner.set_goal(robot, task.dropoff)
+            elif state == RobotState.TO_DROPOFF:
+                task_id = self.task_of[robot]
+                assert task_id is not None
+                task = self.tasks[task_id]
+                self.deliveries.append(Delivery(task_id, robot, now, now > task.deadline))
+                self.robot_of.pop(task_id, None)
+                self.task_of[robot] = None
+                self.state[robot] = RobotState.IDLE
+                self.planner.set_goal(robot, self._home_or_here(robot))
+                self._dirty = True
+            elif state == RobotState.TO_CHARGER:
+                self.state[robot] = RobotState.CHARGING
+        charging = (self.state == RobotState.CHARGING) & (
+            nxt == self.chargers[np.maximum(self.charger_of, 0)]
+        )
+        self.soc_kwh = np.where(
+            charging,
+            np.minimum(self.soc_kwh + self.energy.charge_kwh_per_step, self.energy.battery_kwh),
+            self.soc_kwh,
+        )
