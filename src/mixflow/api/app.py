@@ -1,0 +1,119 @@
+"""Build the FastAPI app: routers, error mapping, static pages, and the services behind them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from mixflow.api import auth, configurator, orders, plan, plant
+from mixflow.api.clock import WallClock
+from mixflow.api.configurator import ConfiguratorService
+from mixflow.api.live import LivePlant
+from mixflow.api.plant import build_layout
+from mixflow.api.security import LoginLimiter, TokenSigner
+from mixflow.api.settings import Settings
+from mixflow.errors import InfeasibleError, MixflowError, UnknownNameError, ValidationError
+from mixflow.reference import build_plant, reference_catalogue
+from mixflow.store import accounts, connect
+
+log = logging.getLogger("mixflow.api")
+
+SIGNUPS_PER_MINUTE = 30
+
+
+def _error(status_code: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status_code)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Domain errors become 4xx with their one-line message; never a 500 for bad input."""
+
+    @app.exception_handler(UnknownNameError)
+    async def unknown_name(_request: Request, exc: UnknownNameError) -> JSONResponse:
+        return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+
+    @app.exception_handler(ValidationError)
+    async def invalid(_request: Request, exc: ValidationError) -> JSONResponse:
+        return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+
+    @app.exception_handler(InfeasibleError)
+    async def infeasible(_request: Request, exc: InfeasibleError) -> JSONResponse:
+        return _error(status.HTTP_409_CONFLICT, str(exc))
+
+    @app.exception_handler(MixflowError)
+    async def other(_request: Request, exc: MixflowError) -> JSONResponse:
+        return _error(status.HTTP_400_BAD_REQUEST, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for error in exc.errors()[:5]:
+            where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "request"
+            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+        return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, "; ".join(problems) or "invalid request")
+
+
+def static_dir() -> Path:
+    return Path(str(resources.files("mixflow.web") / "static"))
+
+
+def create_app(settings: Settings | None = None, live: LivePlant | None = None) -> FastAPI:
+    """The web app over the store at `settings.db_url`; `live` is the running plant, if any."""
+    settings = settings or Settings()
+    engine, sessions = connect(settings.db_url)
+    if settings.admin_user and settings.admin_password:
+        with sessions() as session:
+            accounts.ensure_user(session, settings.admin_user, settings.admin_password, accounts.Role.ADMIN)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if live is not None:
+            live.close()
+        engine.dispose()
+
+    app = FastAPI(
+        title="mixflow",
+        version="0.1.0",
+        summary="Configure and order trucks, watch and steer the plant that builds them.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.sessions = sessions
+    app.state.tokens = TokenSigner(settings.secret_key, settings.token_ttl_s)
+    app.state.login_limiter = LoginLimiter(settings.login_attempts_per_minute)
+    app.state.signup_limiter = LoginLimiter(SIGNUPS_PER_MINUTE)
+    app.state.configurator = ConfiguratorService(reference_catalogue())
+    app.state.live = live
+    app.state.clock = live if live is not None else WallClock()
+    app.state.promiser = _promiser(settings, live)
+    plant_model: Any = getattr(live, "plant", None) or build_plant(settings.scale, settings.seed)
+    app.state.layout = build_layout(plant_model)
+
+    _install_error_handlers(app)
+    for module in (auth, configurator, orders, plant, plan):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/static/configurator.html")
+
+    return app
+
+
+def _promiser(settings: Settings, live: LivePlant | None) -> Any:
+    """The capable-to-promise service when mixflow.promise is available, else None (said on every quote)."""
+    promiser = getattr(live, "promiser", None)
+    if promiser is None:
+        log.warning("no promise service: orders are stored without a delivery promise")
+    return promiser

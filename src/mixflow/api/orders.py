@@ -1,0 +1,143 @@
+"""Orders: quote a promise, place an order (stored before the answer), track it, cancel it.
+
+A customer sees and touches only their own orders; for anyone else's the API answers 404, so it does
+not even reveal that the order exists. Staff (planner, operator, admin) see every order.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, HTTPException, Request, status
+
+from mixflow.api.clock import PlantClock, to_datetime, to_seconds
+from mixflow.api.deps import STAFF, SessionDep, UserDep
+from mixflow.api.schemas import ErrorOut, OrderOut, OrderRequest, Promise, StatusStep
+from mixflow.api.security import TokenClaims
+from mixflow.model import DAY_S, FLOW, Order, OrderStatus
+from mixflow.store import order_book
+
+router = APIRouter(prefix="/api/orders", tags=["orders"])
+
+DEFAULT_LEAD_S = 5 * DAY_S
+CANCELLABLE = {OrderStatus.PLACED, OrderStatus.PROMISED, OrderStatus.SEQUENCED}
+
+
+def order_out(clock: PlantClock, order: Order, price: float) -> OrderOut:
+    return OrderOut(
+        id=order.id,
+        customer=order.customer,
+        configuration=dict(order.configuration),
+        price=price,
+        placed_date=to_datetime(clock, order.placed_s),
+        requested_date=to_datetime(clock, order.requested_s),
+        promised_date=None if order.promised_s is None else to_datetime(clock, order.promised_s),
+        status=order.status,
+        history=[StatusStep(status=c.status, at=to_datetime(clock, c.at_s), at_s=c.at_s, note=c.note)
+                 for c in order.history],
+        flow=list(FLOW),
+    )
+
+
+def _checked_configuration(request: Request, configuration: dict[str, str]) -> float:
+    """The list price of a complete, valid configuration; 422 naming what is wrong otherwise."""
+    catalogue = request.app.state.configurator.catalogue
+    broken = catalogue.violations(configuration)  # raises UnknownNameError -> 422 for unknown names
+    if broken:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "the configuration cannot be built: " + "; ".join(broken[:5]))
+    return float(catalogue.price(configuration))
+
+
+def _requested_s(clock: PlantClock, body: OrderRequest, now_s: int) -> int:
+    if body.requested_date is None:
+        return now_s + DEFAULT_LEAD_S
+    requested = to_seconds(clock, body.requested_date)
+    if requested < now_s:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "requested_date lies in the past")
+    return requested
+
+
+def _promise(request: Request, order: Order) -> Promise:
+    clock: PlantClock = request.app.state.clock
+    promiser = request.app.state.promiser
+    if promiser is None:
+        return Promise(available=False, promised_date=None, promised_s=None,
+                       detail="no delivery promise: the promise service (mixflow.promise) is not running")
+    promised_s, detail = promiser.promise(order)
+    return Promise(available=True, promised_date=to_datetime(clock, promised_s), promised_s=promised_s,
+                   detail=detail)
+
+
+def _visible(user: TokenClaims, order: Order) -> bool:
+    return user.role in STAFF or order.customer == user.username
+
+
+@router.post("/quote", response_model=Promise, responses={422: {"model": ErrorOut}})
+def quote(body: OrderRequest, request: Request, user: UserDep) -> Promise:
+    """The delivery date the plant would promise for this configuration if ordered now (nothing is stored)."""
+    _checked_configuration(request, body.configuration)
+    clock: PlantClock = request.app.state.clock
+    now_s = clock.now_s()
+    order = Order(id="quote", customer=user.username, configuration=body.configuration, placed_s=now_s,
+                  requested_s=_requested_s(clock, body, now_s))
+    return _promise(request, order)
+
+
+@router.post("", response_model=OrderOut, status_code=201, responses={422: {"model": ErrorOut}})
+def place(body: OrderRequest, request: Request, session: SessionDep, user: UserDep) -> OrderOut:
+    """Place an order: checked, promised, and committed to the order book before this answers."""
+    price = _checked_configuration(request, body.configuration)
+    clock: PlantClock = request.app.state.clock
+    now_s = clock.now_s()
+    order = Order(id=f"W{secrets.token_hex(6).upper()}", customer=user.username,
+                  configuration=body.configuration, placed_s=now_s,
+                  requested_s=_requested_s(clock, body, now_s))
+    promise = _promise(request, order)
+    if promise.promised_s is not None:
+        order = order.promised(max(promise.promised_s, now_s), now_s)
+    order_book.save_new(session, order, price)
+    live = request.app.state.live
+    if live is not None:
+        live.order_placed(order)
+    return order_out(clock, order, price)
+
+
+@router.get("", response_model=list[OrderOut])
+def list_orders(request: Request, session: SessionDep, user: UserDep) -> list[OrderOut]:
+    """Your orders, newest first (staff: everyone's)."""
+    customer = None if user.role in STAFF else user.username
+    clock = request.app.state.clock
+    return [order_out(clock, o, p) for o, p in order_book.list_orders(session, customer)]
+
+
+def _own(session: SessionDep, user: TokenClaims, order_id: str) -> tuple[Order, float]:
+    found = order_book.load(session, order_id) if len(order_id) <= 40 else None
+    if found is None or not _visible(user, found[0]):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no order {order_id!r} of yours")
+    return found
+
+
+@router.get("/{order_id}", response_model=OrderOut, responses={404: {"model": ErrorOut}})
+def track(order_id: str, request: Request, session: SessionDep, user: UserDep) -> OrderOut:
+    """One order with its status along the flow."""
+    order, price = _own(session, user, order_id)
+    return order_out(request.app.state.clock, order, price)
+
+
+@router.post("/{order_id}/cancel", response_model=OrderOut,
+             responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
+def cancel(order_id: str, request: Request, session: SessionDep, user: UserDep) -> OrderOut:
+    """Cancel an order that has not yet gone into production (placed, promised or sequenced)."""
+    order, price = _own(session, user, order_id)
+    if order.status not in CANCELLABLE:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"order {order_id} is {order.status.value}; too late to cancel")
+    clock: PlantClock = request.app.state.clock
+    cancelled = order.advanced(OrderStatus.CANCELLED, max(clock.now_s(), order.history[-1].at_s),
+                               f"cancelled by {user.username}")
+    order_book.save_progress(session, cancelled)
+    return order_out(clock, cancelled, price)
+
+
+

@@ -1,0 +1,108 @@
+"""The plant: the static floor layout, live state (AGVs, machines, line, alarms), the time control and
+a websocket streaming the state a few times a second."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect, status
+
+from mixflow.api.clock import to_datetime
+from mixflow.api.deps import STAFF, StaffDep
+from mixflow.api.schemas import ErrorOut, Layout, MachineGroupOut, PlantState, StationOut, TimeControl
+from mixflow.model import Plant
+
+router = APIRouter(prefix="/api/plant", tags=["plant"])
+
+STREAM_HZ = 5.0
+
+
+def _rle(row: np.ndarray) -> list[int]:
+    """Run lengths of one boolean row, starting with a (possibly empty) free run."""
+    changes = np.flatnonzero(np.diff(row.astype(np.int8))) + 1
+    bounds = np.concatenate(([0], changes, [row.size]))
+    runs = np.diff(bounds).tolist()
+    return runs if not row[0] else [0, *runs]
+
+
+def build_layout(plant: Plant) -> Layout:
+    """The floor as the pages draw it (computed once per plant)."""
+    floor = plant.floor
+    groups = plant.machine_groups
+    group_index = {g.id: i for i, g in enumerate(groups)}
+    machines = plant.machines
+    return Layout(
+        name=plant.name,
+        width=floor.width,
+        height=floor.height,
+        cell_m=floor.cell_m,
+        blocked_rle=[_rle(floor.blocked[y]) for y in range(floor.height)],
+        machine_ids=[m.id for m in machines],
+        machine_xy=[c for m in machines for c in m.cell],
+        machine_group=[group_index[m.group] for m in machines],
+        groups=[MachineGroupOut(id=g.id, shop=g.shop, operation=g.operation, machines=len(g.machines))
+                for g in groups],
+        stations=[StationOut(id=s.id, index=s.index, x=s.drop_cell[0], y=s.drop_cell[1])
+                  for s in plant.line.stations],
+        chargers=[c for cell in floor.chargers for c in cell],
+        agv_ids=list(plant.fleet.agv_ids),
+        zones={k: list(v) for k, v in floor.zones.items()},
+        takt_s=plant.line.takt_s,
+    )
+
+
+def _live(request: Request) -> Any:
+    live = request.app.state.live
+    if live is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "no live plant: start `mixflow serve --twin` to stream plant state")
+    return live
+
+
+@router.get("/layout", response_model=Layout)
+def layout(request: Request, _user: StaffDep) -> Layout:
+    """The static floor map: grid, machines by group, line stations, chargers, AGV ids."""
+    return request.app.state.layout
+
+
+def _state(request_app: Any) -> PlantState:
+    live = request_app.state.live
+    snap = live.snapshot()
+    return PlantState(at=to_datetime(request_app.state.clock, snap["at_s"]), **snap)
+
+
+@router.get("/state", response_model=PlantState, responses={503: {"model": ErrorOut}})
+def state(request: Request, _user: StaffDep) -> PlantState:
+    """One snapshot of the live plant."""
+    _live(request)
+    return _state(request.app)
+
+
+@router.post("/time", response_model=TimeControl, responses={503: {"model": ErrorOut}})
+def time_control(body: TimeControl, request: Request, _user: StaffDep) -> TimeControl:
+    """Set how fast the twin runs (simulated seconds per wall second; 0 pauses)."""
+    return TimeControl(speed=_live(request).set_speed(body.speed))
+
+
+@router.websocket("/stream")
+async def stream(websocket: WebSocket) -> None:
+    """Plant state as JSON text frames, STREAM_HZ times a second; authenticate with `?token=`."""
+    claims = websocket.app.state.tokens.verify(websocket.query_params.get("token", ""))
+    if claims is None or claims.role not in STAFF:
+        await websocket.close(code=4401 if claims is None else 4403)
+        return
+    await websocket.accept()
+    if websocket.app.state.live is None:
+        await websocket.close(code=4503, reason="no live plant")
+        return
+    try:
+        while True:
+            snap = await asyncio.to_thread(_state, websocket.app)
+            await websocket.send_text(snap.model_dump_json())
+            await asyncio.sleep(1.0 / STREAM_HZ)
+    except (WebSocketDisconnect, RuntimeError):
+        with contextlib.suppress(RuntimeError):
+            await websocket.close()

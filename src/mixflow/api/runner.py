@@ -1,0 +1,24 @@
+"""Start the live plant `mixflow serve` shows: the reference plant in the twin under the cloud scheduler."""
+
+from __future__ import annotations
+
+import logging
+
+from mixflow.api.live import LivePlant
+from mixflow.api.settings import Settings
+from mixflow.errors import ValidationError
+
+log = logging.getLogger("mixflow.api")
+
+
+def start_live_plant(settings: Settings) -> LivePlant | None:
+    """The running plant for `settings`, or None when no plant source is asked for."""
+    if settings.mqtt_url is not None:
+        raise ValidationError("--mqtt", "a broker-connected plant is not available in this build; use --twin")
+    if not settings.twin:
+        return None
+    try:
+        from mixflow.api.twin_plant import TwinPlant
+    except ImportError as missing:
+        raise ValidationError("--twin", f"the digital twin is not available in this build ({missing})") from missing
+    return TwinPlant.start(settings)

@@ -1,0 +1,212 @@
+"""The API's contract: pydantic models of every request and answer (the OpenAPI document comes from them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from mixflow.model import OrderStatus
+from mixflow.store.accounts import Role
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Choices = Annotated[dict[Name, Name], Field(max_length=200, description="variable -> chosen value code")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- accounts ---------------------------------------------------------------------------------------
+class Credentials(Strict):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class NewUser(Strict):
+    username: Annotated[str, StringConstraints(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")]
+    password: Annotated[str, StringConstraints(min_length=8, max_length=256)]
+    role: Role = Role.CUSTOMER
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+    role: Role
+    username: str
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    role: Role
+
+
+# -- catalogue and configurator -----------------------------------------------------------------------
+class ValueOut(BaseModel):
+    code: str
+    label: str
+    price: float
+
+
+class VariableOut(BaseModel):
+    name: str
+    label: str
+    scope: str
+    default: str | None
+    values: list[ValueOut]
+
+
+class CatalogueOut(BaseModel):
+    name: str
+    currency: str
+    base_price: float
+    variables: list[VariableOut]
+
+
+class ConfigureRequest(Strict):
+    choices: Choices = Field(default_factory=dict)
+
+
+class PriceRange(BaseModel):
+    min: float | None = Field(description="None when no configuration remains")
+    max: float | None
+
+
+class ConfigurationState(BaseModel):
+    """What remains possible after the user's choices: the answer to one click."""
+
+    valid: dict[str, list[str]] = Field(description="per variable the values still leading to a valid truck")
+    count: str = Field(description="exact number of complete valid configurations left (decimal string)")
+    price: PriceRange
+    complete: bool = Field(description="every variable is chosen")
+    configuration_price: float | None = Field(description="list price when the configuration is complete")
+    conflicts: list[str] = Field(description="when the choices cannot go together: which and why, in words")
+
+
+class ExplainRequest(Strict):
+    choices: Choices = Field(default_factory=dict)
+    variable: Name
+    value: Name
+
+
+class Explanation(BaseModel):
+    """Why a value is greyed: a minimal set of the user's choices ruling it out, and the rules, in words."""
+
+    variable: str
+    value: str
+    possible: bool
+    conflicting_choices: dict[str, str]
+    reasons: list[str]
+    text: str
+
+
+class CompleteRequest(Strict):
+    choices: Choices = Field(default_factory=dict)
+    objective: Literal["cheapest", "default"] = "cheapest"
+
+
+class Completion(BaseModel):
+    configuration: dict[str, str]
+    price: float
+
+
+# -- orders -------------------------------------------------------------------------------------------
+class OrderRequest(Strict):
+    configuration: Annotated[dict[Name, Name], Field(min_length=1, max_length=200)]
+    requested_date: datetime | None = Field(default=None, description="when the customer wants the truck")
+
+
+class Promise(BaseModel):
+    available: bool
+    promised_date: datetime | None
+    promised_s: int | None
+    detail: str
+
+
+class StatusStep(BaseModel):
+    status: OrderStatus
+    at: datetime
+    at_s: int
+    note: str
+
+
+class OrderOut(BaseModel):
+    id: str
+    customer: str
+    configuration: dict[str, str]
+    price: float
+    placed_date: datetime
+    requested_date: datetime
+    promised_date: datetime | None
+    status: OrderStatus
+    history: list[StatusStep]
+    flow: list[OrderStatus] = Field(description="the statuses of the flow, in order")
+
+
+# -- plant --------------------------------------------------------------------------------------------
+class StationOut(BaseModel):
+    id: str
+    index: int
+    x: int
+    y: int
+
+
+class MachineGroupOut(BaseModel):
+    id: str
+    shop: str
+    operation: str
+    machines: int
+
+
+class Layout(BaseModel):
+    """The static floor: grid size, blocked cells (run-length rows), machines, stations, chargers."""
+
+    name: str
+    width: int
+    height: int
+    cell_m: float
+    blocked_rle: list[list[int]] = Field(description="per row: alternating run lengths, starting with free")
+    machine_ids: list[str]
+    machine_xy: list[int] = Field(description="flat x0, y0, x1, y1, ... of every machine")
+    machine_group: list[int] = Field(description="index into groups of every machine")
+    groups: list[MachineGroupOut]
+    stations: list[StationOut]
+    chargers: list[int] = Field(description="flat x, y of every charger")
+    agv_ids: list[str]
+    zones: dict[str, list[int]]
+    takt_s: int
+
+
+class Alarm(BaseModel):
+    at_s: int
+    kind: str
+    source: str
+    text: str
+
+
+class PlantState(BaseModel):
+    """One snapshot of the live plant (the websocket streams these)."""
+
+    at_s: int
+    at: datetime
+    running: bool
+    speed: float
+    agv_x: list[float]
+    agv_y: list[float]
+    agv_soc: list[float]
+    machines_down: list[int] = Field(description="indices into the layout's machine list")
+    machines_busy: list[int]
+    line_position_s: int = Field(description="seconds into the current takt")
+    line_stopped: bool
+    alarms: list[Alarm]
+
+
+class TimeControl(Strict):
+    speed: Annotated[float, Field(ge=0.0, le=10_000.0, description="twin seconds per wall second; 0 pauses")]
+
+
+class ErrorOut(BaseModel):
+    detail: str

@@ -1,0 +1,48 @@
+"""What the app is started with: the database, the secrets (from the environment only), the plant source."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+
+from mixflow.errors import ValidationError
+from mixflow.store import DEFAULT_URL
+
+SECRET_ENV = "MIXFLOW_SECRET_KEY"
+ADMIN_USER_ENV = "MIXFLOW_ADMIN_USER"
+ADMIN_PASSWORD_ENV = "MIXFLOW_ADMIN_PASSWORD"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Start-up settings of the web app.
+
+    `secret_key` signs login tokens; taken from MIXFLOW_SECRET_KEY, or drawn at random per process (tokens
+    then die with the process). An admin account is seeded from MIXFLOW_ADMIN_USER/MIXFLOW_ADMIN_PASSWORD
+    when both are set. Secrets never live in the repository or on the command line.
+    """
+
+    db_url: str = DEFAULT_URL
+    secret_key: str = field(default_factory=lambda: os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32))
+    token_ttl_s: int = 8 * 3600
+    admin_user: str | None = field(default_factory=lambda: os.environ.get(ADMIN_USER_ENV))
+    admin_password: str | None = field(default_factory=lambda: os.environ.get(ADMIN_PASSWORD_ENV), repr=False)
+    login_attempts_per_minute: int = 5
+    mqtt_url: str | None = None
+    twin: bool = True
+    scale: float = 1.0
+    seed: int = 0
+    twin_speed: float = 60.0
+
+    def __post_init__(self) -> None:
+        if len(self.secret_key) < 16:
+            raise ValidationError(SECRET_ENV, "needs at least 16 characters")
+        if self.token_ttl_s <= 0:
+            raise ValidationError("token_ttl_s", "must be positive")
+        if self.login_attempts_per_minute <= 0:
+            raise ValidationError("login_attempts_per_minute", "must be positive")
+        if not 0 < self.scale <= 2:
+            raise ValidationError("scale", "must lie in (0, 2]")
+        if self.twin_speed <= 0:
+            raise ValidationError("twin_speed", "must be positive")

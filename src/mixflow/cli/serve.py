@@ -1,0 +1,44 @@
+"""`mixflow serve`: the API and the web pages, over the reference plant run live in the twin."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mixflow.errors import ValidationError
+
+
+def serve(
+    db: Annotated[str, typer.Option("--db", help="database URL: sqlite:///file.db or postgresql://...")] = (
+        "sqlite:///mixflow.db"
+    ),
+    mqtt: Annotated[str | None, typer.Option("--mqtt", help="broker of a real plant: mqtt://host:port")] = (
+        None
+    ),
+    twin: Annotated[bool | None, typer.Option("--twin/--no-twin", help="run the reference plant in the twin "
+                                               "(the default without --mqtt)")] = None,
+    port: Annotated[int, typer.Option("--port", help="TCP port to listen on")] = 8000,
+    host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
+    scale: Annotated[float, typer.Option("--scale", help="plant scale of the twin (1.0: 720 AGVs)")] = 1.0,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the twin")] = 0,
+    speed: Annotated[float, typer.Option("--speed", help="twin seconds per wall second")] = 60.0,
+) -> None:
+    """Serve the API (OpenAPI at /docs) and the pages (configurator, orders, plant, planner) on one port.
+
+    Secrets come from the environment: MIXFLOW_SECRET_KEY signs tokens, MIXFLOW_ADMIN_USER and
+    MIXFLOW_ADMIN_PASSWORD seed an admin account.
+    """
+    import uvicorn
+
+    from mixflow.api import Settings, create_app
+    from mixflow.api.runner import start_live_plant
+
+    if not 0 < port < 65536:
+        raise ValidationError("--port", f"{port} is not a TCP port")
+    run_twin = twin if twin is not None else mqtt is None
+    settings = Settings(db_url=db, mqtt_url=mqtt, twin=run_twin, scale=scale, seed=seed, twin_speed=speed)
+    live = start_live_plant(settings)
+    app = create_app(settings, live)
+    typer.echo(f"mixflow: serving on http://{host}:{port}/ (API docs at /docs)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets")

@@ -1,0 +1,108 @@
+"""User accounts of the web app: a name, a role and an argon2 password hash (never the password).
+
+Roles grow in rights: a customer orders trucks and sees their own orders, a planner and an operator
+watch and steer the plant, an admin manages accounts. Queries go through SQLAlchemy's expression
+language only, so no SQL is ever built from strings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import DateTime, Integer, String, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from mixflow.errors import ValidationError
+from mixflow.store.db import Base
+
+_HASHER = PasswordHasher()
+# A real hash to verify against when the user does not exist, so a login takes as long for an unknown
+# name as for a wrong password (no user enumeration by timing).
+_DUMMY_HASH = _HASHER.hash("mixflow-no-such-user")
+MIN_PASSWORD_LENGTH = 8
+
+
+class Role(StrEnum):
+    """What a user may do; see the module docstring."""
+
+    CUSTOMER = "customer"
+    PLANNER = "planner"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+
+class UserRow(Base):
+    """One account."""
+
+    __tablename__ = "web_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(256), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+
+def _check_username(username: str) -> None:
+    if not 3 <= len(username) <= 64 or not all(c.isalnum() or c in "._-@" for c in username):
+        raise ValidationError("username", "use 3 to 64 letters, digits or . _ - @")
+
+
+def create_user(session: Session, username: str, password: str, role: Role) -> UserRow:
+    """Add an account; the caller commits. Refuses a taken name or a short password."""
+    _check_username(username)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError("password", f"needs at least {MIN_PASSWORD_LENGTH} characters")
+    row = UserRow(
+        username=username,
+        password_hash=_HASHER.hash(password),
+        role=Role(role).value,
+        created_at=datetime.now(UTC),
+    )
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError as taken:
+        session.rollback()
+        raise ValidationError("username", f"{username!r} is already taken") from taken
+    return row
+
+
+def find_user(session: Session, username: str) -> UserRow | None:
+    return session.scalars(select(UserRow).where(UserRow.username == username)).first()
+
+
+def get_user(session: Session, user_id: int) -> UserRow | None:
+    return session.get(UserRow, user_id)
+
+
+def authenticate(session: Session, username: str, password: str) -> UserRow | None:
+    """The user when the password matches, else None (same work done either way)."""
+    row = find_user(session, username)
+    try:
+        _HASHER.verify(row.password_hash if row else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if row is None:
+        return None
+    if _HASHER.check_needs_rehash(row.password_hash):
+        row.password_hash = _HASHER.hash(password)
+        session.commit()
+    return row
+
+
+def ensure_user(session: Session, username: str, password: str, role: Role) -> UserRow:
+    """Create the account unless it exists (used to seed the admin from the environment)."""
+    row = find_user(session, username)
+    if row is None:
+        row = create_user(session, username, password, role)
+        session.commit()
+    return row
