@@ -292,3 +292,28 @@ def plan_step(
         if nxt[i] >= 0:
             occ_next[nxt[i]] = -1
     return ok
+
+
+def warm_up() -> None:
+    """Load (or compile) every kernel on a two-cell corridor so the first real step is not slowed."""
+    nbr = np.array([[-1, 1, -1, -1], [-1, -1, -1, 0]], dtype=np.int32)
+    deg = np.ones(2, dtype=np.int32)
+    dist = np.empty((1, 2), dtype=np.int32)
+    bfs_to_goal(nbr, 1, np.zeros(2, dtype=np.bool_), dist[0])
+    scratch = np.full(2, -1, dtype=np.int32)
+    plan_step(
+        np.zeros(1, dtype=np.int32),
+        nbr,
+        deg,
+        dist,
+        np.zeros(1, dtype=np.int32),
+        np.ones(1, dtype=np.int32),
+        np.zeros(1, dtype=np.int32),
+        np.zeros((2, 5)),
+        np.zeros((1, 5)),
+        0.0,
+        True,
+        scratch,
+        scratch.copy(),
+        np.full(1, -1, dtype=np.int32),
+    )

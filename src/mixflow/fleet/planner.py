@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mixflow.errors import ValidationError
-from mixflow.fleet._kernels import INF, plan_step
+from mixflow.fleet._kernels import INF, plan_step, warm_up
 from mixflow.fleet.distances import DEFAULT_MAX_BYTES, DistanceTable
 from mixflow.fleet.grid import Grid
 
@@ -81,6 +81,7 @@ class PIBTPlanner:
                     f"agent {i}", f"starts on cell {grid.xy(int(cell))} like agent {seen[cell]}"
                 )
             seen[cell] = i
+        warm_up()
         self.grid = grid
         self.options = options or PlannerOptions()
         self.n_agents = len(starts)
