@@ -1,0 +1,137 @@
+"""Telemetry, alarms and devices of the industrial-internet gateway (`mixflow.connect`).
+
+Samples are narrow rows (device, metric, time, value), written in batches: `executemany` on SQLite,
+`COPY` on PostgreSQL, because row-at-a-time ORM inserts cap out two orders of magnitude below the
+plant's message rate. Old samples are downsampled into per-bucket rollups (count, min, max, mean) and
+deleted, so raw data stays bounded while trends stay queryable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import BigInteger, Boolean, Engine, Float, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mixflow.errors import ValidationError
+from mixflow.store.db import Base
+
+_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite's rowid alias needs INTEGER
+
+
+class TelemetrySample(Base):
+    """One measurement of one device at one instant (Unix milliseconds)."""
+
+    __tablename__ = "telemetry_sample"
+    __table_args__ = (Index("ix_telemetry_sample_device_metric_at", "device_id", "metric", "at_ms"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    metric: Mapped[str] = mapped_column(String(64))
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[float] = mapped_column(Float)
+
+
+class TelemetryRollup(Base):
+    """Samples of one device and metric within one bucket, summarised; a late bucket may add a row."""
+
+    __tablename__ = "telemetry_rollup"
+    __table_args__ = (Index("ix_telemetry_rollup_device_metric_bucket", "device_id", "metric", "bucket_ms"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    metric: Mapped[str] = mapped_column(String(64))
+    bucket_ms: Mapped[int] = mapped_column(BigInteger)
+    bucket_s: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+    min_value: Mapped[float] = mapped_column(Float)
+    max_value: Mapped[float] = mapped_column(Float)
+    mean_value: Mapped[float] = mapped_column(Float)
+
+
+class AlarmRecord(Base):
+    """An alarm raised on a device by a rule; `cleared_ms` is null while it is active."""
+
+    __tablename__ = "connect_alarm"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    raised_ms: Mapped[int] = mapped_column(BigInteger)
+    cleared_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    value: Mapped[float] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(String(256))
+
+
+class DeviceRecord(Base):
+    """A registered device: its kind, its credential hash (Mosquitto's PBKDF2 format) and liveness."""
+
+    __tablename__ = "connect_device"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    plant: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    last_seen_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+Row = tuple[str, str, int, float]  # device_id, metric, at_ms, value
+
+
+def insert_samples(engine: Engine, rows: Sequence[Row]) -> int:
+    """Store a batch of samples in one transaction; returns the number stored."""
+    if not rows:
+        return 0
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if engine.dialect.name == "postgresql":
+            with cursor.copy("COPY telemetry_sample (device_id, metric, at_ms, value) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cursor.executemany(
+                "INSERT INTO telemetry_sample (device_id, metric, at_ms, value) VALUES (?, ?, ?, ?)", rows
+            )
+        raw.commit()
+    finally:
+        raw.close()
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class Downsampled:
+    """What one downsampling pass did."""
+
+    cutoff_ms: int
+    samples_removed: int
+    rollups_added: int
+
+
+def downsample(engine: Engine, older_than_ms: int, bucket_s: int) -> Downsampled:
+    """Roll samples older than `older_than_ms` (cut at a bucket boundary) into `bucket_s` rollups."""
+    if bucket_s <= 0:
+        raise ValidationError("bucket_s", f"must be positive, got {bucket_s}")
+    width = bucket_s * 1000
+    cutoff = (older_than_ms // width) * width
+    with engine.begin() as connection:
+        added = connection.execute(
+            text(
+                "INSERT INTO telemetry_rollup (device_id, metric, bucket_ms, bucket_s, count, min_value,"
+                " max_value, mean_value) SELECT device_id, metric, (at_ms / :width) * :width, :bucket_s,"
+                " COUNT(*), MIN(value), MAX(value), AVG(value) FROM telemetry_sample WHERE at_ms < :cutoff"
+                " GROUP BY device_id, metric, (at_ms / :width) * :width"
+            ),
+            {"width": width, "bucket_s": bucket_s, "cutoff": cutoff},
+        ).rowcount
+        removed = connection.execute(
+            text("DELETE FROM telemetry_sample WHERE at_ms < :cutoff"), {"cutoff": cutoff}
+        ).rowcount
+    return Downsampled(cutoff, removed, added)
+
+
+def count_samples(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT COUNT(*) FROM telemetry_sample")).scalar_one())
