@@ -194,13 +194,18 @@ class FleetManager:
         return best
 
     def _send_to_charge(self) -> None:
-        """Idle robots under `low_soc` go to the nearest free charger; charged robots are released."""
+        """Idle robots under `low_soc` (or just enough to reach a charger) go to a free charger.
+
+        Charged robots are released first, so their chargers can be handed on in the same call.
+        """
         full = self.energy.battery_kwh
         for robot in np.flatnonzero(self.state == RobotState.CHARGING):
             if self.soc_kwh[robot] >= 0.98 * full:
                 self._drop_errand(int(robot))
                 self.planner.set_goal(int(robot), self._home_or_here(int(robot)))
-        low = (self.state == RobotState.IDLE) & (self.soc_kwh < self.energy.low_soc * full)
+        reach = self._charger_distance()[self.positions] + self.energy.reserve_moves
+        floor = np.maximum(self.energy.low_soc * full, self._moves_kwh(reach, False))
+        low = (self.state == RobotState.IDLE) & (self.soc_kwh < floor)
         free = np.flatnonzero(self.charger_owner < 0)
         if not low.any() or free.size == 0:
             return

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import numpy as np
+
+from mixflow.fleet.grid import Grid
+from mixflow.fleet.manager import EnergySpec, FleetManager, RobotState
+from mixflow.fleet.tasks import FleetTask
+from mixflow.fleet.validate import validate_plan
+
+
+def _manager(grid: Grid, n: int = 8, battery: float = 10.0, drain: float = 0.05) -> FleetManager:
+    homes = [grid.cell(x, 7) for x in range(n)]
+    chargers = [grid.cell(19, 7), grid.cell(18, 7)]
+    return FleetManager(grid, homes, chargers, EnergySpec(battery, drain, 1.0, reserve_moves=20))
+
+
+def test_tasks_are_delivered_collision_free(warehouse: Grid) -> None:
+    fleet = _manager(warehouse)
+    rng = np.random.default_rng(0)
+    trail = [fleet.positions.copy()]
+    for t in range(300):
+        if t % 6 == 0 and t < 240:
+            a, b = rng.choice(warehouse.free_cells, 2, replace=False)
+            fleet.post(FleetTask(f"T{t}", int(a), int(b), release=t, deadline=t + 120))
+        trail.append(fleet.step())
+    assert validate_plan(warehouse, np.array(trail)).ok
+    assert len(fleet.deliveries) == 40 and not fleet.open
+    assert not any(d.late for d in fleet.deliveries)
+    assert fleet.flat_batteries == 0
+
+
+def test_low_robots_charge_one_per_charger(warehouse: Grid) -> None:
+    fleet = _manager(warehouse, n=6, battery=3.0, drain=0.01)
+    fleet.soc_kwh[:] = [0.5, 0.6, 0.7, 3.0, 3.0, 3.0]
+    charging_seen = False
+    for _ in range(80):
+        fleet.step()
+        at = fleet.charger_owner[fleet.charger_owner >= 0]
+        assert len(set(at.tolist())) == len(at)
+        charging = np.flatnonzero(fleet.state == RobotState.CHARGING)
+        charging_seen |= charging.size > 0
+        assert charging.size <= len(fleet.chargers)
+    assert charging_seen
+    assert fleet.soc_kwh.min() > 0.3 and fleet.flat_batteries == 0
+
+
+def test_breakdown_moves_the_task_to_another_robot(warehouse: Grid) -> None:
+    fleet = _manager(warehouse, n=4)
+    fleet.post(FleetTask("frame", warehouse.cell(10, 0), warehouse.cell(10, 6), deadline=400))
+    fleet.step()
+    first = fleet.robot_of["frame"]
+    fleet.set_broken(first, True)
+    cell = int(fleet.positions[first])
+    trail = [fleet.positions.copy()]
+    for _ in range(150):
+        trail.append(fleet.step())
+    assert [d.task_id for d in fleet.deliveries] == ["frame"]
+    assert fleet.deliveries[0].robot != first
+    assert (np.array(trail)[:, first] == cell).all()
+    assert validate_plan(warehouse, np.array(trail)).ok

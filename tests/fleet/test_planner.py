@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixflow.errors import ValidationError
+from mixflow.fleet.grid import Grid, grid_from_rows
+from mixflow.fleet.lifelong import Delays, RoundRobinStream, run_lifelong
+from mixflow.fleet.planner import PLAIN_PIBT, PIBTPlanner, PlannerOptions
+from mixflow.fleet.validate import validate_plan
+
+
+def _fleet(grid: Grid, n: int, seed: int = 0) -> tuple[np.ndarray, RoundRobinStream]:
+    rng = np.random.default_rng(seed)
+    free = grid.free_cells
+    starts = rng.choice(free, n, replace=False).astype(np.int32)
+    goals = rng.choice(free, 400).astype(np.int32)
+    return starts, RoundRobinStream(goals, n)
+
+
+@pytest.mark.parametrize("options", [PlannerOptions(), PLAIN_PIBT, PlannerOptions(swap=True)])
+def test_lifelong_is_collision_free_and_everyone_progresses(warehouse: Grid, options: PlannerOptions) -> None:
+    starts, stream = _fleet(warehouse, 30)
+    result = run_lifelong(warehouse, starts, stream, 300, options, seed=1)
+    check = validate_plan(warehouse, result.paths)
+    assert check.ok, check.first_problem
+    assert result.goals_per_agent.min() >= 1
+    assert result.throughput > 0.3
+
+
+def test_round_robin_goals_are_reached_in_order(warehouse: Grid) -> None:
+    starts, stream = _fleet(warehouse, 10)
+    result = run_lifelong(warehouse, starts, stream, 200, seed=3)
+    for agent in range(10):
+        mine = [cell for a, cell, _ in result.reached if a == agent]
+        assert mine == [stream.goal(agent, k) for k in range(len(mine))]
+
+
+def test_random_delays_never_collide(warehouse: Grid) -> None:
+    starts, stream = _fleet(warehouse, 40)
+    result = run_lifelong(warehouse, starts, stream, 300, seed=2, delays=Delays(0.05, 5))
+    assert result.delayed_robot_steps > 0
+    assert validate_plan(warehouse, result.paths).ok
+    assert result.goals_per_agent.min() >= 1
+
+
+def test_held_and_broken_robots_stay_put(warehouse: Grid) -> None:
+    starts, stream = _fleet(warehouse, 20)
+    planner = PIBTPlanner(warehouse, starts, np.array([stream.goal(i, 0) for i in range(20)]))
+    planner.set_broken(0, True)
+    held = np.zeros(20, dtype=bool)
+    held[1] = True
+    trail = [planner.positions.copy()]
+    for _ in range(30):
+        trail.append(planner.step(held))
+    trail_arr = np.array(trail)
+    assert (trail_arr[:, 0] == starts[0]).all() and (trail_arr[:, 1] == starts[1]).all()
+    assert validate_plan(warehouse, trail_arr).ok
+
+
+def test_corridor_pass_needs_the_side_pocket() -> None:
+    grid = grid_from_rows(["@@.@@", "....."])
+    planner = PIBTPlanner(grid, np.array([5, 9]), np.array([9, 5]), PlannerOptions(swap=True))
+    trail = [planner.positions.copy()]
+    for _ in range(20):
+        trail.append(planner.step())
+    assert validate_plan(grid, np.array(trail)).ok
+
+
+@pytest.mark.parametrize(
+    ("starts", "goals", "message"),
+    [
+        ([6], [0], "agent 0.*blocked"),
+        ([0, 0], [1, 2], "agent 1.*like agent 0"),
+        ([0], [6], "agent 0: goal"),
+        ([0], [4], "agent 0: goal .* unreachable"),
+    ],
+)
+def test_bad_agents_are_named(starts: list[int], goals: list[int], message: str) -> None:
+    grid = grid_from_rows(["...@.", ".@@@."])  # cells 4 and 9 are cut off from the rest
+    with pytest.raises(ValidationError, match=message):
+        PIBTPlanner(grid, np.array(starts), np.array(goals))
+
+
+def test_more_agents_than_cells() -> None:
+    grid = grid_from_rows(["..", "@."])
+    with pytest.raises(ValidationError, match="4 agents but only 3 free cells"):
+        PIBTPlanner(grid, np.array([0, 1, 3, 2]), np.array([0, 1, 3, 2]))
