@@ -162,8 +162,9 @@ class _Floor:
         return slots
 
     def chargers(self, count: int) -> list[Cell]:
-        """Chargers every other cell along the top wall, right of the warehouse."""
-        cells = [(x, 1) for x in range(self.warehouse_x + 2, self.width - 2, 2)]
+        """Chargers along the top wall right of the warehouse, every other cell where there is room."""
+        row = [(x, 1) for x in range(self.warehouse_x + 2, self.width - 2)]
+        cells = row[::2] if len(row[::2]) >= count else row
         if len(cells) < count:
             raise ValidationError("reference floor", f"room for {len(cells)} chargers, {count} needed")
         return cells[:count]
