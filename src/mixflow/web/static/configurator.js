@@ -32,7 +32,7 @@ function render() {
       chip.firstChild.textContent = value.label;
       chip.lastChild.textContent = value.price ? `+${money(value.price, catalogue.currency)}` : "";
       if (choices[variable.name] === value.code) chip.classList.add("chosen");
-      else if (valid && !valid.has(value.code)) {
+      else if (valid && !(variable.name in choices) && !valid.has(value.code)) {
         chip.classList.add("greyed");
         chip.setAttribute("aria-disabled", "true");
         chip.addEventListener("mouseenter", (ev) => explain(chip, ev));
@@ -59,24 +59,30 @@ function render() {
   if (complete) quote(); else $("promise").textContent = "Choose every option to see the delivery date.";
 }
 
-async function propagate() {
+async function propagate(undo) {
   const seq = ++state.seq;
   try {
     const answer = await api("/api/configurator/propagate", { method: "POST", body: { choices: state.choices } });
     if (seq !== state.seq) return;  // a newer click already answered
+    if (answer.count === "0" && undo) {  // switching a made choice clashed: keep the old one, say why
+      undo();
+      showError({ message: answer.conflicts.join(" ") });
+      return;
+    }
     state.answer = answer;
     state.explanations.clear();
-    showError(null);
+    if (answer.count !== "0") showError(null);
     render();
   } catch (e) { showError(e); }
 }
 
 function choose(variable, value, chip) {
   if (chip.classList.contains("greyed")) return;  // the reason shows on hover
-  if (state.choices[variable] === value) delete state.choices[variable];
+  const before = state.choices[variable];
+  if (before === value) delete state.choices[variable];
   else state.choices[variable] = value;
   $("placed").replaceChildren();
-  propagate();
+  propagate(before === undefined || before === value ? null : () => { state.choices[variable] = before; });
 }
 
 async function explain(chip, ev) {

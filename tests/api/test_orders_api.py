@@ -1,0 +1,69 @@
+"""Orders: checked against the catalogue, stored before the answer, visible to their customer only."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from mixflow.store import order_book
+from mixflow.store.accounts import Role
+
+
+def test_an_order_is_stored_before_the_answer(client, add_user, cheapest_truck) -> None:  # type: ignore[no-untyped-def]
+    alice = add_user("alice", Role.CUSTOMER)
+    placed = client.post("/api/orders", json={"configuration": cheapest_truck}, headers=alice)
+    assert placed.status_code == 201, placed.text
+    order = placed.json()
+    assert order["status"] == "placed" and order["customer"] == "alice"
+    assert order["flow"][0] == "placed" and order["flow"][-1] == "delivered"
+    # a fresh session (as after a restart) finds it with its history
+    with client.app.state.sessions() as session:
+        found = order_book.load(session, order["id"])
+        rows = session.scalars(select(order_book.OrderRow)).all()
+    assert found is not None and dict(found[0].configuration) == cheapest_truck
+    assert found[1] == order["price"] and len(rows) == 1
+
+
+def test_customers_see_only_their_own_orders(client, add_user, cheapest_truck) -> None:  # type: ignore[no-untyped-def]
+    alice, bob = add_user("alice", Role.CUSTOMER), add_user("bob", Role.CUSTOMER)
+    planner = add_user("pat", Role.PLANNER)
+    order_id = client.post("/api/orders", json={"configuration": cheapest_truck}, headers=alice).json()["id"]
+    assert [o["id"] for o in client.get("/api/orders", headers=alice).json()] == [order_id]
+    assert client.get("/api/orders", headers=bob).json() == []
+    assert client.get(f"/api/orders/{order_id}", headers=bob).status_code == 404
+    assert client.post(f"/api/orders/{order_id}/cancel", headers=bob).status_code == 404
+    assert client.get(f"/api/orders/{order_id}", headers=planner).status_code == 200
+    assert client.post("/api/orders", json={"configuration": cheapest_truck}).status_code == 401
+
+
+def test_impossible_or_incomplete_trucks_are_refused(client, add_user, cheapest_truck) -> None:  # type: ignore[no-untyped-def]
+    alice = add_user("alice", Role.CUSTOMER)
+    incomplete = dict(cheapest_truck)
+    del incomplete["colour"]
+    answer = client.post("/api/orders", json={"configuration": incomplete}, headers=alice)
+    assert answer.status_code == 422 and "colour is not chosen" in answer.json()["detail"]
+    tractor_mixer = cheapest_truck | {"drive": "4x2"}
+    answer = client.post("/api/orders", json={"configuration": tractor_mixer}, headers=alice)
+    assert answer.status_code == 422 and "cannot be built" in answer.json()["detail"]
+    unknown = {"configuration": cheapest_truck | {"paint": "gold"}}
+    answer = client.post("/api/orders", json=unknown, headers=alice)
+    assert answer.status_code == 422 and "unknown variable 'paint'" in answer.json()["detail"]
+    late = {"configuration": cheapest_truck, "requested_date": "2001-01-01T00:00:00Z"}
+    past = client.post("/api/orders", json=late, headers=alice)
+    assert past.status_code == 422
+
+
+def test_cancel_records_the_step(client, add_user, cheapest_truck) -> None:  # type: ignore[no-untyped-def]
+    alice = add_user("alice", Role.CUSTOMER)
+    order_id = client.post("/api/orders", json={"configuration": cheapest_truck}, headers=alice).json()["id"]
+    cancelled = client.post(f"/api/orders/{order_id}/cancel", headers=alice).json()
+    assert cancelled["status"] == "cancelled"
+    assert [s["status"] for s in client.get(f"/api/orders/{order_id}", headers=alice).json()["history"]] == [
+        "placed", "cancelled",
+    ]
+    assert client.post(f"/api/orders/{order_id}/cancel", headers=alice).status_code == 409
+
+
+def test_quote_says_when_no_promise_service_runs(client, add_user, cheapest_truck) -> None:  # type: ignore[no-untyped-def]
+    alice = add_user("alice", Role.CUSTOMER)
+    quote = client.post("/api/orders/quote", json={"configuration": cheapest_truck}, headers=alice).json()
+    assert quote["available"] is False and "promise" in quote["detail"]
