@@ -221,7 +221,7 @@ def _xcsp_table(
         allowed = frozenset(rows)
     else:
         raise InputFileError(source, f"relation {reference}: unknown semantics {semantics!r}", relation.line)
-    for row in allowed:
+    for row in rows:
         for var_name, code in zip(scope, row, strict=True):
             if code not in var_values[var_name]:
                 raise InputFileError(
