@@ -43,6 +43,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
 COMMAND_FIELDS: dict[str, tuple[str, ...]] = {
     "start_operation": ("operation_id", "machine_id"),
     "release_to_line": ("order_id",),
+    "post_task": ("task_id",),
     "assign_task": ("agv_id", "task_id"),
     "move": ("agv_id",),
     "charge": ("agv_id",),
@@ -157,7 +158,9 @@ class DeviceEvent:
 
     def __post_init__(self) -> None:
         if self.type not in EVENT_FIELDS:
-            raise PayloadError("schema", f"field 'type' must be one of {sorted(EVENT_FIELDS)}, got {self.type!r}")
+            raise PayloadError(
+                "schema", f"field 'type' must be one of {sorted(EVENT_FIELDS)}, got {self.type!r}"
+            )
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> DeviceEvent:
@@ -200,7 +203,9 @@ class CommandMessage:
 
     def __post_init__(self) -> None:
         if self.type not in COMMAND_FIELDS:
-            raise PayloadError("schema", f"field 'type' must be one of {sorted(COMMAND_FIELDS)}, got {self.type!r}")
+            raise PayloadError(
+                "schema", f"field 'type' must be one of {sorted(COMMAND_FIELDS)}, got {self.type!r}"
+            )
         missing = [name for name in COMMAND_FIELDS[self.type] if name not in self.fields]
         if missing:
             raise PayloadError("schema", f"command {self.type!r} lacks fields {missing}")

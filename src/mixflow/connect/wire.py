@@ -86,7 +86,9 @@ def connect_packet(
     return packet(CONNECT << 4, body)
 
 
-def publish_packet(topic: str, payload: bytes, qos: int = 0, packet_id: int = 0, retain: bool = False) -> bytes:
+def publish_packet(
+    topic: str, payload: bytes, qos: int = 0, packet_id: int = 0, retain: bool = False
+) -> bytes:
     """A PUBLISH packet; build it once and write it many times when the topic and payload repeat."""
     body = _text(topic)
     if qos:
@@ -247,7 +249,9 @@ class WireClient:
         if reason >= 0x80:
             self._transport.close()
             why = CONNACK_REASONS.get(reason, f"reason code 0x{reason:02x}")
-            raise MqttError(f"mqtt://{self.host}:{self.port}: connection refused for {self.client_id!r}: {why}")
+            raise MqttError(
+                f"mqtt://{self.host}:{self.port}: connection refused for {self.client_id!r}: {why}"
+            )
         self.send_quota = _property_u16(body, 0x21) or RECEIVE_MAXIMUM
         self._window = asyncio.Semaphore(self.send_quota)
         self._pinger = loop.create_task(self._ping())
@@ -278,7 +282,9 @@ class WireClient:
         """Write pre-built QoS 0 packets (the load generator's fast path)."""
         self._write(data)
 
-    async def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> asyncio.Future[None]:
+    async def publish(
+        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
+    ) -> asyncio.Future[None]:
         """Publish; for QoS 1 the returned future completes when the broker's PUBACK arrives."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
@@ -331,7 +337,11 @@ class WireClient:
     def _lost(self, exc: Exception | None) -> None:
         if self._connack is not None and not self._connack.done():
             self._connack.set_exception(MqttError(f"mqtt://{self.host}:{self.port}: connection closed"))
-        for future in [*self._subacks.values(), *self._inflight.values()]:
+        waiting: list[asyncio.Future[bytes] | asyncio.Future[None]] = [
+            *self._subacks.values(),
+            *self._inflight.values(),
+        ]
+        for future in waiting:
             if not future.done():
                 future.set_exception(MqttError("connection lost"))
         self._subacks.clear()

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from sqlalchemy import BigInteger, Boolean, Engine, Float, Index, Integer, String, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, Boolean, Engine, Float, Index, Integer, String, text, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mixflow.errors import ValidationError
 from mixflow.store.db import Base
@@ -80,6 +81,28 @@ class DeviceRecord(Base):
 Row = tuple[str, str, int, float]  # device_id, metric, at_ms, value
 
 
+class AlarmChangeLike(Protocol):
+    """What the store needs of an alarm change (`mixflow.connect.alarms.AlarmChange` has it)."""
+
+    @property
+    def device_id(self) -> str: ...
+
+    @property
+    def rule(self) -> str: ...
+
+    @property
+    def raised(self) -> bool: ...
+
+    @property
+    def t_ms(self) -> int: ...
+
+    @property
+    def value(self) -> float: ...
+
+    @property
+    def message(self) -> str: ...
+
+
 def insert_samples(engine: Engine, rows: Sequence[Row]) -> int:
     """Store a batch of samples in one transaction; returns the number stored."""
     if not rows:
@@ -88,7 +111,7 @@ def insert_samples(engine: Engine, rows: Sequence[Row]) -> int:
     try:
         cursor = raw.cursor()
         if engine.dialect.name == "postgresql":
-            with cursor.copy("COPY telemetry_sample (device_id, metric, at_ms, value) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            with cursor.copy("COPY telemetry_sample (device_id, metric, at_ms, value) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
         else:
@@ -135,3 +158,31 @@ def downsample(engine: Engine, older_than_ms: int, bucket_s: int) -> Downsampled
 def count_samples(engine: Engine) -> int:
     with engine.connect() as connection:
         return int(connection.execute(text("SELECT COUNT(*) FROM telemetry_sample")).scalar_one())
+
+
+def record_alarms(engine: Engine, changes: Sequence[AlarmChangeLike]) -> None:
+    """Store raised alarms and close the active record of each cleared one."""
+    with Session(engine) as session, session.begin():
+        for change in changes:
+            if change.raised:
+                session.add(
+                    AlarmRecord(
+                        device_id=change.device_id,
+                        rule=change.rule,
+                        raised_ms=change.t_ms,
+                        cleared_ms=None,
+                        value=change.value,
+                        message=change.message[:256],
+                    )
+                )
+                session.flush()
+            else:
+                session.execute(
+                    update(AlarmRecord)
+                    .where(
+                        AlarmRecord.device_id == change.device_id,
+                        AlarmRecord.rule == change.rule,
+                        AlarmRecord.cleared_ms.is_(None),
+                    )
+                    .values(cleared_ms=change.t_ms)
+                )

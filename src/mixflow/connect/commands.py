@@ -1,0 +1,134 @@
+"""Commands to devices: the factory port's commands as messages, with ids, acks, re-sends, escalation.
+
+Each message gets an id (`{gateway}-{n}`); a device answers on its `ack` topic with `accepted`,
+`done` or `rejected`. A command not acknowledged within `ack_timeout_ms` is sent again, up to
+`max_resends` times; after that it is escalated: the device is reported down to the scheduler (a
+machine or AGV that does not answer cannot be planned on) and an alarm is raised.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from mixflow.connect.payloads import Ack, CommandMessage
+from mixflow.errors import ValidationError
+from mixflow.model.port import AssignTask, Charge, Command, MoveAgvs, PostTask, ReleaseToLine, StartOperation
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A command message bound for one device."""
+
+    kind: str
+    device_id: str
+    message: CommandMessage
+
+
+def to_messages(
+    command: Command, line_id: str, t_ms: int, ids: itertools.count[int], prefix: str
+) -> list[Outgoing]:
+    """The device messages that carry one port command (MoveAgvs fans out to one per AGV).
+
+    Line-side work (release to line, posted material tasks) goes to the line's controller `line_id`.
+    """
+
+    def make(kind: str, device_id: str, type_: str, **fields: object) -> Outgoing:
+        return Outgoing(kind, device_id, CommandMessage(t_ms, f"{prefix}-{next(ids)}", type_, dict(fields)))
+
+    if isinstance(command, StartOperation):
+        return [
+            make(
+                "machine",
+                command.machine_id,
+                "start_operation",
+                operation_id=command.operation_id,
+                machine_id=command.machine_id,
+                not_before_s=command.not_before_s,
+                duration_s=command.duration_s,
+                setup_key=command.setup_key,
+                order_id=command.order_id,
+                part=command.part,
+                final=command.final,
+            )
+        ]
+    if isinstance(command, ReleaseToLine):
+        return [make("line", line_id, "release_to_line", order_id=command.order_id, slot=command.slot)]
+    if isinstance(command, PostTask):
+        task = command.task
+        return [
+            make(
+                "line",
+                line_id,
+                "post_task",
+                task_id=task.id,
+                part=task.part,
+                pickup=list(task.pickup),
+                dropoff=list(task.dropoff),
+                release_s=task.release_s,
+                deadline_s=task.deadline_s,
+                payload_kg=task.payload_kg,
+                order_id=task.order_id,
+                station=task.station,
+            )
+        ]
+    if isinstance(command, AssignTask):
+        return [make("agv", command.agv_id, "assign_task", agv_id=command.agv_id, task_id=command.task_id)]
+    if isinstance(command, Charge):
+        return [make("agv", command.agv_id, "charge", agv_id=command.agv_id, charger=list(command.charger))]
+    if isinstance(command, MoveAgvs):
+        return [
+            make("agv", agv, "move", agv_id=agv, at_s=command.at_s, cell=[int(x), int(y)])
+            for agv, x, y in zip(command.agv_ids, command.x.tolist(), command.y.tolist(), strict=True)
+        ]
+    raise ValidationError("command", f"unsupported command type {type(command).__name__}")
+
+
+@dataclass
+class Pending:
+    outgoing: Outgoing
+    deadline_ms: int
+    sends: int = 1
+
+
+class CommandTracker:
+    """Commands sent and not yet acknowledged; tells the gateway what to re-send and what to escalate."""
+
+    def __init__(self, ack_timeout_ms: int = 2_000, max_resends: int = 2) -> None:
+        if ack_timeout_ms <= 0 or max_resends < 0:
+            raise ValidationError("command tracker", "ack_timeout_ms must be > 0 and max_resends >= 0")
+        self.ack_timeout_ms = ack_timeout_ms
+        self.max_resends = max_resends
+        self.pending: dict[str, Pending] = {}
+        self.acknowledged = 0
+        self.rejected: list[tuple[Outgoing, str]] = []
+
+    def sent(self, outgoing: Outgoing, now_ms: int) -> None:
+        self.pending[outgoing.message.command_id] = Pending(outgoing, now_ms + self.ack_timeout_ms)
+
+    def acknowledge(self, device_id: str, ack: Ack) -> bool:
+        """Settle a command; False when the ack is unknown or comes from another device."""
+        pending = self.pending.get(ack.command_id)
+        if pending is None or pending.outgoing.device_id != device_id:
+            return False
+        del self.pending[ack.command_id]
+        self.acknowledged += 1
+        if ack.status == "rejected":
+            self.rejected.append((pending.outgoing, ack.reason))
+        return True
+
+    def due(self, now_ms: int) -> tuple[list[Outgoing], list[Outgoing]]:
+        """(to re-send, to escalate) at `now_ms`; escalated commands leave the tracker."""
+        resend: list[Outgoing] = []
+        escalate: list[Outgoing] = []
+        for command_id, pending in list(self.pending.items()):
+            if pending.deadline_ms > now_ms:
+                continue
+            if pending.sends > self.max_resends:
+                escalate.append(pending.outgoing)
+                del self.pending[command_id]
+            else:
+                pending.sends += 1
+                pending.deadline_ms = now_ms + self.ack_timeout_ms
+                resend.append(pending.outgoing)
+        return resend, escalate

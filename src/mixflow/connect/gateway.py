@@ -1,0 +1,270 @@
+"""The gateway: an asyncio service between the broker and the scheduler.
+
+Uplink: one MQTT 5 connection (`wire.WireClient`, persistent session) subscribes to the shards this
+gateway owns, each as a shared-subscription group; `Ingest` validates every message; every
+`flush_interval_s` the accepted telemetry is stored in one batch and only then are the QoS 1
+messages acknowledged, so a crash loses nothing the broker handed over (it re-delivers the rest).
+Downlink and side channels go through aiomqtt: commands (ids, re-sends, escalation), alarm changes
+and dead letters (rate-limited; the counters count all).
+
+Scale-out: run `count` gateways with `index` 0..count-1; each owns the shards `index mod count` and
+every device's messages stay on one gateway, in order. A stand-by gateway started with the same
+index joins the same share groups and takes over when the owner dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import aiomqtt
+import numpy as np
+from sqlalchemy import Engine
+
+from mixflow.connect import topics
+from mixflow.connect.alarms import AlarmChange
+from mixflow.connect.broker import Broker
+from mixflow.connect.commands import Outgoing, to_messages
+from mixflow.connect.ingest import Ingest
+from mixflow.connect.payloads import encode
+from mixflow.connect.wire import Received, WireClient
+from mixflow.errors import ValidationError
+from mixflow.model.port import Command, Event
+from mixflow.store.telemetry import Row, insert_samples, record_alarms
+
+log = logging.getLogger("mixflow.connect")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """How one gateway process runs."""
+
+    gateway_id: str = "gw0"
+    index: int = 0
+    count: int = 1
+    session_expiry_s: int = 3600
+    flush_interval_s: float = 0.05
+    tick_interval_s: float = 0.5
+    dead_letters_per_s: int = 200
+    line_id: str = "line"
+    shards: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        topics.check_name("gateway_id", self.gateway_id)
+        if self.count < 1:
+            raise ValidationError("--gateways", f"must be at least 1, got {self.count}")
+        topics.shards_for(self.index, self.count)
+        if self.flush_interval_s <= 0 or self.tick_interval_s <= 0:
+            raise ValidationError("gateway", "flush_interval_s and tick_interval_s must be positive")
+
+    def owned_shards(self) -> list[str]:
+        return list(self.shards) or topics.shards_for(self.index, self.count)
+
+
+class Gateway:
+    """Runs the ingest, storage, command and alarm loops against one broker."""
+
+    def __init__(
+        self, broker: Broker, ingest: Ingest, config: GatewayConfig, engine: Engine | None = None
+    ) -> None:
+        self.broker = broker
+        self.ingest = ingest
+        self.config = config
+        self.engine = engine
+        self.plant = ingest.plant
+        self.stored_messages = 0
+        self.stored_rows = 0
+        self.latencies_ms: list[np.ndarray] = []
+        self._acks: list[int] = []
+        self._ids = itertools.count(1)
+        self._wire: WireClient | None = None
+        self._out: aiomqtt.Client | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._dead_budget = float(config.dead_letters_per_s)
+        self._dead_stamp = time.monotonic()
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+
+    @property
+    def client_id(self) -> str:
+        return f"mixflow-{self.plant}-{self.config.gateway_id}"
+
+    async def start(self) -> None:
+        """Connect both clients, subscribe this gateway's shards, start the loops."""
+        broker = self.broker
+        self._out = await self._stack.enter_async_context(
+            aiomqtt.Client(
+                broker.host,
+                broker.port,
+                username=broker.username,
+                password=broker.password,
+                identifier=self.client_id + "-out",
+                protocol=aiomqtt.ProtocolVersion.V5,
+                tls_context=broker.ssl_context(),
+            )
+        )
+        self._wire = WireClient(
+            broker.host,
+            broker.port,
+            self.client_id,
+            on_messages=self._on_messages,
+            username=broker.username,
+            password=broker.password,
+            clean_start=False,
+            session_expiry_s=self.config.session_expiry_s,
+            auto_ack=False,
+            tls=broker.ssl_context(),
+        )
+        await self._wire.connect()
+        filters = [f for shard in self.config.owned_shards() for f in topics.shard_filters(self.plant, shard)]
+        await self._wire.subscribe(filters, qos=1)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._flush_loop()), loop.create_task(self._tick_loop())]
+
+    def _on_messages(self, batch: list[Received]) -> None:
+        handle = self.ingest.handle
+        for message in batch:
+            handle(message.topic, message.payload)
+            if message.qos:
+                self._acks.append(message.packet_id)
+
+    async def flush(self) -> None:
+        """Store what arrived since the last flush, then acknowledge it and publish side messages."""
+        ingest = self.ingest
+        rows, ingest.rows = ingest.rows, []
+        sent_ms, ingest.sample_t_ms = ingest.sample_t_ms, []
+        acks, self._acks = self._acks, []
+        alarms, ingest.alarm_changes = ingest.alarm_changes, []
+        dead, ingest.dead = ingest.dead, []
+        if self.engine is not None and (rows or alarms):
+            await asyncio.to_thread(self._store, rows, alarms)
+        if sent_ms:
+            self.latencies_ms.append(now_ms() - np.asarray(sent_ms, dtype=np.int64))
+        self.stored_messages += len(sent_ms)
+        self.stored_rows += len(rows)
+        if self._wire is not None:
+            self._wire.ack(acks)
+        for outgoing in ingest.escalated:
+            log.warning("escalated command %s to %s", outgoing.message.command_id, outgoing.device_id)
+        ingest.escalated = []
+        for change in alarms:
+            payload = {
+                "v": 1,
+                "t": change.t_ms,
+                "device": change.device_id,
+                "rule": change.rule,
+                "raised": change.raised,
+                "value": change.value,
+                "message": change.message,
+            }
+            await self._publish(topics.alarm_topic(self.plant), encode(payload), qos=1)
+        for letter in dead:
+            log.info("dead letter (%s) on %s: %s", letter.reason, letter.topic, letter.detail)
+            if self._take_dead_budget():
+                payload = {
+                    "v": 1,
+                    "t": now_ms(),
+                    "reason": letter.reason,
+                    "topic": letter.topic,
+                    "detail": letter.detail,
+                    "excerpt": base64.b64encode(letter.excerpt).decode(),
+                }
+                await self._publish(
+                    topics.dead_letter_topic(self.plant, letter.reason), encode(payload), qos=0
+                )
+        for event_ in ingest.take_events():
+            self.events.put_nowait(event_)
+
+    def _store(self, rows: list[Row], alarms: list[AlarmChange]) -> None:
+        assert self.engine is not None
+        insert_samples(self.engine, rows)
+        if alarms:
+            record_alarms(self.engine, alarms)
+
+    def _take_dead_budget(self) -> bool:
+        stamp = time.monotonic()
+        rate = self.config.dead_letters_per_s
+        self._dead_budget = min(rate, self._dead_budget + (stamp - self._dead_stamp) * rate)
+        self._dead_stamp = stamp
+        if self._dead_budget >= 1:
+            self._dead_budget -= 1
+            return True
+        self.ingest.counters["dead_letters_unpublished"] += 1
+        return False
+
+    async def _publish(self, topic: str, payload: bytes, qos: int) -> None:
+        if self._out is None:
+            return
+        try:
+            await self._out.publish(topic, payload, qos=qos)
+        except aiomqtt.MqttError as error:
+            self.ingest.counters["publish_failed"] += 1
+            log.warning("publish to %s failed: %s", topic, error)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.flush_interval_s)
+            await self.flush()
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.tick_interval_s)
+            for outgoing in self.ingest.tick(now_ms()):
+                await self._send(outgoing)
+
+    async def _send(self, outgoing: Outgoing) -> None:
+        topic = topics.device_topic(self.plant, outgoing.kind, outgoing.device_id, "cmd")
+        await self._publish(topic, encode(outgoing.message.to_map()), qos=1)
+
+    async def submit(self, commands: Sequence[Command]) -> list[Outgoing]:
+        """Send port commands to their devices and track their acknowledgements."""
+        stamp = now_ms()
+        sent: list[Outgoing] = []
+        for command in commands:
+            for outgoing in to_messages(
+                command, self.config.line_id, stamp, self._ids, self.config.gateway_id
+            ):
+                self.ingest.tracker.sent(outgoing, stamp)
+                await self._send(outgoing)
+                sent.append(outgoing)
+        return sent
+
+    def latency_percentiles(self) -> tuple[float, float]:
+        """(p50, p99) in ms from a message's send time to its storage commit."""
+        if not self.latencies_ms:
+            return (float("nan"), float("nan"))
+        values = np.concatenate(self.latencies_ms)
+        return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+
+    async def stop(self, crash: bool = False) -> None:
+        """Stop; `crash=True` drops the connection without flushing (as a killed process would)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._wire is not None:
+            if crash:
+                self._wire.abort()
+            else:
+                await self.flush()
+                await self._wire.disconnect()
+        with contextlib.suppress(aiomqtt.MqttError):
+            await self._stack.aclose()
+
+    def stats(self) -> dict[str, int]:
+        return {
+            **self.ingest.counters,
+            "stored_messages": self.stored_messages,
+            "stored_rows": self.stored_rows,
+        }

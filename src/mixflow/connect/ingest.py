@@ -1,0 +1,243 @@
+"""Validation of uplink messages into storage rows, factory events, alarms and dead letters.
+
+This is the gateway's pure core: it sees messages (topic, payload) in arrival order and never does
+I/O, so tests drive it without a broker. Every message is either accepted or rejected with a reason
+that is counted and kept as a dead letter; nothing raises. Reasons: `topic` (not a device topic of
+this plant), `unknown_device`, `kind` (topic kind differs from the registry), `oversize`,
+`malformed`, `version`, `schema`, `ack` (acknowledges no pending command of that device).
+Duplicates (a QoS 1 re-delivery: `seq` not above the last one seen; a device restarting sends
+`seq` 0) are counted and dropped, not dead-lettered.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from mixflow.connect import topics
+from mixflow.connect.alarms import AlarmChange, AlarmEngine
+from mixflow.connect.commands import CommandTracker, Outgoing
+from mixflow.connect.payloads import Ack, DeviceEvent, PayloadError, State, Telemetry, decode
+from mixflow.connect.registry import Registry
+from mixflow.model.port import (
+    AgvBatteryLow,
+    AgvDown,
+    AgvStates,
+    AgvUp,
+    Event,
+    LineStopped,
+    MachineDown,
+    MachineUp,
+    OperationDone,
+    OperationStarted,
+    PartDelivered,
+    TruckDelivered,
+    TruckOffLine,
+)
+from mixflow.store.telemetry import Row
+
+DEAD_LETTER_EXCERPT = 256
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A rejected message: why, where it came from, and the first bytes of what it said."""
+
+    reason: str
+    topic: str
+    detail: str
+    excerpt: bytes
+
+
+class Ingest:
+    """Turns uplink messages into rows, events and alarms; keeps the counters."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        alarms: AlarmEngine | None = None,
+        tracker: CommandTracker | None = None,
+        epoch_ms: int = 0,
+    ) -> None:
+        self.registry = registry
+        self.plant = registry.plant
+        self.alarms = alarms or AlarmEngine(())
+        self.tracker = tracker or CommandTracker()
+        self.epoch_ms = epoch_ms
+        self.counters: Counter[str] = Counter()
+        self.rows: list[Row] = []
+        self.sample_t_ms: list[int] = []  # send time of each accepted telemetry message (for latency)
+        self.events: list[Event] = []
+        self.alarm_changes: list[AlarmChange] = []
+        self.dead: list[DeadLetter] = []
+        self.escalated: list[Outgoing] = []
+        self.last_seq: dict[str, int] = {}
+        self.agv_state: dict[str, tuple[int, float, float, float]] = {}
+        self._down: dict[str, set[str]] = {}
+
+    def at_s(self, t_ms: int) -> int:
+        return max(0, (t_ms - self.epoch_ms) // 1000)
+
+    def reject(self, reason: str, topic: str, detail: str, payload: bytes) -> None:
+        self.counters["rejected"] += 1
+        self.counters[f"rejected_{reason}"] += 1
+        self.dead.append(DeadLetter(reason, topic, detail, payload[:DEAD_LETTER_EXCERPT]))
+
+    def handle(self, topic: str, payload: bytes) -> bool:
+        """Accept or reject one message; True when accepted (duplicates count as accepted)."""
+        self.counters["received"] += 1
+        where = topics.parse(topic)
+        if where is None or where.plant != self.plant or where.channel == "cmd":
+            self.reject("topic", topic, "not an uplink device topic of this plant", payload)
+            return False
+        device_id = where.device_id
+        known_kind = self.registry.kind_of(device_id)
+        if known_kind is None:
+            self.reject("unknown_device", topic, f"device {device_id!r} is not registered", payload)
+            return False
+        if known_kind != where.kind:
+            self.reject("kind", topic, f"device {device_id!r} is a {known_kind}, not a {where.kind}", payload)
+            return False
+        try:
+            data = decode(payload)
+            channel = where.channel
+            if channel == "ack":
+                ack = Ack.parse(data)
+                self._seen(device_id, known_kind, ack.t_ms)
+                if not self.tracker.acknowledge(device_id, ack):
+                    self.reject(
+                        "ack", topic, f"no pending command {ack.command_id!r} for {device_id!r}", payload
+                    )
+                    return False
+                self.counters["acks"] += 1
+                return True
+            message: Telemetry | State | DeviceEvent
+            if channel == "telemetry":
+                message = Telemetry.parse(data)
+            elif channel == "state":
+                message = State.parse(data)
+            else:
+                message = DeviceEvent.parse(data)
+        except PayloadError as error:
+            self.reject(error.reason, topic, error.message, payload)
+            return False
+        last = self.last_seq.get(device_id, -1)
+        if message.seq <= last and message.seq != 0:
+            self.counters["duplicates"] += 1
+            return True
+        self.last_seq[device_id] = message.seq
+        self._seen(device_id, known_kind, message.t_ms)
+        self.counters[channel] += 1
+        if isinstance(message, Telemetry):
+            self._telemetry(device_id, known_kind, message)
+        elif isinstance(message, State):
+            self._state(device_id, known_kind, message)
+        else:
+            self._event(device_id, message)
+        return True
+
+    def _seen(self, device_id: str, kind: str, t_ms: int) -> None:
+        if self.registry.seen(device_id, t_ms):
+            self.alarm_changes += self.alarms.liveness(device_id, kind, True, t_ms)
+            self._set_down(device_id, kind, "offline", False, t_ms)
+
+    def _telemetry(self, device_id: str, kind: str, message: Telemetry) -> None:
+        t_ms = message.t_ms
+        metrics = message.metrics
+        self.rows.extend([(device_id, name, t_ms, float(value)) for name, value in metrics.items()])
+        self.sample_t_ms.append(t_ms)
+        if kind == "agv" and "x" in metrics and "y" in metrics and "soc" in metrics:
+            self.agv_state[device_id] = (
+                t_ms,
+                float(metrics["x"]),
+                float(metrics["y"]),
+                float(metrics["soc"]),
+            )
+        changes = self.alarms.observe(device_id, kind, t_ms, metrics)
+        if changes:
+            self.alarm_changes += changes
+
+    def _state(self, device_id: str, kind: str, message: State) -> None:
+        if message.status == "down":
+            self._set_down(device_id, kind, message.reason or "reported down", True, message.t_ms)
+            return
+        for reason in list(self._down.get(device_id, ())):
+            if reason != "offline":
+                self._set_down(device_id, kind, reason, False, message.t_ms)
+
+    def _set_down(self, device_id: str, kind: str, reason: str, down: bool, t_ms: int) -> None:
+        """Keep the reasons a device is down; report Down on the first and Up when none is left."""
+        reasons = self._down.setdefault(device_id, set())
+        was_down = bool(reasons)
+        if down:
+            reasons.add(reason)
+        else:
+            reasons.discard(reason)
+        at = self.at_s(t_ms)
+        if kind not in ("machine", "agv", "opcua") or was_down == bool(reasons):
+            return
+        if reasons:
+            self.events.append(
+                AgvDown(at, device_id) if kind == "agv" else MachineDown(at, device_id, reason)
+            )
+        else:
+            self.events.append(AgvUp(at, device_id) if kind == "agv" else MachineUp(at, device_id))
+
+    def _event(self, device_id: str, message: DeviceEvent) -> None:
+        at = self.at_s(message.t_ms)
+        f = message.fields
+        kind = message.type
+        event: Event
+        if kind == "operation_started":
+            event = OperationStarted(at, f["operation_id"], device_id)
+        elif kind == "operation_done":
+            event = OperationDone(at, f["operation_id"], device_id)
+        elif kind == "part_delivered":
+            event = PartDelivered(at, f["task_id"], device_id)
+        elif kind == "battery_low":
+            event = AgvBatteryLow(at, device_id, message.soc)
+        elif kind == "line_stopped":
+            event = LineStopped(at, f["station_id"], f["order_id"], f["cause"])
+        elif kind == "truck_off_line":
+            event = TruckOffLine(at, f["order_id"])
+        else:
+            event = TruckDelivered(at, f["order_id"])
+        self.events.append(event)
+
+    # -- gateway clock -------------------------------------------------------------------------------
+
+    def tick(self, now_ms: int) -> list[Outgoing]:
+        """Heartbeat sweep and command deadlines at `now_ms`; returns the commands to re-send."""
+        for device_id in self.registry.sweep(now_ms):
+            kind = self.registry.kind_of(device_id) or ""
+            self.alarm_changes += self.alarms.liveness(device_id, kind, False, now_ms)
+            self._set_down(device_id, kind, "offline", True, now_ms)
+        resend, escalate = self.tracker.due(now_ms)
+        for outgoing in escalate:
+            self.counters["escalated"] += 1
+            self.escalated.append(outgoing)
+            message = f"command {outgoing.message.command_id} ({outgoing.message.type}) not acknowledged"
+            self.alarm_changes.append(
+                AlarmChange(outgoing.device_id, "command_unacknowledged", True, now_ms, 0, message)
+            )
+            self._set_down(outgoing.device_id, outgoing.kind, "no command ack", True, now_ms)
+        self.counters["resent"] += len(resend)
+        return resend
+
+    def take_events(self) -> list[Event]:
+        """Events since the last call, AGV positions folded into one AgvStates, in time order."""
+        events = self.events
+        self.events = []
+        if self.agv_state:
+            ids = tuple(sorted(self.agv_state))
+            states = [self.agv_state[i] for i in ids]
+            at = self.at_s(max(s[0] for s in states))
+            x = np.array([s[1] for s in states])
+            y = np.array([s[2] for s in states])
+            soc = np.array([s[3] for s in states])
+            events.append(AgvStates(at, ids, x, y, soc))
+            self.agv_state = {}
+        events.sort(key=lambda event: event.at_s)
+        return events
