@@ -1,0 +1,461 @@
+"""The cloud scheduler: consumes a factory's events, keeps the plan, issues commands, re-plans.
+
+It sees the factory only through the port (`mixflow.model.port.Factory`). On each order it promises
+a line slot (capable-to-promise) and releases the part jobs to the feeder shops; a pull dispatcher
+starts the most urgent operation on every free machine (a breakdown simply sends the group's queue to
+the other machines, and orders whose promise the fault endangers are flagged at once); trucks whose
+parts are all built are released to the line in slot order (a late truck yields its place: the
+rolling re-sequence), each with one material task per part; the fleet manager assigns tasks to AGVs,
+routes them collision-free step by step, sends low batteries to chargers and hands a failed AGV's
+task to another. Decisions are persisted through `PlanStore` as they are made.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mixflow.errors import ValidationError
+from mixflow.fleet.grid import Grid
+from mixflow.fleet.manager import EnergySpec, FleetManager, RobotState
+from mixflow.fleet.planner import PlannerOptions
+from mixflow.fleet.tasks import FleetTask
+from mixflow.model import DAY_S, Catalogue, Order, OrderStatus, Plant
+from mixflow.model.port import (
+    AgvBatteryLow,
+    AgvDown,
+    AgvStates,
+    AgvUp,
+    AssignTask,
+    Charge,
+    Command,
+    Event,
+    Factory,
+    LineStopped,
+    MachineDown,
+    MachineUp,
+    MoveAgvs,
+    OperationDone,
+    OperationStarted,
+    OrderPlaced,
+    PartDelivered,
+    PostTask,
+    ReleaseToLine,
+    TruckDelivered,
+    TruckOffLine,
+)
+from mixflow.model.work import MaterialTask
+from mixflow.plan.kpis import KpiBook
+from mixflow.plan.material import LineFeeding
+from mixflow.plan.shops import PlannedOp, ShopDispatch
+from mixflow.plan.state import PlanStore
+from mixflow.promise import Promise, Promiser, PromiseRules
+
+TEST_PART = "truck"
+TEST_OPERATION = "eol_test"
+TEST_S = 3600
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """How the scheduler paces itself: the idle poll, the line queue and the store's flush period."""
+
+    idle_poll_s: int = 60
+    line_queue: int = 2
+    flush_every_s: int = 600
+    promise_rules: PromiseRules = PromiseRules()
+
+    def __post_init__(self) -> None:
+        if self.idle_poll_s < 1 or self.flush_every_s < 1:
+            raise ValidationError("plan options", "idle_poll_s and flush_every_s must be >= 1")
+        if self.line_queue < 1:
+            raise ValidationError("plan options.line_queue", "must be >= 1")
+
+
+class Scheduler:
+    """Plans one plant; `run(factory, until_s)` drives any factory behind the port."""
+
+    def __init__(
+        self,
+        plant: Plant,
+        catalogue: Catalogue,
+        store: PlanStore | None = None,
+        options: PlanOptions | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.plant = plant
+        self.catalogue = catalogue
+        self.store = store
+        self.options = options or PlanOptions()
+        self.promiser = Promiser(plant, catalogue, self.options.promise_rules)
+        self.shops = ShopDispatch(plant)
+        self.feeding = LineFeeding(plant, catalogue)
+        self.kpis = KpiBook()
+        self.orders: dict[str, Order] = {}
+        self.promises: dict[str, Promise] = {}
+        self._chains: dict[tuple[str, str], list[PlannedOp]] = {}
+        self._next_op: dict[tuple[str, str], int] = {}
+        self._parts_left: dict[str, set[str]] = {}
+        self._bought_ready: list[tuple[int, str, str]] = []
+        self._ready_to_release: list[tuple[int, str]] = []
+        self._released_open = 0
+        self._tasks_of: dict[str, list[MaterialTask]] = {}
+        self._op_order: dict[str, PlannedOp] = {}
+        self._started: dict[str, tuple[str, int]] = {}
+        self._commands: list[Command] = []
+        self._last_flush = 0
+        self._last_step_s = -1
+        self.line_sequence: list[str] = []
+        floor = plant.floor
+        self.grid = Grid(blocked=floor.blocked.copy())
+        homes = np.array([self.grid.cell(x, y) for x, y in plant.fleet.homes], dtype=np.int32)
+        chargers = np.array([self.grid.cell(x, y) for x, y in floor.chargers], dtype=np.int32)
+        spec = plant.fleet.spec
+        energy = EnergySpec(
+            battery_kwh=spec.battery_kwh,
+            drain_kwh_per_move=spec.drain_kwh_per_m * floor.cell_m,
+            charge_kwh_per_step=spec.charge_kw / 3600.0,
+            loaded_factor=spec.loaded_drain_factor,
+            low_soc=spec.low_soc,
+        )
+        self.fleet = FleetManager(self.grid, homes, chargers, energy, PlannerOptions(flow_weight=0.0), seed=seed)
+        self.agv_ids = plant.fleet.agv_ids
+        self._agv_index = {a: i for i, a in enumerate(self.agv_ids)}
+        self._told_task: list[str | None] = [None] * len(self.agv_ids)
+        self._told_charging = np.zeros(len(self.agv_ids), dtype=np.bool_)
+        self._fleet_task: dict[str, MaterialTask] = {}
+
+    # -- the loop ------------------------------------------------------------------------------------
+    def run(
+        self, factory: Factory, until_s: int, on_progress: Callable[[int], bool] | None = None
+    ) -> None:
+        """Drive `factory` to `until_s`; `on_progress(now_s)` is called about once a simulated minute and
+        may return False to stop early (the state so far is kept and flushed)."""
+        last_report = -1
+        while factory.now_s < until_s:
+            self.cycle(factory, until_s)
+            now = factory.now_s
+            if on_progress is not None and now // 60 != last_report:
+                last_report = now // 60
+                if on_progress(now) is False:
+                    break
+        self.flush()
+
+    def cycle(self, factory: Factory, until_s: int) -> None:
+        """Decide, submit, let the factory run a little, take in what happened."""
+        now = factory.now_s
+        began = time.perf_counter()
+        commands = self.decide(now)
+        if commands:
+            self.kpis.decision_ms.append((time.perf_counter() - began) * 1000.0)
+            factory.submit(commands)
+        moving = self.fleet_busy()
+        horizon = now + 1 if moving else min(until_s, now + self.options.idle_poll_s)
+        if self._bought_ready:
+            horizon = min(horizon, max(now + 1, self._bought_ready[0][0]))
+        events = factory.poll(min(horizon, until_s))
+        self.consume(events)
+        if now - self._last_flush >= self.options.flush_every_s:
+            self.flush()
+            self._last_flush = now
+
+    def flush(self) -> None:
+        if self.store is not None:
+            self.store.flush()
+
+    def fleet_busy(self) -> bool:
+        f = self.fleet
+        return bool(f.open) or bool((f.state != RobotState.IDLE).any() & True) or bool(
+            (f.planner.positions != f.planner.goals).any()
+        )
+
+    # -- decisions -----------------------------------------------------------------------------------
+    def decide(self, now: int) -> list[Command]:
+        commands, self._commands = self._commands, []
+        while self._bought_ready and self._bought_ready[0][0] <= now:
+            _, order_id, part = heapq.heappop(self._bought_ready)
+            self._part_ready(order_id, part, now)
+        commands += self.shops.dispatch(now)
+        commands += self._release(now)
+        if now > self._last_step_s and self.fleet_busy():
+            commands += self._fleet_step(now)
+            self._last_step_s = now
+        return commands
+
+    def _release(self, now: int) -> list[Command]:
+        """Release built trucks to the line, earliest slot first, keeping a short queue before it."""
+        commands: list[Command] = []
+        cap = len(self.plant.line.stations) + self.options.line_queue
+        while self._ready_to_release and self._released_open < cap:
+            slot, order_id = heapq.heappop(self._ready_to_release)
+            self._released_open += 1
+            self.line_sequence.append(order_id)
+            self._advance(order_id, OrderStatus.ON_LINE, now, f"released in slot {slot}")
+            commands.append(ReleaseToLine(order_id, slot))
+            commands += self._post_tasks(order_id, now)
+        return commands
+
+    def _post_tasks(self, order_id: str, now: int) -> list[Command]:
+        line = self.plant.line
+        queued = self._released_open
+        commands: list[Command] = []
+        tasks = []
+        for part, qty in sorted(self.catalogue.bill_of_materials(self.orders[order_id].configuration).items()):
+            station = self.feeding.station_of[part]
+            deadline = now + (queued + station) * line.takt_s
+            task = MaterialTask(
+                id=f"{order_id}/{part}",
+                part=part,
+                pickup=self.feeding.pickup_of[part],
+                dropoff=self.feeding.drop_cell(part),
+                release_s=now,
+                deadline_s=deadline,
+                payload_kg=50.0 * qty,
+                order_id=order_id,
+                station=str(station),
+            )
+            tasks.append(task)
+            commands.append(PostTask(task))
+            self._fleet_task[task.id] = task
+            self.fleet.post(
+                FleetTask(task.id, self.grid.cell(*task.pickup), self.grid.cell(*task.dropoff), 0, deadline)
+            )
+            if self.store is not None:
+                self.store.task_posted(task.id, order_id, part, station, now, deadline)
+        self._tasks_of[order_id] = tasks
+        return commands
+
+    def _fleet_step(self, now: int) -> list[Command]:
+        fleet = self.fleet
+        nxt = fleet.step()
+        commands: list[Command] = []
+        for agv, task_id in enumerate(fleet.task_of):
+            if task_id != self._told_task[agv]:
+                self._told_task[agv] = task_id
+                commands.append(AssignTask(self.agv_ids[agv], task_id or ""))
+        charging = fleet.state == RobotState.CHARGING
+        for agv in np.flatnonzero(charging & ~self._told_charging):
+            charger = int(fleet.chargers[fleet.charger_of[agv]])
+            commands.append(Charge(self.agv_ids[agv], self.grid.xy(charger)))
+        self._told_charging = charging
+        w = self.grid.width
+        commands.insert(0, MoveAgvs(now, self.agv_ids, nxt % w, nxt // w))
+        return commands
+
+    # -- events --------------------------------------------------------------------------------------
+    def consume(self, events: list[Event] | tuple[Event, ...] | object) -> None:
+        for event in events:  # type: ignore[attr-defined]
+            handler = _HANDLERS.get(type(event))
+            if handler is not None:
+                handler(self, event)
+
+    def _on_order(self, e: OrderPlaced) -> None:
+        order = e.order
+        if order.id in self.orders:
+            return
+        self.promiser.load(self.shops.backlog_per_machine_s())
+        promise = self.promiser.promise(order, e.at_s)
+        order = order.promised(promise.promised_s, e.at_s).advanced(
+            OrderStatus.SEQUENCED, e.at_s, f"line slot {promise.slot}"
+        )
+        self.orders[order.id] = order
+        self.promises[order.id] = promise
+        self.kpis.placed_s[order.id] = order.placed_s
+        self.kpis.promised_s[order.id] = promise.promised_s
+        if self.store is not None:
+            self.store.save_order(order, promise, False, now=True)
+        self._plan_parts(order, e.at_s)
+
+    def _plan_parts(self, order: Order, now: int, done_ops: dict[str, int] | None = None) -> None:
+        chains: dict[str, list[PlannedOp]] = {}
+        for work in self.catalogue.feeder_operations(order.configuration):
+            group = self.shops.group_for_operation[work.operation]
+            ops = chains.setdefault(work.part, [])
+            ops.append(
+                PlannedOp(f"{order.id}/{work.part}/{work.step}", order.id, work.part, group, work.work_s,
+                          f"{work.operation}:{order.configuration.get('family', '')}", False)
+            )
+        left: set[str] = set()
+        slot = self.promises[order.id].slot
+        for part, ops in chains.items():
+            ops[-1] = PlannedOp(ops[-1].id, ops[-1].order_id, part, ops[-1].group, ops[-1].duration_s,
+                                ops[-1].setup_key, True)
+            self._chains[(order.id, part)] = ops
+            k = 0
+            while done_ops is not None and k < len(ops) and ops[k].id in done_ops:
+                k += 1
+            self._next_op[(order.id, part)] = k
+            if k < len(ops):
+                left.add(part)
+                self.shops.add(ops[k], slot)
+        for part_id in self.catalogue.bill_of_materials(order.configuration):
+            part = self.catalogue.part(part_id)
+            if part.shop is None:
+                left.add(part_id)
+                heapq.heappush(self._bought_ready, (order.placed_s + part.lead_time_s, order.id, part_id))
+        self._parts_left[order.id] = left
+
+    def _part_ready(self, order_id: str, part: str, now: int) -> None:
+        left = self._parts_left.get(order_id)
+        if left is None:
+            return
+        left.discard(part)
+        if not left:
+            del self._parts_left[order_id]
+            self._advance(order_id, OrderStatus.PARTS_BUILT, now)
+            heapq.heappush(self._ready_to_release, (self.promises[order_id].slot, order_id))
+            promise = self.promises[order_id]
+            if self.promiser.estimate_delivery(promise.slot_s, now) > promise.promised_s:
+                self._flag(order_id, now, "parts built too late for the promise")
+
+    def _on_started(self, e: OperationStarted) -> None:
+        op = self.shops.busy.get(e.machine_id)
+        if op is not None and self.store is not None:
+            self.store.operation_started(op.id, op.order_id, op.part, e.machine_id, e.at_s)
+        self._started[e.machine_id] = (e.operation_id, e.at_s)
+
+    def _on_done(self, e: OperationDone) -> None:
+        op = self.shops.finished(e.machine_id)
+        started = self._started.pop(e.machine_id, None)
+        if op is None:
+            return
+        group = op.group
+        if started is not None:
+            self.kpis.run_s[group] = self.kpis.run_s.get(group, 0) + e.at_s - started[1]
+            if started[1] < self.kpis.gantt_until_s:
+                self.kpis.gantt.append((group, e.machine_id, op.id, started[1], e.at_s))
+        if self.store is not None:
+            self.store.operation_done(op.id, e.at_s)
+        if op.part == TEST_PART:
+            self._advance(op.order_id, OrderStatus.TESTED, e.at_s)
+            return
+        key = (op.order_id, op.part)
+        k = self._next_op[key] + 1
+        self._next_op[key] = k
+        chain = self._chains[key]
+        if k < len(chain):
+            self.shops.add(chain[k], self.promises[op.order_id].slot)
+        else:
+            self._part_ready(op.order_id, op.part, e.at_s)
+
+    def _on_machine_down(self, e: MachineDown) -> None:
+        self.kpis.faults += 1
+        op = self.shops.machine_down(e.machine_id)
+        self._down_since = getattr(self, "_down_since", {})
+        self._down_since[e.machine_id] = e.at_s
+        if op is None or op.part == TEST_PART:
+            return
+        # the part caught on the machine waits for the repair: is its promise still reachable?
+        group = next(g for g in self.plant.machine_groups if g.id == op.group)
+        chain = self._chains[(op.order_id, op.part)]
+        left = sum(o.duration_s for o in chain[self._next_op[(op.order_id, op.part)] :])
+        ready = e.at_s + group.mttr_s + int(left * 16 / 24 * 1.5 + left)
+        promise = self.promises[op.order_id]
+        if self.promiser.estimate_delivery(promise.slot_s, ready) > promise.promised_s:
+            self._flag(op.order_id, e.at_s, f"machine {e.machine_id} down")
+
+    def _on_machine_up(self, e: MachineUp) -> None:
+        self.shops.machine_up(e.machine_id)
+        since = getattr(self, "_down_since", {}).pop(e.machine_id, None)
+        if since is not None:
+            group = self.shops.group_of[e.machine_id]
+            self.kpis.down_s[group] = self.kpis.down_s.get(group, 0) + e.at_s - since
+
+    def _on_delivered_part(self, e: PartDelivered) -> None:
+        if self.store is not None:
+            self.store.task_delivered(e.task_id, e.agv_id, e.at_s)
+
+    def _on_line_stopped(self, e: LineStopped) -> None:
+        self.kpis.stops.append((e.at_s, e.station_id, e.order_id, e.cause))
+
+    def _on_off_line(self, e: TruckOffLine) -> None:
+        self._released_open -= 1
+        self.kpis.off_line_s[e.order_id] = e.at_s
+        self._advance(e.order_id, OrderStatus.OFF_LINE, e.at_s)
+        group = self.shops.group_for_operation[TEST_OPERATION]
+        self.shops.add(
+            PlannedOp(f"{e.order_id}/{TEST_PART}", e.order_id, TEST_PART, group, TEST_S, "", True),
+            self.promises[e.order_id].slot,
+        )
+
+    def _on_truck_delivered(self, e: TruckDelivered) -> None:
+        self.kpis.delivered_s[e.order_id] = e.at_s
+        self._advance(e.order_id, OrderStatus.DELIVERED, e.at_s)
+
+    def _on_agv_states(self, e: AgvStates) -> None:
+        idx = np.array([self._agv_index[a] for a in e.agv_ids], dtype=np.int64)
+        self.fleet.soc_kwh[idx] = e.soc * self.plant.fleet.spec.battery_kwh
+
+    def _on_battery_low(self, e: AgvBatteryLow) -> None:
+        a = self._agv_index[e.agv_id]
+        self.fleet.soc_kwh[a] = min(self.fleet.soc_kwh[a], e.soc * self.plant.fleet.spec.battery_kwh)
+
+    def _on_agv_down(self, e: AgvDown) -> None:
+        self.kpis.faults += 1
+        self.fleet.set_broken(self._agv_index[e.agv_id], True)
+
+    def _on_agv_up(self, e: AgvUp) -> None:
+        self.fleet.set_broken(self._agv_index[e.agv_id], False)
+
+    # -- bookkeeping ---------------------------------------------------------------------------------
+    def _advance(self, order_id: str, status: OrderStatus, at_s: int, note: str = "") -> None:
+        order = self.orders[order_id].advanced(status, at_s, note)
+        self.orders[order_id] = order
+        if self.store is not None:
+            self.store.save_order(order, self.promises.get(order_id), order_id in self.kpis.at_risk)
+
+    def _flag(self, order_id: str, at_s: int, why: str) -> None:
+        if order_id in self.kpis.at_risk:
+            return
+        self.kpis.at_risk.add(order_id)
+        if self.store is not None:
+            self.store.save_order(self.orders[order_id], self.promises.get(order_id), True, now=True)
+
+    # -- read-only views -----------------------------------------------------------------------------
+    def snapshot(self, now_s: int) -> dict[str, object]:
+        """The plan for dashboards (plain JSON types); see the package docstring."""
+        f = self.fleet
+        w = self.grid.width
+        summary = self.kpis.summary(self.plant, max(1, now_s // DAY_S + 1), max(1, now_s))
+        return {
+            "at_s": now_s,
+            "agvs": {
+                "ids": list(self.agv_ids),
+                "x": (f.positions % w).tolist(),
+                "y": (f.positions // w).tolist(),
+                "state": [RobotState(int(s)).name.lower() for s in f.state],
+                "soc": (f.soc_kwh / self.plant.fleet.spec.battery_kwh).round(3).tolist(),
+            },
+            "machines": {
+                m: ("down" if m in self.shops.down else "busy" if m in self.shops.busy else "idle")
+                for m in self.shops.group_of
+            },
+            "sequence": self.line_sequence[-200:],
+            "upcoming": [o for _, o in sorted(self._ready_to_release)[:50]],
+            "gantt": [
+                {"group": g, "machine": m, "operation": op, "start_s": s, "end_s": e}
+                for g, m, op, s, e in self.kpis.gantt[-500:]
+            ],
+            "kpis": summary,
+        }
+
+
+_HANDLERS: dict[type, Callable[[Scheduler, object], None]] = {
+    OrderPlaced: Scheduler._on_order,  # type: ignore[dict-item]
+    OperationStarted: Scheduler._on_started,  # type: ignore[dict-item]
+    OperationDone: Scheduler._on_done,  # type: ignore[dict-item]
+    MachineDown: Scheduler._on_machine_down,  # type: ignore[dict-item]
+    MachineUp: Scheduler._on_machine_up,  # type: ignore[dict-item]
+    PartDelivered: Scheduler._on_delivered_part,  # type: ignore[dict-item]
+    LineStopped: Scheduler._on_line_stopped,  # type: ignore[dict-item]
+    TruckOffLine: Scheduler._on_off_line,  # type: ignore[dict-item]
+    TruckDelivered: Scheduler._on_truck_delivered,  # type: ignore[dict-item]
+    AgvStates: Scheduler._on_agv_states,  # type: ignore[dict-item]
+    AgvBatteryLow: Scheduler._on_battery_low,  # type: ignore[dict-item]
+    AgvDown: Scheduler._on_agv_down,  # type: ignore[dict-item]
+    AgvUp: Scheduler._on_agv_up,  # type: ignore[dict-item]
+}

@@ -1,0 +1,147 @@
+"""Persisting the scheduler's decisions through `mixflow.store`, and reading them back on restart."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from mixflow.model import Order, OrderStatus, StatusChange
+from mixflow.promise import Promise
+from mixflow.store.plan_state import PlanOperationRow, PlanOrderRow, PlanTaskRow
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """What a restarted scheduler reads back."""
+
+    orders: dict[str, Order]
+    promises: dict[str, Promise]
+    at_risk: set[str]
+    done_operations: dict[str, int]
+    delivered_tasks: set[str]
+
+
+class PlanStore:
+    """Writes promises at once and operations and tasks in batches; `load` reads everything back."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self._orders: dict[str, dict[str, object]] = {}
+        self._ops_new: list[dict[str, object]] = []
+        self._ops_done: list[dict[str, object]] = []
+        self._tasks_new: list[dict[str, object]] = []
+        self._tasks_update: list[dict[str, object]] = []
+        self._known_orders: set[str] = set()
+
+    def save_order(self, order: Order, promise: Promise | None, at_risk: bool, now: bool = False) -> None:
+        """Queue the order's row; `now` writes at once (a promise must never be lost)."""
+        row: dict[str, object] = {
+            "id": order.id,
+            "customer": order.customer,
+            "configuration": json.dumps(dict(order.configuration), sort_keys=True),
+            "placed_s": order.placed_s,
+            "requested_s": order.requested_s,
+            "priority": order.priority,
+            "promised_s": order.promised_s,
+            "slot": promise.slot if promise else None,
+            "slot_s": promise.slot_s if promise else None,
+            "parts_ready_s": promise.parts_ready_s if promise else None,
+            "earliest_s": promise.earliest_delivery_s if promise else None,
+            "binding": promise.binding if promise else "",
+            "at_risk": at_risk,
+            "status": str(order.status),
+            "history": json.dumps([[str(c.status), c.at_s, c.note] for c in order.history]),
+        }
+        self._orders[order.id] = row
+        if now:
+            self.flush()
+
+    def operation_started(self, op_id: str, order_id: str, part: str, machine: str, at_s: int) -> None:
+        self._ops_new.append(
+            {"id": op_id, "order_id": order_id, "part": part, "machine_id": machine, "started_s": at_s,
+             "done_s": None}
+        )
+
+    def operation_done(self, op_id: str, at_s: int) -> None:
+        self._ops_done.append({"b_id": op_id, "done_s": at_s})
+
+    def task_posted(self, task_id: str, order_id: str, part: str, station: int, at_s: int, deadline_s: int) -> None:
+        self._tasks_new.append(
+            {"id": task_id, "order_id": order_id, "part": part, "station": station, "agv_id": "",
+             "posted_s": at_s, "deadline_s": deadline_s, "delivered_s": None}
+        )
+
+    def task_delivered(self, task_id: str, agv_id: str, at_s: int) -> None:
+        self._tasks_update.append({"b_id": task_id, "agv_id": agv_id, "delivered_s": at_s})
+
+    def flush(self) -> None:
+        """Write everything queued in one transaction."""
+        if not (self._orders or self._ops_new or self._ops_done or self._tasks_new or self._tasks_update):
+            return
+        with self.sessions.begin() as session:
+            new = [r for k, r in self._orders.items() if k not in self._known_orders]
+            old = [dict(r, b_id=k) for k, r in self._orders.items() if k in self._known_orders]
+            if new:
+                session.execute(insert(PlanOrderRow), new)
+                self._known_orders.update(str(r["id"]) for r in new)
+            if old:
+                cols = {c: bindparam(c) for c in old[0] if c not in ("id", "b_id")}
+                session.connection().execute(
+                    update(PlanOrderRow).where(PlanOrderRow.id == bindparam("b_id")).values(**cols), old
+                )
+            if self._ops_new:
+                session.execute(insert(PlanOperationRow), self._ops_new)
+            if self._ops_done:
+                session.connection().execute(
+                    update(PlanOperationRow)
+                    .where(PlanOperationRow.id == bindparam("b_id"))
+                    .values(done_s=bindparam("done_s")),
+                    self._ops_done,
+                )
+            if self._tasks_new:
+                session.execute(insert(PlanTaskRow), self._tasks_new)
+            if self._tasks_update:
+                session.connection().execute(
+                    update(PlanTaskRow)
+                    .where(PlanTaskRow.id == bindparam("b_id"))
+                    .values(agv_id=bindparam("agv_id"), delivered_s=bindparam("delivered_s")),
+                    self._tasks_update,
+                )
+        self._orders.clear()
+        self._ops_new.clear()
+        self._ops_done.clear()
+        self._tasks_new.clear()
+        self._tasks_update.clear()
+
+    def load(self) -> SavedPlan:
+        """Every order, promise and finished operation and task the store holds."""
+        orders: dict[str, Order] = {}
+        promises: dict[str, Promise] = {}
+        at_risk: set[str] = set()
+        with self.sessions() as session:
+            for row in session.scalars(select(PlanOrderRow)):
+                history = tuple(StatusChange(OrderStatus(s), t, n) for s, t, n in json.loads(row.history))
+                orders[row.id] = Order(
+                    row.id, row.customer, json.loads(row.configuration), row.placed_s, row.requested_s,
+                    row.promised_s, row.priority, history,
+                )
+                if row.slot is not None and row.promised_s is not None:
+                    promises[row.id] = Promise(
+                        row.id, row.slot, row.slot_s or 0, row.parts_ready_s or 0, row.earliest_s or 0,
+                        row.promised_s, row.binding,
+                    )
+                if row.at_risk:
+                    at_risk.add(row.id)
+            done = {
+                r.id: r.done_s
+                for r in session.scalars(select(PlanOperationRow).where(PlanOperationRow.done_s.is_not(None)))
+                if r.done_s is not None
+            }
+            delivered = set(
+                session.scalars(select(PlanTaskRow.id).where(PlanTaskRow.delivered_s.is_not(None)))
+            )
+        self._known_orders = set(orders)
+        return SavedPlan(orders, promises, at_risk, done, delivered)

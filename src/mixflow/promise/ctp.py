@@ -1,0 +1,155 @@
+"""Capable-to-promise: the earliest line slot whose parts can be ready, and the delivery date it gives.
+
+Parts made in feeder shops are ready after the part's operation chain has run in working time, after
+the current queue in front of it, in the first day whose shop capacity still has room; bought parts
+arrive after their lead time. The truck then takes the first free takt slot after its latest part
+(plus a transport margin), runs down the line, through end-of-line test and handover. Pure and fast:
+a few array look-ups per order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from mixflow.errors import ValidationError
+from mixflow.model import DAY_S, Calendar, Catalogue, Order, Plant
+from mixflow.promise.slots import SlotBook
+
+TRANSPORT_MARGIN_S = 1800
+TEST_S = 3600
+
+
+@dataclass(frozen=True)
+class Promise:
+    """A delivery promise: line slot, when the parts are ready, and the dates that follow."""
+
+    order_id: str
+    slot: int
+    slot_s: int
+    parts_ready_s: int
+    earliest_delivery_s: int
+    promised_s: int
+    binding: str
+
+    def __post_init__(self) -> None:
+        if self.promised_s < self.earliest_delivery_s:
+            raise ValidationError(f"promise {self.order_id}", "promised before it can be delivered")
+
+
+@dataclass(frozen=True)
+class PromiseRules:
+    """Margins the promise keeps: chain slack for noise and setups, a safety margin on delivery."""
+
+    chain_slack: float = 0.15
+    safety_s: int = 12 * 3600
+    handover_s: int = 4 * 3600
+    shop_utilisation: float = 0.92
+
+    def __post_init__(self) -> None:
+        if self.chain_slack < 0 or self.safety_s < 0 or self.handover_s < 0:
+            raise ValidationError("promise rules", "slack and margins must be >= 0")
+        if not 0 < self.shop_utilisation <= 1:
+            raise ValidationError("promise rules.shop_utilisation", "must lie in (0, 1]")
+
+
+def _working_end(calendar: Calendar, start_s: int, work_s: int) -> int:
+    t = calendar.next_working(start_s)
+    left = work_s
+    while True:
+        day, tod = divmod(t, DAY_S)
+        end = next(e for s, e in calendar.shifts if s <= tod < e)
+        if left <= end - tod:
+            return t + left
+        left -= end - tod
+        t = calendar.next_working(day * DAY_S + end)
+
+
+class Promiser:
+    """Keeps the slot book and each shop's booked work per day; promises one order at a time."""
+
+    def __init__(self, plant: Plant, catalogue: Catalogue, rules: PromiseRules | None = None) -> None:
+        self.plant = plant
+        self.catalogue = catalogue
+        self.rules = rules or PromiseRules()
+        self.slots = SlotBook(plant.line)
+        self._shop_capacity = {
+            s.id: self.rules.shop_utilisation * sum(len(g.machines) * g.calendar.working_s_per_day for g in s.groups)
+            for s in plant.shops
+        }
+        self._booked: dict[str, np.ndarray] = {s.id: np.zeros(64) for s in plant.shops}
+        self._calendar = {s.id: s.groups[0].calendar for s in plant.shops}
+        self._test_calendar = next(g.calendar for g in plant.machine_groups if g.operation == "eol_test")
+        line = plant.line
+        self.line_run_s = len(line.stations) * line.takt_s
+        self.backlog_s: dict[str, float] = {}
+
+    def _book(self, shop: str, day: int, work_s: float) -> None:
+        booked = self._booked[shop]
+        if day >= len(booked):
+            grown = np.zeros(max(day + 1, 2 * len(booked)))
+            grown[: len(booked)] = booked
+            self._booked[shop] = booked = grown
+        booked[day] += work_s
+
+    def _shop_start_day(self, shop: str, day: int, work_s: float) -> int:
+        """The first day from `day` on whose booked work leaves room for `work_s` more."""
+        booked, cap = self._booked[shop], self._shop_capacity[shop]
+        while day < len(booked) and booked[day] + work_s > cap:
+            day += 1
+        return day
+
+    def parts_ready(self, order: Order, now_s: int, book: bool = False) -> tuple[int, str]:
+        """When every part of `order` can be at the line, and which part binds."""
+        chains: dict[str, tuple[str, int]] = {}
+        for op in self.catalogue.feeder_operations(order.configuration):
+            shop, total = chains.get(op.part, (op.shop, 0))
+            chains[op.part] = (shop, total + op.work_s)
+        ready, binding = now_s, "now"
+        start = max(now_s, order.placed_s)
+        for part_id in self.catalogue.bill_of_materials(order.configuration):
+            part = self.catalogue.part(part_id)
+            if part.shop is None and start + part.lead_time_s > ready:
+                ready, binding = start + part.lead_time_s, f"bought part {part_id}"
+        for part_id, (shop, work) in chains.items():
+            day = self._shop_start_day(shop, start // DAY_S, work)
+            begin = max(start, day * DAY_S) + int(self.backlog_s.get(shop, 0.0))
+            done = _working_end(self._calendar[shop], begin, int(work * (1 + self.rules.chain_slack)))
+            if book:
+                self._book(shop, day, work)
+            if done > ready:
+                ready, binding = done, f"{shop} shop ({part_id})"
+        return ready + TRANSPORT_MARGIN_S, binding
+
+    def delivery_after(self, slot_s: int) -> int:
+        """Earliest delivery of a truck entering the line at `slot_s`."""
+        off = slot_s + self.line_run_s
+        tested = _working_end(self._test_calendar, off, TEST_S)
+        return tested + self.rules.handover_s
+
+    def promise(self, order: Order, now_s: int) -> Promise:
+        """Book the earliest feasible slot for `order` and return the promise (requested date if later)."""
+        ready, binding = self.parts_ready(order, now_s, book=True)
+        slot = self.slots.first_free(self.slots.first_at_or_after(ready))
+        if slot != self.slots.first_at_or_after(ready):
+            binding = "line capacity"
+        self.slots.take(slot, order.id)
+        slot_s = self.slots.time_of(slot)
+        earliest = self.delivery_after(slot_s)
+        promised = max(earliest + self.rules.safety_s, order.requested_s)
+        return Promise(order.id, slot, slot_s, ready, earliest, promised, binding)
+
+    def restore(self, promise: Promise) -> None:
+        """Re-enter a promise read back from the store (the slot is taken again)."""
+        self.slots.take(promise.slot, promise.order_id)
+
+    def estimate_delivery(self, slot_s: int, parts_ready_s: int) -> int:
+        """Delivery estimate after a fault: the later of the booked slot and the parts, down the line."""
+        slot = self.slots.first_at_or_after(max(slot_s, parts_ready_s))
+        return self.delivery_after(self.slots.time_of(slot))
+
+    def load(self, shop_work: Mapping[str, float]) -> None:
+        """Set each shop's current backlog (seconds of queued work per machine) from the live plan."""
+        self.backlog_s = dict(shop_work)

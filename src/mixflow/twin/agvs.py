@@ -1,0 +1,112 @@
+"""The AGVs on the floor as arrays: positions, battery, load; moves checked for collisions by the twin.
+
+The twin trusts no planner: every step it checks that each AGV moves at most one cell, onto a free
+cell, that no two AGVs end on one cell and that no two swap cells. An illegal move is refused (the
+AGV stays) and counted. Only AGVs that move cost work; idle and charging AGVs are never touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mixflow.model import Fleet, FloorGrid
+
+IDLE, LOADED, CHARGING, DOWN = 0, 1, 2, 3
+
+
+@dataclass
+class AgvCounters:
+    """What the fleet did: moves empty and loaded, refused moves, collisions, energy."""
+
+    moves_empty: int = 0
+    moves_loaded: int = 0
+    refused_moves: int = 0
+    collisions: int = 0
+    drive_kwh: float = 0.0
+    charge_kwh: float = 0.0
+    steps: int = 0
+
+
+class AgvFloor:
+    """Positions (x, y), state of charge and state of every AGV; `heat[y, x]` counts AGV visits."""
+
+    def __init__(self, floor: FloorGrid, fleet: Fleet) -> None:
+        self.floor = floor
+        self.spec = fleet.spec
+        self.ids = fleet.agv_ids
+        self.index = {agv: i for i, agv in enumerate(self.ids)}
+        n = len(self.ids)
+        self.x = np.array([c[0] for c in fleet.homes], dtype=np.int32)
+        self.y = np.array([c[1] for c in fleet.homes], dtype=np.int32)
+        self.soc = np.ones(n)
+        self.state = np.full(n, IDLE, dtype=np.int8)
+        self.loaded = np.zeros(n, dtype=np.bool_)
+        self.low_reported = np.zeros(n, dtype=np.bool_)
+        self.heat = np.zeros((floor.height, floor.width), dtype=np.int32)
+        self.counters = AgvCounters()
+        self._occupant = np.full(floor.height * floor.width, -1, dtype=np.int32)
+        self._occupant[self.y * floor.width + self.x] = np.arange(n, dtype=np.int32)
+        self._blocked = floor.blocked.ravel()
+        self._kwh_per_cell = self.spec.drain_kwh_per_m * floor.cell_m
+        self._ids_cache: tuple[tuple[str, ...], np.ndarray] | None = None
+
+    def indices(self, agv_ids: tuple[str, ...]) -> np.ndarray:
+        """Array indices of `agv_ids` (cached for the tuple a planner sends every step)."""
+        cache = self._ids_cache
+        if cache is not None and cache[0] is agv_ids:
+            return cache[1]
+        idx = np.array([self.index[a] for a in agv_ids], dtype=np.int64)
+        self._ids_cache = (agv_ids, idx)
+        return idx
+
+    def move(self, agv_ids: tuple[str, ...], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Apply one step; returns the indices of the AGVs that moved (refused moves excluded)."""
+        idx = self.indices(agv_ids)
+        nx = np.asarray(x, dtype=np.int32)
+        ny = np.asarray(y, dtype=np.int32)
+        ox, oy = self.x[idx], self.y[idx]
+        moving = (nx != ox) | (ny != oy)
+        if not moving.any():
+            return np.empty(0, dtype=np.int64)
+        idx, nx, ny, ox, oy = idx[moving], nx[moving], ny[moving], ox[moving], oy[moving]
+        self.counters.steps += 1
+        w, h = self.floor.width, self.floor.height
+        legal = (np.abs(nx - ox) + np.abs(ny - oy) == 1) & (nx >= 0) & (nx < w) & (ny >= 0) & (ny < h)
+        legal &= self.state[idx] != DOWN
+        target = np.where(legal, ny * w + nx, 0)
+        legal &= ~self._blocked[target]
+        refused = int((~legal).sum())
+        if refused:
+            self.counters.refused_moves += refused
+            idx, nx, ny, ox, oy, target = idx[legal], nx[legal], ny[legal], ox[legal], oy[legal], target[legal]
+        source = oy * w + ox
+        # vertex conflicts: a target held by an AGV that stays, or claimed by two movers
+        occupant = self._occupant[target]
+        target_of = np.full(len(self.ids), -1, dtype=np.int64)
+        target_of[idx] = target
+        held = np.maximum(occupant, 0)
+        vertex = (occupant >= 0) & (target_of[held] < 0)
+        uniq, counts = np.unique(target, return_counts=True)
+        if (counts > 1).any():
+            vertex |= np.isin(target, uniq[counts > 1])
+        # swap conflicts: i moves onto j's cell while j moves onto i's
+        swap = (occupant >= 0) & (target_of[held] == source)
+        clash = vertex | swap
+        if clash.any():
+            self.counters.collisions += int(clash.sum())
+        self._occupant[source] = -1
+        self._occupant[target] = idx.astype(np.int32)
+        self.x[idx], self.y[idx] = nx, ny
+        loaded = self.loaded[idx]
+        self.counters.moves_loaded += int(loaded.sum())
+        self.counters.moves_empty += int((~loaded).sum())
+        drain = self._kwh_per_cell * np.where(loaded, self.spec.loaded_drain_factor, 1.0)
+        self.soc[idx] -= drain / self.spec.battery_kwh
+        self.counters.drive_kwh += float(drain.sum())
+        np.add.at(self.heat, (ny, nx), 1)
+        return idx
+
+    def at(self, agv: int) -> tuple[int, int]:
+        return int(self.x[agv]), int(self.y[agv])

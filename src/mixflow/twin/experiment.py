@@ -1,0 +1,187 @@
+"""One whole-plant run as a pure function: `run(scenario, seed) -> Result`, safe for process pools.
+
+This is where the twin meets the cloud scheduler: the reference plant and its order stream are
+built, checked for feasibility (refused with a sentence before the run), and `mixflow.plan` drives
+the twin through the factory port until the orders are delivered or the horizon ends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mixflow.errors import InfeasibleError
+from mixflow.fleet.grid import Grid
+from mixflow.model import DAY_S, Catalogue, Order, Plant
+from mixflow.model.plant import Fleet
+from mixflow.plan import PlanOptions, PlanStore, Scheduler
+from mixflow.reference import build_plant, feeder_loads, line_load, order_stream, reference_catalogue
+from mixflow.twin.factory import Twin
+from mixflow.twin.scenario import Scenario
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """KPIs of a run plus the series the report plots."""
+
+    scenario: Scenario
+    seed: int
+    kpis: dict[str, object]
+    lead_days: np.ndarray
+    stops: tuple[tuple[int, int, str, str], ...]
+    gantt: tuple[tuple[str, str, str, int, int], ...]
+    heat: np.ndarray
+    blocked: np.ndarray
+    interrupted: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def _fleet_of(plant: Plant, agvs: int | None) -> Plant:
+    """The plant with `agvs` AGVs (homes taken from the parking rows in order)."""
+    if agvs is None or agvs == len(plant.fleet.agv_ids):
+        return plant
+    parking = plant.floor.parking
+    if agvs > len(parking):
+        raise InfeasibleError(f"the floor parks {len(parking)} AGVs; {agvs} were asked for")
+    fleet = Fleet(plant.fleet.spec, tuple(f"AGV-{k + 1:03d}" for k in range(agvs)), tuple(parking[:agvs]))
+    return Plant(plant.name, plant.line, plant.shops, plant.floor, fleet, plant.scale)
+
+
+def check_feasible(plant: Plant, catalogue: Catalogue, orders: list[Order], days: int) -> None:
+    """Refuse a scenario that cannot work: demand above capacity, or no charger reachable."""
+    for load in [line_load(plant, catalogue, orders, days), *feeder_loads(plant, catalogue, orders, days)]:
+        if load.utilisation > 1.0:
+            raise InfeasibleError(
+                f"demand is above capacity: {load.resource} would need {load.utilisation:.0%} of what it can do "
+                f"({load.demand_s_per_day:,.0f} s of work a day against {load.capacity_s_per_day:,.0f} s)"
+            )
+    grid = Grid(blocked=plant.floor.blocked.copy())
+    if not plant.floor.chargers:
+        raise InfeasibleError("the floor has no charger, so no AGV could ever recharge")
+    seen = np.zeros(grid.n_cells, dtype=np.bool_)
+    frontier = [grid.cell(x, y) for x, y in plant.floor.chargers]
+    seen[frontier] = True
+    while frontier:
+        nbr = grid.neighbors[np.array(frontier)].ravel()
+        nbr = np.unique(nbr[(nbr >= 0)])
+        nbr = nbr[~seen[nbr]]
+        seen[nbr] = True
+        frontier = nbr.tolist()
+    for agv, (x, y) in zip(plant.fleet.agv_ids, plant.fleet.homes, strict=True):
+        if not seen[grid.cell(x, y)]:
+            raise InfeasibleError(f"no charger is reachable from the parking cell ({x}, {y}) of {agv}")
+
+
+def prepare(scenario: Scenario, seed: int) -> tuple[Plant, Catalogue, list[Order]]:
+    """The plant, catalogue and orders of a scenario, checked before anything runs."""
+    catalogue = reference_catalogue()
+    plant = _fleet_of(build_plant(scenario.scale, seed), scenario.agvs)
+    orders = order_stream(plant, catalogue, scenario.days, seed)
+    if scenario.demand_factor != 1.0:
+        extra = order_stream(plant, catalogue, scenario.days, seed + 1)
+        rng = np.random.default_rng(seed)
+        keep = rng.random(len(extra)) < scenario.demand_factor - 1.0
+        more = [o for o, k in zip(extra, keep, strict=True) if k] if scenario.demand_factor > 1 else []
+        if scenario.demand_factor < 1:
+            orders = [o for o in orders if rng.random() < scenario.demand_factor]
+        from dataclasses import replace
+
+        orders = sorted(
+            orders + [replace(o, id=f"R{o.id[1:]}") for o in more], key=lambda o: (o.placed_s, o.id)
+        )
+    check_feasible(plant, catalogue, orders, scenario.days)
+    return plant, catalogue, orders
+
+
+def run(
+    scenario: Scenario,
+    seed: int = 0,
+    *,
+    store: PlanStore | None = None,
+    on_progress: Callable[[int, Scheduler, Twin], bool] | None = None,
+) -> Result:
+    """Simulate the scenario with the cloud scheduler in charge; deterministic for a seed.
+
+    `on_progress(now_s, scheduler, twin)` is called about once a simulated minute and may return
+    False to stop (a Ctrl-C in the CLI does so): the Result then covers what ran.
+    """
+    began = time.perf_counter()
+    plant, catalogue, orders = prepare(scenario, seed)
+    twin = Twin(plant, catalogue, orders, scenario, seed)
+    scheduler = Scheduler(
+        plant, catalogue, store,
+        PlanOptions(promise_rules=PlanOptions().promise_rules.__class__(handover_s=scenario.handover_s)),
+        seed=seed,
+    )
+    interrupted = False
+    arrivals_end = scenario.days * DAY_S
+
+    def progress(now: int) -> bool:
+        nonlocal interrupted
+        if now >= arrivals_end and len(twin.delivered) >= len(orders):
+            return False
+        if on_progress is not None and on_progress(now, scheduler, twin) is False:
+            interrupted = True
+            return False
+        return True
+
+    try:
+        scheduler.run(twin, scenario.end_s, progress)
+    except KeyboardInterrupt:
+        interrupted = True
+        scheduler.flush()
+    return collect(scenario, seed, plant, scheduler, twin, time.perf_counter() - began, interrupted)
+
+
+def collect(
+    scenario: Scenario, seed: int, plant: Plant, scheduler: Scheduler, twin: Twin, wall_s: float, interrupted: bool
+) -> Result:
+    """Put the scheduler's KPIs and the twin's own meters together."""
+    horizon = max(1, twin.now_s)
+    kpis = scheduler.kpis.summary(plant, scenario.days, horizon)
+    counters = twin.agvs.counters
+    n_agvs = len(plant.fleet.agv_ids)
+    moves = counters.moves_empty + counters.moves_loaded
+    working_s = plant.line.calendar.working_s_per_day * horizon / DAY_S
+    delivered = max(1, int(kpis["delivered"]))  # type: ignore[call-overload]
+    machine_kwh = twin.machine_counters.energy_kwh
+    twin.line.close_stop(twin.now_s)
+    kpis.update(
+        {
+            "agv_collisions": counters.collisions,
+            "agv_refused_moves": counters.refused_moves,
+            "agvs": n_agvs,
+            "agv_utilisation": round(moves / (n_agvs * working_s), 4) if working_s else 0.0,
+            "agv_empty_travel": round(counters.moves_empty / moves, 4) if moves else 0.0,
+            "agv_steps": counters.steps,
+            "machines": len(plant.machines),
+            "line_stop_minutes": round(sum(s.end_s - s.start_s for s in twin.line.stops) / 60, 1),
+            "energy_kwh": {
+                "machines": round(machine_kwh, 1),
+                "agv_drive": round(counters.drive_kwh, 1),
+                "charging": round(counters.charge_kwh, 1),
+            },
+            "energy_kwh_per_truck": round((machine_kwh + counters.drive_kwh) / delivered, 1),
+            "faults": scheduler.kpis.faults,
+            "scale": scenario.scale,
+            "seed": seed,
+            "interrupted": interrupted,
+            "wall_s": round(wall_s, 2),
+        }
+    )
+    book = scheduler.kpis
+    lead = np.array([(book.delivered_s[o] - book.placed_s[o]) / DAY_S for o in book.delivered_s])
+    return Result(
+        scenario=scenario,
+        seed=seed,
+        kpis=kpis,
+        lead_days=lead,
+        stops=tuple((s.start_s, s.end_s, s.station, s.cause) for s in twin.line.stops),
+        gantt=tuple(book.gantt),
+        heat=twin.agvs.heat.copy(),
+        blocked=plant.floor.blocked.copy(),
+        interrupted=interrupted,
+    )

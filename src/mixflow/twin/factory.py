@@ -1,0 +1,443 @@
+"""The twin: the reference plant behind the factory port, as an event heap plus AGV arrays.
+
+It never decides: machines run the operations they are told to, AGVs move where they are told to
+(after the twin's own collision check), the line indexes at takt when parts and work allow, and
+machines and AGVs break down at random (MTBF/MTTR per group) or in scripted storms. Deterministic for
+a seed. `poll` returns as soon as something happened, so the scheduler reacts without latency.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mixflow.model import Catalogue, Order, Plant
+from mixflow.model.port import (
+    AgvBatteryLow,
+    AgvDown,
+    AgvStates,
+    AgvUp,
+    AssignTask,
+    Charge,
+    Command,
+    Event,
+    LineStopped,
+    MachineDown,
+    MachineUp,
+    MoveAgvs,
+    OperationDone,
+    OperationStarted,
+    OrderPlaced,
+    PartDelivered,
+    PostTask,
+    ReleaseToLine,
+    StartOperation,
+    TruckDelivered,
+    TruckOffLine,
+)
+from mixflow.model.work import MaterialTask
+from mixflow.twin.agvs import CHARGING, DOWN, IDLE, AgvFloor
+from mixflow.twin.clock import working_between, working_end
+from mixflow.twin.line import LineState
+from mixflow.twin.scenario import Scenario
+
+# kinds of internal events on the heap
+_ORDER, _OP_DONE, _WAKE, _FAIL, _REPAIR, _LINE, _DELIVER, _AGV_FAIL, _AGV_REPAIR, _CHARGED = range(10)
+AGV_REPORT_S = 60
+LINE_RETRY_S = 10
+
+
+@dataclass
+class MachineCounters:
+    """Seconds a machine group ran, was set up and was down, and the energy it used."""
+
+    run_s: dict[str, int] = field(default_factory=dict)
+    setup_s: dict[str, int] = field(default_factory=dict)
+    down_s: dict[str, int] = field(default_factory=dict)
+    energy_kwh: float = 0.0
+
+
+class Twin:
+    """A simulated reference plant implementing the `Factory` port."""
+
+    def __init__(
+        self, plant: Plant, catalogue: Catalogue, orders: Sequence[Order], scenario: Scenario, seed: int = 0
+    ) -> None:
+        self.plant = plant
+        self.catalogue = catalogue
+        self.scenario = scenario
+        self._rng = np.random.default_rng(seed)
+        self._now = 0
+        self._heap: list[tuple[int, int, int, int, int]] = []
+        self._seq = 0
+        self._pending: list[Event] = []
+        self.orders = {o.id: o for o in orders}
+        self._order_list = list(orders)
+        self._pos_of = {o.id: k for k, o in enumerate(self._order_list)}
+        for k, order in enumerate(self._order_list):
+            self._push(order.placed_s, _ORDER, k)
+        # machines
+        self.machines = plant.machines
+        self.machine_index = {m.id: k for k, m in enumerate(self.machines)}
+        groups = {g.id: g for g in plant.machine_groups}
+        self._group = [groups[m.group] for m in self.machines]
+        n = len(self.machines)
+        self._queue: list[deque[StartOperation]] = [deque() for _ in range(n)]
+        self._running: list[StartOperation | None] = [None] * n
+        self._finish = np.zeros(n, dtype=np.int64)
+        self._left = np.zeros(n, dtype=np.int64)
+        self._version = np.zeros(n, dtype=np.int64)
+        self._down = np.zeros(n, dtype=np.bool_)
+        self._down_since = np.zeros(n, dtype=np.int64)
+        self._last_key = [""] * n
+        self._run_started = np.zeros(n, dtype=np.int64)
+        self.machine_counters = MachineCounters()
+        if scenario.mtbf_factor > 0:
+            for k, g in enumerate(self._group):
+                if g.mtbf_s > 0:
+                    self._push(self._t_fail(g.mtbf_s, 0), _FAIL, k)
+        for storm in scenario.storms:
+            shop = plant.shop(storm.shop)
+            ids = [m.id for g in shop.groups for m in g.machines]
+            hit = self._rng.choice(len(ids), size=max(1, round(storm.fraction * len(ids))), replace=False)
+            for h in sorted(hit.tolist()):
+                self._push(storm.start_s, _FAIL, self.machine_index[ids[h]], storm.duration_s)
+        # parts and trucks
+        self._ready_s: dict[tuple[str, str], int] = {}
+        self.delivered: dict[str, int] = {}
+        self.off_line: dict[str, int] = {}
+        # line
+        self.line = LineState(plant.line, self._station_work)
+        self._work_cache: dict[str, np.ndarray] = {}
+        self._line_version = 0
+        self._line_ticking = False
+        # fleet
+        self.agvs = AgvFloor(plant.floor, plant.fleet)
+        self._tasks: dict[str, MaterialTask] = {}
+        self._task_of: dict[int, str] = {}
+        self._charge_version = np.zeros(len(self.agvs.ids), dtype=np.int64)
+        self._charge_start = np.zeros(len(self.agvs.ids), dtype=np.int64)
+        self._last_agv_report = -AGV_REPORT_S
+        self._moved_since_report = False
+        if scenario.agv_mtbf_h > 0:
+            for a in range(len(self.agvs.ids)):
+                self._push(int(self._rng.exponential(scenario.agv_mtbf_h * 3600)), _AGV_FAIL, a)
+
+    # -- the port ------------------------------------------------------------------------------------
+    @property
+    def now_s(self) -> int:
+        return self._now
+
+    def submit(self, commands: Sequence[Command]) -> None:
+        for command in commands:
+            if isinstance(command, MoveAgvs):
+                self._move(command)
+            elif isinstance(command, StartOperation):
+                m = self.machine_index[command.machine_id]
+                self._queue[m].append(command)
+                self._try_start(m, self._now)
+            elif isinstance(command, PostTask):
+                task = command.task
+                self._tasks[task.id] = task
+                if task.station:
+                    station = int(task.station)
+                    self.line.called.setdefault((task.order_id, station), set()).add(task.id)
+            elif isinstance(command, AssignTask):
+                self._assign(self.agvs.index[command.agv_id], command.task_id)
+            elif isinstance(command, ReleaseToLine):
+                self.line.queue.append(command.order_id)
+                self._wake_line(self._now)
+            elif isinstance(command, Charge):
+                self._start_charge(self.agvs.index[command.agv_id], command.charger)
+
+    def poll(self, until_s: int) -> list[Event]:
+        out = self._pending
+        self._pending = []
+        limit = until_s
+        if out:
+            limit = min(until_s, max(e.at_s for e in out))
+        while self._heap and self._heap[0][0] <= limit:
+            t = self._heap[0][0]
+            while self._heap and self._heap[0][0] == t:
+                _, _, kind, a, b = heapq.heappop(self._heap)
+                self._now = max(self._now, t)
+                self._handle(kind, a, b, t, out)
+            if self._pending:
+                out.extend(self._pending)
+                self._pending = []
+            if out:
+                limit = t
+                break
+        self._now = max(self._now, limit)
+        if self._moved_since_report and self._now - self._last_agv_report >= AGV_REPORT_S:
+            out.append(self.agv_states())
+            self._last_agv_report = self._now
+            self._moved_since_report = False
+        out.sort(key=lambda e: e.at_s)
+        return out
+
+    # -- read-only views -----------------------------------------------------------------------------
+    def agv_states(self) -> AgvStates:
+        a = self.agvs
+        return AgvStates(self._now, a.ids, a.x.copy(), a.y.copy(), a.soc.copy())
+
+    def snapshot(self) -> dict[str, object]:
+        """Plant state for dashboards: AGVs, machine states, trucks on the line (plain JSON types)."""
+        a = self.agvs
+        states = np.where(self._down, "down", "idle").astype(object)
+        for k, op in enumerate(self._running):
+            if op is not None and not self._down[k]:
+                states[k] = "running"
+        return {
+            "at_s": self._now,
+            "agvs": {"ids": list(a.ids), "x": a.x.tolist(), "y": a.y.tolist(), "soc": a.soc.round(3).tolist(),
+                     "state": a.state.tolist()},
+            "machines": {m.id: str(states[k]) for k, m in enumerate(self.machines)},
+            "line": {"stations": [s.id for s in self.plant.line.stations], "trucks": list(self.line.at),
+                     "queue": list(self.line.queue), "stopped": self.line.open_stop is not None},
+            "collisions": a.counters.collisions,
+        }
+
+    # -- internals -----------------------------------------------------------------------------------
+    def _push(self, t: int, kind: int, a: int = 0, b: int = 0) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (int(t), self._seq, kind, a, b))
+
+    def _t_fail(self, mtbf_s: int, after_s: int) -> int:
+        return after_s + 1 + int(self._rng.exponential(mtbf_s * self.scenario.mtbf_factor))
+
+    def _station_work(self, order_id: str) -> np.ndarray:
+        work = self._work_cache.get(order_id)
+        if work is None:
+            config = self.orders[order_id].configuration
+            work = self.plant.line.station_work(self.catalogue.line_work(config))
+            self._work_cache[order_id] = work
+        return work
+
+    def _handle(self, kind: int, a: int, b: int, t: int, out: list[Event]) -> None:
+        if kind == _ORDER:
+            order = self._order_list[a]
+            for part_id, _qty in self.catalogue.bill_of_materials(order.configuration).items():
+                part = self.catalogue.part(part_id)
+                if part.shop is None:
+                    self._ready_s[(order.id, part_id)] = order.placed_s + part.lead_time_s
+            self.line.bom[order.id] = set(self.catalogue.bill_of_materials(order.configuration))
+            out.append(OrderPlaced(t, order))
+        elif kind == _OP_DONE:
+            if b == self._version[a]:
+                self._finish_op(a, t, out)
+        elif kind == _WAKE:
+            if b == self._version[a]:
+                self._try_start(a, t)
+        elif kind == _FAIL:
+            self._fail(a, t, b, out)
+        elif kind == _REPAIR:
+            self._repair(a, t, out)
+        elif kind == _LINE:
+            if b == self._line_version:
+                self._line_tick(t, out)
+        elif kind == _DELIVER:
+            order_id = self._order_list[a].id
+            self.delivered[order_id] = t
+            out.append(TruckDelivered(t, order_id))
+        elif kind == _AGV_FAIL:
+            self._agv_fail(a, t, out)
+        elif kind == _AGV_REPAIR:
+            self.agvs.state[a] = IDLE
+            out.append(AgvUp(t, self.agvs.ids[a]))
+            if self.scenario.agv_mtbf_h > 0:
+                self._push(t + int(self._rng.exponential(self.scenario.agv_mtbf_h * 3600)), _AGV_FAIL, a)
+        elif kind == _CHARGED and b == self._charge_version[a] and self.agvs.state[a] == CHARGING:
+            self._settle_charge(a, t)
+            self.agvs.state[a] = IDLE
+            s = self.agvs
+            out.append(AgvStates(t, (s.ids[a],), s.x[a : a + 1].copy(), s.y[a : a + 1].copy(), s.soc[a : a + 1].copy()))
+
+    # machines
+    def _try_start(self, m: int, t: int) -> None:
+        if self._down[m] or self._running[m] is not None or not self._queue[m]:
+            return
+        cmd = self._queue[m][0]
+        group = self._group[m]
+        start = max(t, cmd.not_before_s, group.calendar.next_working(max(t, cmd.not_before_s)))
+        if start > t:
+            self._version[m] += 1
+            self._push(start, _WAKE, m, int(self._version[m]))
+            return
+        self._queue[m].popleft()
+        setup = group.setup_s if cmd.setup_key and self._last_key[m] and cmd.setup_key != self._last_key[m] else 0
+        self._last_key[m] = cmd.setup_key or self._last_key[m]
+        noise = self.scenario.process_noise
+        factor = 1.0 + (float(self._rng.uniform(-noise, 2 * noise)) if noise else 0.0)
+        work = max(1, round(max(1, cmd.duration_s) * factor)) + setup
+        self._running[m] = cmd
+        self._run_started[m] = t
+        self._left[m] = work
+        self._finish[m] = working_end(group.calendar, t, work)
+        self._version[m] += 1
+        self._push(int(self._finish[m]), _OP_DONE, m, int(self._version[m]))
+        c = self.machine_counters
+        c.run_s[group.id] = c.run_s.get(group.id, 0) + work - setup
+        c.setup_s[group.id] = c.setup_s.get(group.id, 0) + setup
+        c.energy_kwh += group.power_kw * work / 3600.0
+        self._pending.append(OperationStarted(t, cmd.operation_id, cmd.machine_id))
+
+    def _finish_op(self, m: int, t: int, out: list[Event]) -> None:
+        cmd = self._running[m]
+        assert cmd is not None
+        self._running[m] = None
+        out.append(OperationDone(t, cmd.operation_id, cmd.machine_id))
+        if cmd.final:
+            self._ready_s[(cmd.order_id, cmd.part)] = t
+            if cmd.part == "truck":
+                self._push(t + self.scenario.handover_s, _DELIVER, self._order_pos(cmd.order_id))
+        self._try_start(m, t)
+
+    def _order_pos(self, order_id: str) -> int:
+        return self._pos_of[order_id]
+
+    def _fail(self, m: int, t: int, fixed_repair_s: int, out: list[Event]) -> None:
+        group = self._group[m]
+        if self._down[m]:
+            return
+        self._down[m] = True
+        self._down_since[m] = t
+        if self._running[m] is not None:
+            self._left[m] = working_between(group.calendar, t, int(self._finish[m]))
+            self._version[m] += 1
+        repair = fixed_repair_s or max(60, int(self._rng.exponential(group.mttr_s or 1800)))
+        self._push(t + repair, _REPAIR, m, 1 if fixed_repair_s else 0)
+        out.append(MachineDown(t, self.machines[m].id, "storm" if fixed_repair_s else "breakdown"))
+
+    def _repair(self, m: int, t: int, out: list[Event]) -> None:
+        group = self._group[m]
+        self._down[m] = False
+        c = self.machine_counters
+        c.down_s[group.id] = c.down_s.get(group.id, 0) + t - int(self._down_since[m])
+        out.append(MachineUp(t, self.machines[m].id))
+        if self._running[m] is not None:
+            self._finish[m] = working_end(group.calendar, t, int(self._left[m]))
+            self._version[m] += 1
+            self._push(int(self._finish[m]), _OP_DONE, m, int(self._version[m]))
+        else:
+            self._try_start(m, t)
+        if self.scenario.mtbf_factor > 0 and group.mtbf_s > 0:
+            self._push(self._t_fail(group.mtbf_s, t), _FAIL, m)
+
+    # line
+    def _wake_line(self, t: int) -> None:
+        if self._line_ticking:
+            return
+        self._line_ticking = True
+        self._line_version += 1
+        cal = self.plant.line.calendar
+        when = max(t, self.line.last_index_s + self.plant.line.takt_s)
+        self._push(cal.next_working(when), _LINE, 0, self._line_version)
+
+    def _line_tick(self, t: int, out: list[Event]) -> None:
+        line, cal = self.line, self.plant.line.calendar
+        if not cal.is_working(t):
+            self._push(cal.next_working(t), _LINE, 0, self._line_version)
+            return
+        blocked = line.blocker(t)
+        if blocked is not None:
+            station, order, cause = blocked
+            sid = self.plant.line.stations[station].id
+            if line.open_stop is None or line.open_stop[3] != cause:
+                line.close_stop(t)
+                line.open_stop = (t, sid, order, cause)
+                out.append(LineStopped(t, sid, order, cause))
+            retry = LINE_RETRY_S
+            if cause == "overload":
+                retry = max(1, int(line.finish_s[station]) - line.drift_s - t)
+            self._push(t + retry, _LINE, 0, self._line_version)
+            return
+        line.close_stop(t)
+        off = line.index(t)
+        if off is not None:
+            self.off_line[off] = t
+            out.append(TruckOffLine(t, off))
+        if line.empty:
+            self._line_ticking = False
+            return
+        self._push(cal.next_working(t + self.plant.line.takt_s), _LINE, 0, self._line_version)
+
+    # fleet
+    def _move(self, command: MoveAgvs) -> None:
+        agvs = self.agvs
+        idx = agvs.indices(command.agv_ids)
+        leaving = idx[(agvs.state[idx] == CHARGING) & ((command.x != agvs.x[idx]) | (command.y != agvs.y[idx]))]
+        for a in leaving.tolist():
+            self._settle_charge(a, command.at_s)
+            agvs.state[a] = IDLE
+        moved = agvs.move(command.agv_ids, command.x, command.y)
+        if len(moved) == 0:
+            return
+        self._moved_since_report = True
+        t = command.at_s + 1
+        for a in moved.tolist():
+            if a in self._task_of:
+                self._handle_agv(a, t)
+            if self.agvs.soc[a] < self.agvs.spec.low_soc and not self.agvs.low_reported[a]:
+                self.agvs.low_reported[a] = True
+                self._pending.append(AgvBatteryLow(t, self.agvs.ids[a], float(self.agvs.soc[a])))
+
+    def _assign(self, a: int, task_id: str) -> None:
+        """Give AGV `a` the task (an empty id takes its task away unless it already carries it)."""
+        if self.agvs.loaded[a]:
+            return
+        if not task_id:
+            self._task_of.pop(a, None)
+            return
+        self._task_of[a] = task_id
+        self._handle_agv(a, self._now)
+
+    def _handle_agv(self, a: int, t: int) -> None:
+        """Pick up or drop off when an AGV with a task stands at the right cell."""
+        task = self._tasks[self._task_of[a]]
+        cell = self.agvs.at(a)
+        agvs = self.agvs
+        if not agvs.loaded[a]:
+            ready = self._ready_s.get((task.order_id, task.part))
+            if cell == task.pickup and ready is not None and ready <= t:
+                agvs.loaded[a] = True
+        elif cell == task.dropoff:
+            agvs.loaded[a] = False
+            del self._task_of[a]
+            self.line.delivered_tasks.add(task.id)
+            self.line.delivered_parts.setdefault(task.order_id, set()).add(task.part)
+            self._pending.append(PartDelivered(t, task.id, agvs.ids[a]))
+            if self._line_ticking is False and not self.line.empty:
+                self._wake_line(t)
+
+    def _agv_fail(self, a: int, t: int, out: list[Event]) -> None:
+        agvs = self.agvs
+        if agvs.state[a] == CHARGING:
+            self._settle_charge(a, t)
+        agvs.state[a] = DOWN
+        agvs.loaded[a] = False
+        self._task_of.pop(a, None)
+        out.append(AgvDown(t, agvs.ids[a]))
+        self._push(t + max(60, int(self._rng.exponential(self.scenario.agv_mttr_s or 60))), _AGV_REPAIR, a)
+
+    def _start_charge(self, a: int, charger: tuple[int, int]) -> None:
+        agvs = self.agvs
+        if agvs.state[a] == DOWN or agvs.at(a) != tuple(charger):
+            return
+        agvs.state[a] = CHARGING
+        self._charge_start[a] = self._now
+        self._charge_version[a] += 1
+        spec = agvs.spec
+        full_s = int(np.ceil((1.0 - agvs.soc[a]) * spec.battery_kwh / spec.charge_kw * 3600)) + 1
+        self._push(self._now + full_s, _CHARGED, a, int(self._charge_version[a]))
+
+    def _settle_charge(self, a: int, t: int) -> None:
+        agvs, spec = self.agvs, self.agvs.spec
+        gained = min(1.0 - agvs.soc[a], spec.charge_kw * (t - int(self._charge_start[a])) / 3600 / spec.battery_kwh)
+        agvs.soc[a] += gained
+        agvs.counters.charge_kwh += gained * spec.battery_kwh
+        agvs.low_reported[a] = agvs.soc[a] < spec.low_soc

@@ -1,0 +1,71 @@
+"""What-if inputs of one simulated run: plant scale, days, fleet size, fault rates and storms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mixflow.errors import ValidationError
+
+
+@dataclass(frozen=True)
+class Storm:
+    """A breakdown storm: `fraction` of the machines of `shop` go down at `start_s` for `duration_s`."""
+
+    shop: str
+    fraction: float
+    start_s: int
+    duration_s: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fraction <= 1:
+            raise ValidationError("storm.fraction", f"must lie in (0, 1], got {self.fraction}")
+        if self.start_s < 0 or self.duration_s <= 0:
+            raise ValidationError("storm", "needs start_s >= 0 and a positive duration_s")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One run of the reference plant.
+
+    `days` of order arrivals are simulated and the run goes on (up to `drain_days` more) until those
+    orders are delivered. `agvs` overrides the reference fleet size; `mtbf_factor` scales every
+    machine group's mean time between failures (0 switches random breakdowns off); `handover_s` is
+    the yard and customer handover after end-of-line test.
+    """
+
+    scale: float = 0.25
+    days: int = 2
+    drain_days: int = 6
+    agvs: int | None = None
+    mtbf_factor: float = 1.0
+    agv_mtbf_h: float = 400.0
+    agv_mttr_s: int = 1800
+    storms: tuple[Storm, ...] = ()
+    demand_factor: float = 1.0
+    handover_s: int = 4 * 3600
+    process_noise: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0 < self.scale <= 4:
+            raise ValidationError("scenario.scale", f"must lie in (0, 4], got {self.scale}")
+        if self.days < 1:
+            raise ValidationError("scenario.days", f"must be at least 1, got {self.days}")
+        if self.drain_days < 0:
+            raise ValidationError("scenario.drain_days", "must be >= 0")
+        if self.agvs is not None and self.agvs < 1:
+            raise ValidationError("scenario.agvs", f"a plant needs at least one AGV, got {self.agvs}")
+        if self.mtbf_factor < 0:
+            raise ValidationError("scenario.mtbf_factor", "must be >= 0 (0 switches breakdowns off)")
+        if self.agv_mtbf_h < 0 or self.agv_mttr_s < 0:
+            raise ValidationError("scenario.agv_mtbf_h", "AGV fault rates must be >= 0")
+        if self.demand_factor <= 0:
+            raise ValidationError("scenario.demand_factor", "must be positive")
+        if self.handover_s < 0:
+            raise ValidationError("scenario.handover_s", "must be >= 0")
+        if not 0 <= self.process_noise < 0.5:
+            raise ValidationError("scenario.process_noise", "must lie in [0, 0.5)")
+
+    @property
+    def end_s(self) -> int:
+        """Latest second the run may reach (arrivals plus drain)."""
+        return (self.days + self.drain_days) * 86_400
