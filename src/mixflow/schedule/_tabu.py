@@ -107,7 +107,7 @@ def _critical_moves(
     b = length - 1
     while b >= 0:
         e = b
-        while e - 1 >= 0 and machine[path[e - 1]] == machine[path[b]] and pos[path[e - 1]] == pos[path[e]] + 1:
+        while e >= 1 and machine[path[e - 1]] == machine[path[b]] and pos[path[e - 1]] == pos[path[e]] + 1:
             e -= 1
         size = b - e + 1
         if size >= 2:
@@ -124,12 +124,13 @@ def _critical_moves(
 def search(
     seq, seq_ptr, machine, duration, pred_ptr, pred_idx, succ_ptr, succ_idx, family, setup,
     machine_setup, down_ptr, down_start, down_end, release, best_seq, tabu, iteration0, iterations,
-    seed, tenure_min, tenure_span, patience, best_known,
+    randoms, tenure_min, tenure_span, patience, best_known,
 ):  # pragma: no cover - numba
     """Run `iterations` tabu-search steps from the sequences `seq` (updated in place); `best_seq` keeps
-    the best sequences found (makespan `best_known` on entry). Returns (best makespan, last iteration,
-    steps since the last improvement)."""
-    np.random.seed(seed)
+    the best sequences found (makespan `best_known` on entry); `randoms` are non-negative random
+    integers drawn by the caller (a seeded generator), used in turn. Returns (best makespan, last
+    iteration, steps since the last improvement)."""
+    r = 0
     n = len(machine)
     pos = np.empty(n, dtype=np.int64)
     for p in range(len(seq)):
@@ -175,14 +176,16 @@ def search(
                 pick_value = value
                 pick = p
         if pick < 0:
-            pick = moves[np.random.randint(count)]
+            pick = moves[randoms[r % len(randoms)] % count]
+            r += 1
         u = seq[pick]
         v = seq[pick + 1]
         seq[pick] = v
         seq[pick + 1] = u
         pos[u] = pick + 1
         pos[v] = pick
-        tabu[u, v] = it + tenure_min + np.random.randint(tenure_span + 1)
+        tabu[u, v] = it + tenure_min + randoms[r % len(randoms)] % (tenure_span + 1)
+        r += 1
         current = evaluate(seq, pos, seq_ptr, machine, duration, pred_ptr, pred_idx, succ_ptr, succ_idx,
                            family, setup, machine_setup, down_ptr, down_start, down_end, release, start, end,
                            indeg, queue)
@@ -211,7 +214,8 @@ def search(
                                         setup, machine_setup, start, end, moves)
                 if count == 0:
                     break
-                p = moves[np.random.randint(count)]
+                p = moves[randoms[r % len(randoms)] % count]
+                r += 1
                 u = seq[p]
                 v = seq[p + 1]
                 seq[p] = v

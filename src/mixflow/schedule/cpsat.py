@@ -167,7 +167,7 @@ def _objective(builder: _Builder, sinks: Sequence[int], compaction: bool) -> Non
     if flat.makespan_objective:
         makespan = model.new_int_var(0, builder.horizon, "makespan")
         model.add_max_equality(makespan, [builder.end[i] for i in sinks])
-        builder.objective_terms.append((makespan, sinks, None))
+        builder.objective_terms.append((makespan, list(sinks), None))
         primary: cp_model.LinearExpr = makespan
     else:
         terms = []

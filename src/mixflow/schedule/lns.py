@@ -20,7 +20,7 @@ from mixflow.schedule._arrays import FlatProblem, score
 from mixflow.schedule.cpsat import Incumbent, Solved, solve_chained, solve_local
 from mixflow.schedule.dispatch import durations_of
 
-STEP_LIMIT = 1.0
+STEP_LIMIT = 0.3
 CHAINED_LIMIT = 2500
 """Problems up to this many operations re-solve neighbourhoods inside the whole (chained) model."""
 

@@ -2,7 +2,9 @@
 
 Methods share input and output so benchmarks compare them one to one:
 
-- `"auto"` (default): dispatch restarts for a start, then CP-SAT large-neighbourhood search;
+- `"auto"` (default): dispatch restarts for a start; for makespan, tabu search on the machine
+  sequences, then the whole CP-SAT model hinted (small problems) or CP-SAT large-neighbourhood search
+  (which also moves operations between machines); for tardiness, LNS directly;
 - `"dispatch"`: the constructive heuristic alone (what scales to any size in milliseconds);
 - `"cpsat"`: plain CP-SAT on the whole model, no hint (the baseline);
 - `"cpsat-hinted"`: the whole model hinted with the dispatch schedule.
@@ -17,13 +19,16 @@ import numpy as np
 from mixflow.errors import InfeasibleError, ValidationError
 from mixflow.schedule._arrays import FlatProblem, flatten, score
 from mixflow.schedule.bounds import lower_bound
-from mixflow.schedule.cpsat import Incumbent, solve_full
+from mixflow.schedule.cpsat import Incumbent, Solved, solve_full
 from mixflow.schedule.data import ProblemData
 from mixflow.schedule.dispatch import best_dispatch, durations_of
 from mixflow.schedule.lns import improve, retime
 from mixflow.schedule.result import ScheduleResult
+from mixflow.schedule.tabu import TABU_LIMIT, improve_sequences
 
 METHODS = ("auto", "dispatch", "cpsat", "cpsat-hinted")
+FULL_MODEL_LIMIT = 400
+"""Up to this many operations, `auto` ends with the whole CP-SAT model hinted (and gets its bound)."""
 
 
 def result_of(
@@ -37,6 +42,12 @@ def result_of(
         makespan=makespan, weighted_tardiness=tardiness, lower_bound=min(bound, objective),
         time_s=time.perf_counter() - started, solver=solver, moved=moved,
     )
+
+
+def _from_solved(flat: FlatProblem, incumbent: Incumbent, solved: Solved) -> Incumbent:
+    machine, start = incumbent.machine.copy(), incumbent.start.copy()
+    machine[solved.ops], start[solved.ops] = solved.machine, solved.start
+    return Incumbent(machine, start, start + durations_of(flat, machine))
 
 
 def _dispatch_budget(flat: FlatProblem, time_limit: float) -> float:
@@ -59,10 +70,8 @@ def solve(
         if solved is None:
             name = data.name or "the problem"
             raise InfeasibleError(f"CP-SAT found no schedule for {name} in {time_limit}s")
-        machine = np.empty(flat.n_ops, dtype=np.int64)
-        start = np.empty(flat.n_ops, dtype=np.int64)
-        machine[solved.ops], start[solved.ops] = solved.machine, solved.start
-        incumbent = Incumbent(machine, start, start + durations_of(flat, machine))
+        empty = np.zeros(flat.n_ops, dtype=np.int64)
+        incumbent = _from_solved(flat, Incumbent(empty, empty, empty), solved)
         return result_of(flat, incumbent, max(bound, solved.bound), started, "cpsat")
     machine, start, _ = best_dispatch(flat, _dispatch_budget(flat, time_limit), seed)
     incumbent = retime(flat, machine, start)
@@ -72,10 +81,20 @@ def solve(
     if method == "cpsat-hinted":
         solved = solve_full(flat, max(left, 0.1), seed, workers, incumbent)
         if solved is not None and solved.objective <= score(flat, incumbent.end)[0]:
-            machine, start = incumbent.machine.copy(), incumbent.start.copy()
-            machine[solved.ops], start[solved.ops] = solved.machine, solved.start
-            incumbent = Incumbent(machine, start, start + durations_of(flat, machine))
+            incumbent = _from_solved(flat, incumbent, solved)
             bound = max(bound, solved.bound)
         return result_of(flat, incumbent, bound, started, "cpsat-hinted")
+    flexible = bool((np.diff(flat.mode_ptr) > 1).any())
+    if flat.makespan_objective and flat.n_ops <= TABU_LIMIT:
+        small = flat.n_ops <= FULL_MODEL_LIMIT
+        if not flexible:  # tabu search keeps machines: it pays only when there is no choice of machine
+            incumbent = improve_sequences(flat, incumbent, left * (0.3 if small else 0.6), seed, bound)
+        left = time_limit - (time.perf_counter() - started)
+        if small:
+            solved = solve_full(flat, max(left, 0.1), seed, workers, incumbent)
+            if solved is not None and solved.objective <= score(flat, incumbent.end)[0]:
+                incumbent = _from_solved(flat, incumbent, solved)
+                bound = max(bound, solved.bound)
+            return result_of(flat, incumbent, bound, started, "dispatch+tabu+cpsat")
     incumbent, _ = improve(flat, incumbent, left, seed, workers, bound)
-    return result_of(flat, incumbent, bound, started, "dispatch+lns")
+    return result_of(flat, incumbent, bound, started, "dispatch+tabu+lns")

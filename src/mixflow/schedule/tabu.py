@@ -41,7 +41,7 @@ def improve_sequences(
         best, iteration, _ = _tabu.search(
             seq, seq_ptr, machine, duration, flat.pred_ptr, flat.pred_idx, flat.succ_ptr, flat.succ_idx,
             flat.family, flat.setup, flat.machine_setup, flat.down_ptr, flat.down_start, flat.down_end,
-            flat.release, best_seq, tabu, iteration, chunk, int(rng.integers(1 << 30)), tenure_min, 6,
+            flat.release, best_seq, tabu, iteration, chunk, rng.integers(0, 1 << 30, 4099), tenure_min, 6,
             2000, best,
         )
         spent = time.perf_counter() - before
