@@ -294,6 +294,31 @@ def plan_step(
     return ok
 
 
+@njit(cache=True)
+def update_flow_guidance(
+    flow: np.ndarray,
+    guide: np.ndarray,
+    nbr: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    decay: float,
+    weight: float,
+) -> None:
+    """Decay `flow[v, d]` (recent moves out of v in direction d), add this step's moves, and set
+    `guide[v, d]` = weight * flow of robots coming the other way from that neighbour."""
+    flow *= decay
+    for i in range(before.shape[0]):
+        v, u = before[i], after[i]
+        if v != u:
+            for d in range(4):
+                if nbr[v, d] == u:
+                    flow[v, d] += 1.0
+    for v in range(nbr.shape[0]):
+        for d in range(4):
+            u = nbr[v, d]
+            guide[v, d] = weight * flow[u, (d + 2) % 4] if u >= 0 else 0.0
+
+
 def warm_up() -> None:
     """Load (or compile) every kernel on a two-cell corridor so the first real step is not slowed."""
     nbr = np.array([[-1, 1, -1, -1], [-1, -1, -1, 0]], dtype=np.int32)
@@ -316,4 +341,13 @@ def warm_up() -> None:
         scratch,
         scratch.copy(),
         np.full(1, -1, dtype=np.int32),
+    )
+    update_flow_guidance(
+        np.zeros((2, 4)),
+        np.zeros((2, 5)),
+        nbr,
+        np.zeros(1, dtype=np.int32),
+        np.ones(1, dtype=np.int32),
+        0.9,
+        0.1,
     )

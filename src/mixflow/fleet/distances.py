@@ -28,7 +28,7 @@ class DistanceTable:
         self.grid = grid
         row_bytes = 4 * grid.n_cells
         self.capacity = max(1, min_rows, max_bytes // row_bytes)
-        self.pool = np.empty((min(self.capacity, max(min_rows, 64)), grid.n_cells), dtype=np.int32)
+        self.pool = np.empty((min(self.capacity, min_rows + 128), grid.n_cells), dtype=np.int32)
         self.closed = np.zeros(grid.n_cells, dtype=np.bool_)
         self._row_of: OrderedDict[int, int] = OrderedDict()  # goal -> row, least recently used first
         self._goal_of: dict[int, int] = {}
@@ -100,13 +100,13 @@ class DistanceTable:
         if self._unused:
             return self._unused.pop()
         if len(self.pool) < self.capacity:
-            return self._grow(min(self.capacity, 2 * len(self.pool)))
+            return self._grow(min(self.capacity, len(self.pool) + max(64, len(self.pool) // 2)))
         for goal, row in self._row_of.items():  # least recently used first
             if self._pins[row] == 0:
                 del self._row_of[goal]
                 del self._goal_of[row]
                 return row
-        return self._grow(2 * len(self.pool))  # every row pinned: more live goals than the budget holds
+        return self._grow(len(self.pool) + 64)  # every row pinned: more live goals than the budget holds
 
     def _grow(self, rows: int) -> int:
         old = len(self.pool)

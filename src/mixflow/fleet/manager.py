@@ -100,6 +100,8 @@ class FleetManager:
         self.flat_batteries = 0
         self.reassign_every = reassign_every
         self._dirty = False
+        self._to_charger: np.ndarray | None = None
+        self._to_charger_closed = np.zeros(0, dtype=np.bool_)
 
     @property
     def n_robots(self) -> int:
@@ -187,11 +189,15 @@ class FleetManager:
         return moves * self.energy.drain_kwh_per_move * factor
 
     def _charger_distance(self) -> np.ndarray:
-        """Moves from every cell to the nearest charger (INF if none reachable)."""
-        best = np.full(self.grid.n_cells, INF, dtype=np.int64)
-        for c in self.chargers:
-            best = np.minimum(best, self.planner.distances.field(int(c)))
-        return best
+        """Moves from every cell to the nearest charger (INF if none reachable); cached per wall set."""
+        closed = self.planner.distances.closed
+        if self._to_charger is None or not np.array_equal(self._to_charger_closed, closed):
+            best = np.full(self.grid.n_cells, INF, dtype=np.int64)
+            for c in self.chargers:
+                best = np.minimum(best, self.planner.distances.field(int(c)))
+            self._to_charger = best
+            self._to_charger_closed = closed.copy()
+        return self._to_charger
 
     def _send_to_charge(self) -> None:
         """Idle robots under `low_soc` (or just enough to reach a charger) go to a free charger.
@@ -240,6 +246,7 @@ class FleetManager:
         pending = pending[: len(candidates)]  # the most urgent first when robots are short
         to_charger = self._charger_distance()
         here = self.positions[candidates]
+        holders = candidates[self.state[candidates] == RobotState.TO_PICKUP]
         cost = np.empty((len(candidates), len(pending)))
         for k, task_id in enumerate(pending):
             task = self.tasks[task_id]
@@ -250,7 +257,9 @@ class FleetManager:
                 np.array(carry), True
             )
             ok = (to_pickup < INF) & (carry < INF) & (after < INF) & (self.soc_kwh[candidates] >= need)
-            keep = np.array([self.task_of[r] == task_id for r in candidates])
+            keep = np.array([self.task_of[r] == task_id for r in holders]) if holders.size else False
+            if holders.size:
+                keep = np.isin(candidates, holders[keep])
             cost[:, k] = np.where(ok, to_pickup - keep * 1.0, FORBIDDEN)  # a small bonus for not switching
         for robot in candidates:
             if self.task_of[robot] is not None:
@@ -273,7 +282,8 @@ class FleetManager:
                 self.planner.set_goal(int(robot), self._home_or_here(int(robot)))
 
     def _arrivals(self, nxt: np.ndarray, now: int) -> None:
-        arrived = np.flatnonzero(nxt == self.planner.goals)
+        errand = (self.state >= RobotState.TO_PICKUP) & (self.state <= RobotState.TO_CHARGER)
+        arrived = np.flatnonzero((nxt == self.planner.goals) & errand)
         for robot in (int(r) for r in arrived):
             state = self.state[robot]
             if state == RobotState.TO_PICKUP:

@@ -12,11 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from mixflow.errors import ValidationError
-from mixflow.fleet._kernels import INF, plan_step, warm_up
+from mixflow.fleet._kernels import INF, plan_step, update_flow_guidance, warm_up
 from mixflow.fleet.distances import DEFAULT_MAX_BYTES, DistanceTable
 from mixflow.fleet.grid import Grid
-
-_OPPOSITE = np.array([2, 3, 0, 1])
 
 
 @dataclass(frozen=True)
@@ -160,20 +158,17 @@ class PIBTPlanner:
         if not ok:  # cannot happen without LaCAM constraints; guard the invariant loudly
             raise RuntimeError("PIBT produced a colliding step")
         if self.options.flow_weight > 0.0:
-            self._update_flow(self.positions, nxt)
+            update_flow_guidance(
+                self._flow,
+                self._guide,
+                self.grid.neighbors,
+                self.positions,
+                nxt,
+                self.options.flow_decay,
+                self.options.flow_weight,
+            )
         self.positions = nxt
         at_goal = nxt == self.goals
         self.priorities = np.where(at_goal, self._tiebreak, self.priorities + 1.0)
         self.time += 1
         return nxt.copy()
-
-    def _update_flow(self, before: np.ndarray, after: np.ndarray) -> None:
-        """Decay the flow counts, add this step's moves, and turn them into guidance costs."""
-        self._flow *= self.options.flow_decay
-        moved = before != after
-        src, dst = before[moved], after[moved]
-        direction = np.argmax(self.grid.neighbors[src] == dst[:, None], axis=1)
-        np.add.at(self._flow, (src, direction), 1.0)
-        nbr = self.grid.neighbors
-        against = self._flow[np.maximum(nbr, 0), _OPPOSITE[None, :]]
-        self._guide[:, :4] = np.where(nbr >= 0, self.options.flow_weight * against, 0.0)
