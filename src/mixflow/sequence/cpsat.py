@@ -39,7 +39,9 @@ def solve_cpsat(
 ) -> SequenceResult | None:
     """Solve with CP-SAT within `time_limit_s` (model building included); None if no sequence was found.
 
-    `hint` (vehicle indices in line order) seeds the search, e.g. with the greedy start.
+    `hint` (vehicle indices in line order) seeds the search; by default the instance's own order (the
+    ROADEF files carry Renault's initial sequence), without which one CP-SAT worker often finds no
+    first sequence at all on 100+ vehicles.
     """
     started = time.perf_counter()
     n, t = data.num_vehicles, data.tail_length
@@ -48,7 +50,15 @@ def solve_cpsat(
     class_options = np.array([data.options[m[0]] for m in members], dtype=bool).reshape(k_classes, -1)
     class_colour = [int(data.colours[m[0]]) for m in members]
     model = cp_model.CpModel()
+    # every variable gets the value it takes under the hint order: a complete hint is a first solution
+    hinted = [int(class_of[v]) for v in (range(n) if hint is None else hint)]
+    line_options = np.vstack([data.tail_options, class_options[hinted]]).astype(np.int64)
+    line_prefix = np.vstack([np.zeros((1, data.num_rules), np.int64), np.cumsum(line_options, axis=0)])
+    line_colour = [int(c) for c in data.tail_colours] + [class_colour[c] for c in hinted]
     y = [[model.new_bool_var(f"y{k}_{c}") for c in range(k_classes)] for k in range(n)]
+    for k in range(n):
+        for c in range(k_classes):
+            model.add_hint(y[k][c], hinted[k] == c)
     for k in range(n):
         model.add_exactly_one(y[k])
     for c in range(k_classes):
@@ -67,6 +77,7 @@ def solve_cpsat(
             else:
                 running = model.new_int_var(0, pos + 1, f"s{r}_{pos}")
                 model.add(running == prefix[-1] + sum(y[pos - t][c] for c in with_option))
+                model.add_hint(running, int(line_prefix[pos + 1, r]))
                 prefix.append(running)
         first = max(0, t - rule.q + 1)
         last = size - 1 if data.window_rule == "roadef" else size - rule.q
@@ -74,15 +85,18 @@ def solve_cpsat(
         for start in range(first, last + 1):
             end = min(start + rule.q, size)
             count = prefix[end] - prefix[start]
+            hinted_count = int(line_prefix[end, r] - line_prefix[start, r])
             if data.window_rule == "roadef":
                 if end - start <= rule.p:
                     continue
                 excess = model.new_int_var(0, end - start - rule.p, f"v{r}_{start}")
                 model.add(excess >= count - rule.p)
+                model.add_hint(excess, max(0, hinted_count - rule.p))
                 terms.append((weight, excess))
             else:
                 violated = model.new_bool_var(f"b{r}_{start}")
                 model.add(count <= rule.p + (rule.q - rule.p) * violated)
+                model.add_hint(violated, hinted_count > rule.p)
                 terms.append((weight, violated))
 
     colours = sorted(set(class_colour))
@@ -93,11 +107,13 @@ def solve_cpsat(
             for k in range(n):
                 flag = model.new_bool_var(f"paint{colour}_{k}")
                 model.add(flag == sum(y[k][c] for c in range(k_classes) if class_colour[c] == colour))
+                model.add_hint(flag, line_colour[t + k] == colour)
                 painted[colour].append(flag)
         for k in range(n):
             if k == 0 and t == 0:
                 continue
             change = model.new_bool_var(f"change{k}")
+            model.add_hint(change, line_colour[t + k] != line_colour[t + k - 1])
             for colour in colours:
                 before = painted[colour][k - 1] if k > 0 else int(int(data.tail_colours[-1]) == colour)
                 model.add(change >= painted[colour][k] - before)
@@ -109,15 +125,14 @@ def solve_cpsat(
                     model.add(sum(painted[colour][start : start + limit + 1]) <= limit)
 
     model.minimize(sum(w * v for w, v in terms if w))
-    if hint is not None:
-        for k, vehicle in enumerate(hint):
-            for c in range(k_classes):
-                model.add_hint(y[k][c], int(class_of[vehicle]) == c)
 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.05, time_limit_s - (time.perf_counter() - started))
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = seed
+    if n * k_classes > 10_000:
+        # full presolve of a large day eats the whole limit before the hinted sequence is reported
+        solver.parameters.max_presolve_iterations = 1
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
