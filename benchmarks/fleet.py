@@ -1,0 +1,312 @@
+"""Fleet benchmark: our planner (PIBT + flow guidance; LaCAM with swap) against plain PIBT, same run.
+
+Sections (all by default, or pick with --only):
+  lifelong   warehouse-10-20-10-2-1, 100/400/700 robots, 1000 steps, round-robin stream of random-1
+  delays     700 robots with 1% of robot-steps stalled 1-5 steps: throughput loss and conflicts
+  oneshot    700 robots on random-1..5 (LaCAM) vs plain PIBT run until the step limit
+  lorr       the League of Robot Runners 2023 warehouse_small sample, its 400-robot team
+  scaling    step time against robots and map size (random-32-32-20, warehouse, den520d)
+  plant      the reference plant floor, 720 AGVs serving line-side material tasks for a day
+
+Timings are wall-clock on whatever machine runs this (a loaded, shared 2-core box when committed);
+compare ours with the baseline of the same run, not with numbers from elsewhere. Prints one JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mixflow.fleet.formats import read_map, read_robot_runners, read_scen
+from mixflow.fleet.lacam import solve_oneshot
+from mixflow.fleet.lifelong import Delays, RoundRobinStream, run_lifelong
+from mixflow.fleet.planner import PLAIN_PIBT, PIBTPlanner, PlannerOptions
+from mixflow.fleet.validate import validate_plan
+
+MAPF = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "mapf"
+MOVINGAI = MAPF / "movingai"
+WAREHOUSE = "warehouse-10-20-10-2-1"
+OURS = PlannerOptions()
+VARIANTS = {"ours": OURS, "plain_pibt": PLAIN_PIBT}
+
+
+def _stats(ms: np.ndarray) -> dict[str, float]:
+    return {
+        "step_ms_mean": round(float(ms.mean()), 3),
+        "step_ms_p50": round(float(np.percentile(ms, 50)), 3),
+        "step_ms_p95": round(float(np.percentile(ms, 95)), 3),
+        "step_ms_max": round(float(ms.max()), 3),
+    }
+
+
+def _lifelong(
+    grid: Any,
+    starts: np.ndarray,
+    stream: RoundRobinStream,
+    steps: int,
+    options: PlannerOptions,
+    delays: Delays | None = None,
+) -> dict[str, Any]:
+    began = time.process_time()
+    result = run_lifelong(grid, starts, stream, steps, options, seed=0, delays=delays)
+    cpu = time.process_time() - began
+    check = validate_plan(grid, result.paths)
+    return {
+        "agents": len(starts),
+        "steps": steps,
+        "tasks_completed": len(result.reached),
+        "throughput": round(result.throughput, 3),
+        **_stats(result.step_ms),
+        "cpu_ms_per_step": round(1000 * cpu / steps, 3),
+        "vertex_conflicts": check.vertex_conflicts,
+        "edge_conflicts": check.edge_conflicts,
+        "illegal_moves": check.illegal_moves,
+        "min_goals_per_agent": int(result.goals_per_agent.min()),
+        "delayed_robot_steps": result.delayed_robot_steps,
+    }
+
+
+def lifelong(steps: int, counts: list[int]) -> list[dict[str, Any]]:
+    grid = read_map(MOVINGAI / f"{WAREHOUSE}.map")
+    scen = read_scen(MOVINGAI / f"{WAREHOUSE}-random-1.scen", grid)
+    rows = []
+    for n in counts:
+        for name, options in VARIANTS.items():
+            row = _lifelong(grid, scen.starts[:n], RoundRobinStream(scen.goals, n), steps, options)
+            rows.append({"planner": name, "map": WAREHOUSE, **row})
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def delays(steps: int, n: int) -> list[dict[str, Any]]:
+    grid = read_map(MOVINGAI / f"{WAREHOUSE}.map")
+    scen = read_scen(MOVINGAI / f"{WAREHOUSE}-random-1.scen", grid)
+    stream = RoundRobinStream(scen.goals, n)
+    rows = []
+    for name, options in VARIANTS.items():
+        calm = _lifelong(grid, scen.starts[:n], stream, steps, options)
+        late = _lifelong(grid, scen.starts[:n], stream, steps, options, Delays(0.01, 5))
+        loss = 1.0 - late["throughput"] / calm["throughput"]
+        rows.append(
+            {"planner": name, "no_delays": calm, "delays_1pct_1to5": late, "throughput_loss": round(loss, 4)}
+        )
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def _plain_oneshot(
+    grid: Any, starts: np.ndarray, goals: np.ndarray, max_steps: int, time_limit: float
+) -> dict[str, Any]:
+    """The baseline: plain PIBT stepping until every robot stands on its goal (not complete)."""
+    began = time.perf_counter()
+    planner = PIBTPlanner(grid, starts, goals, PLAIN_PIBT, seed=0)
+    trail = [starts.copy()]
+    while len(trail) <= max_steps and time.perf_counter() - began < time_limit:
+        trail.append(planner.step())
+        if np.array_equal(trail[-1], goals):
+            break
+    paths = np.array(trail)
+    away = paths != goals[None, :]
+    arrival = np.where(away.any(axis=0), len(paths) - np.argmax(away[::-1], axis=0), 0)
+    return {
+        "solved": bool(np.array_equal(paths[-1], goals)),
+        "solve_s": round(time.perf_counter() - began, 3),
+        "sum_of_costs": int(arrival.sum()),
+        "makespan": int(arrival.max()),
+        "at_goal": int((paths[-1] == goals).sum()),
+        "conflict_free": validate_plan(grid, paths).ok,
+    }
+
+
+def oneshot(n: int, scens: list[int], time_limit: float) -> list[dict[str, Any]]:
+    grid = read_map(MOVINGAI / f"{WAREHOUSE}.map")
+    rows = []
+    for k in scens:
+        scen = read_scen(MOVINGAI / f"{WAREHOUSE}-random-{k}.scen", grid)
+        starts, goals = scen.starts[:n], scen.goals[:n]
+        result = solve_oneshot(grid, starts, goals, time_limit=time_limit, seed=0)
+        ours = {
+            "solved": result.solved,
+            "solve_s": round(result.solve_s, 3),
+            "sum_of_costs": result.sum_of_costs,
+            "makespan": result.makespan,
+            "at_goal": int((result.paths[-1] == goals).sum()),
+            "conflict_free": validate_plan(grid, result.paths).ok,
+            "lacam_nodes": result.nodes,
+        }
+        plain = _plain_oneshot(grid, starts, goals, 3000, time_limit)
+        rows.append({"scen": f"random-{k}", "agents": n, "ours_lacam": ours, "plain_pibt": plain})
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def lorr(steps: int) -> list[dict[str, Any]]:
+    config = MAPF / "lorr2023-warehouse_small" / "EI23-warehouse_small_400.json"
+    inst = read_robot_runners(config)
+    stream = RoundRobinStream(inst.errands, inst.team_size)
+    rows = []
+    for name, options in VARIANTS.items():
+        rows.append(
+            {
+                "planner": name,
+                "instance": config.name,
+                **_lifelong(inst.grid, inst.starts, stream, steps, options),
+            }
+        )
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def scaling(steps: int) -> list[dict[str, Any]]:
+    cases = [
+        ("random-32-32-20", 100),
+        ("random-32-32-20", 300),
+        (WAREHOUSE, 100),
+        (WAREHOUSE, 400),
+        (WAREHOUSE, 700),
+        ("den520d", 100),
+        ("den520d", 700),
+    ]
+    rows = []
+    for map_name, n in cases:
+        grid = read_map(MOVINGAI / f"{map_name}.map")
+        scen = read_scen(MOVINGAI / f"{map_name}-random-1.scen", grid)
+        for name, options in VARIANTS.items():
+            row = _lifelong(grid, scen.starts[:n], RoundRobinStream(scen.goals, n), steps, options)
+            rows.append({"planner": name, "map": map_name, "free_cells": len(grid.free_cells), **row})
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+# Line position each part is fitted at, and the shop that makes it (None: bought, from a warehouse rack).
+PARTS = {
+    "frame": (1, "frame"),
+    "axles": (6, "axle"),
+    "e_drive": (12, None),
+    "battery_pack": (16, "battery"),
+    "pto_unit": (20, None),
+    "tyre": (28, None),
+    "harness": (30, None),
+    "cab": (34, "cab"),
+    "mcs_inlet": (40, None),
+    "kit": (45, None),
+    "adas_kit": (50, None),
+    "body": (55, None),
+}
+
+
+def line_side_tasks(reference: Any, hours: float, seed: int = 0) -> list[Any]:
+    """One truck launched per takt; each needs every part at its station before the truck gets there.
+
+    Released two takts before launch; due when the truck reaches the part's station.
+    """
+    from mixflow.model import MaterialTask
+
+    rng = np.random.default_rng(seed)
+    line = reference.line
+    shops = {shop.id: shop.outbound_cell for shop in reference.shops}
+    racks = reference.floor.warehouse_cells
+    tasks = []
+    trucks = int(hours * 3600 // line.takt_s)
+    for k in range(trucks):
+        launch = (k + 2) * line.takt_s
+        for part, (position, shop) in PARTS.items():
+            station = line.station_for_position(position)
+            pickup = shops[shop] if shop else racks[int(rng.integers(len(racks)))]
+            tasks.append(
+                MaterialTask(
+                    id=f"truck{k}/{part}",
+                    part=part,
+                    pickup=pickup,
+                    dropoff=station.drop_cell,
+                    release_s=launch - 2 * line.takt_s,
+                    deadline_s=launch + station.index * line.takt_s,
+                    payload_kg=500.0,
+                )
+            )
+    return tasks
+
+
+def plant(hours: float) -> list[dict[str, Any]]:
+    from mixflow.fleet.plant import fleet_for_plant, fleet_task
+    from mixflow.reference import build_plant
+
+    reference = build_plant(1.0, 0)
+    rows = []
+    for name, options in VARIANTS.items():
+        fleet = fleet_for_plant(reference, options, seed=0)
+        tasks = sorted(
+            (fleet_task(t, fleet.grid) for t in line_side_tasks(reference, hours)), key=lambda t: t.release
+        )
+        horizon = max(t.deadline for t in tasks) + 600
+        ms = np.empty(horizon)
+        k = 0
+        trail_check = [fleet.positions.copy()]
+        for step in range(horizon):
+            while k < len(tasks) and tasks[k].release <= step:
+                fleet.post(tasks[k])
+                k += 1
+            began = time.perf_counter()
+            nxt = fleet.step()
+            ms[step] = (time.perf_counter() - began) * 1000.0
+            if step < 3600:
+                trail_check.append(nxt)
+        late = [d for d in fleet.deliveries if d.late]
+        rows.append(
+            {
+                "planner": name,
+                "agvs": fleet.n_robots,
+                "hours_of_demand": hours,
+                "steps": horizon,
+                "tasks": len(tasks),
+                "delivered": len(fleet.deliveries),
+                "late": len(late),
+                "undelivered": len(tasks) - len(fleet.deliveries),
+                "flat_batteries": fleet.flat_batteries,
+                "first_hour_conflict_free": validate_plan(fleet.grid, np.array(trail_check)).ok,
+                "distance_bytes": fleet.planner.distances.bytes,
+                **_stats(ms),
+            }
+        )
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--only", nargs="*", default=["lifelong", "delays", "oneshot", "lorr", "scaling", "plant"]
+    )
+    parser.add_argument("--quick", action="store_true", help="Short runs to check the script works.")
+    parser.add_argument("--oneshot-time-limit", type=float, default=30.0)
+    parser.add_argument("--plant-hours", type=float, default=24.0)
+    args = parser.parse_args()
+    steps = 200 if args.quick else 1000
+    out: dict[str, Any] = {
+        "machine_note": "wall-clock on a shared, loaded 2-core machine; compare within this run"
+    }
+    if "lifelong" in args.only:
+        out["lifelong"] = lifelong(steps, [100, 400, 700])
+    if "delays" in args.only:
+        out["delays"] = delays(steps, 700)
+    if "oneshot" in args.only:
+        out["oneshot"] = oneshot(700, [1] if args.quick else [1, 2, 3, 4, 5], args.oneshot_time_limit)
+    if "lorr" in args.only:
+        out["lorr"] = lorr(steps)
+    if "scaling" in args.only:
+        out["scaling"] = scaling(100 if args.quick else 300)
+    if "plant" in args.only:
+        out["plant"] = plant(1.0 if args.quick else args.plant_hours)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
