@@ -133,3 +133,24 @@ def propagate(
         machine_free[m] = end[i]
         machine_last[m] = i
     return start
+
+
+@njit(cache=True)
+def earliest_ends(
+    topo, mode_ptr, mode_machine, mode_duration, pred_ptr, pred_idx, down_ptr, down_start, down_end, release,
+):  # pragma: no cover - numba
+    """Earliest end of every operation with unlimited machines but real calendars: a lower bound."""
+    n = len(topo)
+    end = np.zeros(n, dtype=np.int64)
+    for p in range(n):
+        i = topo[p]
+        t = release[i]
+        for k in range(pred_ptr[i], pred_ptr[i + 1]):
+            t = max(t, end[pred_idx[k]])
+        best = np.iinfo(np.int64).max
+        for k in range(mode_ptr[i], mode_ptr[i + 1]):
+            m = mode_machine[k]
+            s = fit_start(t, mode_duration[k], m, down_ptr, down_start, down_end)
+            best = min(best, s + mode_duration[k])
+        end[i] = best
+    return end

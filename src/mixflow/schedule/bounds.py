@@ -1,9 +1,10 @@
-"""Cheap proven lower bounds: longest routing path (from releases) and machine loads."""
+"""Cheap proven lower bounds: longest routing path (from releases, through calendars) and machine loads."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from mixflow.schedule import _kernels
 from mixflow.schedule._arrays import FlatProblem
 
 
@@ -24,8 +25,12 @@ def lower_bound(flat: FlatProblem) -> int:
         return 0
     est = earliest_starts(flat)
     min_duration = np.minimum.reduceat(flat.mode_duration, flat.mode_ptr[:-1])
+    ends = _kernels.earliest_ends(
+        np.argsort(flat.topo_rank), flat.mode_ptr, flat.mode_machine, flat.mode_duration, flat.pred_ptr,
+        flat.pred_idx, flat.down_ptr, flat.down_start, flat.down_end, flat.release,
+    )
     if not flat.makespan_objective:
-        done = est[flat.job_last] + min_duration[flat.job_last]
+        done = ends[flat.job_last]
         late = np.where(flat.job_due >= 0, np.maximum(done - flat.job_due, 0), 0)
         return int((late * flat.job_weight).sum())
     path = int((est + flat.tail).max())
@@ -36,4 +41,4 @@ def lower_bound(flat: FlatProblem) -> int:
     np.minimum.at(first_free, flat.mode_machine[flat.mode_ptr[:-1][single]], est[single])
     machine_bound = np.where(load > 0, first_free + load, 0).max()
     pooled = int(np.ceil(min_duration.sum() / flat.n_machines))
-    return max(path, int(machine_bound), pooled)
+    return max(path, int(ends.max()), int(machine_bound), pooled)

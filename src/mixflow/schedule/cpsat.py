@@ -70,6 +70,8 @@ class _Builder:
         self.fixed_busy: dict[int, list[tuple[int, int]]] = {}
         # objective helpers (variable, operations it covers, due date or None) so hints can be complete
         self.objective_terms: list[tuple[cp_model.IntVar, list[int], int | None]] = []
+        # (operations as circuit nodes 1.., arcs) per setup circuit, to hint the incumbent's sequence
+        self.circuits: list[tuple[int, list[int], list[tuple[int, int, cp_model.LiteralT]]]] = []
 
     def add_operation(self, i: int, lo: int, hi_end: int, modes: Sequence[int]) -> None:
         """Variables of operation i restricted to the mode positions `modes`, inside [lo, hi_end]."""
@@ -147,6 +149,7 @@ class _Builder:
                 model.add(self.start[k] >= self.end[i] + gap).only_enforce_if(arc)
         arcs.append((0, 0, model.new_bool_var("")))
         model.add_circuit(arcs)
+        self.circuits.append((m, [i for i, *_ in rows], arcs))
 
 
 def _status_ok(status: object) -> bool:
@@ -193,6 +196,15 @@ def _hint(builder: _Builder, incumbent: Incumbent) -> None:
     for var, ops, due in builder.objective_terms:
         last = max(int(incumbent.end[i]) for i in ops)
         builder.model.add_hint(var, last if due is None else max(last - due, 0))
+    for m, nodes, arcs in builder.circuits:
+        here = [a for a, i in enumerate(nodes, start=1) if int(incumbent.machine[i]) == m]
+        here.sort(key=lambda a: (int(incumbent.start[nodes[a - 1]]), int(incumbent.end[nodes[a - 1]])))
+        used = {(0, here[0]), (here[-1], 0)} if here else {(0, 0)}
+        used.update(zip(here, here[1:], strict=False))
+        used.update((a, a) for a in range(1, len(nodes) + 1) if a not in here)
+        for tail, head, lit in arcs:
+            if isinstance(lit, cp_model.IntVar):
+                builder.model.add_hint(lit, (tail, head) in used)
     for (i, m), lit in builder.presence.items():
         if not isinstance(lit, bool):
             builder.model.add_hint(lit, int(incumbent.machine[i]) == m)
@@ -300,7 +312,7 @@ def solve_local(
                 bound_hi = min(bound_hi, int(incumbent.start[q]))
         lo[row], hi[row] = bound_lo, bound_hi
     window_lo, window_hi = int(lo.min()), int(hi.max())
-    builder = _Builder(flat, free_ops, window_hi + 1)
+    builder = _Builder(flat, free_ops, window_hi + int(flat.setup.max()) + 1)
     machines: set[int] = set()
     for row, i in enumerate(free_ops):
         modes = list(flat.modes(int(i)))
@@ -311,13 +323,14 @@ def solve_local(
             p = int(flat.pred_idx[k])
             if builder_free[p]:
                 builder.model.add(builder.start[int(i)] >= builder.end[p])
-    # constant operations that overlap the window on the machines the free ones may use
+    # constant operations that could sit next to a free one on a machine it may use: modelled with
+    # fixed times, so no-overlap and setup circuits treat them exactly
+    reach = int(flat.setup.max())
     others = np.flatnonzero(~builder_free & np.isin(incumbent.machine, list(machines)))
-    others = others[(incumbent.end[others] >= window_lo) & (incumbent.start[others] <= window_hi)]
+    others = others[(incumbent.end[others] >= window_lo - reach) & (incumbent.start[others] <= window_hi + reach)]
     for i in others:
-        m = int(incumbent.machine[i])
-        grow = int(flat.setup[flat.machine_setup[m]].max()) if flat.has_setups(m) else 0
-        builder.add_busy(m, max(int(incumbent.start[i]) - grow, 0), int(incumbent.end[i]) + grow)
+        mode = [k for k in flat.modes(int(i)) if flat.mode_machine[k] == incumbent.machine[i]]
+        builder.add_operation(int(i), int(incumbent.start[i]), int(incumbent.end[i]), mode)
     builder.add_machines()
     _objective(builder, [int(i) for i in free_ops], compaction=True)
     _hint(builder, incumbent)

@@ -70,8 +70,18 @@ def _jobs(flat: FlatProblem, size: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _group_window(flat: FlatProblem, incumbent: Incumbent, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Operations on one operation's eligible machines, nearest in time to it (a machine group's window)."""
+    """Operations on one operation's eligible machines, nearest in time to it (a machine group's window).
+
+    For tardiness the operation belongs to a late job (picked by weighted lateness), for makespan it
+    ends at the makespan or is a random one.
+    """
     seed_op = int(rng.integers(flat.n_ops))
+    if not flat.makespan_objective:
+        late = np.where(flat.job_due >= 0, np.maximum(incumbent.end[flat.job_last] - flat.job_due, 0), 0)
+        late = late * flat.job_weight
+        if late.sum() > 0:
+            j = int(rng.choice(flat.n_jobs, p=late / late.sum()))
+            seed_op = int(rng.integers(flat.job_first[j], flat.job_last[j] + 1))
     machines = flat.mode_machine[flat.mode_ptr[seed_op] : flat.mode_ptr[seed_op + 1]]
     on_group = np.flatnonzero(np.isin(incumbent.machine, machines))
     distance = np.abs(incumbent.start[on_group] - incumbent.start[seed_op])
