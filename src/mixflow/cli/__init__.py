@@ -26,8 +26,10 @@ def _register() -> None:
     """Attach every capability's sub-app; one import and one line per capability."""
     from mixflow.cli import configure, demo, plant, sequence, serve
     from mixflow.cli import fleet
+    from mixflow.cli import simulate
 
     app.add_typer(plant.app, name="plant")
+    app.add_typer(simulate.app, name="simulate")
     app.add_typer(fleet.app, name="fleet")
     app.add_typer(configure.app, name="configure")
     app.add_typer(sequence.app, name="sequence")

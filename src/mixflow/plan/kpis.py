@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ class KpiBook:
     gantt_until_s: int = 2 * DAY_S
     faults: int = 0
 
-    def summary(self, plant: Plant, days: int, horizon_s: int) -> dict[str, object]:
+    def summary(self, plant: Plant, days: int, horizon_s: int) -> dict[str, Any]:
         """The KPI dictionary `mixflow simulate --json` prints."""
         delivered = [o for o in self.delivered_s if o in self.placed_s]
         lead = np.array([(self.delivered_s[o] - self.placed_s[o]) / DAY_S for o in delivered])

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -67,7 +67,7 @@ class PlanOptions:
     idle_poll_s: int = 60
     line_queue: int = 2
     flush_every_s: int = 600
-    promise_rules: PromiseRules = PromiseRules()
+    promise_rules: PromiseRules = field(default_factory=PromiseRules)
 
     def __post_init__(self) -> None:
         if self.idle_poll_s < 1 or self.flush_every_s < 1:
@@ -122,17 +122,18 @@ class Scheduler:
             loaded_factor=spec.loaded_drain_factor,
             low_soc=spec.low_soc,
         )
-        self.fleet = FleetManager(self.grid, homes, chargers, energy, PlannerOptions(flow_weight=0.0), seed=seed)
+        self.fleet = FleetManager(
+            self.grid, homes, chargers, energy, PlannerOptions(flow_weight=0.0), seed=seed
+        )
         self.agv_ids = plant.fleet.agv_ids
         self._agv_index = {a: i for i, a in enumerate(self.agv_ids)}
         self._told_task: list[str | None] = [None] * len(self.agv_ids)
         self._told_charging = np.zeros(len(self.agv_ids), dtype=np.bool_)
         self._fleet_task: dict[str, MaterialTask] = {}
+        self._step_once = False
 
     # -- the loop ------------------------------------------------------------------------------------
-    def run(
-        self, factory: Factory, until_s: int, on_progress: Callable[[int], bool] | None = None
-    ) -> None:
+    def run(self, factory: Factory, until_s: int, on_progress: Callable[[int], bool] | None = None) -> None:
         """Drive `factory` to `until_s`; `on_progress(now_s)` is called about once a simulated minute and
         may return False to stop early (the state so far is kept and flushed)."""
         last_report = -1
@@ -168,10 +169,19 @@ class Scheduler:
             self.store.flush()
 
     def fleet_busy(self) -> bool:
+        """Whether the fleet must be stepped: a task waits, an AGV is on an errand or off its goal.
+
+        Idle, broken and charging AGVs cost nothing; a charged AGV asks for one step to be released.
+        """
         f = self.fleet
-        return bool(f.open) or bool((f.state != RobotState.IDLE).any() & True) or bool(
-            (f.planner.positions != f.planner.goals).any()
-        )
+        if f.open or self._step_once:
+            return True
+        errand = (f.state == RobotState.TO_PICKUP) | (f.state == RobotState.TO_DROPOFF)
+        errand |= f.state == RobotState.TO_CHARGER
+        if errand.any():
+            return True
+        off_goal = (f.planner.positions != f.planner.goals) & ~f.planner.broken
+        return bool(off_goal.any())
 
     # -- decisions -----------------------------------------------------------------------------------
     def decide(self, now: int) -> list[Command]:
@@ -184,6 +194,7 @@ class Scheduler:
         if now > self._last_step_s and self.fleet_busy():
             commands += self._fleet_step(now)
             self._last_step_s = now
+            self._step_once = False
         return commands
 
     def _release(self, now: int) -> list[Command]:
@@ -204,7 +215,9 @@ class Scheduler:
         queued = self._released_open
         commands: list[Command] = []
         tasks = []
-        for part, qty in sorted(self.catalogue.bill_of_materials(self.orders[order_id].configuration).items()):
+        for part, qty in sorted(
+            self.catalogue.bill_of_materials(self.orders[order_id].configuration).items()
+        ):
             station = self.feeding.station_of[part]
             deadline = now + (queued + station) * line.takt_s
             task = MaterialTask(
@@ -238,17 +251,17 @@ class Scheduler:
                 self._told_task[agv] = task_id
                 commands.append(AssignTask(self.agv_ids[agv], task_id or ""))
         charging = fleet.state == RobotState.CHARGING
-        for agv in np.flatnonzero(charging & ~self._told_charging):
-            charger = int(fleet.chargers[fleet.charger_of[agv]])
-            commands.append(Charge(self.agv_ids[agv], self.grid.xy(charger)))
+        for robot in np.flatnonzero(charging & ~self._told_charging).tolist():
+            charger = int(fleet.chargers[fleet.charger_of[robot]])
+            commands.append(Charge(self.agv_ids[robot], self.grid.xy(charger)))
         self._told_charging = charging
         w = self.grid.width
         commands.insert(0, MoveAgvs(now, self.agv_ids, nxt % w, nxt // w))
         return commands
 
     # -- events --------------------------------------------------------------------------------------
-    def consume(self, events: list[Event] | tuple[Event, ...] | object) -> None:
-        for event in events:  # type: ignore[attr-defined]
+    def consume(self, events: Sequence[Event]) -> None:
+        for event in events:
             handler = _HANDLERS.get(type(event))
             if handler is not None:
                 handler(self, event)
@@ -276,14 +289,22 @@ class Scheduler:
             group = self.shops.group_for_operation[work.operation]
             ops = chains.setdefault(work.part, [])
             ops.append(
-                PlannedOp(f"{order.id}/{work.part}/{work.step}", order.id, work.part, group, work.work_s,
-                          f"{work.operation}:{order.configuration.get('family', '')}", False)
+                PlannedOp(
+                    f"{order.id}/{work.part}/{work.step}",
+                    order.id,
+                    work.part,
+                    group,
+                    work.work_s,
+                    f"{work.operation}:{order.configuration.get('family', '')}",
+                    False,
+                )
             )
         left: set[str] = set()
         slot = self.promises[order.id].slot
         for part, ops in chains.items():
-            ops[-1] = PlannedOp(ops[-1].id, ops[-1].order_id, part, ops[-1].group, ops[-1].duration_s,
-                                ops[-1].setup_key, True)
+            ops[-1] = PlannedOp(
+                ops[-1].id, ops[-1].order_id, part, ops[-1].group, ops[-1].duration_s, ops[-1].setup_key, True
+            )
             self._chains[(order.id, part)] = ops
             k = 0
             while done_ops is not None and k < len(ops) and ops[k].id in done_ops:
@@ -293,10 +314,10 @@ class Scheduler:
                 left.add(part)
                 self.shops.add(ops[k], slot)
         for part_id in self.catalogue.bill_of_materials(order.configuration):
-            part = self.catalogue.part(part_id)
-            if part.shop is None:
+            bought = self.catalogue.part(part_id)
+            if bought.shop is None:
                 left.add(part_id)
-                heapq.heappush(self._bought_ready, (order.placed_s + part.lead_time_s, order.id, part_id))
+                heapq.heappush(self._bought_ready, (order.placed_s + bought.lead_time_s, order.id, part_id))
         self._parts_left[order.id] = left
 
     def _part_ready(self, order_id: str, part: str, now: int) -> None:
@@ -389,6 +410,8 @@ class Scheduler:
     def _on_agv_states(self, e: AgvStates) -> None:
         idx = np.array([self._agv_index[a] for a in e.agv_ids], dtype=np.int64)
         self.fleet.soc_kwh[idx] = e.soc * self.plant.fleet.spec.battery_kwh
+        if (self.fleet.state[idx] == RobotState.CHARGING).any():
+            self._step_once = True
 
     def _on_battery_low(self, e: AgvBatteryLow) -> None:
         a = self._agv_index[e.agv_id]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -61,17 +62,33 @@ class PlanStore:
 
     def operation_started(self, op_id: str, order_id: str, part: str, machine: str, at_s: int) -> None:
         self._ops_new.append(
-            {"id": op_id, "order_id": order_id, "part": part, "machine_id": machine, "started_s": at_s,
-             "done_s": None}
+            {
+                "id": op_id,
+                "order_id": order_id,
+                "part": part,
+                "machine_id": machine,
+                "started_s": at_s,
+                "done_s": None,
+            }
         )
 
     def operation_done(self, op_id: str, at_s: int) -> None:
         self._ops_done.append({"b_id": op_id, "done_s": at_s})
 
-    def task_posted(self, task_id: str, order_id: str, part: str, station: int, at_s: int, deadline_s: int) -> None:
+    def task_posted(
+        self, task_id: str, order_id: str, part: str, station: int, at_s: int, deadline_s: int
+    ) -> None:
         self._tasks_new.append(
-            {"id": task_id, "order_id": order_id, "part": part, "station": station, "agv_id": "",
-             "posted_s": at_s, "deadline_s": deadline_s, "delivered_s": None}
+            {
+                "id": task_id,
+                "order_id": order_id,
+                "part": part,
+                "station": station,
+                "agv_id": "",
+                "posted_s": at_s,
+                "deadline_s": deadline_s,
+                "delivered_s": None,
+            }
         )
 
     def task_delivered(self, task_id: str, agv_id: str, at_s: int) -> None:
@@ -88,7 +105,7 @@ class PlanStore:
                 session.execute(insert(PlanOrderRow), new)
                 self._known_orders.update(str(r["id"]) for r in new)
             if old:
-                cols = {c: bindparam(c) for c in old[0] if c not in ("id", "b_id")}
+                cols: dict[str, Any] = {c: bindparam(c) for c in old[0] if c not in ("id", "b_id")}
                 session.connection().execute(
                     update(PlanOrderRow).where(PlanOrderRow.id == bindparam("b_id")).values(**cols), old
                 )
@@ -125,13 +142,24 @@ class PlanStore:
             for row in session.scalars(select(PlanOrderRow)):
                 history = tuple(StatusChange(OrderStatus(s), t, n) for s, t, n in json.loads(row.history))
                 orders[row.id] = Order(
-                    row.id, row.customer, json.loads(row.configuration), row.placed_s, row.requested_s,
-                    row.promised_s, row.priority, history,
+                    row.id,
+                    row.customer,
+                    json.loads(row.configuration),
+                    row.placed_s,
+                    row.requested_s,
+                    row.promised_s,
+                    row.priority,
+                    history,
                 )
                 if row.slot is not None and row.promised_s is not None:
                     promises[row.id] = Promise(
-                        row.id, row.slot, row.slot_s or 0, row.parts_ready_s or 0, row.earliest_s or 0,
-                        row.promised_s, row.binding,
+                        row.id,
+                        row.slot,
+                        row.slot_s or 0,
+                        row.parts_ready_s or 0,
+                        row.earliest_s or 0,
+                        row.promised_s,
+                        row.binding,
                     )
                 if row.at_risk:
                     at_risk.add(row.id)

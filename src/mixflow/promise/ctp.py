@@ -76,7 +76,8 @@ class Promiser:
         self.rules = rules or PromiseRules()
         self.slots = SlotBook(plant.line)
         self._shop_capacity = {
-            s.id: self.rules.shop_utilisation * sum(len(g.machines) * g.calendar.working_s_per_day for g in s.groups)
+            s.id: self.rules.shop_utilisation
+            * sum(len(g.machines) * g.calendar.working_s_per_day for g in s.groups)
             for s in plant.shops
         }
         self._booked: dict[str, np.ndarray] = {s.id: np.zeros(64) for s in plant.shops}

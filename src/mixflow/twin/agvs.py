@@ -80,7 +80,14 @@ class AgvFloor:
         refused = int((~legal).sum())
         if refused:
             self.counters.refused_moves += refused
-            idx, nx, ny, ox, oy, target = idx[legal], nx[legal], ny[legal], ox[legal], oy[legal], target[legal]
+            idx, nx, ny, ox, oy, target = (
+                idx[legal],
+                nx[legal],
+                ny[legal],
+                ox[legal],
+                oy[legal],
+                target[legal],
+            )
         source = oy * w + ox
         # vertex conflicts: a target held by an AGV that stays, or claimed by two movers
         occupant = self._occupant[target]

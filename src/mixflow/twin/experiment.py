@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from mixflow.fleet.grid import Grid
 from mixflow.model import DAY_S, Catalogue, Order, Plant
 from mixflow.model.plant import Fleet
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
+from mixflow.promise import PromiseRules
 from mixflow.reference import build_plant, feeder_loads, line_load, order_stream, reference_catalogue
 from mixflow.twin.factory import Twin
 from mixflow.twin.scenario import Scenario
@@ -29,7 +31,7 @@ class Result:
 
     scenario: Scenario
     seed: int
-    kpis: dict[str, object]
+    kpis: dict[str, Any]
     lead_days: np.ndarray
     stops: tuple[tuple[int, int, str, str], ...]
     gantt: tuple[tuple[str, str, str, int, int], ...]
@@ -55,7 +57,8 @@ def check_feasible(plant: Plant, catalogue: Catalogue, orders: list[Order], days
     for load in [line_load(plant, catalogue, orders, days), *feeder_loads(plant, catalogue, orders, days)]:
         if load.utilisation > 1.0:
             raise InfeasibleError(
-                f"demand is above capacity: {load.resource} would need {load.utilisation:.0%} of what it can do "
+                f"demand is above capacity: {load.resource} would need {load.utilisation:.0%} "
+                f"of what it can do "
                 f"({load.demand_s_per_day:,.0f} s of work a day against {load.capacity_s_per_day:,.0f} s)"
             )
     grid = Grid(blocked=plant.floor.blocked.copy())
@@ -87,8 +90,6 @@ def prepare(scenario: Scenario, seed: int) -> tuple[Plant, Catalogue, list[Order
         more = [o for o, k in zip(extra, keep, strict=True) if k] if scenario.demand_factor > 1 else []
         if scenario.demand_factor < 1:
             orders = [o for o in orders if rng.random() < scenario.demand_factor]
-        from dataclasses import replace
-
         orders = sorted(
             orders + [replace(o, id=f"R{o.id[1:]}") for o in more], key=lambda o: (o.placed_s, o.id)
         )
@@ -111,11 +112,8 @@ def run(
     began = time.perf_counter()
     plant, catalogue, orders = prepare(scenario, seed)
     twin = Twin(plant, catalogue, orders, scenario, seed)
-    scheduler = Scheduler(
-        plant, catalogue, store,
-        PlanOptions(promise_rules=PlanOptions().promise_rules.__class__(handover_s=scenario.handover_s)),
-        seed=seed,
-    )
+    options = PlanOptions(promise_rules=PromiseRules(handover_s=scenario.handover_s))
+    scheduler = Scheduler(plant, catalogue, store, options, seed=seed)
     interrupted = False
     arrivals_end = scenario.days * DAY_S
 
@@ -137,7 +135,13 @@ def run(
 
 
 def collect(
-    scenario: Scenario, seed: int, plant: Plant, scheduler: Scheduler, twin: Twin, wall_s: float, interrupted: bool
+    scenario: Scenario,
+    seed: int,
+    plant: Plant,
+    scheduler: Scheduler,
+    twin: Twin,
+    wall_s: float,
+    interrupted: bool,
 ) -> Result:
     """Put the scheduler's KPIs and the twin's own meters together."""
     horizon = max(1, twin.now_s)
@@ -146,7 +150,7 @@ def collect(
     n_agvs = len(plant.fleet.agv_ids)
     moves = counters.moves_empty + counters.moves_loaded
     working_s = plant.line.calendar.working_s_per_day * horizon / DAY_S
-    delivered = max(1, int(kpis["delivered"]))  # type: ignore[call-overload]
+    delivered = max(1, int(kpis["delivered"]))
     machine_kwh = twin.machine_counters.energy_kwh
     twin.line.close_stop(twin.now_s)
     kpis.update(

@@ -194,11 +194,20 @@ class Twin:
                 states[k] = "running"
         return {
             "at_s": self._now,
-            "agvs": {"ids": list(a.ids), "x": a.x.tolist(), "y": a.y.tolist(), "soc": a.soc.round(3).tolist(),
-                     "state": a.state.tolist()},
+            "agvs": {
+                "ids": list(a.ids),
+                "x": a.x.tolist(),
+                "y": a.y.tolist(),
+                "soc": a.soc.round(3).tolist(),
+                "state": a.state.tolist(),
+            },
             "machines": {m.id: str(states[k]) for k, m in enumerate(self.machines)},
-            "line": {"stations": [s.id for s in self.plant.line.stations], "trucks": list(self.line.at),
-                     "queue": list(self.line.queue), "stopped": self.line.open_stop is not None},
+            "line": {
+                "stations": [s.id for s in self.plant.line.stations],
+                "trucks": list(self.line.at),
+                "queue": list(self.line.queue),
+                "stopped": self.line.open_stop is not None,
+            },
             "collisions": a.counters.collisions,
         }
 
@@ -255,7 +264,11 @@ class Twin:
             self._settle_charge(a, t)
             self.agvs.state[a] = IDLE
             s = self.agvs
-            out.append(AgvStates(t, (s.ids[a],), s.x[a : a + 1].copy(), s.y[a : a + 1].copy(), s.soc[a : a + 1].copy()))
+            out.append(
+                AgvStates(
+                    t, (s.ids[a],), s.x[a : a + 1].copy(), s.y[a : a + 1].copy(), s.soc[a : a + 1].copy()
+                )
+            )
 
     # machines
     def _try_start(self, m: int, t: int) -> None:
@@ -269,7 +282,9 @@ class Twin:
             self._push(start, _WAKE, m, int(self._version[m]))
             return
         self._queue[m].popleft()
-        setup = group.setup_s if cmd.setup_key and self._last_key[m] and cmd.setup_key != self._last_key[m] else 0
+        setup = (
+            group.setup_s if cmd.setup_key and self._last_key[m] and cmd.setup_key != self._last_key[m] else 0
+        )
         self._last_key[m] = cmd.setup_key or self._last_key[m]
         noise = self.scenario.process_noise
         factor = 1.0 + (float(self._rng.uniform(-noise, 2 * noise)) if noise else 0.0)
@@ -370,7 +385,9 @@ class Twin:
     def _move(self, command: MoveAgvs) -> None:
         agvs = self.agvs
         idx = agvs.indices(command.agv_ids)
-        leaving = idx[(agvs.state[idx] == CHARGING) & ((command.x != agvs.x[idx]) | (command.y != agvs.y[idx]))]
+        leaving = idx[
+            (agvs.state[idx] == CHARGING) & ((command.x != agvs.x[idx]) | (command.y != agvs.y[idx]))
+        ]
         for a in leaving.tolist():
             self._settle_charge(a, command.at_s)
             agvs.state[a] = IDLE
@@ -437,7 +454,9 @@ class Twin:
 
     def _settle_charge(self, a: int, t: int) -> None:
         agvs, spec = self.agvs, self.agvs.spec
-        gained = min(1.0 - agvs.soc[a], spec.charge_kw * (t - int(self._charge_start[a])) / 3600 / spec.battery_kwh)
+        gained = min(
+            1.0 - agvs.soc[a], spec.charge_kw * (t - int(self._charge_start[a])) / 3600 / spec.battery_kwh
+        )
         agvs.soc[a] += gained
         agvs.counters.charge_kwh += gained * spec.battery_kwh
         agvs.low_reported[a] = agvs.soc[a] < spec.low_soc
