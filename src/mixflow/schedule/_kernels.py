@@ -48,32 +48,46 @@ def dispatch(
     best_m = np.empty(n, dtype=np.int64)
     best_s = np.empty(n, dtype=np.int64)
     best_c = np.empty(n, dtype=np.int64)
+    # operations eligible on each machine, to mark only the affected ready ones for re-evaluation
+    count = np.zeros(n_machines + 1, dtype=np.int64)
+    for k in range(len(mode_machine)):
+        count[mode_machine[k] + 1] += 1
+    users_ptr = np.cumsum(count)
+    users = np.empty(len(mode_machine), dtype=np.int64)
+    fill = users_ptr[:-1].copy()
+    for i in range(n):
+        for k in range(mode_ptr[i], mode_ptr[i + 1]):
+            users[fill[mode_machine[k]]] = i
+            fill[mode_machine[k]] += 1
+    stale = np.ones(n, dtype=np.bool_)
     for _ in range(n):
         c_star = np.iinfo(np.int64).max
         m_star = -1
         for r in range(n_ready):
             i = ready[r]
-            bm = -1
-            bs = 0
-            bc = np.iinfo(np.int64).max
-            for k in range(mode_ptr[i], mode_ptr[i + 1]):
-                m = mode_machine[k]
-                d = mode_duration[k]
-                t = max(ready_at[i], machine_free[m])
-                last = machine_last[m]
-                if last >= 0 and machine_setup[m] >= 0:
-                    t = max(t, machine_free[m] + setup[machine_setup[m], family[last], family[i]])
-                s = fit_start(t, d, m, down_ptr, down_start, down_end)
-                if s + d < bc:
-                    bc = s + d
-                    bs = s
-                    bm = m
-            best_m[i] = bm
-            best_s[i] = bs
-            best_c[i] = bc
-            if bc < c_star:
-                c_star = bc
-                m_star = bm
+            if stale[i]:
+                stale[i] = False
+                bm = -1
+                bs = 0
+                bc = np.iinfo(np.int64).max
+                for k in range(mode_ptr[i], mode_ptr[i + 1]):
+                    m = mode_machine[k]
+                    d = mode_duration[k]
+                    t = max(ready_at[i], machine_free[m])
+                    last = machine_last[m]
+                    if last >= 0 and machine_setup[m] >= 0:
+                        t = max(t, machine_free[m] + setup[machine_setup[m], family[last], family[i]])
+                    s = fit_start(t, d, m, down_ptr, down_start, down_end)
+                    if s + d < bc:
+                        bc = s + d
+                        bs = s
+                        bm = m
+                best_m[i] = bm
+                best_s[i] = bs
+                best_c[i] = bc
+            if best_c[i] < c_star:
+                c_star = best_c[i]
+                m_star = best_m[i]
         pick = -1
         pick_r = -1
         for r in range(n_ready):
@@ -92,6 +106,8 @@ def dispatch(
         out_start[pick] = best_s[pick]
         machine_free[m] = best_c[pick]
         machine_last[m] = pick
+        for k in range(users_ptr[m], users_ptr[m + 1]):
+            stale[users[k]] = True
         n_ready -= 1
         ready[pick_r] = ready[n_ready]
         for k in range(succ_ptr[pick], succ_ptr[pick + 1]):

@@ -200,7 +200,7 @@ def _hint(builder: _Builder, incumbent: Incumbent) -> None:
         here = [a for a, i in enumerate(nodes, start=1) if int(incumbent.machine[i]) == m]
         here.sort(key=lambda a: (int(incumbent.start[nodes[a - 1]]), int(incumbent.end[nodes[a - 1]])))
         used = {(0, here[0]), (here[-1], 0)} if here else {(0, 0)}
-        used.update(zip(here, here[1:], strict=False))
+        used.update(pairwise(here))
         used.update((a, a) for a in range(1, len(nodes) + 1) if a not in here)
         for tail, head, lit in arcs:
             if isinstance(lit, cp_model.IntVar):
@@ -327,7 +327,8 @@ def solve_local(
     # fixed times, so no-overlap and setup circuits treat them exactly
     reach = int(flat.setup.max())
     others = np.flatnonzero(~builder_free & np.isin(incumbent.machine, list(machines)))
-    others = others[(incumbent.end[others] >= window_lo - reach) & (incumbent.start[others] <= window_hi + reach)]
+    near = (incumbent.end[others] >= window_lo - reach) & (incumbent.start[others] <= window_hi + reach)
+    others = others[near]
     for i in others:
         mode = [k for k in flat.modes(int(i)) if flat.mode_machine[k] == incumbent.machine[i]]
         builder.add_operation(int(i), int(incumbent.start[i]), int(incumbent.end[i]), mode)

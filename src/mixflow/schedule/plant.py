@@ -92,7 +92,7 @@ def part_jobs(
     for slot in slots:
         order = slot.order
         if slot.slot_s < release_s:
-            raise ValidationError(f"slot of order {order.id}", f"{slot.slot_s} lies before release {release_s}")
+            raise ValidationError(f"slot of order {order.id}", f"{slot.slot_s} is before release {release_s}")
         by_part: dict[str, list[PartOperation]] = {}
         shops: dict[str, str] = {}
         for work in catalogue.feeder_operations(order.configuration):
@@ -187,14 +187,15 @@ def plant_day(
         for op in job.operations:
             if op.group not in chosen:
                 work = sum(o.duration_s for o in job.operations if o.group == op.group)
-                per_machine = [load[op.group][c] / len(cells[op.group][c]) for c in range(len(cells[op.group]))]
+                group_cells = cells[op.group]
+                per_machine = [load[op.group][c] / len(group_cells[c]) for c in range(len(group_cells))]
                 chosen[op.group] = min(range(len(per_machine)), key=per_machine.__getitem__)
                 load[op.group][chosen[op.group]] += work
             cell = cells[op.group][chosen[op.group]]
             modes = tuple(Mode(m, max(1, round(op.duration_s * speed[m]))) for m in cell)
             ops.append(Operation(modes, family=families[op.group][op.setup_key], name=op.id))
         problem_jobs.append(
-            Job(tuple(ops), release=job.release_s, due=job.due_s, weight=max(1, round(job.weight)), name=job.id)
+            Job(tuple(ops), job.release_s, job.due_s, weight=max(1, round(job.weight)), name=job.id)
         )
     precedences = []
     for job in jobs:
