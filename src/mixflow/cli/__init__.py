@@ -27,12 +27,14 @@ def _register() -> None:
     from mixflow.cli import configure, demo, plant, sequence, serve
     from mixflow.cli import fleet
     from mixflow.cli import simulate
+    from mixflow.cli import schedule
 
     app.add_typer(plant.app, name="plant")
     app.add_typer(simulate.app, name="simulate")
     app.add_typer(fleet.app, name="fleet")
     app.add_typer(configure.app, name="configure")
     app.add_typer(sequence.app, name="sequence")
+    app.add_typer(schedule.app, name="schedule")
     app.command(name="demo")(demo.demo)
     app.command(name="serve")(serve.serve)
 
