@@ -84,6 +84,7 @@ class Gateway:
         self.plant = ingest.plant
         self.stored_messages = 0
         self.stored_rows = 0
+        self.last_store_ms = 0
         self.latencies_ms: list[np.ndarray] = []
         self._acks: list[int] = []
         self._ids = itertools.count(1)
@@ -149,7 +150,8 @@ class Gateway:
         if self.engine is not None and (rows or alarms):
             await asyncio.to_thread(self._store, rows, alarms)
         if sent_ms:
-            self.latencies_ms.append(now_ms() - np.asarray(sent_ms, dtype=np.int64))
+            self.last_store_ms = now_ms()
+            self.latencies_ms.append(self.last_store_ms - np.asarray(sent_ms, dtype=np.int64))
         self.stored_messages += len(sent_ms)
         self.stored_rows += len(rows)
         if self._wire is not None:

@@ -76,6 +76,7 @@ class Ingest:
         self.last_seq: dict[str, int] = {}
         self.agv_state: dict[str, tuple[int, float, float, float]] = {}
         self._down: dict[str, set[str]] = {}
+        self._topics: dict[str, tuple[str, str, str]] = {}
 
     def at_s(self, t_ms: int) -> int:
         return max(0, (t_ms - self.epoch_ms) // 1000)
@@ -88,21 +89,25 @@ class Ingest:
     def handle(self, topic: str, payload: bytes) -> bool:
         """Accept or reject one message; True when accepted (duplicates count as accepted)."""
         self.counters["received"] += 1
-        where = topics.parse(topic)
-        if where is None or where.plant != self.plant or where.channel == "cmd":
-            self.reject("topic", topic, "not an uplink device topic of this plant", payload)
-            return False
-        device_id = where.device_id
-        known_kind = self.registry.kind_of(device_id)
-        if known_kind is None:
-            self.reject("unknown_device", topic, f"device {device_id!r} is not registered", payload)
-            return False
-        if known_kind != where.kind:
-            self.reject("kind", topic, f"device {device_id!r} is a {known_kind}, not a {where.kind}", payload)
-            return False
+        known = self._topics.get(topic)
+        if known is None:
+            where = topics.parse(topic)
+            if where is None or where.plant != self.plant or where.channel == "cmd":
+                self.reject("topic", topic, "not an uplink device topic of this plant", payload)
+                return False
+            known_kind = self.registry.kind_of(where.device_id)
+            if known_kind is None:
+                self.reject("unknown_device", topic, f"device {where.device_id!r} is not registered", payload)
+                return False
+            if known_kind != where.kind:
+                detail = f"device {where.device_id!r} is a {known_kind}, not a {where.kind}"
+                self.reject("kind", topic, detail, payload)
+                return False
+            known = (where.device_id, known_kind, where.channel)
+            self._topics[topic] = known  # only topics of registered devices: bounded by the registry
+        device_id, known_kind, channel = known
         try:
             data = decode(payload)
-            channel = where.channel
             if channel == "ack":
                 ack = Ack.parse(data)
                 self._seen(device_id, known_kind, ack.t_ms)

@@ -18,7 +18,6 @@ apart (`{` is JSON, a map marker 0x80-0x8f/0xde/0xdf is MessagePack).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,12 +108,12 @@ class Telemetry:
     metrics: dict[str, float]
 
     def __post_init__(self) -> None:
-        if not self.metrics or len(self.metrics) > 64:
+        if not 0 < len(self.metrics) <= 64:
             raise PayloadError("schema", "field 'm' must hold 1 to 64 measurements")
         for name, value in self.metrics.items():
-            if not isinstance(name, str) or not 0 < len(name) <= 64:
+            if type(name) is not str or not 0 < len(name) <= 64:
                 raise PayloadError("schema", f"measurement name {name!r} must be a string of 1-64 characters")
-            if type(value) not in (int, float) or not math.isfinite(value):
+            if (type(value) is not float and type(value) is not int) or not -1e300 < value < 1e300:
                 raise PayloadError("schema", f"measurement {name!r} must be a finite number, got {value!r}")
 
     @classmethod

@@ -218,6 +218,9 @@ class WireClient:
         self._subacks: dict[int, asyncio.Future[bytes]] = {}
         self._inflight: dict[int, asyncio.Future[None]] = {}
         self._window: asyncio.Semaphore | None = None
+        self._counted: set[int] = set()
+        self._room = asyncio.Event()
+        self.acked = 0
         self._next_id = 0
         self._pinger: asyncio.Task[None] | None = None
         self.closed: asyncio.Future[Exception | None] | None = None
@@ -299,6 +302,28 @@ class WireClient:
         self._write(publish_packet(topic, payload, 1, pid, retain))
         return done
 
+    async def publish_counted(self, topic: str, payload: bytes) -> None:
+        """QoS 1 publish without a future per message: `acked` counts the broker's PUBACKs.
+
+        Waits while the broker's receive maximum of messages is in flight.
+        """
+        while len(self._counted) >= self.send_quota:
+            self._room.clear()
+            await self._room.wait()
+        pid = self._packet_id()
+        while pid in self._counted or pid in self._inflight:
+            pid = self._packet_id()
+        self._counted.add(pid)
+        self._write(publish_packet(topic, payload, 1, pid))
+
+    async def drain(self, timeout_s: float) -> None:
+        """Wait until every counted publish is acknowledged (or the timeout passes)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while self._counted and self.connected and asyncio.get_running_loop().time() < deadline:
+            self._room.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), 0.1)
+
     def ack(self, packet_ids: Sequence[int]) -> None:
         """Acknowledge QoS 1 messages (in the order they were received)."""
         if packet_ids and self._transport is not None and not self._transport.is_closing():
@@ -317,7 +342,14 @@ class WireClient:
             if future is not None and not future.done():
                 future.set_result(body)
         elif kind == PUBACK:
-            done = self._inflight.pop(struct.unpack_from("!H", body)[0], None)
+            pid = struct.unpack_from("!H", body)[0]
+            if pid in self._counted:
+                self._counted.discard(pid)
+                if len(body) < 3 or body[2] < 0x80:
+                    self.acked += 1
+                self._room.set()
+                return
+            done = self._inflight.pop(pid, None)
             if done is not None:
                 if self._window is not None:
                     self._window.release()
@@ -346,6 +378,7 @@ class WireClient:
                 future.set_exception(MqttError("connection lost"))
         self._subacks.clear()
         self._inflight.clear()
+        self._room.set()
         if self._pinger is not None:
             self._pinger.cancel()
         if self.closed is not None and not self.closed.done():
