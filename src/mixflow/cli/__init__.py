@@ -28,6 +28,7 @@ def _register() -> None:
     from mixflow.cli import fleet
     from mixflow.cli import simulate
     from mixflow.cli import schedule
+    from mixflow.cli import connect
 
     app.add_typer(plant.app, name="plant")
     app.add_typer(simulate.app, name="simulate")
@@ -35,6 +36,7 @@ def _register() -> None:
     app.add_typer(configure.app, name="configure")
     app.add_typer(sequence.app, name="sequence")
     app.add_typer(schedule.app, name="schedule")
+    app.add_typer(connect.app, name="connect")
     app.command(name="demo")(demo.demo)
     app.command(name="serve")(serve.serve)
 
