@@ -62,3 +62,20 @@ def test_closed_cells_are_walls(warehouse: Grid) -> None:
     closed[[1, 20 + 1]] = True  # block the top-left corner's exits to the east
     table.set_closed(closed)
     assert int(table.pool[row, 0]) > before
+
+
+def test_lane_costs_match_bfs_when_uniform_and_steer_when_not(warehouse: Grid) -> None:
+    from mixflow.fleet.planner import LANE_UNIT, lane_move_cost
+
+    plain = DistanceTable(warehouse)
+    uniform = DistanceTable(warehouse, move_cost=lane_move_cost(warehouse, 0), unit=LANE_UNIT)
+    laned = DistanceTable(warehouse, move_cost=lane_move_cost(warehouse, 8), unit=LANE_UNIT)
+    for goal in (0, 45, 150):
+        field = plain.field(goal)
+        assert np.array_equal(uniform.field(goal), np.where(field < INF, LANE_UNIT * field, INF))
+        steered = laned.field(goal)
+        free = field < INF
+        assert (steered[free] >= LANE_UNIT * field[free]).all()
+        assert (steered[free] <= 3 * LANE_UNIT * field[free]).all()
+    # row 0 runs east: going west along it costs more than going east
+    assert laned.distance(5, 0) > laned.distance(0, 5) == 5 * LANE_UNIT

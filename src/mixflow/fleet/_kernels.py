@@ -43,6 +43,48 @@ def bfs_to_goal(pred: np.ndarray, goal: int, closed: np.ndarray, out: np.ndarray
 
 
 @njit(cache=True)
+def dial_to_goal(pred: np.ndarray, cost: np.ndarray, goal: int, closed: np.ndarray, out: np.ndarray) -> None:
+    """Like `bfs_to_goal` with small positive integer move costs `cost[u, d]` (Dial's bucket queue).
+
+    Used for lane guidance: a move against a cell's preferred direction costs a little more.
+    """
+    out[:] = INF
+    if closed[goal]:
+        return
+    n_buckets = int(cost.max()) + 1
+    capacity = 4 * out.shape[0] + 1
+    queue = np.empty((n_buckets, capacity), dtype=np.int32)
+    tail = np.zeros(n_buckets, dtype=np.int64)
+    out[goal] = 0
+    queue[0, 0] = goal
+    tail[0] = 1
+    pending = 1
+    current = 0
+    while pending > 0:
+        b = current % n_buckets
+        head = 0
+        while head < tail[b]:
+            v = queue[b, head]
+            head += 1
+            pending -= 1
+            if out[v] != current:
+                continue
+            for slot in range(4):
+                u = pred[v, slot]
+                if u < 0 or closed[u]:
+                    continue
+                nd = current + cost[u, (slot + 2) % 4]
+                if nd < out[u]:
+                    out[u] = nd
+                    k = nd % n_buckets
+                    queue[k, tail[k]] = u
+                    tail[k] += 1
+                    pending += 1
+        tail[b] = 0
+        current += 1
+
+
+@njit(cache=True)
 def _blocked_dead_end(
     u: int, nbr: np.ndarray, deg: np.ndarray, occ_now: np.ndarray, goal: np.ndarray
 ) -> bool:
@@ -325,6 +367,7 @@ def warm_up() -> None:
     deg = np.ones(2, dtype=np.int32)
     dist = np.empty((1, 2), dtype=np.int32)
     bfs_to_goal(nbr, 1, np.zeros(2, dtype=np.bool_), dist[0])
+    dial_to_goal(nbr, np.ones((2, 4), dtype=np.int32), 1, np.zeros(2, dtype=np.bool_), dist[0])
     scratch = np.full(2, -1, dtype=np.int32)
     plan_step(
         np.zeros(1, dtype=np.int32),

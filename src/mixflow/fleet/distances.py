@@ -13,19 +13,37 @@ from collections import OrderedDict
 import numpy as np
 
 from mixflow.errors import ValidationError
-from mixflow.fleet._kernels import INF, bfs_to_goal
+from mixflow.fleet._kernels import INF, bfs_to_goal, dial_to_goal
 from mixflow.fleet.grid import Grid
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
 
 class DistanceTable:
-    """BFS distance fields to goals: `pool[row, c]` = moves from cell c to the row's goal."""
+    """Distance fields to goals: `pool[row, c]` = cost from cell c to the row's goal.
 
-    def __init__(self, grid: Grid, max_bytes: int = DEFAULT_MAX_BYTES, min_rows: int = 0) -> None:
+    Without `move_cost` the cost is the number of moves (BFS). With it, each move u -> direction d
+    costs `move_cost[u, d]` and `unit` is the cost of a plain move (lane guidance); divide by `unit`
+    for an estimate in moves.
+    """
+
+    def __init__(
+        self,
+        grid: Grid,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        min_rows: int = 0,
+        move_cost: np.ndarray | None = None,
+        unit: int = 1,
+    ) -> None:
         if max_bytes <= 0:
             raise ValidationError("DistanceTable.max_bytes", "must be positive")
+        if move_cost is not None and (move_cost.shape != (grid.n_cells, 4) or int(move_cost.min()) < 1):
+            raise ValidationError("DistanceTable.move_cost", "must be (cells, 4) positive integers")
+        if unit < 1:
+            raise ValidationError("DistanceTable.unit", "must be >= 1")
         self.grid = grid
+        self.move_cost = None if move_cost is None else np.ascontiguousarray(move_cost, dtype=np.int32)
+        self.unit = unit
         row_bytes = 4 * grid.n_cells
         self.capacity = max(1, min_rows, max_bytes // row_bytes)
         self.pool = np.empty((min(self.capacity, min_rows + 128), grid.n_cells), dtype=np.int32)
@@ -46,8 +64,7 @@ class DistanceTable:
         row = self._row_of.get(goal)
         if row is None:
             row = self._take_row()
-            bfs_to_goal(self.grid.predecessors, goal, self.closed, self.pool[row])
-            self.bfs_runs += 1
+            self._fill(goal, row)
             self._row_of[goal] = row
             self._goal_of[row] = goal
         else:
@@ -89,12 +106,18 @@ class DistanceTable:
         self.closed = closed.copy()
         for goal, row in list(self._row_of.items()):
             if self._pins[row] > 0:
-                bfs_to_goal(self.grid.predecessors, goal, self.closed, self.pool[row])
-                self.bfs_runs += 1
+                self._fill(goal, row)
             else:
                 del self._row_of[goal]
                 del self._goal_of[row]
                 self._unused.append(row)
+
+    def _fill(self, goal: int, row: int) -> None:
+        if self.move_cost is None:
+            bfs_to_goal(self.grid.predecessors, goal, self.closed, self.pool[row])
+        else:
+            dial_to_goal(self.grid.predecessors, self.move_cost, goal, self.closed, self.pool[row])
+        self.bfs_runs += 1
 
     def _take_row(self) -> int:
         if self._unused:

@@ -74,7 +74,7 @@ def solve_oneshot(
     if time_limit <= 0:
         raise ValidationError("time_limit", "must be positive")
     began = time.perf_counter()
-    options = options or PlannerOptions(swap=True, occupied_penalty=0.0, flow_weight=0.0)
+    options = options or PlannerOptions(swap=True, occupied_penalty=0.0, flow_weight=0.0, lane_cost=0)
     starts = np.asarray(starts, dtype=np.int32)
     goals = np.asarray(goals, dtype=np.int32)
     distances = DistanceTable(grid, min_rows=len(starts))

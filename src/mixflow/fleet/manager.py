@@ -209,7 +209,9 @@ class FleetManager:
             if self.soc_kwh[robot] >= 0.98 * full:
                 self._drop_errand(int(robot))
                 self.planner.set_goal(int(robot), self._home_or_here(int(robot)))
-        reach = self._charger_distance()[self.positions] + self.energy.reserve_moves
+        reach = (
+            self._charger_distance()[self.positions] / self.planner.distances.unit + self.energy.reserve_moves
+        )
         floor = np.maximum(self.energy.low_soc * full, self._moves_kwh(reach, False))
         low = (self.state == RobotState.IDLE) & (self.soc_kwh < floor)
         free = np.flatnonzero(self.charger_owner < 0)
@@ -253,10 +255,11 @@ class FleetManager:
             to_pickup = self.planner.distances.field(task.pickup)[here].astype(np.float64)
             carry = float(self.planner.distances.distance(task.pickup, task.dropoff))
             after = float(to_charger[task.dropoff])
-            need = self._moves_kwh(to_pickup + after + self.energy.reserve_moves, False) + self._moves_kwh(
-                np.array(carry), True
-            )
-            ok = (to_pickup < INF) & (carry < INF) & (after < INF) & (self.soc_kwh[candidates] >= need)
+            reachable = (to_pickup < INF) & (carry < INF) & (after < INF)
+            unit = self.planner.distances.unit  # distance fields count cost units, energy needs moves
+            need = self._moves_kwh((to_pickup + after) / unit + self.energy.reserve_moves, False)
+            need = need + self._moves_kwh(np.array(carry / unit), True)
+            ok = reachable & (self.soc_kwh[candidates] >= need)
             keep = np.array([self.task_of[r] == task_id for r in holders]) if holders.size else False
             if holders.size:
                 keep = np.isin(candidates, holders[keep])

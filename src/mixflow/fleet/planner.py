@@ -21,16 +21,19 @@ from mixflow.fleet.grid import Grid
 class PlannerOptions:
     """How PIBT chooses among cells.
 
-    `swap` enables the swap/clear operation (it pays in one-shot problems; in lifelong warehouse runs
-    it lowers throughput, so it is off by default); `occupied_penalty` (< 1) prefers a free cell over an
+    `swap` enables the swap operation (meant for one-shot problems; in lifelong warehouse runs it
+    lowers throughput, so it is off by default); `occupied_penalty` (< 1) prefers a free cell over an
     occupied one at equal distance; `flow_weight` adds a traffic-aware guidance cost for moving
-    against the recent flow of robots (decayed by `flow_decay` each step), which forms lanes: on
-    warehouse-10-20-10-2-1 with 700 robots it lifts throughput from 4.4 to 4.9 goals per step.
+    against the recent flow of robots (decayed by `flow_decay` each step). `lane_cost` is the static
+    guidance: distances are computed with moves against a crisscross of soft one-way lanes costing
+    (4 + lane_cost) / 4 moves, so opposing traffic streams separate instead of meeting head-on. On
+    warehouse-10-20-10-2-1 with 700 robots: plain 4.35, flow 4.9, flow + lanes 7.6 goals per step.
     """
 
     swap: bool = False
     occupied_penalty: float = 0.0
     flow_weight: float = 0.05
+    lane_cost: int = 8
     flow_decay: float = 0.9
 
     def __post_init__(self) -> None:
@@ -38,12 +41,28 @@ class PlannerOptions:
             raise ValidationError("PlannerOptions.occupied_penalty", "must be in [0, 1)")
         if self.flow_weight < 0.0:
             raise ValidationError("PlannerOptions.flow_weight", "must be >= 0")
+        if self.lane_cost < 0:
+            raise ValidationError("PlannerOptions.lane_cost", "must be >= 0")
         if not 0.0 <= self.flow_decay < 1.0:
             raise ValidationError("PlannerOptions.flow_decay", "must be in [0, 1)")
 
 
-PLAIN_PIBT = PlannerOptions(swap=False, occupied_penalty=0.0, flow_weight=0.0)
+LANE_UNIT = 4
+
+PLAIN_PIBT = PlannerOptions(swap=False, occupied_penalty=0.0, flow_weight=0.0, lane_cost=0)
 """The baseline: textbook PIBT, distance then random tie-break, no swap, no guidance."""
+
+
+def lane_move_cost(grid: Grid, extra: int) -> np.ndarray:
+    """Move costs of a soft crisscross of lanes, in quarter moves: a move costs LANE_UNIT, plus `extra`
+    against the lane (even rows run east, odd rows west, even columns south, odd columns north)."""
+    rows, cols = np.divmod(np.arange(grid.n_cells), grid.width)
+    cost = np.full((grid.n_cells, 4), LANE_UNIT, dtype=np.int32)
+    cost[:, 0] += np.where(cols % 2 == 0, extra, 0)  # north, against an even column
+    cost[:, 1] += np.where(rows % 2 == 0, 0, extra)  # east, against an odd row
+    cost[:, 2] += np.where(cols % 2 == 0, 0, extra)  # south, against an odd column
+    cost[:, 3] += np.where(rows % 2 == 0, extra, 0)  # west, against an even row
+    return cost
 
 
 class PIBTPlanner:
@@ -83,7 +102,17 @@ class PIBTPlanner:
         self.grid = grid
         self.options = options or PlannerOptions()
         self.n_agents = len(starts)
-        self.distances = distances or DistanceTable(grid, DEFAULT_MAX_BYTES, min_rows=self.n_agents)
+        if distances is None:
+            lanes = self.options.lane_cost > 0
+            distances = DistanceTable(
+                grid,
+                DEFAULT_MAX_BYTES,
+                min_rows=self.n_agents,
+                move_cost=lane_move_cost(grid, self.options.lane_cost) if lanes else None,
+                unit=LANE_UNIT if lanes else 1,
+            )
+        self.distances = distances
+        self._unit = float(distances.unit)
         self.positions = starts.copy()
         self.goals = np.full(self.n_agents, -1, dtype=np.int32)
         self.slots = np.full(self.n_agents, -1, dtype=np.int32)
@@ -149,7 +178,7 @@ class PIBTPlanner:
             self.positions,
             self._guide,
             noise,
-            self.options.occupied_penalty,
+            self.options.occupied_penalty * self._unit,
             self.options.swap,
             self._occ_now,
             self._occ_next,
@@ -165,7 +194,7 @@ class PIBTPlanner:
                 self.positions,
                 nxt,
                 self.options.flow_decay,
-                self.options.flow_weight,
+                self.options.flow_weight * self._unit,
             )
         self.positions = nxt
         at_goal = nxt == self.goals
