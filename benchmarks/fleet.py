@@ -63,6 +63,8 @@ def _lifelong(
         "tasks_completed": len(result.reached),
         "throughput": round(result.throughput, 3),
         **_stats(result.step_ms),
+        "cpu_step_ms_p95": round(float(np.percentile(result.step_cpu_ms, 95)), 3),
+        "cpu_step_ms_max": round(float(result.step_cpu_ms.max()), 3),
         "cpu_ms_per_step": round(1000 * cpu / steps, 3),
         "vertex_conflicts": check.vertex_conflicts,
         "edge_conflicts": check.edge_conflicts,
