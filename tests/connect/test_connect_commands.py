@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from mixflow.connect.commands import CommandTracker, to_messages
+from mixflow.connect.payloads import Ack
+from mixflow.model.port import AssignTask, Charge, MoveAgvs, PostTask, ReleaseToLine, StartOperation
+from mixflow.model.work import MaterialTask
+
+
+def test_every_port_command_becomes_device_messages() -> None:
+    ids = itertools.count(1)
+    task = MaterialTask("t1", "axle", (1, 2), (5, 6), 0, 100, 250.0, "o1", "st3")
+    commands = [
+        StartOperation("op1", "cab_weld-001", 30, duration_s=120, order_id="o1"),
+        ReleaseToLine("o1", 4),
+        PostTask(task),
+        AssignTask("agv-1", "t1"),
+        Charge("agv-1", (9, 9)),
+        MoveAgvs(5, ("agv-1", "agv-2"), np.array([1, 2]), np.array([3, 4])),
+    ]
+    out = [m for c in commands for m in to_messages(c, "line-1", 1000, ids, "gw0")]
+    assert [(m.kind, m.device_id, m.message.type) for m in out] == [
+        ("machine", "cab_weld-001", "start_operation"),
+        ("line", "line-1", "release_to_line"),
+        ("line", "line-1", "post_task"),
+        ("agv", "agv-1", "assign_task"),
+        ("agv", "agv-1", "charge"),
+        ("agv", "agv-1", "move"),
+        ("agv", "agv-2", "move"),
+    ]
+    assert len({m.message.command_id for m in out}) == len(out)
+    assert out[0].message.fields["duration_s"] == 120
+    assert out[6].message.fields["cell"] == [2, 4]
+
+
+def test_unacknowledged_commands_are_resent_then_escalated() -> None:
+    ids = itertools.count(1)
+    tracker = CommandTracker(ack_timeout_ms=100, max_resends=2)
+    [first] = to_messages(AssignTask("agv-1", "t1"), "line", 0, ids, "gw")
+    [second] = to_messages(AssignTask("agv-2", "t2"), "line", 0, ids, "gw")
+    tracker.sent(first, 0)
+    tracker.sent(second, 0)
+    assert not tracker.acknowledge("agv-9", Ack(10, second.message.command_id, "done"))  # wrong device
+    assert tracker.acknowledge("agv-2", Ack(10, second.message.command_id, "done"))
+    assert tracker.due(50) == ([], [])
+    assert tracker.due(100) == ([first], [])
+    assert tracker.due(200) == ([first], [])
+    assert tracker.due(300) == ([], [first])
+    assert tracker.pending == {}

@@ -1,0 +1,152 @@
+"""The gateway's core on a scripted stream: every bad message rejected and counted, no valid one lost."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+
+from mixflow.connect import topics
+from mixflow.connect.alarms import AlarmEngine, Offline, Threshold
+from mixflow.connect.commands import CommandTracker, to_messages
+from mixflow.connect.ingest import Ingest
+from mixflow.connect.payloads import MAX_PAYLOAD_BYTES, encode
+from mixflow.connect.registry import Registry
+from mixflow.model.port import (
+    AgvDown,
+    AgvStates,
+    AgvUp,
+    AssignTask,
+    MachineDown,
+    MachineUp,
+    OperationDone,
+    PartDelivered,
+)
+
+EPOCH_MS = 1_700_000_000_000
+
+
+def make_ingest(**kwargs: object) -> Ingest:
+    registry = Registry("p", heartbeat_timeout_ms=5_000)
+    salt = b"0123456789ab"
+    for device_id in ("m1", "m2"):
+        registry.register(device_id, "machine", "password-x", salt)
+    registry.register("a1", "agv", "password-x", salt)
+    return Ingest(registry, epoch_ms=EPOCH_MS, **kwargs)  # type: ignore[arg-type]
+
+
+def tel(device: str, seq: int, t_s: float, kind: str = "machine", **metrics: float) -> tuple[str, bytes]:
+    payload = {"v": 1, "t": EPOCH_MS + int(t_s * 1000), "seq": seq, "m": metrics or {"kw": 1.0}}
+    return topics.device_topic("p", kind, device, "telemetry"), encode(payload, binary=seq % 2 == 0)
+
+
+def test_mixed_stream_rejects_every_bad_message_and_keeps_every_good_one() -> None:
+    ingest = make_ingest()
+    good = [tel("m1", i, i, kw=float(i)) for i in range(1, 41)] + [tel("m2", i, i) for i in range(1, 41)]
+    m1_topic = topics.device_topic("p", "machine", "m1", "telemetry")
+    bad = [
+        ("mixflow/p/s00/machine", b"{}", "topic"),
+        (topics.device_topic("other", "machine", "m1", "telemetry"), tel("m1", 1, 1)[1], "topic"),
+        (topics.device_topic("p", "machine", "m1", "cmd"), tel("m1", 1, 1)[1], "topic"),
+        (topics.device_topic("p", "machine", "ghost", "telemetry"), tel("m1", 1, 1)[1], "unknown_device"),
+        (topics.device_topic("p", "agv", "m1", "telemetry"), tel("m1", 1, 1)[1], "kind"),
+        (m1_topic, b"\x00\xff garbage", "malformed"),
+        (m1_topic, b"{" + b"x" * MAX_PAYLOAD_BYTES, "oversize"),
+        (m1_topic, json.dumps({"v": 9, "t": 1, "seq": 1, "m": {"kw": 1}}).encode(), "version"),
+        (m1_topic, json.dumps({"v": 1, "t": 1, "seq": 1, "m": {"kw": "NaN"}}).encode(), "schema"),
+        (
+            topics.device_topic("p", "machine", "m1", "ack"),
+            encode({"v": 1, "t": 1, "id": "nope", "status": "done"}),
+            "ack",
+        ),
+    ]
+    stream = good + [(t, p) for t, p, _ in bad] * 3
+    random.Random(4).shuffle(stream)
+    # keep each device's good messages in order, as one shard connection delivers them
+    order = iter(good)
+    stream = [next(order) if (t, p) in good else (t, p) for t, p in stream]
+    for topic, payload in stream:
+        ingest.handle(topic, payload)
+    assert ingest.counters["telemetry"] == len(good)
+    assert ingest.counters["rejected"] == 3 * len(bad)
+    for _, _, reason in bad:
+        assert ingest.counters[f"rejected_{reason}"] >= 3
+    assert {letter.reason for letter in ingest.dead} == {reason for _, _, reason in bad}
+    assert all(len(letter.excerpt) <= 256 for letter in ingest.dead)
+    stored = sorted((d, v) for d, m, _, v in ingest.rows if m == "kw" and d == "m1")
+    assert stored == [("m1", float(i)) for i in range(1, 41)]
+
+
+def test_duplicates_are_dropped_and_a_restart_is_accepted() -> None:
+    ingest = make_ingest()
+    for message in [tel("m1", 1, 1), tel("m1", 2, 2), tel("m1", 2, 2), tel("m1", 1, 1), tel("m1", 0, 3)]:
+        assert ingest.handle(*message)
+    assert ingest.counters["duplicates"] == 2
+    assert len(ingest.rows) == 3
+
+
+def test_device_events_become_factory_events_in_time_order() -> None:
+    ingest = make_ingest()
+    event = topics.device_topic("p", "machine", "m1", "event")
+    ingest.handle(
+        event,
+        encode({"v": 1, "t": EPOCH_MS + 9000, "seq": 1, "type": "operation_done", "operation_id": "op7"}),
+    )
+    agv_event = topics.device_topic("p", "agv", "a1", "event")
+    ingest.handle(
+        agv_event, encode({"v": 1, "t": EPOCH_MS + 4000, "seq": 1, "type": "part_delivered", "task_id": "t3"})
+    )
+    ingest.handle(*tel("a1", 2, 5, kind="agv", x=3.0, y=4.0, soc=0.8))
+    state = topics.device_topic("p", "machine", "m2", "state")
+    ingest.handle(state, encode({"v": 1, "t": EPOCH_MS + 6000, "seq": 1, "status": "down", "reason": "jam"}))
+    ingest.handle(state, encode({"v": 1, "t": EPOCH_MS + 8000, "seq": 2, "status": "up"}))
+    events = ingest.take_events()
+    assert [type(e) for e in events] == [PartDelivered, AgvStates, MachineDown, MachineUp, OperationDone]
+    assert [e.at_s for e in events] == [4, 5, 6, 8, 9]
+    states = events[1]
+    assert isinstance(states, AgvStates)
+    assert states.agv_ids == ("a1",) and states.x.tolist() == [3.0] and states.soc.tolist() == [0.8]
+    assert ingest.take_events() == []
+
+
+def test_silence_takes_a_device_down_with_an_alarm_and_a_message_brings_it_back() -> None:
+    ingest = make_ingest(alarms=AlarmEngine([Offline(), Threshold("hot", "temp_c", high=80)]))
+    ingest.handle(*tel("a1", 1, 1, kind="agv", x=1.0, y=1.0, soc=0.5))
+    ingest.handle(*tel("m1", 1, 1, temp_c=95.0))
+    ingest.take_events()
+    ingest.tick(EPOCH_MS + 7_000)
+    assert {(c.device_id, c.rule, c.raised) for c in ingest.alarm_changes} == {
+        ("m1", "hot", True),
+        ("a1", "offline", True),
+        ("m1", "offline", True),
+    }
+    events = ingest.take_events()
+    assert {(type(e), getattr(e, "machine_id", getattr(e, "agv_id", ""))) for e in events} == {
+        (AgvDown, "a1"),
+        (MachineDown, "m1"),
+    }
+    ingest.alarm_changes.clear()
+    ingest.handle(*tel("a1", 2, 8, kind="agv", x=1.0, y=1.0, soc=0.5))
+    assert [(c.rule, c.raised) for c in ingest.alarm_changes] == [("offline", False)]
+    assert [type(e) for e in ingest.take_events()] == [AgvUp, AgvStates]
+
+
+def test_a_command_without_ack_is_resent_then_escalated_as_device_down() -> None:
+    tracker = CommandTracker(ack_timeout_ms=1_000, max_resends=1)
+    ingest = make_ingest(tracker=tracker)
+    ingest.handle(*tel("a1", 1, 1, kind="agv", x=1.0, y=1.0, soc=0.5))
+    ingest.take_events()
+    ids = itertools.count(1)
+    [lost] = to_messages(AssignTask("a1", "t1"), "line", EPOCH_MS, ids, "gw")
+    [answered] = to_messages(AssignTask("a1", "t2"), "line", EPOCH_MS, ids, "gw")
+    tracker.sent(lost, EPOCH_MS)
+    tracker.sent(answered, EPOCH_MS)
+    ack = topics.device_topic("p", "agv", "a1", "ack")
+    assert ingest.handle(
+        ack, encode({"v": 1, "t": EPOCH_MS + 10, "id": answered.message.command_id, "status": "done"})
+    )
+    assert ingest.tick(EPOCH_MS + 1_000) == [lost]
+    assert ingest.tick(EPOCH_MS + 2_000) == []
+    assert ingest.escalated == [lost]
+    assert [type(e) for e in ingest.take_events()] == [AgvDown]
+    assert [c.rule for c in ingest.alarm_changes] == ["command_unacknowledged"]
