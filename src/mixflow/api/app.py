@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from mixflow.api import auth, configurator, orders, plan, plant
@@ -95,25 +94,28 @@ def create_app(settings: Settings | None = None, live: LivePlant | None = None) 
     app.state.configurator = ConfiguratorService(reference_catalogue())
     app.state.live = live
     app.state.clock = live if live is not None else WallClock()
-    app.state.promiser = _promiser(settings, live)
-    plant_model: Any = getattr(live, "plant", None) or build_plant(settings.scale, settings.seed)
-    app.state.layout = build_layout(plant_model)
+    if live is not None:
+        live.attach(sessions)
+    else:
+        log.warning("no live plant: orders are stored without a delivery promise")
+    app.state.layout = build_layout(
+        live.plant if live is not None else build_plant(settings.scale, settings.seed)
+    )
 
     _install_error_handlers(app)
     for module in (auth, configurator, orders, plant, plan):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
 
+    plotly_js = Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_bundle() -> FileResponse:
+        """plotly.js from the installed plotly package: the planner's charts work offline, with no CDN."""
+        return FileResponse(plotly_js, media_type="text/javascript")
+
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
         return RedirectResponse("/static/configurator.html")
 
     return app
-
-
-def _promiser(settings: Settings, live: LivePlant | None) -> Any:
-    """The capable-to-promise service when mixflow.promise is available, else None (said on every quote)."""
-    promiser = getattr(live, "promiser", None)
-    if promiser is None:
-        log.warning("no promise service: orders are stored without a delivery promise")
-    return promiser

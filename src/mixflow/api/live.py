@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from mixflow.model import Order
+from mixflow.model import Order, Plant
 
 
 class LivePlant(Protocol):
     """A running plant as the web app sees it."""
+
+    plant: Plant
 
     @property
     def epoch(self) -> Any:
@@ -32,8 +34,16 @@ class LivePlant(Protocol):
         """Set simulated seconds per wall second (0 pauses); returns the speed in force."""
         ...
 
-    def order_placed(self, order: Order) -> None:
-        """Hand a newly stored order to the scheduler."""
+    def quote(self, order: Order) -> tuple[int, str]:
+        """The delivery second the plant would promise `order` now, and why (nothing is booked)."""
+        ...
+
+    def place(self, order: Order) -> Order:
+        """Hand a stored order to the scheduler; returns it promised and sequenced."""
+        ...
+
+    def attach(self, sessions: Any) -> None:
+        """The store's session factory, for writing status changes of web orders as they happen."""
         ...
 
     def plan_view(self, kind: str) -> dict[str, Any]:

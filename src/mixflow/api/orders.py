@@ -58,13 +58,15 @@ def _requested_s(clock: PlantClock, body: OrderRequest, now_s: int) -> int:
     return requested
 
 
-def _promise(request: Request, order: Order) -> Promise:
+NO_PLANT = "no delivery promise: no live plant is running (start `mixflow serve --twin`)"
+
+
+def _quote(request: Request, order: Order) -> Promise:
     clock: PlantClock = request.app.state.clock
-    promiser = request.app.state.promiser
-    if promiser is None:
-        return Promise(available=False, promised_date=None, promised_s=None,
-                       detail="no delivery promise: the promise service (mixflow.promise) is not running")
-    promised_s, detail = promiser.promise(order)
+    live = request.app.state.live
+    if live is None:
+        return Promise(available=False, promised_date=None, promised_s=None, detail=NO_PLANT)
+    promised_s, detail = live.quote(order)
     return Promise(available=True, promised_date=to_datetime(clock, promised_s), promised_s=promised_s,
                    detail=detail)
 
@@ -81,25 +83,24 @@ def quote(body: OrderRequest, request: Request, user: UserDep) -> Promise:
     now_s = clock.now_s()
     order = Order(id="quote", customer=user.username, configuration=body.configuration, placed_s=now_s,
                   requested_s=_requested_s(clock, body, now_s))
-    return _promise(request, order)
+    return _quote(request, order)
 
 
 @router.post("", response_model=OrderOut, status_code=201, responses={422: {"model": ErrorOut}})
 def place(body: OrderRequest, request: Request, session: SessionDep, user: UserDep) -> OrderOut:
-    """Place an order: checked, promised, and committed to the order book before this answers."""
+    """Place an order: checked, committed to the order book, then promised and sequenced by the plant (the
+    promise is committed too) before this answers."""
     price = _checked_configuration(request, body.configuration)
     clock: PlantClock = request.app.state.clock
     now_s = clock.now_s()
     order = Order(id=f"W{secrets.token_hex(6).upper()}", customer=user.username,
                   configuration=body.configuration, placed_s=now_s,
                   requested_s=_requested_s(clock, body, now_s))
-    promise = _promise(request, order)
-    if promise.promised_s is not None:
-        order = order.promised(max(promise.promised_s, now_s), now_s)
     order_book.save_new(session, order, price)
     live = request.app.state.live
     if live is not None:
-        live.order_placed(order)
+        order = live.place(order)
+        order_book.save_progress(session, order)
     return order_out(clock, order, price)
 
 

@@ -20,5 +20,5 @@ def start_live_plant(settings: Settings) -> LivePlant | None:
     try:
         from mixflow.api.twin_plant import TwinPlant
     except ImportError as missing:
-        raise ValidationError("--twin", f"the digital twin is not available in this build ({missing})") from missing
+        raise ValidationError("--twin", f"the digital twin is not available ({missing})") from missing
     return TwinPlant.start(settings)

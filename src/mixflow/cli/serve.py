@@ -41,4 +41,4 @@ def serve(
     live = start_live_plant(settings)
     app = create_app(settings, live)
     typer.echo(f"mixflow: serving on http://{host}:{port}/ (API docs at /docs)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets")
+    uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets-sansio")

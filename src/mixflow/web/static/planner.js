@@ -1,0 +1,132 @@
+// Planner view: KPIs, the line sequence with its colour and ratio view, output vs. demand, OEE and the
+// machine-group Gantt, all from the live plan (refreshed every few seconds).
+import { api, header, requireLogin, date } from "/static/api.js";
+
+header();
+const $ = (id) => document.getElementById(id);
+const PAINT = {
+  white: "#f8fafc", sany_red: "#c8102e", yellow: "#facc15", blue: "#2563eb", green: "#16a34a", black: "#111827",
+  silver: "#cbd5e1", orange: "#f97316", grey: "#6b7280", navy: "#1e3a8a", lime: "#84cc16", bronze: "#a16207",
+};
+// Options that load a line station heavily; the ratio view shows how they are spread (at most p in q).
+const RATIO = [
+  ["8x4 drive", (s) => s.drive === "8x4", 1, 3],
+  ["sleeper cab", (s) => s.cab && s.cab !== "day", 2, 5],
+  ["705 kWh pack", (s) => s.powertrain === "bev_705", 1, 4],
+  ["fuel cell", (s) => s.powertrain === "fcev", 1, 5],
+];
+let epoch = null;
+
+function kpiCard(label, value) {
+  const d = document.createElement("div");
+  d.className = "kpi";
+  d.innerHTML = `<div class="muted"></div><div class="v"></div>`;
+  d.firstChild.textContent = label; d.lastChild.textContent = value;
+  return d;
+}
+
+function showKpis(view) {
+  const k = view.kpis;
+  const oee = Object.values(k.oee || {});
+  const meanOee = oee.length ? oee.reduce((a, g) => a + g.oee, 0) / oee.length : 0;
+  const energy = k.energy_kwh || {};
+  const delivered = Math.max(1, k.delivered);
+  $("kpis").replaceChildren(
+    kpiCard("orders / delivered", `${k.orders} / ${k.delivered}`),
+    kpiCard("order-to-delivery p50 / p95", `${k.order_to_delivery_days.p50} / ${k.order_to_delivery_days.p95} d`),
+    kpiCard("promises kept", `${(100 * k.promises_kept).toFixed(1)} %`),
+    kpiCard("line stops", `${k.line_stops}`),
+    kpiCard("mean OEE", `${(100 * meanOee).toFixed(1)} %`),
+    kpiCard("energy (machines + AGVs)", `${((energy.machines || 0) + (energy.agv_drive || 0)).toFixed(0)} kWh`),
+    kpiCard("energy per delivered truck", `${(((energy.machines || 0) + (energy.agv_drive || 0)) / delivered).toFixed(0)} kWh`),
+    kpiCard("AGV collisions", `${k.agv_collisions ?? 0}`),
+  );
+  const days = k.trucks_per_day.map((_, i) => `day ${i + 1}`);
+  Plotly.react("output", [
+    { x: days, y: k.trucks_per_day, type: "bar", name: "trucks built" },
+    { x: days, y: k.orders_per_day, type: "scatter", mode: "lines+markers", name: "orders (demand)" },
+  ], { margin: { t: 10, r: 10, b: 30, l: 40 }, legend: { orientation: "h" } }, { displayModeBar: false });
+  const groups = Object.keys(k.oee || {});
+  Plotly.react("oee", [{ x: groups, y: groups.map((g) => k.oee[g].oee), type: "bar", name: "OEE" }],
+    { margin: { t: 10, r: 10, b: 90, l: 40 }, yaxis: { range: [0, 1], tickformat: ".0%" } }, { displayModeBar: false });
+}
+
+function windowMax(flags, q) {
+  let best = 0, run = 0;
+  for (let i = 0; i < flags.length; i++) {
+    run += flags[i] ? 1 : 0;
+    if (i >= q) run -= flags[i - q] ? 1 : 0;
+    best = Math.max(best, run);
+  }
+  return best;
+}
+
+function showSequence(view) {
+  const slots = view.slots;
+  $("colours").replaceChildren(...slots.map((s) => {
+    const d = document.createElement("div");
+    d.style.background = PAINT[s.colour] || "#999";
+    d.title = `${s.order} · ${s.family} ${s.drive} · ${s.colour} · ${s.state}`;
+    if (s.state === "upcoming") d.style.opacity = "0.55";
+    return d;
+  }));
+  const ratios = $("ratios");
+  ratios.replaceChildren();
+  for (const [label, has, p, q] of RATIO) {
+    const flags = slots.map(has);
+    const head = document.createElement("div");
+    head.className = "muted";
+    const worst = windowMax(flags, q);
+    head.textContent = `${label} (at most ${p} in ${q}): worst window ${worst} in ${q}`;
+    if (worst > p) head.classList.add("error");
+    const strip = document.createElement("div");
+    strip.className = "strip"; strip.style.height = "14px";
+    flags.forEach((f, i) => {
+      const d = document.createElement("div");
+      d.style.background = f ? "#0a6cff" : "#f1f5f9";
+      if (f && windowMax(flags.slice(Math.max(0, i - q + 1), i + 1), q) > p) d.className = "violation";
+      strip.append(d);
+    });
+    ratios.append(head, strip);
+  }
+  let changes = 0;
+  for (let i = 1; i < slots.length; i++) if (slots[i].colour !== slots[i - 1].colour) changes++;
+  $("sequence-note").textContent = slots.length
+    ? `${slots.length} trucks, ${changes} paint colour changes`
+    : "No truck released to the line yet (the line starts once the first trucks' parts are built).";
+}
+
+function showGantt(view) {
+  const rows = view.rows;
+  const groups = [...new Set(rows.map((r) => r.group))];
+  const when = (s) => new Date(epoch.getTime() + s * 1000).toISOString();
+  const traces = groups.map((g) => {
+    const mine = rows.filter((r) => r.group === g);
+    return {
+      type: "bar", orientation: "h", name: g,
+      y: mine.map((r) => r.machine), base: mine.map((r) => when(r.start_s)),
+      x: mine.map((r) => (r.end_s - r.start_s) * 1000), text: mine.map((r) => r.operation), hoverinfo: "text+y",
+    };
+  });
+  Plotly.react("gantt", traces, {
+    barmode: "overlay", margin: { t: 10, r: 10, b: 30, l: 110 }, xaxis: { type: "date" },
+    yaxis: { automargin: true, tickfont: { size: 8 } }, showlegend: true, legend: { orientation: "h" },
+  }, { displayModeBar: false });
+}
+
+async function refresh() {
+  try {
+    const [kpis, sequence, gantt] = await Promise.all([
+      api("/api/plan/kpis"), api("/api/plan/sequence"), api("/api/plan/gantt"),
+    ]);
+    if (!epoch) {
+      const state = await api("/api/plant/state");
+      epoch = new Date(new Date(state.at).getTime() - state.at_s * 1000);
+    }
+    $("clock").textContent = date(new Date(epoch.getTime() + kpis.at_s * 1000).toISOString());
+    showKpis(kpis); showSequence(sequence); showGantt(gantt);
+    $("error").textContent = "";
+  } catch (e) { $("error").textContent = e.message; }
+}
+
+if (requireLogin(["planner", "operator", "admin"])) { refresh(); setInterval(refresh, 5000); }

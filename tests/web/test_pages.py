@@ -1,0 +1,95 @@
+"""In a real browser: a customer configures, sees a greyed option's reason, orders and sees the promise;
+a planner watches AGVs move on the plant's floor map and opens the planner view."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mixflow.store import accounts
+from mixflow.store.accounts import Role
+
+pytestmark = pytest.mark.browser
+
+
+def _log_in(page: Any, base: str, next_page: str, username: str, password: str, register: bool) -> None:
+    page.goto(f"{base}/static/login.html?next=/static/{next_page}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("#register" if register else "button[type=submit]")
+    page.wait_for_url(f"**/static/{next_page}")
+
+
+def test_customer_configures_orders_and_sees_the_promise(live_server, page, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+    base, _app = live_server
+    _log_in(page, base, "configurator.html", "carla", "carla-password", register=True)
+    page.click("button.chip[data-variable=family][data-value=mixer]")
+    greyed = page.locator("button.chip.greyed[data-variable=drive][data-value='4x2']")
+    greyed.wait_for()
+    greyed.hover()
+    page.wait_for_function("document.querySelector(\"button.chip[data-variable=drive][data-value='4x2']\")"
+                           ".dataset.reason !== undefined")
+    reason = greyed.get_attribute("data-reason") or ""
+    assert "Concrete mixer" in reason and "not possible" in reason
+    assert page.locator("#tooltip").inner_text() == reason
+    page.screenshot(path=str(artifacts / "configurator-greyed-reason.png"))
+
+    count_before = int(re.sub(r"\D", "", page.inner_text("#count")))
+    page.click("#cheapest")
+    page.wait_for_function("document.querySelector('#count').textContent.trim() === '1'")
+    assert count_before > 1
+    page.wait_for_function("document.querySelector('#promise').textContent.startsWith('Delivered by')")
+    promised = page.inner_text("#promise")
+    page.screenshot(path=str(artifacts / "configurator-complete-promise.png"))
+
+    page.click("#order")
+    page.locator("#placed .order-id").wait_for()
+    order_id = page.inner_text("#placed .order-id")
+    assert page.inner_text("#placed .order-promise").startswith("Promised for")
+    # the plant runs on while the customer decides: the booked promise may differ from the quote by minutes
+    assert promised.split(",")[0].removeprefix("Delivered by ") in page.inner_text("#placed .order-promise")
+    page.screenshot(path=str(artifacts / "configurator-ordered.png"))
+
+    page.goto(f"{base}/static/orders.html")
+    card = page.locator(f".order[data-order={order_id}]")
+    card.wait_for()
+    assert card.locator(".flow span.done[data-status=promised]").count() == 1
+    assert "promised for" in card.locator(".promise").inner_text()
+    page.screenshot(path=str(artifacts / "my-orders.png"))
+
+
+def test_planner_sees_agvs_move(live_server, page, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+    base, app = live_server
+    with app.state.sessions() as session:
+        accounts.ensure_user(session, "pia", "planner-password", Role.PLANNER)
+    _log_in(page, base, "plant.html", "pia", "planner-password", register=False)
+    page.wait_for_function("window.__mixflowPlant && window.__mixflowPlant.snapshots >= 2", timeout=20_000)
+    first = page.evaluate("[window.__mixflowPlant.next.at_s, window.__mixflowPlant.next.agv_x, "
+                          "window.__mixflowPlant.next.agv_y]")
+    page.wait_for_function(f"window.__mixflowPlant.next.at_s > {first[0] + 300}", timeout=20_000)
+    # wait until at least one AGV stands somewhere else than in the first snapshot
+    x0, y0 = json.dumps(first[1]), json.dumps(first[2])
+    page.wait_for_function(
+        f"(() => {{ const n = window.__mixflowPlant.next, x = {x0}, y = {y0};"
+        " return n.agv_x.some((v, i) => v !== x[i] || n.agv_y[i] !== y[i]); })()",
+        timeout=30_000,
+    )
+    agvs = len(first[1])
+    assert agvs == len(app.state.layout.agv_ids) > 100
+    frames = page.evaluate("window.__mixflowPlant.frames.slice(-120)")
+    fps = 1000 * (len(frames) - 1) / (frames[-1] - frames[0])
+    (artifacts / "plant-fps.json").write_text(json.dumps({"agvs": agvs, "fps": round(fps, 1)}))
+    page.screenshot(path=str(artifacts / "plant-live.png"))
+
+    page.click("#speeds button[data-speed='0']")
+    page.wait_for_function("window.__mixflowPlant.next.running === false", timeout=10_000)
+
+    page.goto(f"{base}/static/planner.html")
+    page.locator(".kpi").first.wait_for()
+    assert page.evaluate("typeof Plotly") == "object"  # served from the plotly package, no CDN
+    assert page.locator("#gantt .main-svg").count() >= 1
+    page.screenshot(path=str(artifacts / "planner.png"), full_page=True)
