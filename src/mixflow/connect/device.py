@@ -76,7 +76,7 @@ class DeviceLink:
         await self._client.subscribe(self.topic("cmd"), qos=1)
         async for message in self._client.messages:
             try:
-                yield CommandMessage.parse(decode(bytes(message.payload)))  # type: ignore[arg-type]
+                yield CommandMessage.parse(decode(bytes(message.payload)))
             except PayloadError:
                 continue
 

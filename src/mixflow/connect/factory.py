@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
@@ -25,6 +26,7 @@ from mixflow.connect.registry import Registry
 from mixflow.model.port import Command, Event
 
 START_TIMEOUT_S = 30.0
+T = TypeVar("T")
 
 
 class MqttFactory:
@@ -53,7 +55,7 @@ class MqttFactory:
             self._shutdown()
             raise
 
-    def _call(self, coroutine, timeout_s: float | None = None):  # type: ignore[no-untyped-def]
+    def _call(self, coroutine: Coroutine[Any, Any, T], timeout_s: float | None = None) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout_s)
 
     @property
@@ -65,13 +67,12 @@ class MqttFactory:
 
     def send(self, commands: Sequence[Command]) -> list[Outgoing]:
         """Like `submit`, returning the messages sent (with their command ids)."""
-        result: list[Outgoing] = self._call(self.gateway.submit(commands), START_TIMEOUT_S)
-        return result
+        return self._call(self.gateway.submit(commands), START_TIMEOUT_S)
 
     def poll(self, until_s: int) -> Sequence[Event]:
         """Events so far; waits for the first one until the clock reaches `until_s`."""
         wait_s = max(0.0, (self.epoch_ms + until_s * 1000 - now_ms()) / 1000)
-        events: list[Event] = self._call(self._take(wait_s))
+        events = self._call(self._take(wait_s))
         return sorted(events, key=lambda event: event.at_s)
 
     async def _take(self, wait_s: float) -> list[Event]:
