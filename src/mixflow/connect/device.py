@@ -24,7 +24,13 @@ class DeviceLink:
     """One device's MQTT session (use `async with`)."""
 
     def __init__(
-        self, broker: Broker, plant: str, kind: str, device_id: str, password: str | None = None, binary: bool = False
+        self,
+        broker: Broker,
+        plant: str,
+        kind: str,
+        device_id: str,
+        password: str | None = None,
+        binary: bool = False,
     ) -> None:
         self.plant, self.kind, self.device_id = plant, kind, topics.check_name("device_id", device_id)
         self.binary = binary
