@@ -136,6 +136,7 @@ def oneshot(n: int, scens: list[int], time_limit: float) -> list[dict[str, Any]]
         ours = {
             "solved": result.solved,
             "solve_s": round(result.solve_s, 3),
+            "solve_cpu_s": round(result.solve_cpu_s, 3),
             "sum_of_costs": result.sum_of_costs,
             "makespan": result.makespan,
             "at_goal": int((result.paths[-1] == goals).sum()),
