@@ -69,7 +69,8 @@ def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Private
         "persistence true\n"
         f"persistence_location {folder / 'data'}/\n"
         "max_queued_messages 100000\n"
-        "log_dest stderr\n"
+        "log_dest stderr\n" + (f"user {os.environ.get('USER', 'root')}\n" if os.geteuid() == 0 else "")
+        # started as root, mosquitto would drop to user `mosquitto`, who cannot read pytest's tmp dirs
     )
     process = subprocess.Popen(
         [binary, "-c", str(folder / "mosquitto.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

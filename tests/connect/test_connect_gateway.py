@@ -42,7 +42,9 @@ def _poll_until(factory: MqttFactory, wanted: type, timeout_s: float = 10.0) -> 
     raise AssertionError(f"no {wanted.__name__} within {timeout_s} s; got {seen}")
 
 
-def test_device_messages_reach_the_scheduler_and_storage(mqtt_broker: tuple[str, int], tmp_path: Path) -> None:
+def test_device_messages_reach_the_scheduler_and_storage(
+    mqtt_broker: tuple[str, int], tmp_path: Path
+) -> None:
     plant = f"t{uuid.uuid4().hex[:10]}"
     broker = Broker(*mqtt_broker)
     engine, _ = connect(f"sqlite:///{tmp_path / 'g.db'}")
@@ -51,9 +53,10 @@ def test_device_messages_reach_the_scheduler_and_storage(mqtt_broker: tuple[str,
         assert isinstance(factory, Factory)
 
         async def device() -> list[str]:
-            async with DeviceLink(broker, plant, "machine", "m1") as link, aiomqtt.Client(
-                *mqtt_broker, protocol=aiomqtt.ProtocolVersion.V5
-            ) as watcher:
+            async with (
+                DeviceLink(broker, plant, "machine", "m1") as link,
+                aiomqtt.Client(*mqtt_broker, protocol=aiomqtt.ProtocolVersion.V5) as watcher,
+            ):
                 await watcher.subscribe(f"mixflow/{plant}/_dead/#", qos=1)
                 await link.heartbeat()
                 for k in range(20):
