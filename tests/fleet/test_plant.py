@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixflow.fleet.plant import energy_from_spec, fleet_for_plant, fleet_task, grid_from_floor, step_seconds
+from mixflow.fleet.validate import validate_plan
+from mixflow.model import MaterialTask
+
+
+@pytest.fixture(scope="module")
+def small_plant():  # type: ignore[no-untyped-def]
+    from mixflow.reference import build_plant
+
+    return build_plant(0.1, 0)
+
+
+def test_floor_becomes_grid_with_zones(small_plant) -> None:  # type: ignore[no-untyped-def]
+    floor = small_plant.floor
+    grid = grid_from_floor(floor)
+    assert (grid.width, grid.height) == (floor.width, floor.height)
+    assert np.array_equal(grid.blocked, floor.blocked)
+    assert len(grid.zones["chargers"]) == len(floor.chargers)
+    assert all(grid.is_free(int(c)) for c in grid.zones["warehouse"])
+
+
+def test_energy_per_step_follows_the_spec(small_plant) -> None:  # type: ignore[no-untyped-def]
+    spec, floor = small_plant.fleet.spec, small_plant.floor
+    step = step_seconds(small_plant)
+    energy = energy_from_spec(spec, floor.cell_m, step)
+    assert energy.drain_kwh_per_move == pytest.approx(spec.drain_kwh_per_m * floor.cell_m)
+    assert energy.charge_kwh_per_step == pytest.approx(spec.charge_kw * step / 3600)
+
+
+def test_plant_fleet_delivers_line_side_tasks(small_plant) -> None:  # type: ignore[no-untyped-def]
+    fleet = fleet_for_plant(small_plant, seed=0)
+    racks = small_plant.floor.warehouse_cells
+    trail = [fleet.positions.copy()]
+    posted = 0
+    for step in range(400):
+        if step % 20 == 0 and step < 200:
+            station = small_plant.line.stations[posted % len(small_plant.line.stations)]
+            task = MaterialTask(
+                id=f"t{posted}",
+                part="kit",
+                pickup=racks[posted * 7 % len(racks)],
+                dropoff=station.drop_cell,
+                release_s=step,
+                deadline_s=step + 300,
+                payload_kg=200.0,
+            )
+            fleet.post(fleet_task(task, fleet.grid, step_seconds(small_plant)))
+            posted += 1
+        trail.append(fleet.step())
+    assert validate_plan(fleet.grid, np.array(trail)).ok
+    assert len(fleet.deliveries) == posted
+    assert not any(d.late for d in fleet.deliveries)
