@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mixflow.errors import ValidationError
-from mixflow.fleet.grid import Grid
-from mixflow.fleet.manager import EnergySpec, FleetManager, RobotState
+from mixflow.fleet.manager import RobotState
 from mixflow.fleet.planner import PlannerOptions
+from mixflow.fleet.plant import fleet_for_plant
 from mixflow.fleet.tasks import FleetTask
 from mixflow.model import DAY_S, Catalogue, Order, OrderStatus, Plant
 from mixflow.model.port import (
@@ -52,7 +52,7 @@ from mixflow.model.work import MaterialTask
 from mixflow.plan.kpis import KpiBook
 from mixflow.plan.material import LineFeeding
 from mixflow.plan.shops import PlannedOp, ShopDispatch
-from mixflow.plan.state import PlanStore
+from mixflow.plan.state import PlanStore, SavedPlan
 from mixflow.promise import Promise, Promiser, PromiseRules
 
 TEST_PART = "truck"
@@ -110,27 +110,31 @@ class Scheduler:
         self._last_flush = 0
         self._last_step_s = -1
         self.line_sequence: list[str] = []
-        floor = plant.floor
-        self.grid = Grid(blocked=floor.blocked.copy())
-        homes = np.array([self.grid.cell(x, y) for x, y in plant.fleet.homes], dtype=np.int32)
-        chargers = np.array([self.grid.cell(x, y) for x, y in floor.chargers], dtype=np.int32)
-        spec = plant.fleet.spec
-        energy = EnergySpec(
-            battery_kwh=spec.battery_kwh,
-            drain_kwh_per_move=spec.drain_kwh_per_m * floor.cell_m,
-            charge_kwh_per_step=spec.charge_kw / 3600.0,
-            loaded_factor=spec.loaded_drain_factor,
-            low_soc=spec.low_soc,
-        )
-        self.fleet = FleetManager(
-            self.grid, homes, chargers, energy, PlannerOptions(flow_weight=0.0), seed=seed
-        )
+        self.fleet = fleet_for_plant(plant, PlannerOptions(flow_weight=0.0, lane_cost=0), seed=seed)
+        self.grid = self.fleet.grid
         self.agv_ids = plant.fleet.agv_ids
         self._agv_index = {a: i for i, a in enumerate(self.agv_ids)}
         self._told_task: list[str | None] = [None] * len(self.agv_ids)
         self._told_charging = np.zeros(len(self.agv_ids), dtype=np.bool_)
         self._fleet_task: dict[str, MaterialTask] = {}
         self._step_once = False
+        self._parked_down = np.zeros(len(self.agv_ids), dtype=np.bool_)
+
+    def resume(self, saved: SavedPlan) -> None:
+        """Take up a plan read back from the store after a restart: every order keeps its promise and
+        slot, and the part jobs continue after their last finished operation."""
+        for order_id, order in saved.orders.items():
+            self.orders[order_id] = order
+            self.kpis.placed_s[order_id] = order.placed_s
+            promise = saved.promises.get(order_id)
+            if promise is None:
+                continue
+            self.promises[order_id] = promise
+            self.promiser.restore(promise)
+            self.kpis.promised_s[order_id] = promise.promised_s
+            if order.reached(OrderStatus.ON_LINE) is None:
+                self._plan_parts(order, order.history[-1].at_s, saved.done_operations)
+        self.kpis.at_risk |= saved.at_risk
 
     # -- the loop ------------------------------------------------------------------------------------
     def run(self, factory: Factory, until_s: int, on_progress: Callable[[int], bool] | None = None) -> None:
@@ -244,7 +248,7 @@ class Scheduler:
 
     def _fleet_step(self, now: int) -> list[Command]:
         fleet = self.fleet
-        nxt = fleet.step()
+        nxt = fleet.step(self._parked_down if self._parked_down.any() else None)
         commands: list[Command] = []
         for agv, task_id in enumerate(fleet.task_of):
             if task_id != self._told_task[agv]:
@@ -418,11 +422,24 @@ class Scheduler:
         self.fleet.soc_kwh[a] = min(self.fleet.soc_kwh[a], e.soc * self.plant.fleet.spec.battery_kwh)
 
     def _on_agv_down(self, e: AgvDown) -> None:
+        """A parked idle AGV that fails only stays put; one on an errand becomes an obstacle for the
+        planner and hands its task to another AGV."""
         self.kpis.faults += 1
-        self.fleet.set_broken(self._agv_index[e.agv_id], True)
+        a = self._agv_index[e.agv_id]
+        f = self.fleet
+        if f.state[a] == RobotState.IDLE and f.positions[a] == f.planner.goals[a]:
+            f.state[a] = RobotState.BROKEN
+            self._parked_down[a] = True
+        else:
+            f.set_broken(a, True)
 
     def _on_agv_up(self, e: AgvUp) -> None:
-        self.fleet.set_broken(self._agv_index[e.agv_id], False)
+        a = self._agv_index[e.agv_id]
+        if self._parked_down[a]:
+            self._parked_down[a] = False
+            self.fleet.state[a] = RobotState.IDLE
+        else:
+            self.fleet.set_broken(a, False)
 
     # -- bookkeeping ---------------------------------------------------------------------------------
     def _advance(self, order_id: str, status: OrderStatus, at_s: int, note: str = "") -> None:

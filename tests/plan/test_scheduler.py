@@ -1,0 +1,133 @@
+"""The scheduler against a scripted factory (no twin): promises, dispatch, repair, persistence, restart."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from mixflow.model import OrderStatus
+from mixflow.model.port import (
+    Command,
+    Event,
+    Factory,
+    MachineDown,
+    OperationDone,
+    OperationStarted,
+    OrderPlaced,
+    StartOperation,
+)
+from mixflow.plan import PlanStore, Scheduler
+from mixflow.reference import build_plant, order_stream, reference_catalogue
+from mixflow.store import connect
+
+
+class ScriptedFactory:
+    """A factory that plays back the events a test gives it and records every command."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.script: list[Event] = []
+        self.commands: list[Command] = []
+
+    @property
+    def now_s(self) -> int:
+        return self.now
+
+    def submit(self, commands: Sequence[Command]) -> None:
+        self.commands += commands
+
+    def poll(self, until_s: int) -> list[Event]:
+        due = [e for e in self.script if e.at_s <= until_s]
+        self.script = [e for e in self.script if e.at_s > until_s]
+        self.now = until_s
+        return due
+
+
+@pytest.fixture(scope="module")
+def world():  # type: ignore[no-untyped-def]
+    plant = build_plant(0.05, 0)
+    catalogue = reference_catalogue()
+    return plant, catalogue, order_stream(plant, catalogue, 3, 0)
+
+
+def _starts(factory: ScriptedFactory) -> list[StartOperation]:
+    return [c for c in factory.commands if isinstance(c, StartOperation)]
+
+
+def test_an_order_is_promised_and_its_part_jobs_start(world) -> None:  # type: ignore[no-untyped-def]
+    plant, catalogue, orders = world
+    factory = ScriptedFactory()
+    assert isinstance(factory, Factory)
+    scheduler = Scheduler(plant, catalogue)
+    order = orders[0]
+    factory.script = [OrderPlaced(order.placed_s, order)]
+    scheduler.run(factory, order.placed_s + 120)
+    assert scheduler.orders[order.id].status is OrderStatus.SEQUENCED
+    promise = scheduler.promises[order.id]
+    assert promise.promised_s >= order.requested_s
+    starts = _starts(factory)
+    parts = {w.part for w in catalogue.feeder_operations(order.configuration)}
+    assert {s.part for s in starts} == parts  # the first operation of every part job
+    for s in starts:
+        assert s.duration_s > 0 and s.order_id == order.id
+        assert scheduler.shops.group_of[s.machine_id] == scheduler.shops.busy[s.machine_id].group
+
+
+def test_the_next_operation_follows_when_one_is_done(world) -> None:  # type: ignore[no-untyped-def]
+    plant, catalogue, orders = world
+    factory = ScriptedFactory()
+    scheduler = Scheduler(plant, catalogue)
+    order = orders[0]
+    factory.script = [OrderPlaced(order.placed_s, order)]
+    scheduler.run(factory, order.placed_s + 60)
+    first = next(s for s in _starts(factory) if s.part == "cab")
+    t = order.placed_s + 100
+    factory.script = [OperationStarted(t, first.operation_id, first.machine_id),
+                      OperationDone(t + 50, first.operation_id, first.machine_id)]
+    factory.commands.clear()
+    scheduler.run(factory, t + 120)
+    follow = [s for s in _starts(factory) if s.part == "cab"]
+    assert len(follow) == 1 and follow[0].operation_id.endswith("/2")
+
+
+def test_a_broken_machine_gets_no_work_and_the_order_is_checked(world) -> None:  # type: ignore[no-untyped-def]
+    plant, catalogue, orders = world
+    factory = ScriptedFactory()
+    scheduler = Scheduler(plant, catalogue)
+    group = next(g for g in plant.machine_groups if g.operation == "cab_press")
+    # every cab_press machine but one breaks before the orders arrive
+    downs = [MachineDown(1, m.id) for m in group.machines[1:]]
+    factory.script = [*downs, *(OrderPlaced(o.placed_s, o) for o in orders[:5])]
+    scheduler.run(factory, orders[4].placed_s + 60)
+    presses = {s.machine_id for s in _starts(factory) if s.machine_id.startswith("cab_press")}
+    assert presses == {group.machines[0].id}
+    assert len(scheduler.shops.queues[group.id]) == 4  # the rest wait for the one machine
+
+
+def test_promises_survive_a_restart(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    plant, catalogue, orders = world
+    _, sessions = connect(f"sqlite:///{tmp_path / 'plan.db'}")
+    factory = ScriptedFactory()
+    scheduler = Scheduler(plant, catalogue, PlanStore(sessions))
+    factory.script = [OrderPlaced(o.placed_s, o) for o in orders[:6]]
+    scheduler.run(factory, orders[5].placed_s + 60)
+    del scheduler  # killed
+
+    _, sessions = connect(f"sqlite:///{tmp_path / 'plan.db'}")
+    store = PlanStore(sessions)
+    saved = store.load()
+    restarted = Scheduler(plant, catalogue, store)
+    restarted.resume(saved)
+    assert set(restarted.orders) == {o.id for o in orders[:6]}
+    for o in orders[:6]:
+        assert restarted.promises[o.id] == saved.promises[o.id]
+        assert restarted.orders[o.id].promised_s == saved.promises[o.id].promised_s
+    # a new order cannot take a slot promised before the restart
+    factory = ScriptedFactory()
+    factory.now = orders[6].placed_s - 1
+    factory.script = [OrderPlaced(orders[6].placed_s, orders[6])]
+    restarted.run(factory, orders[6].placed_s + 60)
+    taken = {p.slot for o, p in restarted.promises.items() if o != orders[6].id}
+    assert restarted.promises[orders[6].id].slot not in taken
+    assert len(store.load().promises) == 7

@@ -1,0 +1,66 @@
+"""A whole small run: every order delivered, no collision, deterministic, refused when impossible."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixflow.errors import InfeasibleError
+from mixflow.model import Plant
+from mixflow.model.plant import FloorGrid
+from mixflow.reference import build_plant, order_stream, reference_catalogue
+from mixflow.twin import Scenario, check_feasible, run
+from mixflow.twin.report import write_report
+
+
+@pytest.fixture(scope="module")
+def result():  # type: ignore[no-untyped-def]
+    return run(Scenario(scale=0.05, days=1, drain_days=4), seed=3)
+
+
+def test_every_order_is_delivered_without_collision(result) -> None:  # type: ignore[no-untyped-def]
+    k = result.kpis
+    assert k["orders"] > 0 and k["delivered"] == k["orders"]
+    assert k["agv_collisions"] == 0 and k["agv_refused_moves"] == 0
+    assert k["order_to_delivery_days"]["max"] <= 5.0
+    assert 0.0 <= k["promises_kept"] <= 1.0
+    assert sum(k["trucks_per_day"]) == k["delivered"]
+
+
+def test_a_run_is_deterministic_for_a_seed(result) -> None:  # type: ignore[no-untyped-def]
+    again = run(Scenario(scale=0.05, days=1, drain_days=4), seed=3)
+    a = {k: v for k, v in result.kpis.items() if k not in ("wall_s", "planner_ms_per_decision")}
+    b = {k: v for k, v in again.kpis.items() if k not in ("wall_s", "planner_ms_per_decision")}
+    assert a == b
+
+
+def test_the_report_is_self_contained(result, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    html = write_report(result, tmp_path / "r.html").read_text()
+    assert "Order-to-delivery" in html and "AGV heat map" in html
+    assert "<script src=" not in html and "plotly" in html.lower()
+
+
+def test_demand_above_capacity_is_refused() -> None:
+    with pytest.raises(InfeasibleError, match="demand is above capacity"):
+        run(Scenario(scale=0.05, days=1, demand_factor=3.0), seed=0)
+
+
+def test_no_reachable_charger_is_refused() -> None:
+    plant = build_plant(0.05, 0)
+    floor = plant.floor
+    blocked = floor.blocked.copy()
+    for x, y in floor.chargers:  # wall every charger in
+        for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            if (x + dx, y + dy) not in floor.chargers and 0 <= y + dy < floor.height:
+                blocked[y + dy, x + dx] = True
+    walled = FloorGrid(floor.width, floor.height, blocked, floor.exits, floor.cell_m, floor.warehouse_cells,
+                       floor.chargers, floor.parking, floor.zones)
+    plant = Plant(plant.name, plant.line, plant.shops, walled, plant.fleet, plant.scale)
+    catalogue = reference_catalogue()
+    with pytest.raises(InfeasibleError, match="no charger is reachable"):
+        check_feasible(plant, catalogue, order_stream(plant, catalogue, 1, 0), 1)
+
+
+def test_heat_map_counts_only_free_cells(result) -> None:  # type: ignore[no-untyped-def]
+    assert result.heat.sum() > 0
+    assert not np.any(result.heat[result.blocked])

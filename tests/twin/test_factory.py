@@ -1,0 +1,85 @@
+"""The twin executes commands and reports events; it decides nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from mixflow.model import DAY_S
+from mixflow.model.port import (
+    LineStopped,
+    MachineDown,
+    OperationDone,
+    OperationStarted,
+    OrderPlaced,
+    PostTask,
+    ReleaseToLine,
+    StartOperation,
+)
+from mixflow.model.work import MaterialTask
+from mixflow.reference import build_plant, order_stream, reference_catalogue
+from mixflow.twin import Scenario, Storm, Twin
+
+
+@pytest.fixture(scope="module")
+def small():  # type: ignore[no-untyped-def]
+    plant = build_plant(0.05, 0)
+    catalogue = reference_catalogue()
+    orders = order_stream(plant, catalogue, 1, 0)
+    return plant, catalogue, orders
+
+
+def _drain(twin: Twin, until: int) -> list:  # type: ignore[type-arg]
+    events = []
+    while twin.now_s < until:
+        events += twin.poll(until)
+    return events
+
+
+def test_orders_arrive_at_their_time(small) -> None:  # type: ignore[no-untyped-def]
+    plant, catalogue, orders = small
+    twin = Twin(plant, catalogue, orders, Scenario(scale=0.05, mtbf_factor=0, agv_mtbf_h=0), 0)
+    events = _drain(twin, DAY_S)
+    placed = [e for e in events if isinstance(e, OrderPlaced)]
+    assert [e.order.id for e in placed] == [o.id for o in orders]
+    assert all(e.at_s == e.order.placed_s for e in placed)
+
+
+def test_an_operation_runs_in_working_time(small) -> None:  # type: ignore[no-untyped-def]
+    plant, catalogue, _orders = small
+    twin = Twin(plant, catalogue, [], Scenario(scale=0.05, mtbf_factor=0, agv_mtbf_h=0, process_noise=0), 0)
+    machine = plant.machines[0].id
+    twin.submit([StartOperation("op-1", machine, 0, duration_s=600, order_id="X", part="cab", final=True)])
+    events = _drain(twin, DAY_S)
+    started = next(e for e in events if isinstance(e, OperationStarted))
+    done = next(e for e in events if isinstance(e, OperationDone))
+    assert started.at_s == 6 * 3600  # the shift starts at 06:00
+    assert done.at_s == 6 * 3600 + 600
+
+
+def test_a_storm_takes_machines_down_and_work_waits_for_the_repair(small) -> None:  # type: ignore[no-untyped-def]
+    plant, catalogue, _ = small
+    shop = plant.shop("cab")
+    storm = Storm("cab", 1.0, 7 * 3600, 3600)
+    scenario = Scenario(scale=0.05, mtbf_factor=0, agv_mtbf_h=0, process_noise=0, storms=(storm,))
+    twin = Twin(plant, catalogue, [], scenario, 0)
+    machine = shop.groups[0].machines[0].id
+    twin.submit([StartOperation("op-1", machine, 0, duration_s=7200, order_id="X", part="cab")])
+    events = _drain(twin, DAY_S)
+    downs = [e for e in events if isinstance(e, MachineDown)]
+    assert len(downs) == shop.machine_count
+    done = next(e for e in events if isinstance(e, OperationDone))
+    assert done.at_s == 6 * 3600 + 7200 + 3600
+
+
+def test_the_line_stops_for_a_missing_part(small) -> None:  # type: ignore[no-untyped-def]
+    plant, catalogue, orders = small
+    order = orders[0]
+    twin = Twin(plant, catalogue, [order], Scenario(scale=0.05, mtbf_factor=0, agv_mtbf_h=0), 0)
+    _drain(twin, order.placed_s)
+    station = plant.line.stations[0]
+    task = MaterialTask("T1", "frame", plant.shop("frame").outbound_cell, station.drop_cell, 0, DAY_S, 10.0,
+                        order.id, "0")
+    twin.submit([PostTask(task), ReleaseToLine(order.id, 0)])
+    events = _drain(twin, order.placed_s + DAY_S)
+    stops = [e for e in events if isinstance(e, LineStopped)]
+    assert stops and stops[0].order_id == order.id and "missing part" in stops[0].cause
