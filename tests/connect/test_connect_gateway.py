@@ -10,13 +10,14 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from sqlalchemy import text
 
 from mixflow.connect import topics
 from mixflow.connect.broker import Broker
 from mixflow.connect.commands import CommandTracker
 from mixflow.connect.device import DeviceLink
 from mixflow.connect.factory import MqttFactory
-from mixflow.connect.gateway import GatewayConfig
+from mixflow.connect.gateway import GatewayConfig, now_ms
 from mixflow.connect.registry import Registry
 from mixflow.model.port import Factory, MachineDown, OperationDone, StartOperation
 from mixflow.store.db import connect
@@ -115,3 +116,39 @@ def test_commands_are_acknowledged_or_resent_then_escalated(mqtt_broker: tuple[s
         down = next(e for e in events if isinstance(e, MachineDown))
         assert down.machine_id == "m2" and down.reason == "no command ack"
         assert factory.stats()["resent"] >= 1 and factory.stats()["escalated"] == 1
+
+
+def test_gateway_downsamples_old_telemetry(mqtt_broker: tuple[str, int], tmp_path: Path) -> None:
+    plant = f"t{uuid.uuid4().hex[:10]}"
+    broker = Broker(*mqtt_broker)
+    engine, _ = connect(f"sqlite:///{tmp_path / 'd.db'}")
+    config = GatewayConfig(
+        gateway_id="gw",
+        session_expiry_s=5,
+        tick_interval_s=0.05,
+        keep_raw_s=60,
+        rollup_bucket_s=10,
+        downsample_every_s=0.1,
+    )
+    with MqttFactory(broker, _registry(plant), config=config, engine=engine) as factory:
+
+        async def device() -> None:
+            async with DeviceLink(broker, plant, "machine", "m1") as link:
+                hour_ago = now_ms() - 3_600_000
+                for k in range(30):  # 30 s of samples an hour ago: three 10 s buckets
+                    await link.telemetry({"kw": float(k)}, t_ms=hour_ago - hour_ago % 10_000 + 1000 * k)
+                await link.telemetry({"kw": 99.0})  # fresh: stays raw
+
+        asyncio.run(device())
+        deadline = time.monotonic() + 10
+        while factory.stats().get("downsampled", 0) < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert count_samples(engine) == 1
+    with engine.connect() as connection:
+        rollups = connection.execute(
+            text(  # a bucket rolled up while samples still arrived has more than one row
+                "SELECT SUM(count), MIN(min_value), MAX(max_value) FROM telemetry_rollup"
+                " GROUP BY bucket_ms ORDER BY bucket_ms"
+            )
+        )
+        assert [tuple(r) for r in rollups] == [(10, 0.0, 9.0), (10, 10.0, 19.0), (10, 20.0, 29.0)]

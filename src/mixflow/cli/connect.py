@@ -97,6 +97,10 @@ def gateway(
     session_expiry_s: int = typer.Option(
         3600, "--session-expiry", help="How long the broker keeps our session."
     ),
+    keep_raw_s: int = typer.Option(
+        0, "--keep-raw", help="Downsample samples older than this many seconds (0: never)."
+    ),
+    bucket_s: int = typer.Option(60, "--rollup-bucket", help="Rollup bucket width in seconds."),
     ca_file: str | None = typer.Option(None, "--tls-ca", help="CA file for mqtts://."),
     cert_file: str | None = typer.Option(None, "--tls-cert", help="Client certificate for mqtts://."),
     key_file: str | None = typer.Option(None, "--tls-key", help="Client key for mqtts://."),
@@ -108,7 +112,14 @@ def gateway(
         raise ValidationError(
             "--plant", f"no devices registered for plant {plant_id!r} in {db} (run provision)"
         )
-    config = GatewayConfig(gateway_id=gateway_id, index=index, count=count, session_expiry_s=session_expiry_s)
+    config = GatewayConfig(
+        gateway_id=gateway_id,
+        index=index,
+        count=count,
+        session_expiry_s=session_expiry_s,
+        keep_raw_s=keep_raw_s,
+        rollup_bucket_s=bucket_s,
+    )
     service = Gateway(parse_broker(broker, ca_file, cert_file, key_file), Ingest(registry), config, engine)
 
     async def serve() -> None:

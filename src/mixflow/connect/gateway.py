@@ -36,7 +36,7 @@ from mixflow.connect.payloads import encode
 from mixflow.connect.wire import Received, WireClient
 from mixflow.errors import ValidationError
 from mixflow.model.port import Command, Event
-from mixflow.store.telemetry import Row, insert_samples, record_alarms
+from mixflow.store.telemetry import Row, downsample, insert_samples, record_alarms
 
 log = logging.getLogger("mixflow.connect")
 
@@ -57,6 +57,9 @@ class GatewayConfig:
     tick_interval_s: float = 0.5
     dead_letters_per_s: int = 200
     line_id: str = "line"
+    keep_raw_s: int = 0  # downsample samples older than this (0 = keep everything raw)
+    rollup_bucket_s: int = 60
+    downsample_every_s: float = 300.0
     shards: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -64,8 +67,10 @@ class GatewayConfig:
         if self.count < 1:
             raise ValidationError("--gateways", f"must be at least 1, got {self.count}")
         topics.shards_for(self.index, self.count)
-        if self.flush_interval_s <= 0 or self.tick_interval_s <= 0:
-            raise ValidationError("gateway", "flush_interval_s and tick_interval_s must be positive")
+        if self.flush_interval_s <= 0 or self.tick_interval_s <= 0 or self.downsample_every_s <= 0:
+            raise ValidationError("gateway", "flush, tick and downsampling intervals must be positive")
+        if self.keep_raw_s < 0 or self.rollup_bucket_s <= 0:
+            raise ValidationError("gateway", "keep_raw_s must be >= 0 and rollup_bucket_s positive")
 
     def owned_shards(self) -> list[str]:
         return list(self.shards) or topics.shards_for(self.index, self.count)
@@ -219,10 +224,17 @@ class Gateway:
             await self.flush()
 
     async def _tick_loop(self) -> None:
+        config = self.config
+        next_downsample = time.monotonic() + config.downsample_every_s
         while True:
-            await asyncio.sleep(self.config.tick_interval_s)
+            await asyncio.sleep(config.tick_interval_s)
             for outgoing in self.ingest.tick(now_ms()):
                 await self._send(outgoing)
+            if self.engine is not None and config.keep_raw_s and time.monotonic() >= next_downsample:
+                next_downsample = time.monotonic() + config.downsample_every_s
+                cutoff = now_ms() - config.keep_raw_s * 1000
+                done = await asyncio.to_thread(downsample, self.engine, cutoff, config.rollup_bucket_s)
+                self.ingest.counters["downsampled"] += done.samples_removed
 
     async def _send(self, outgoing: Outgoing) -> None:
         topic = topics.device_topic(self.plant, outgoing.kind, outgoing.device_id, "cmd")
