@@ -62,8 +62,11 @@ TEST_S = 3600
 
 @dataclass(frozen=True)
 class PlanOptions:
-    """How the scheduler paces itself: the idle poll, the line queue and the store's flush period."""
+    """How the scheduler works: `dispatch` "slot" starts the operation of the truck with the earliest
+    line slot first (the plan), "fifo" the one that became ready first (the plain baseline); the idle
+    poll, the line queue and the store's flush period pace the loop."""
 
+    dispatch: str = "slot"
     idle_poll_s: int = 60
     line_queue: int = 2
     flush_every_s: int = 600
@@ -74,6 +77,8 @@ class PlanOptions:
             raise ValidationError("plan options", "idle_poll_s and flush_every_s must be >= 1")
         if self.line_queue < 1:
             raise ValidationError("plan options.line_queue", "must be >= 1")
+        if self.dispatch not in ("slot", "fifo"):
+            raise ValidationError("plan options.dispatch", f"must be slot or fifo, got {self.dispatch!r}")
 
 
 class Scheduler:
@@ -304,7 +309,6 @@ class Scheduler:
                 )
             )
         left: set[str] = set()
-        slot = self.promises[order.id].slot
         for part, ops in chains.items():
             ops[-1] = PlannedOp(
                 ops[-1].id, ops[-1].order_id, part, ops[-1].group, ops[-1].duration_s, ops[-1].setup_key, True
@@ -316,7 +320,7 @@ class Scheduler:
             self._next_op[(order.id, part)] = k
             if k < len(ops):
                 left.add(part)
-                self.shops.add(ops[k], slot)
+                self.shops.add(ops[k], self._priority(order.id))
         for part_id in self.catalogue.bill_of_materials(order.configuration):
             bought = self.catalogue.part(part_id)
             if bought.shop is None:
@@ -363,7 +367,7 @@ class Scheduler:
         self._next_op[key] = k
         chain = self._chains[key]
         if k < len(chain):
-            self.shops.add(chain[k], self.promises[op.order_id].slot)
+            self.shops.add(chain[k], self._priority(op.order_id))
         else:
             self._part_ready(op.order_id, op.part, e.at_s)
 
@@ -404,7 +408,7 @@ class Scheduler:
         group = self.shops.group_for_operation[TEST_OPERATION]
         self.shops.add(
             PlannedOp(f"{e.order_id}/{TEST_PART}", e.order_id, TEST_PART, group, TEST_S, "", True),
-            self.promises[e.order_id].slot,
+            self._priority(e.order_id),
         )
 
     def _on_truck_delivered(self, e: TruckDelivered) -> None:
@@ -440,6 +444,9 @@ class Scheduler:
             self.fleet.state[a] = RobotState.IDLE
         else:
             self.fleet.set_broken(a, False)
+
+    def _priority(self, order_id: str) -> int:
+        return self.promises[order_id].slot if self.options.dispatch == "slot" else 0
 
     # -- bookkeeping ---------------------------------------------------------------------------------
     def _advance(self, order_id: str, status: OrderStatus, at_s: int, note: str = "") -> None:

@@ -102,6 +102,7 @@ def run(
     seed: int = 0,
     *,
     store: PlanStore | None = None,
+    options: PlanOptions | None = None,
     on_progress: Callable[[int, Scheduler, Twin], bool] | None = None,
 ) -> Result:
     """Simulate the scenario with the cloud scheduler in charge; deterministic for a seed.
@@ -112,7 +113,7 @@ def run(
     began = time.perf_counter()
     plant, catalogue, orders = prepare(scenario, seed)
     twin = Twin(plant, catalogue, orders, scenario, seed)
-    options = PlanOptions(promise_rules=PromiseRules(handover_s=scenario.handover_s))
+    options = replace(options or PlanOptions(), promise_rules=PromiseRules(handover_s=scenario.handover_s))
     scheduler = Scheduler(plant, catalogue, store, options, seed=seed)
     interrupted = False
     arrivals_end = scenario.days * DAY_S
