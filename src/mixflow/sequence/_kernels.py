@@ -151,7 +151,7 @@ def _rule_range(r, lo, hi, q, ws, we):
 
 
 @njit(cache=True)
-def _move_delta(line, opt, col, cls, cnt, p, q, prio, ws, we, mode, t, kind, i, j, out):
+def _move_delta(line, opt, col, cnt, p, q, prio, ws, we, mode, t, kind, i, j, out):
     """Fill out[0..2] with the change of [high, low, colour_changes] of move (kind, i, j)."""
     size = line.shape[0]
     out[0] = 0
@@ -345,7 +345,7 @@ def local_search(
             j = i + 1 + _rand(rng) % reach
             if j >= size:
                 continue
-        _move_delta(line, opt, col, cls, cnt, p, q, prio, ws, we, mode, t, kind, i, j, delta)
+        _move_delta(line, opt, col, cnt, p, q, prio, ws, we, mode, t, kind, i, j, delta)
         change = weights[0] * delta[0] + weights[1] * delta[1] + weights[2] * delta[2]
         if change > 0:
             continue
@@ -387,7 +387,6 @@ def _count_at_most(cum_row, lo, hi, x):
 def greedy(
     opt,
     col,
-    class_of,
     class_members,
     class_start,
     p,

@@ -81,7 +81,6 @@ def _greedy_line(arrays: _Arrays) -> tuple[np.ndarray, bool]:
     line, feasible = _kernels.greedy(
         arrays.opt,
         arrays.col,
-        arrays.cls,
         arrays.class_members,
         arrays.class_start,
         arrays.p,
