@@ -32,6 +32,7 @@ class KpiBook:
     gantt: list[tuple[str, str, str, int, int]] = field(default_factory=list)
     gantt_until_s: int = 2 * DAY_S
     faults: int = 0
+    resequences: int = 0
 
     def summary(self, plant: Plant, days: int, horizon_s: int) -> dict[str, Any]:
         """The KPI dictionary `mixflow simulate --json` prints."""
@@ -73,6 +74,7 @@ class KpiBook:
             "orders_flagged_at_risk": len(self.at_risk),
             "trucks_per_day": per_day_out.tolist(),
             "orders_per_day": per_day_in.tolist(),
+            "line_resequences": self.resequences,
             "line_stops": len(self.stops),
             "line_stop_causes": dict(causes),
             "oee": oee,

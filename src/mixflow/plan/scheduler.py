@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from mixflow.errors import ValidationError
+from mixflow.errors import MixflowError, ValidationError
 from mixflow.fleet.manager import RobotState
 from mixflow.fleet.planner import PlannerOptions
 from mixflow.fleet.plant import fleet_for_plant
@@ -54,6 +55,9 @@ from mixflow.plan.material import LineFeeding
 from mixflow.plan.shops import PlannedOp, ShopDispatch
 from mixflow.plan.state import PlanStore, SavedPlan
 from mixflow.promise import Promise, Promiser, PromiseRules
+from mixflow.promise.calendar import working_between
+from mixflow.sequence import solve as solve_sequence
+from mixflow.sequence.plant import build_instance
 
 TEST_PART = "truck"
 TEST_OPERATION = "eol_test"
@@ -67,6 +71,7 @@ class PlanOptions:
     poll, the line queue and the store's flush period pace the loop."""
 
     dispatch: str = "slot"
+    resequence: bool = True
     idle_poll_s: int = 60
     line_queue: int = 2
     flush_every_s: int = 600
@@ -107,6 +112,7 @@ class Scheduler:
         self._parts_left: dict[str, set[str]] = {}
         self._bought_ready: list[tuple[int, str, str]] = []
         self._ready_to_release: list[tuple[int, str]] = []
+        self._release_plan: deque[str] = deque()
         self._released_open = 0
         self._tasks_of: dict[str, list[MaterialTask]] = {}
         self._op_order: dict[str, PlannedOp] = {}
@@ -207,17 +213,58 @@ class Scheduler:
         return commands
 
     def _release(self, now: int) -> list[Command]:
-        """Release built trucks to the line, earliest slot first, keeping a short queue before it."""
+        """Release built trucks to the line in the shift's sequence, keeping a short queue before it."""
         commands: list[Command] = []
         cap = len(self.plant.line.stations) + self.options.line_queue
-        while self._ready_to_release and self._released_open < cap:
-            slot, order_id = heapq.heappop(self._ready_to_release)
+        while self._released_open < cap:
+            if not self._release_plan:
+                if not self._ready_to_release:
+                    break
+                self._resequence(now)
+            order_id = self._release_plan.popleft()
+            slot = self.promises[order_id].slot
             self._released_open += 1
             self.line_sequence.append(order_id)
             self._advance(order_id, OrderStatus.ON_LINE, now, f"released in slot {slot}")
             commands.append(ReleaseToLine(order_id, slot))
             commands += self._post_tasks(order_id, now)
         return commands
+
+    def _resequence(self, now: int) -> None:
+        """The rolling re-sequence: the built trucks waiting for the line, put in an order that keeps the
+        stations' p/q ratio rules and paint batches (`mixflow.sequence`), rush orders first; earliest
+        slot first when the sequencer is off or cannot take the instance."""
+        waiting = [heapq.heappop(self._ready_to_release)[1] for _ in range(len(self._ready_to_release))]
+        line = self.plant.line
+        day_start = now // DAY_S * DAY_S
+        first = working_between(line.calendar, day_start, now) // line.takt_s
+        per_day = int(line.calendar.working_s_per_day // line.takt_s)
+        if first >= per_day:
+            day_start, first = day_start + DAY_S, 0
+        room = per_day - first
+        batch, rest = waiting[:room], waiting[room:]
+        order = batch
+        if self.options.resequence and len(batch) > 2:
+            orders = [self.orders[o] for o in batch]
+            tail = [self.orders[o] for o in self.line_sequence[-10:]]
+            try:
+                data = build_instance(
+                    self.plant,
+                    self.catalogue,
+                    orders,
+                    day_start,
+                    tail=tail,
+                    first_slot=first,
+                    rush=[o for o in orders if o.priority > 0],
+                )
+                result = solve_sequence(data, time_limit_s=5.0, seed=0, max_iterations=200 * len(batch))
+                order = list(result.sequence)
+                self.kpis.resequences += 1
+            except MixflowError:
+                order = batch
+        self._release_plan.extend(order)
+        for o in rest:
+            heapq.heappush(self._ready_to_release, (self.promises[o].slot, o))
 
     def _post_tasks(self, order_id: str, now: int) -> list[Command]:
         line = self.plant.line

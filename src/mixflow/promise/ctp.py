@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mixflow.errors import ValidationError
-from mixflow.model import DAY_S, Calendar, Catalogue, Order, Plant
+from mixflow.model import DAY_S, Catalogue, Order, Plant
+from mixflow.promise.calendar import working_end
 from mixflow.promise.slots import SlotBook
 
 TRANSPORT_MARGIN_S = 1800
@@ -53,18 +54,6 @@ class PromiseRules:
             raise ValidationError("promise rules", "slack and margins must be >= 0")
         if not 0 < self.shop_utilisation <= 1:
             raise ValidationError("promise rules.shop_utilisation", "must lie in (0, 1]")
-
-
-def _working_end(calendar: Calendar, start_s: int, work_s: int) -> int:
-    t = calendar.next_working(start_s)
-    left = work_s
-    while True:
-        day, tod = divmod(t, DAY_S)
-        end = next(e for s, e in calendar.shifts if s <= tod < e)
-        if left <= end - tod:
-            return t + left
-        left -= end - tod
-        t = calendar.next_working(day * DAY_S + end)
 
 
 class Promiser:
@@ -117,7 +106,7 @@ class Promiser:
         for part_id, (shop, work) in chains.items():
             day = self._shop_start_day(shop, start // DAY_S, work)
             begin = max(start, day * DAY_S) + int(self.backlog_s.get(shop, 0.0))
-            done = _working_end(self._calendar[shop], begin, int(work * (1 + self.rules.chain_slack)))
+            done = working_end(self._calendar[shop], begin, int(work * (1 + self.rules.chain_slack)))
             if book:
                 self._book(shop, day, work)
             if done > ready:
@@ -127,7 +116,7 @@ class Promiser:
     def delivery_after(self, slot_s: int) -> int:
         """Earliest delivery of a truck entering the line at `slot_s`."""
         off = slot_s + self.line_run_s
-        tested = _working_end(self._test_calendar, off, TEST_S)
+        tested = working_end(self._test_calendar, off, TEST_S)
         return tested + self.rules.handover_s
 
     def promise(self, order: Order, now_s: int) -> Promise:
