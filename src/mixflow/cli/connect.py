@@ -32,16 +32,30 @@ def bench(
     broker: str = BROKER,
     devices: int = typer.Option(2000, "--devices", help="Virtual machines publishing telemetry."),
     rate: float = typer.Option(1.0, "--rate", help="Messages per second per device."),
+    agvs: int = typer.Option(0, "--agvs", help="Virtual AGVs publishing position and battery."),
+    agv_rate: float = typer.Option(5.0, "--agv-rate", help="Messages per second per AGV."),
     seconds: float = typer.Option(10.0, "--seconds", help="How long the devices publish."),
     gateways: int = typer.Option(1, "--gateways", help="Gateway processes sharing the shards."),
     publishers: int = typer.Option(1, "--publishers", help="Load-generator processes."),
     json_payloads: bool = typer.Option(False, "--json-payloads", help="JSON instead of MessagePack."),
     db: str | None = typer.Option(None, "--db", help="Storage URL (default: a temporary SQLite file)."),
+    baseline: bool = typer.Option(
+        False, "--baseline", help="Ingest with aiomqtt's iterator (for comparison)."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Devices -> broker -> gateway -> validation -> storage, end to end; prints counts, rate, latency."""
     spec = BenchSpec(
-        devices, rate, seconds, gateways=gateways, publishers=publishers, binary=not json_payloads, db_url=db
+        devices,
+        rate,
+        seconds,
+        agvs=agvs,
+        agv_rate_hz=agv_rate,
+        gateways=gateways,
+        publishers=publishers,
+        binary=not json_payloads,
+        db_url=db,
+        baseline=baseline,
     )
     result = run_bench(parse_broker(broker), spec)
     if as_json:

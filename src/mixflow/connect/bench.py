@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import numpy as np
 
 from mixflow.connect import topics
@@ -43,16 +44,21 @@ class BenchSpec:
     devices: int
     rate_hz: float
     seconds: float
+    agvs: int = 0
+    agv_rate_hz: float = 5.0
     gateways: int = 1
     publishers: int = 1
     connections_per_publisher: int = 4
     binary: bool = True
     db_url: str | None = None
     plant: str = ""
+    baseline: bool = False
 
     def __post_init__(self) -> None:
-        if self.devices < 1:
-            raise ValidationError("--devices", f"must be at least 1, got {self.devices}")
+        if self.devices < 1 or self.agvs < 0:
+            raise ValidationError("--devices", f"must be at least 1 (and --agvs >= 0), got {self.devices}")
+        if not 0 < self.agv_rate_hz <= 1000:
+            raise ValidationError("--agv-rate", f"must lie in (0, 1000] Hz, got {self.agv_rate_hz:g}")
         if not 0 < self.rate_hz <= 1000:
             raise ValidationError("--rate", f"must lie in (0, 1000] Hz, got {self.rate_hz:g}")
         if not 0 < self.seconds <= 3600:
@@ -64,18 +70,24 @@ class BenchSpec:
 
     @property
     def offered_per_s(self) -> float:
-        return self.devices * self.rate_hz
+        return self.devices * self.rate_hz + self.agvs * self.agv_rate_hz
 
 
 def device_ids(count: int) -> list[str]:
     return [f"m{i:05d}" for i in range(count)]
 
 
-def bench_registry(plant: str, count: int) -> Registry:
+def agv_ids(count: int) -> list[str]:
+    return [f"a{i:05d}" for i in range(count)]
+
+
+def bench_registry(plant: str, machines: int, agvs: int = 0) -> Registry:
     registry = Registry(plant, heartbeat_timeout_ms=3_600_000)
     salt = b"mixflow-bench"[:12]
-    for device_id in device_ids(count):
+    for device_id in device_ids(machines):
         registry.register(device_id, "machine", f"pw-{device_id}", salt)
+    for device_id in agv_ids(agvs):
+        registry.register(device_id, "agv", f"pw-{device_id}", salt)
     return registry
 
 
@@ -87,26 +99,29 @@ def _gateway_main(
 ) -> None:
     async def run() -> dict[str, Any]:
         engine, _ = connect_db(db_url)
-        ingest = Ingest(bench_registry(spec.plant, spec.devices))
+        ingest = Ingest(bench_registry(spec.plant, spec.devices, spec.agvs))
         gateway = Gateway(
             broker,
             ingest,
             GatewayConfig(gateway_id=f"gw{index}", index=index, count=spec.gateways, session_expiry_s=60),
             engine,
         )
-        await gateway.start()
-        cpu_start = time.process_time()
-        ready.put(index)
-        while not stop.is_set():
-            await asyncio.sleep(0.05)
-            progress.value = gateway.stored_messages
-        await gateway.stop()
+        if spec.baseline:
+            await _baseline_ingest(gateway, index, ready, stop, progress)
+        else:
+            await gateway.start()
+            cpu_start = time.process_time()
+            ready.put(index)
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+                progress.value = gateway.stored_messages
+            await gateway.stop()
         latencies = np.concatenate(gateway.latencies_ms) if gateway.latencies_ms else np.zeros(0, np.int64)
         return {
             "stats": gateway.stats(),
             "latencies": latencies,
             "last_store_ms": gateway.last_store_ms,
-            "cpu_s": time.process_time() - cpu_start,
+            "cpu_s": time.process_time() - (0.0 if spec.baseline else cpu_start),
         }
 
     try:
@@ -115,12 +130,71 @@ def _gateway_main(
         out.put({"error": str(error)})
 
 
+async def _baseline_ingest(gateway: Gateway, index: int, ready: Any, stop: Any, progress: Any) -> None:
+    """The plain way, for comparison: aiomqtt's message iterator (paho's reader, which acknowledges
+    each QoS 1 message on receipt, before it is stored), then the same validation and storage."""
+    broker = gateway.broker
+    filters = [
+        f for shard in gateway.config.owned_shards() for f in topics.shard_filters(gateway.plant, shard)
+    ]
+    async with aiomqtt.Client(
+        broker.host,
+        broker.port,
+        username=broker.username,
+        password=broker.password,
+        identifier=f"{gateway.client_id}-baseline",
+        protocol=aiomqtt.ProtocolVersion.V5,
+        max_queued_incoming_messages=0,
+    ) as client:
+        await client.subscribe([(f, 1) for f in filters])
+        ready.put(index)
+        handle = gateway.ingest.handle
+
+        async def consume() -> None:
+            async for message in client.messages:
+                handle(str(message.topic), bytes(message.payload))
+
+        consumer = asyncio.create_task(consume())
+        while not stop.is_set():
+            await asyncio.sleep(gateway.config.flush_interval_s)
+            await gateway.flush()
+            progress.value = gateway.stored_messages
+        consumer.cancel()
+        await gateway.flush()
+
+
 # -- publisher process ------------------------------------------------------------------------------
 
 
+class _Fleet:
+    """The devices of one kind a publisher plays: topics, a rate, and how far along the schedule it is."""
+
+    def __init__(self, plant: str, kind: str, ids: list[str], rate_hz: float, seed: int) -> None:
+        self.kind = kind
+        self.topics = [topics.device_topic(plant, kind, d, "telemetry") for d in ids]
+        self.rate = len(ids) * rate_hz
+        self.produced = 0
+        self.seq = 0
+        rng = np.random.default_rng(seed)
+        self.base = rng.uniform(5, 50, len(ids)).round(2).tolist()
+
+    def payload(self, k: int, binary: bool) -> bytes:
+        base = self.base[k]
+        if self.kind == "agv":
+            phase = self.seq % 100
+            metrics = {"x": float(phase), "y": base, "soc": round(1.0 - phase / 200, 3)}
+        else:
+            metrics = {"kw": base, "temp_c": 40.0 + k % 7}
+        return encode({"v": 1, "t": now_ms(), "seq": self.seq, "m": metrics}, binary)
+
+
 def _publisher_main(broker: Broker, spec: BenchSpec, index: int, start_at: float, out: Any) -> None:
-    mine = device_ids(spec.devices)[index :: spec.publishers]
     plant = spec.plant
+    fleets = [
+        _Fleet(plant, "machine", device_ids(spec.devices)[index :: spec.publishers], spec.rate_hz, index),
+        _Fleet(plant, "agv", agv_ids(spec.agvs)[index :: spec.publishers], spec.agv_rate_hz, 1000 + index),
+    ]
+    fleets = [fleet for fleet in fleets if fleet.topics]
 
     async def run() -> dict[str, Any]:
         clients = [
@@ -136,38 +210,31 @@ def _publisher_main(broker: Broker, spec: BenchSpec, index: int, start_at: float
         ]
         for client in clients:
             await client.connect()
-        devices = [topics.device_topic(plant, "machine", d, "telemetry") for d in mine]
-        rate = len(mine) * spec.rate_hz
-        total = math.floor(rate * spec.seconds)
+        totals = [math.floor(fleet.rate * spec.seconds) for fleet in fleets]
         await asyncio.sleep(max(0.0, start_at - time.time()))
         t0 = time.monotonic()
         cpu_start = time.process_time()
-        produced = 0
-        seq = 0
-        rng = np.random.default_rng(index)
-        load = rng.uniform(5, 50, len(devices)).round(2).tolist()
-        while produced < total:
-            due = min(total, math.floor((time.monotonic() - t0) * rate))
-            while produced < due:
-                k = produced % len(devices)
-                if k == 0:
-                    seq += 1
-                topic = devices[k]
-                payload = encode(
-                    {"v": 1, "t": now_ms(), "seq": seq, "m": {"kw": load[k], "temp_c": 40.0 + k % 7}},
-                    spec.binary,
-                )
-                await clients[k % len(clients)].publish_counted(topic, payload)
-                produced += 1
+        while any(fleet.produced < total for fleet, total in zip(fleets, totals, strict=True)):
+            elapsed = time.monotonic() - t0
+            for fleet, total in zip(fleets, totals, strict=True):
+                due = min(total, math.floor(elapsed * fleet.rate))
+                size = len(fleet.topics)
+                while fleet.produced < due:
+                    k = fleet.produced % size
+                    if k == 0:
+                        fleet.seq += 1
+                    await clients[k % len(clients)].publish_counted(
+                        fleet.topics[k], fleet.payload(k, spec.binary)
+                    )
+                    fleet.produced += 1
             await asyncio.sleep(TICK_S)
         send_s = time.monotonic() - t0
         for client in clients:
             await client.drain(10.0)
             await client.disconnect()
-        acked = sum(client.acked for client in clients)
         return {
-            "produced": produced,
-            "sent": acked,
+            "produced": sum(fleet.produced for fleet in fleets),
+            "sent": sum(client.acked for client in clients),
             "send_s": send_s,
             "cpu_s": time.process_time() - cpu_start,
         }
@@ -268,5 +335,6 @@ def run_bench(broker: Broker, spec: BenchSpec) -> dict[str, Any]:
         "device_cpu_us_per_msg": round(sum(r["cpu_s"] for r in results) * 1e6 / max(1, sent), 1),
         "gateways": spec.gateways,
         "encoding": "msgpack" if spec.binary else "json",
+        "ingest": "aiomqtt baseline" if spec.baseline else "mixflow wire",
         "storage": (spec.db_url or "sqlite").split(":", 1)[0],
     }
