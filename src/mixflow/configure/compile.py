@@ -6,8 +6,9 @@ root-to-true path, the count is the number of such paths, min/max price and the 
 completion are shortest/longest paths. Measured on Renault medium (see benchmarks/configure.py) one
 propagation is a few hundred microseconds, where asking a SAT solver once per (variable, value) takes
 tens of milliseconds per click. The rules are conjoined with CUDD (package `dd`) over a log encoding
-of each variable (its bits grouped, so sifting moves a variable as a block); the BDD is then read
-level block by level block into the layered MDD whose arrays the numba kernels in `_kernels.py` scan.
+of each variable, in a static variable order found by the FORCE heuristic (see `variable_order`); the
+BDD is then read level block by level block into the layered MDD whose arrays the numba kernels in
+`_kernels.py` scan.
 
 Combination prices (surcharges) become hidden indicator layers (`indicator <=> condition`, priced on
 `yes`), so prices stay additive along paths and min/max price and the cheapest completion stay exact.
@@ -31,9 +32,12 @@ import numpy as np
 from mixflow.errors import InfeasibleError, ValidationError
 from mixflow.model import Catalogue
 from mixflow.model.formula import AllOf, AnyOf, Formula, Is, Not, describe
+from mixflow.model.formula import variables as formula_vars
 
-ENGINE_VERSION = "mdd-1"
+ENGINE_VERSION = "mdd-2"
 HIDDEN_PREFIX = "~surcharge:"
+_SIFT_AFTER = 4_000_000  # live BDD nodes before dynamic reordering is switched on
+_SIFT_BUDGET = 30_000_000  # final sifting when BDD nodes x variables stay below this (about 4 s)
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,23 +182,24 @@ class _Layer:
     bits: list[str]
 
 
-def _initial_order(catalogue: Catalogue) -> list[str]:
-    """Variables ordered so that constrained neighbours sit close (greedy: most-connected next).
+def _scopes(catalogue: Catalogue) -> list[tuple[str, ...]]:
+    """The variable sets that constraints tie together (tables, rules, limits, surcharges)."""
+    scopes = [tuple(t.scope) for t in catalogue.tables]
+    scopes += [tuple(sorted(formula_vars(r.formula))) for r in catalogue.rules]
+    scopes += [tuple(sorted(formula_vars(s.when))) for s in catalogue.surcharges]
+    for lim in catalogue.limits:
+        scopes.append(
+            tuple(v.name for v in catalogue.variables if any(lim.attribute in x.attributes for x in v.values))
+        )
+    return [s for s in scopes if len(s) > 1]
 
-    Start from the variable in most constraints; repeatedly append the variable sharing the most
-    constraints with the ones already placed (ties: catalogue order). A cheap stand-in for a
-    min-span ordering that keeps table scopes compact before sifting refines it.
-    """
+
+def _greedy_order(catalogue: Catalogue, scopes: list[tuple[str, ...]]) -> list[str]:
+    """Start at the most constrained variable; repeatedly append the one most tied to those placed."""
     names = [v.name for v in catalogue.variables]
-    scopes: list[frozenset[str]] = [frozenset(t.scope) for t in catalogue.tables]
-    from mixflow.model.formula import variables as formula_vars
-
-    scopes += [formula_vars(r.formula) for r in catalogue.rules]
     weight: dict[str, dict[str, float]] = {n: defaultdict(float) for n in names}
     degree = dict.fromkeys(names, 0.0)
     for scope in scopes:
-        if len(scope) < 2:
-            continue
         share = 1.0 / (len(scope) - 1)
         for a in scope:
             degree[a] += 1
@@ -215,14 +220,52 @@ def _initial_order(catalogue: Catalogue) -> list[str]:
     return placed
 
 
+def variable_order(catalogue: Catalogue, iterations: int = 40) -> list[str]:
+    """A static order with short constraint spans: greedy start, then FORCE (Aloul, Markov, Sakallah 2003).
+
+    FORCE moves every variable to the mean centre of gravity of its constraints and keeps the order
+    with the smallest total span. Measured: with this order and no dynamic reordering, Renault medium
+    conjoins in ~0.02 s and Megane in ~0.15 s, where CUDD sifting from the greedy order took 0.9 s and
+    7 s and grew quadratically with model size.
+    """
+    scopes = _scopes(catalogue)
+    order = _greedy_order(catalogue, scopes)
+
+    def total_span(candidate: list[str]) -> int:
+        pos = {v: i for i, v in enumerate(candidate)}
+        return sum(max(pos[v] for v in s) - min(pos[v] for v in s) for s in scopes)
+
+    best, best_span = list(order), total_span(order)
+    for _ in range(iterations):
+        pos = {v: i for i, v in enumerate(order)}
+        gravity = dict.fromkeys(order, 0.0)
+        ties = dict.fromkeys(order, 0)
+        for scope in scopes:
+            centre = sum(pos[v] for v in scope) / len(scope)
+            for v in scope:
+                gravity[v] += centre
+                ties[v] += 1
+        order = sorted(order, key=lambda v: gravity[v] / ties[v] if ties[v] else float(pos[v]))
+        span = total_span(order)
+        if span < best_span:
+            best, best_span = list(order), span
+    return best
+
+
 def _layers(catalogue: Catalogue, order: Sequence[str]) -> list[_Layer]:
+    """One layer per variable in `order`, each surcharge indicator after its condition's last variable."""
+    after: dict[str, list[_Layer]] = defaultdict(list)
+    position = {name: i for i, name in enumerate(order)}
+    for s in catalogue.surcharges:
+        last = max(formula_vars(s.when), key=position.__getitem__, default=order[-1])
+        indicator = _Layer(f"{HIDDEN_PREFIX}{s.id}", ("no", "yes"), (0.0, s.amount), (0.0, 0.0), True, [])
+        after[last].append(indicator)
     layers = []
     for name in order:
         var = catalogue.variable(name)
         nondefault = tuple(0.0 if var.default is None or c == var.default else 1.0 for c in var.codes)
         layers.append(_Layer(name, var.codes, tuple(v.price for v in var.values), nondefault, False, []))
-    for s in catalogue.surcharges:
-        layers.append(_Layer(f"{HIDDEN_PREFIX}{s.id}", ("no", "yes"), (0.0, s.amount), (0.0, 0.0), True, []))
+        layers.extend(after[name])
     for i, layer in enumerate(layers):
         width = (len(layer.codes) - 1).bit_length()
         layer.bits = [f"x{i}_{k}" for k in range(width)]
@@ -343,35 +386,45 @@ def constraint_bdds(builder: _Builder, catalogue: Catalogue) -> list[tuple[str, 
 
 
 def compile_mdd(catalogue: Catalogue) -> CompiledModel:
-    """Conjoin every rule into one BDD (sifting on), then read it out as a layered MDD."""
+    """Conjoin every rule into one BDD over a FORCE order, then read it out as a layered MDD.
+
+    Constraints are conjoined bottom-up (deepest first) so intermediate BDDs stay small. Should they
+    grow past `_SIFT_AFTER` live nodes anyway, CUDD's dynamic reordering (group sifting) is switched
+    on as a safety net. One sifting pass at the end shrinks the result (Renault medium: 7,881 to
+    about 1,800 nodes in 0.13 s) when its cost, about BDD nodes x variables, fits `_SIFT_BUDGET`.
+    """
     started = time.perf_counter()
-    layers = _layers(catalogue, _initial_order(catalogue))
+    layers = _layers(catalogue, variable_order(catalogue))
     builder = _Builder(layers)
     bdd = builder.bdd
     parts = constraint_bdds(builder, catalogue)
     parts += [(f"domain of {layer.name}", builder.domain(layer.name)) for layer in layers]
 
     def top(u: Any) -> int:
-        support = bdd.support(u)
-        return min((bdd.level_of_var(b) for b in support), default=1 << 30)
+        return min((bdd.level_of_var(b) for b in bdd.support(u)), default=1 << 30)
 
-    parts.sort(key=lambda item: -top(item[1]))  # conjoin bottom-up: small intermediate results
-    bdd.configure(reordering=True)
+    parts.sort(key=lambda item: -top(item[1]))
     result = bdd.true
+    sifting = False
     for _, part in parts:
         result = result & part
         if result == bdd.false:
             break
-    bdd.configure(reordering=False)
+        if not sifting and len(bdd) > _SIFT_AFTER:
+            bdd.configure(reordering=True)
+            sifting = True
     if result == bdd.false:
         raise InfeasibleError(f"catalogue {catalogue.name!r}: its rules allow no configuration")
     del parts
-    level_of = {
-        layer.name: min((bdd.level_of_var(b) for b in layer.bits), default=1 << 30) for layer in layers
-    }
+    if result.dag_size * len(layers) <= _SIFT_BUDGET:
+        # one final group sifting pass: 2-4x fewer nodes, so faster read-out and faster clicks
+        bdd.configure(reordering=True)
+        bdd.reorder()
+    bdd.configure(reordering=False)
+    far = 1 << 30
+    level_of = {layer.name: min((bdd.level_of_var(b) for b in layer.bits), default=far) for layer in layers}
     ordered = sorted(layers, key=lambda layer: level_of[layer.name])
-    model = _read_mdd(bdd, result, ordered, catalogue, started)
-    return model
+    return _read_mdd(bdd, result, ordered, catalogue, started)
 
 
 def _read_mdd(
