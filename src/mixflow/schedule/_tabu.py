@@ -13,6 +13,9 @@ from numba import njit
 
 from mixflow.schedule._kernels import fit_start
 
+KICKS = 8
+"""Random critical swaps applied to the best sequences when the search restarts from them."""
+
 
 @njit(cache=True)
 def evaluate(
@@ -121,6 +124,73 @@ def _critical_moves(
 
 
 @njit(cache=True)
+def _tails(
+    seq, pos, seq_ptr, machine, duration, succ_ptr, succ_idx, family, setup, machine_setup, topo, tail,
+):  # pragma: no cover - numba
+    """Longest path from each operation's end to the end of the schedule (its tail), given `topo`, the
+    topological order the last `evaluate` left in its queue."""
+    n = len(machine)
+    for t in range(n - 1, -1, -1):
+        i = topo[t]
+        q = 0
+        for k in range(succ_ptr[i], succ_ptr[i + 1]):
+            j = succ_idx[k]
+            q = max(q, duration[j] + tail[j])
+        m = machine[i]
+        p = pos[i]
+        if p + 1 < seq_ptr[m + 1]:
+            j = seq[p + 1]
+            gap = 0
+            if machine_setup[m] >= 0:
+                gap = setup[machine_setup[m], family[i], family[j]]
+            q = max(q, gap + duration[j] + tail[j])
+        tail[i] = q
+
+
+@njit(cache=True)
+def _estimate(
+    p, seq, seq_ptr, machine, duration, pred_ptr, pred_idx, succ_ptr, succ_idx, family, setup,
+    machine_setup, release, end, tail,
+):  # pragma: no cover - numba
+    """Taillard's estimate of the makespan after swapping the operations at sequence positions p, p+1:
+    the longest path through the two swapped operations, from heads and tails of their neighbours."""
+    u = seq[p]
+    v = seq[p + 1]
+    m = machine[u]
+    kind = machine_setup[m]
+    vu = 0
+    if kind >= 0:
+        vu = setup[kind, family[v], family[u]]
+    head_v = release[v]
+    for k in range(pred_ptr[v], pred_ptr[v + 1]):
+        head_v = max(head_v, end[pred_idx[k]])
+    if p > seq_ptr[m]:
+        before = seq[p - 1]
+        gap = 0
+        if kind >= 0:
+            gap = setup[kind, family[before], family[v]]
+        head_v = max(head_v, end[before] + gap)
+    head_u = max(release[u], head_v + duration[v] + vu)
+    for k in range(pred_ptr[u], pred_ptr[u + 1]):
+        head_u = max(head_u, end[pred_idx[k]])
+    tail_u = 0
+    for k in range(succ_ptr[u], succ_ptr[u + 1]):
+        j = succ_idx[k]
+        tail_u = max(tail_u, duration[j] + tail[j])
+    if p + 2 < seq_ptr[m + 1]:
+        after = seq[p + 2]
+        gap = 0
+        if kind >= 0:
+            gap = setup[kind, family[u], family[after]]
+        tail_u = max(tail_u, gap + duration[after] + tail[after])
+    tail_v = vu + duration[u] + tail_u
+    for k in range(succ_ptr[v], succ_ptr[v + 1]):
+        j = succ_idx[k]
+        tail_v = max(tail_v, duration[j] + tail[j])
+    return max(head_v + duration[v] + tail_v, head_u + duration[u] + tail_u)
+
+
+@njit(cache=True)
 def search(
     seq, seq_ptr, machine, duration, pred_ptr, pred_idx, succ_ptr, succ_idx, family, setup,
     machine_setup, down_ptr, down_start, down_end, release, best_seq, tabu, iteration0, iterations,
@@ -140,6 +210,7 @@ def search(
     indeg = np.zeros(n, dtype=np.int64)
     queue = np.zeros(n, dtype=np.int64)
     moves = np.zeros(2 * n + 2, dtype=np.int64)
+    tail = np.zeros(n, dtype=np.int64)
     best = best_known
     current = evaluate(seq, pos, seq_ptr, machine, duration, pred_ptr, pred_idx, succ_ptr, succ_idx,
                        family, setup, machine_setup, down_ptr, down_start, down_end, release, start, end,
@@ -152,25 +223,16 @@ def search(
                                 machine_setup, start, end, moves)
         if count == 0:
             break
+        _tails(seq, pos, seq_ptr, machine, duration, succ_ptr, succ_idx, family, setup, machine_setup, queue,
+               tail)
         pick = -1
         pick_value = np.iinfo(np.int64).max
         for c in range(count):
             p = moves[c]
             u = seq[p]
             v = seq[p + 1]
-            seq[p] = v
-            seq[p + 1] = u
-            pos[u] = p + 1
-            pos[v] = p
-            value = evaluate(seq, pos, seq_ptr, machine, duration, pred_ptr, pred_idx, succ_ptr, succ_idx,
-                             family, setup, machine_setup, down_ptr, down_start, down_end, release, start,
-                             end, indeg, queue)
-            seq[p] = u
-            seq[p + 1] = v
-            pos[u] = p
-            pos[v] = p + 1
-            if value < 0:
-                continue
+            value = _estimate(p, seq, seq_ptr, machine, duration, pred_ptr, pred_idx, succ_ptr, succ_idx,
+                              family, setup, machine_setup, release, end, tail)
             allowed = tabu[v, u] < it or value < best
             if allowed and value < pick_value:
                 pick_value = value
@@ -189,7 +251,7 @@ def search(
         current = evaluate(seq, pos, seq_ptr, machine, duration, pred_ptr, pred_idx, succ_ptr, succ_idx,
                            family, setup, machine_setup, down_ptr, down_start, down_end, release, start, end,
                            indeg, queue)
-        if current < 0:  # a forced random move closed a cycle: go back to the best
+        if current < 0:  # the move closed a cycle (zero durations): go back to the best
             seq[:] = best_seq
             for p in range(len(seq)):
                 pos[seq[p]] = p
@@ -209,7 +271,7 @@ def search(
                 pos[seq[p]] = p
             evaluate(seq, pos, seq_ptr, machine, duration, pred_ptr, pred_idx, succ_ptr, succ_idx, family,
                      setup, machine_setup, down_ptr, down_start, down_end, release, start, end, indeg, queue)
-            for _kick in range(3):
+            for _kick in range(KICKS):
                 count = _critical_moves(seq, pos, seq_ptr, machine, duration, pred_ptr, pred_idx, family,
                                         setup, machine_setup, start, end, moves)
                 if count == 0:

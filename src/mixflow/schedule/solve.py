@@ -27,7 +27,7 @@ from mixflow.schedule.result import ScheduleResult
 from mixflow.schedule.tabu import TABU_LIMIT, improve_sequences
 
 METHODS = ("auto", "dispatch", "cpsat", "cpsat-hinted")
-FULL_MODEL_LIMIT = 400
+FULL_MODEL_LIMIT = 300
 """Up to this many operations, `auto` ends with the whole CP-SAT model hinted (and gets its bound)."""
 
 
