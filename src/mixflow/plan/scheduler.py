@@ -60,6 +60,8 @@ from mixflow.sequence import solve as solve_sequence
 from mixflow.sequence.plant import build_instance
 
 TEST_PART = "truck"
+_TO_PICKUP, _TO_CHARGER = int(RobotState.TO_PICKUP), int(RobotState.TO_CHARGER)
+_CHARGING = int(RobotState.CHARGING)
 TEST_OPERATION = "eol_test"
 TEST_S = 3600
 
@@ -129,6 +131,7 @@ class Scheduler:
         self._told_charging = np.zeros(len(self.agv_ids), dtype=np.bool_)
         self._fleet_task: dict[str, MaterialTask] = {}
         self._step_once = False
+        self._stepped = False
         self._parked_down = np.zeros(len(self.agv_ids), dtype=np.bool_)
 
     def resume(self, saved: SavedPlan) -> None:
@@ -169,7 +172,7 @@ class Scheduler:
         if commands:
             self.kpis.decision_ms.append((time.perf_counter() - began) * 1000.0)
             factory.submit(commands)
-        moving = self.fleet_busy()
+        moving = self._stepped or self.fleet_busy()
         horizon = now + 1 if moving else min(until_s, now + self.options.idle_poll_s)
         if self._bought_ready:
             horizon = min(horizon, max(now + 1, self._bought_ready[0][0]))
@@ -191,12 +194,10 @@ class Scheduler:
         f = self.fleet
         if f.open or self._step_once:
             return True
-        errand = (f.state == RobotState.TO_PICKUP) | (f.state == RobotState.TO_DROPOFF)
-        errand |= f.state == RobotState.TO_CHARGER
-        if errand.any():
+        state = f.state
+        if ((state >= _TO_PICKUP) & (state <= _TO_CHARGER)).any():
             return True
-        off_goal = (f.planner.positions != f.planner.goals) & ~f.planner.broken
-        return bool(off_goal.any())
+        return bool(((f.planner.positions != f.planner.goals) & ~f.planner.broken).any())
 
     # -- decisions -----------------------------------------------------------------------------------
     def decide(self, now: int) -> list[Command]:
@@ -206,10 +207,12 @@ class Scheduler:
             self._part_ready(order_id, part, now)
         commands += self.shops.dispatch(now)
         commands += self._release(now)
+        self._stepped = False
         if now > self._last_step_s and self.fleet_busy():
             commands += self._fleet_step(now)
             self._last_step_s = now
             self._step_once = False
+            self._stepped = True
         return commands
 
     def _release(self, now: int) -> list[Command]:
@@ -302,14 +305,16 @@ class Scheduler:
         fleet = self.fleet
         nxt = fleet.step(self._parked_down if self._parked_down.any() else None)
         commands: list[Command] = []
-        for agv, task_id in enumerate(fleet.task_of):
-            if task_id != self._told_task[agv]:
-                self._told_task[agv] = task_id
-                commands.append(AssignTask(self.agv_ids[agv], task_id or ""))
-        charging = fleet.state == RobotState.CHARGING
-        for robot in np.flatnonzero(charging & ~self._told_charging).tolist():
-            charger = int(fleet.chargers[fleet.charger_of[robot]])
-            commands.append(Charge(self.agv_ids[robot], self.grid.xy(charger)))
+        if fleet.task_of != self._told_task:  # list equality runs in C; changes are rare
+            for agv, task_id in enumerate(fleet.task_of):
+                if task_id != self._told_task[agv]:
+                    self._told_task[agv] = task_id
+                    commands.append(AssignTask(self.agv_ids[agv], task_id or ""))
+        charging = fleet.state == _CHARGING
+        if (charging & ~self._told_charging).any():
+            for robot in np.flatnonzero(charging & ~self._told_charging).tolist():
+                charger = int(fleet.chargers[fleet.charger_of[robot]])
+                commands.append(Charge(self.agv_ids[robot], self.grid.xy(charger)))
         self._told_charging = charging
         w = self.grid.width
         commands.insert(0, MoveAgvs(now, self.agv_ids, nxt % w, nxt // w))

@@ -46,11 +46,13 @@ class AgvFloor:
         self.low_reported = np.zeros(n, dtype=np.bool_)
         self.heat = np.zeros((floor.height, floor.width), dtype=np.int32)
         self.counters = AgvCounters()
-        self._occupant = np.full(floor.height * floor.width, -1, dtype=np.int32)
+        self._occupant = np.full(floor.height * floor.width, -1, dtype=np.int64)
         self._occupant[self.y * floor.width + self.x] = np.arange(n, dtype=np.int32)
         self._blocked = floor.blocked.ravel()
         self._kwh_per_cell = self.spec.drain_kwh_per_m * floor.cell_m
         self._ids_cache: tuple[tuple[str, ...], np.ndarray] | None = None
+        self._target_of = np.full(n, -1, dtype=np.int64)
+        self._heat_flat = self.heat.reshape(-1)
 
     def indices(self, agv_ids: tuple[str, ...]) -> np.ndarray:
         """Array indices of `agv_ids` (cached for the tuple a planner sends every step)."""
@@ -64,55 +66,51 @@ class AgvFloor:
     def move(self, agv_ids: tuple[str, ...], x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Apply one step; returns the indices of the AGVs that moved (refused moves excluded)."""
         idx = self.indices(agv_ids)
-        nx = np.asarray(x, dtype=np.int32)
-        ny = np.asarray(y, dtype=np.int32)
+        w, h = self.floor.width, self.floor.height
         ox, oy = self.x[idx], self.y[idx]
-        moving = (nx != ox) | (ny != oy)
+        moving = (x != ox) | (y != oy)
         if not moving.any():
             return np.empty(0, dtype=np.int64)
-        idx, nx, ny, ox, oy = idx[moving], nx[moving], ny[moving], ox[moving], oy[moving]
+        idx, ox, oy = idx[moving], ox[moving], oy[moving]
+        nx, ny = np.asarray(x)[moving].astype(np.int32), np.asarray(y)[moving].astype(np.int32)
         self.counters.steps += 1
-        w, h = self.floor.width, self.floor.height
         legal = (np.abs(nx - ox) + np.abs(ny - oy) == 1) & (nx >= 0) & (nx < w) & (ny >= 0) & (ny < h)
         legal &= self.state[idx] != DOWN
         target = np.where(legal, ny * w + nx, 0)
         legal &= ~self._blocked[target]
-        refused = int((~legal).sum())
-        if refused:
-            self.counters.refused_moves += refused
-            idx, nx, ny, ox, oy, target = (
-                idx[legal],
-                nx[legal],
-                ny[legal],
-                ox[legal],
-                oy[legal],
-                target[legal],
-            )
+        if not legal.all():
+            self.counters.refused_moves += int((~legal).sum())
+            idx, nx, ny, ox, oy, target = (a[legal] for a in (idx, nx, ny, ox, oy, target))
         source = oy * w + ox
-        # vertex conflicts: a target held by an AGV that stays, or claimed by two movers
+        # vertex conflicts: a target held by an AGV that stays, or claimed by two movers;
+        # swap conflicts: i moves onto j's cell while j moves onto i's
         occupant = self._occupant[target]
-        target_of = np.full(len(self.ids), -1, dtype=np.int64)
+        target_of = self._target_of
         target_of[idx] = target
         held = np.maximum(occupant, 0)
-        vertex = (occupant >= 0) & (target_of[held] < 0)
-        uniq, counts = np.unique(target, return_counts=True)
-        if (counts > 1).any():
-            vertex |= np.isin(target, uniq[counts > 1])
-        # swap conflicts: i moves onto j's cell while j moves onto i's
-        swap = (occupant >= 0) & (target_of[held] == source)
-        clash = vertex | swap
-        if clash.any():
-            self.counters.collisions += int(clash.sum())
+        taken = occupant >= 0
+        clashes = int((taken & (target_of[held] < 0)).sum())
+        clashes += int((taken & (target_of[held] == source)).sum())
+        if len(target) > 1:
+            ordered = np.sort(target)
+            same = ordered[1:] == ordered[:-1]
+            if same.any():
+                clashes += int(np.isin(target, ordered[1:][same]).sum())
+        target_of[idx] = -1
+        if clashes:
+            self.counters.collisions += clashes
         self._occupant[source] = -1
-        self._occupant[target] = idx.astype(np.int32)
+        self._occupant[target] = idx
         self.x[idx], self.y[idx] = nx, ny
         loaded = self.loaded[idx]
-        self.counters.moves_loaded += int(loaded.sum())
-        self.counters.moves_empty += int((~loaded).sum())
-        drain = self._kwh_per_cell * np.where(loaded, self.spec.loaded_drain_factor, 1.0)
+        n_loaded = int(loaded.sum())
+        self.counters.moves_loaded += n_loaded
+        self.counters.moves_empty += len(idx) - n_loaded
+        factor = self.spec.loaded_drain_factor
+        drain = self._kwh_per_cell * (np.where(loaded, factor, 1.0) if n_loaded else np.ones(len(idx)))
         self.soc[idx] -= drain / self.spec.battery_kwh
         self.counters.drive_kwh += float(drain.sum())
-        np.add.at(self.heat, (ny, nx), 1)
+        np.add.at(self._heat_flat, target, 1)
         return idx
 
     def at(self, agv: int) -> tuple[int, int]:

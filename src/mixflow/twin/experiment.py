@@ -111,6 +111,7 @@ def run(
     False to stop (a Ctrl-C in the CLI does so): the Result then covers what ran.
     """
     began = time.perf_counter()
+    cpu_began = time.process_time()
     plant, catalogue, orders = prepare(scenario, seed)
     twin = Twin(plant, catalogue, orders, scenario, seed)
     options = replace(options or PlanOptions(), promise_rules=PromiseRules(handover_s=scenario.handover_s))
@@ -132,7 +133,9 @@ def run(
     except KeyboardInterrupt:
         interrupted = True
         scheduler.flush()
-    return collect(scenario, seed, plant, scheduler, twin, time.perf_counter() - began, interrupted)
+    result = collect(scenario, seed, plant, scheduler, twin, time.perf_counter() - began, interrupted)
+    result.kpis["cpu_s"] = round(time.process_time() - cpu_began, 2)
+    return result
 
 
 def collect(
