@@ -194,10 +194,11 @@ def _estimate(
 def search(
     seq, seq_ptr, machine, duration, pred_ptr, pred_idx, succ_ptr, succ_idx, family, setup,
     machine_setup, down_ptr, down_start, down_end, release, best_seq, tabu, iteration0, iterations,
-    randoms, tenure_min, tenure_span, patience, best_known,
+    randoms, tenure_min, tenure_span, patience, best_known, stale0,
 ):  # pragma: no cover - numba
     """Run `iterations` tabu-search steps from the sequences `seq` (updated in place); `best_seq` keeps
-    the best sequences found (makespan `best_known` on entry); `randoms` are non-negative random
+    the best sequences found (makespan `best_known` on entry, `stale0` steps since it improved);
+    `randoms` are non-negative random
     integers drawn by the caller (a seeded generator), used in turn. Returns (best makespan, last
     iteration, steps since the last improvement)."""
     r = 0
@@ -215,7 +216,7 @@ def search(
     current = evaluate(seq, pos, seq_ptr, machine, duration, pred_ptr, pred_idx, succ_ptr, succ_idx,
                        family, setup, machine_setup, down_ptr, down_start, down_end, release, start, end,
                        indeg, queue)
-    stale = 0
+    stale = stale0
     it = iteration0
     for _ in range(iterations):
         it += 1

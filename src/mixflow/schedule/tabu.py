@@ -32,17 +32,17 @@ def improve_sequences(
     best_seq = seq.copy()
     tabu = np.zeros((n, n), dtype=np.int64)
     best = int(incumbent.end.max())
-    iteration = 0
+    iteration = stale = 0
     chunk = 200
     rng = np.random.default_rng(seed)
     tenure_min = 10 + n // 200
     while time.perf_counter() < deadline and best > lower_bound:
         before = time.perf_counter()
-        best, iteration, _ = _tabu.search(
+        best, iteration, stale = _tabu.search(
             seq, seq_ptr, machine, duration, flat.pred_ptr, flat.pred_idx, flat.succ_ptr, flat.succ_idx,
             flat.family, flat.setup, flat.machine_setup, flat.down_ptr, flat.down_start, flat.down_end,
             flat.release, best_seq, tabu, iteration, chunk, rng.integers(0, 1 << 30, 4099), tenure_min, 8,
-            4000, best,
+            4000, best, stale,
         )
         spent = time.perf_counter() - before
         if spent < 0.05:
