@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from mixflow.errors import InfeasibleError
+from mixflow.configure import compile_catalogue
+from mixflow.errors import InfeasibleError, ValidationError
 from mixflow.fleet.grid import Grid
 from mixflow.model import DAY_S, Catalogue, Order, Plant
 from mixflow.model.plant import Fleet
@@ -93,6 +94,10 @@ def prepare(scenario: Scenario, seed: int) -> tuple[Plant, Catalogue, list[Order
         orders = sorted(
             orders + [replace(o, id=f"R{o.id[1:]}") for o in more], key=lambda o: (o.placed_s, o.id)
         )
+    engine = compile_catalogue(catalogue)
+    for order in orders:  # every order is configured through the configurator before it arrives
+        if not engine.is_consistent(dict(order.configuration)):
+            raise ValidationError(f"order {order.id}", "its configuration breaks the catalogue's rules")
     check_feasible(plant, catalogue, orders, scenario.days)
     return plant, catalogue, orders
 
