@@ -58,3 +58,16 @@ def test_breakdown_moves_the_task_to_another_robot(warehouse: Grid) -> None:
     assert fleet.deliveries[0].robot != first
     assert (np.array(trail)[:, first] == cell).all()
     assert validate_plan(warehouse, np.array(trail)).ok
+
+
+def test_task_moves_to_a_robot_that_becomes_free_closer(warehouse: Grid) -> None:
+    homes = [warehouse.cell(0, 7), warehouse.cell(19, 6)]
+    energy = EnergySpec(10.0, 0.01, 1.0, reserve_moves=20)
+    fleet = FleetManager(warehouse, homes, [warehouse.cell(10, 7)], energy)
+    fleet.set_broken(1, True)
+    fleet.post(FleetTask("axle", warehouse.cell(19, 3), warehouse.cell(0, 0), deadline=500))
+    fleet.step()
+    assert fleet.robot_of["axle"] == 0
+    fleet.set_broken(1, False)  # repaired right next to the pickup
+    fleet.step()
+    assert fleet.robot_of["axle"] == 1 and fleet.state[0] == RobotState.IDLE

@@ -248,7 +248,7 @@ class FleetManager:
         pending = pending[: len(candidates)]  # the most urgent first when robots are short
         to_charger = self._charger_distance()
         here = self.positions[candidates]
-        holders = candidates[self.state[candidates] == RobotState.TO_PICKUP]
+        holder_of = {self.task_of[r]: int(r) for r in candidates if self.state[r] == RobotState.TO_PICKUP}
         cost = np.empty((len(candidates), len(pending)))
         for k, task_id in enumerate(pending):
             task = self.tasks[task_id]
@@ -260,10 +260,8 @@ class FleetManager:
             need = self._moves_kwh((to_pickup + after) / unit + self.energy.reserve_moves, False)
             need = need + self._moves_kwh(np.array(carry / unit), True)
             ok = reachable & (self.soc_kwh[candidates] >= need)
-            keep = np.array([self.task_of[r] == task_id for r in holders]) if holders.size else False
-            if holders.size:
-                keep = np.isin(candidates, holders[keep])
-            cost[:, k] = np.where(ok, to_pickup - keep * 1.0, FORBIDDEN)  # a small bonus for not switching
+            keep = candidates == holder_of.get(task_id, -1)  # switching must gain more than one move
+            cost[:, k] = np.where(ok, to_pickup - keep * float(unit), FORBIDDEN)
         for robot in candidates:
             if self.task_of[robot] is not None:
                 self.open.add(self.task_of[robot])  # type: ignore[arg-type]
