@@ -105,6 +105,7 @@ class Scheduler:
         self.options = options or PlanOptions()
         self.promiser = Promiser(plant, catalogue, self.options.promise_rules)
         self.shops = ShopDispatch(plant)
+        self._calendar_of = {g.id: g.calendar for g in plant.machine_groups}
         self.feeding = LineFeeding(plant, catalogue)
         self.kpis = KpiBook()
         self.orders: dict[str, Order] = {}
@@ -406,7 +407,8 @@ class Scheduler:
             return
         group = op.group
         if started is not None:
-            self.kpis.run_s[group] = self.kpis.run_s.get(group, 0) + e.at_s - started[1]
+            ran = working_between(self._calendar_of[group], started[1], e.at_s)
+            self.kpis.run_s[group] = self.kpis.run_s.get(group, 0) + ran
             if started[1] < self.kpis.gantt_until_s:
                 self.kpis.gantt.append((group, e.machine_id, op.id, started[1], e.at_s))
         if self.store is not None:
