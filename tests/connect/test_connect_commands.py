@@ -3,9 +3,10 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 
-from mixflow.connect.commands import CommandTracker, to_messages
-from mixflow.connect.payloads import Ack
+from mixflow.connect.commands import CommandTracker, from_message, to_messages
+from mixflow.connect.payloads import Ack, CommandMessage, PayloadError, decode, encode
 from mixflow.model.port import AssignTask, Charge, MoveAgvs, PostTask, ReleaseToLine, StartOperation
 from mixflow.model.work import MaterialTask
 
@@ -28,12 +29,26 @@ def test_every_port_command_becomes_device_messages() -> None:
         ("line", "line-1", "post_task"),
         ("agv", "agv-1", "assign_task"),
         ("agv", "agv-1", "charge"),
-        ("agv", "agv-1", "move"),
-        ("agv", "agv-2", "move"),
+        ("fleet", "fleet", "move"),
     ]
     assert len({m.message.command_id for m in out}) == len(out)
     assert out[0].message.fields["duration_s"] == 120
-    assert out[6].message.fields["cell"] == [2, 4]
+    assert out[5].message.fields == {"at_s": 5, "agv_ids": ["agv-1", "agv-2"], "x": [1, 2], "y": [3, 4]}
+    # and back: what a device agent executes is the command the scheduler sent
+    back = [from_message(CommandMessage.parse(decode(encode(m.message.to_map(), True)))) for m in out]
+    for original, decoded in zip(commands, back, strict=True):
+        if isinstance(original, MoveAgvs):
+            assert isinstance(decoded, MoveAgvs) and decoded.agv_ids == original.agv_ids
+            assert decoded.x.tolist() == [1, 2] and decoded.y.tolist() == [3, 4]
+        else:
+            assert decoded == original
+
+
+def test_malformed_command_fields_are_payload_errors() -> None:
+    with pytest.raises(PayloadError, match="cell"):
+        from_message(CommandMessage(1, "c1", "charge", {"agv_id": "a", "charger": [1, "x"]}))
+    with pytest.raises(PayloadError, match="equal-length"):
+        from_message(CommandMessage(1, "c2", "move", {"at_s": 1, "agv_ids": ["a"], "x": [1, 2], "y": [1]}))
 
 
 def test_unacknowledged_commands_are_resent_then_escalated() -> None:

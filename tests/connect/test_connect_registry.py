@@ -66,7 +66,7 @@ def test_registry_rejects_bad_devices_and_names_unknown_ones() -> None:
 def test_plant_registry_covers_every_machine_and_agv_and_writes_broker_files(tmp_path: Path) -> None:
     plant = build_plant(0.05, 0)
     registry = registry_for_plant(plant, "changsha", "provisioning-secret")
-    assert len(registry) == len(plant.machines) + len(plant.fleet.agv_ids) + 1
+    assert len(registry) == len(plant.machines) + len(plant.fleet.agv_ids) + 2
     machine = plant.machines[0].id
     assert registry.verify(machine, derived_password("provisioning-secret", machine))
     assert not registry.verify(machine, derived_password("other-secret", machine))

@@ -1,24 +1,44 @@
-"""`mixflow connect ...`: the industrial-internet gateway, its benchmark and the OPC UA bridge."""
+"""`mixflow connect ...`: the industrial-internet gateway, its benchmark, and the twin behind the broker.
+
+The twin-as-devices wiring needs the twin and the scheduler together, so it lives here in the CLI
+layer (`mixflow.connect` itself never imports `twin` or `plan`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from mixflow.cli.options import JSON, SCALE, SEED, check_scale
 from mixflow.connect import topics
 from mixflow.connect.bench import BenchSpec, run_bench
-from mixflow.connect.broker import parse_broker
+from mixflow.connect.broker import Broker, parse_broker
+from mixflow.connect.commands import CommandTracker
+from mixflow.connect.factory import MqttFactory
 from mixflow.connect.gateway import Gateway, GatewayConfig
 from mixflow.connect.ingest import Ingest
 from mixflow.connect.registry import Registry, registry_for_plant
-from mixflow.errors import ValidationError
+from mixflow.connect.sim import FactoryDevices
+from mixflow.errors import MixflowError, ValidationError
+from mixflow.model import Plant
+from mixflow.model.port import Factory
+from mixflow.plan import PlanOptions, Scheduler
+from mixflow.promise import PromiseRules
 from mixflow.reference import build_plant
 from mixflow.store.db import connect as connect_store
+from mixflow.twin import Scenario, Twin, prepare
 
 app = typer.Typer(
     help="Machines and AGVs over MQTT and OPC UA: gateway, devices, benchmark.", no_args_is_help=True
@@ -148,3 +168,151 @@ def gateway(
 
     asyncio.run(serve())
     print(json.dumps(service.stats()), flush=True)
+
+
+@app.command()
+def devices(
+    broker: str = BROKER,
+    scale: float = SCALE,
+    days: int = typer.Option(2, "--days", help="Days of order arrivals, as in `mixflow demo`."),
+    seed: int = SEED,
+    plant_id: str = PLANT_ID,
+) -> None:
+    """Play the twin as the plant's devices over the broker (in lock step with the cloud) until stopped."""
+    counters = serve_devices(
+        parse_broker(broker), Scenario(scale=check_scale(scale), days=days), seed, plant_id
+    )
+    print(json.dumps(counters), flush=True)
+
+
+@app.command()
+def demo(
+    broker: str = BROKER,
+    scale: float = typer.Option(0.05, "--scale", help="Plant size (1.0 = 2,040 machines, 720 AGVs)."),
+    days: int = typer.Option(1, "--days", help="Days of order arrivals."),
+    hours: float = typer.Option(4.0, "--hours", help="Plant hours to run both ways."),
+    seed: int = SEED,
+    as_json: bool = JSON,
+) -> None:
+    """Run the scheduler on the twin in-process and through the broker (twin as devices); compare KPIs."""
+    if hours <= 0:
+        raise ValidationError("--hours", f"must be positive, got {hours:g}")
+    scenario = Scenario(scale=check_scale(scale), days=days)
+    result = compare_over_mqtt(parse_broker(broker), scenario, seed, int(hours * 3600))
+    if as_json:
+        print(json.dumps(result, default=str))
+        return
+    print(f"same KPIs: {result['same_kpis']} (differing: {result['differing']})")
+    print(f"in-process {result['in_process_s']} s, over MQTT {result['over_mqtt_s']} s")
+    print(f"gateway: {result['gateway']}")
+
+
+# -- the twin behind the broker ----------------------------------------------------------------
+
+LOCKSTEP_HEARTBEAT_MS = 10**15  # simulated devices have no wall-clock heartbeat
+# scheduler KPIs that measure our own computer, not the plant
+MACHINE_DEPENDENT = ("decision", "wall", "cpu")
+
+
+def serve_devices(broker: Broker, scenario: Scenario, seed: int, plant_id: str) -> dict[str, int]:
+    """Play the twin as the plant's devices until SIGINT/SIGTERM; returns the edge's counters."""
+    plant, catalogue, orders = prepare(scenario, seed)
+    twin = Twin(plant, catalogue, orders, scenario, seed)
+    edge = FactoryDevices(twin, broker, plant_id, plant.line.id)
+
+    async def serve() -> None:
+        ready = asyncio.Event()
+        task = asyncio.create_task(edge.run(ready))
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, task.cancel)
+        await ready.wait()
+        print('{"devices": "ready"}', flush=True)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(serve())
+    return edge.counters
+
+
+def _scheduler(plant: Plant, scenario: Scenario, seed: int, catalogue: Any) -> Scheduler:
+    options = replace(PlanOptions(), promise_rules=PromiseRules(handover_s=scenario.handover_s))
+    return Scheduler(plant, catalogue, None, options, seed=seed)
+
+
+def _drive(scheduler: Scheduler, factory: Factory, until_s: int) -> None:
+    scheduler.run(factory, until_s)
+
+
+def plant_kpis(scheduler: Scheduler, plant: Plant, scenario: Scenario, now_s: int) -> dict[str, Any]:
+    kpis = scheduler.kpis.summary(plant, scenario.days, max(1, now_s))
+    return {k: v for k, v in kpis.items() if not any(word in k for word in MACHINE_DEPENDENT)}
+
+
+def compare_over_mqtt(broker: Broker, scenario: Scenario, seed: int, until_s: int) -> dict[str, Any]:
+    """Run the scheduler on the twin in-process, then on the twin played as devices through the broker,
+    to `until_s`; returns both KPI sets, whether they agree, and the traffic it took."""
+    plant, catalogue, orders = prepare(scenario, seed)
+    began = time.perf_counter()
+    local = _scheduler(plant, scenario, seed, catalogue)
+    twin = Twin(plant, catalogue, orders, scenario, seed)
+    _drive(local, twin, until_s)
+    local_kpis = plant_kpis(local, plant, scenario, twin.now_s)
+    local_s = time.perf_counter() - began
+
+    plant_id = f"demo{uuid.uuid4().hex[:8]}"
+    url = f"mqtt://{broker.host}:{broker.port}"
+    command = [
+        sys.executable,
+        "-m",
+        "mixflow",
+        "connect",
+        "devices",
+        "--broker",
+        url,
+        "--scale",
+        str(scenario.scale),
+        "--days",
+        str(scenario.days),
+        "--seed",
+        str(seed),
+        "--plant",
+        plant_id,
+    ]
+    devices = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert devices.stdout is not None
+        if "ready" not in devices.stdout.readline():
+            raise MixflowError(f"devices did not start: {devices.stderr.read() if devices.stderr else ''}")
+        registry = registry_for_plant(plant, plant_id, uuid.uuid4().hex, LOCKSTEP_HEARTBEAT_MS)
+        config = GatewayConfig(gateway_id="demo", lockstep=True, line_id=plant.line.id, session_expiry_s=0)
+        began = time.perf_counter()
+        remote = _scheduler(plant, scenario, seed, catalogue)
+        tracker = CommandTracker(ack_timeout_ms=600_000, max_resends=0)
+        with MqttFactory(broker, registry, epoch_ms=0, config=config, tracker=tracker) as factory:
+            _drive(remote, factory, until_s)
+            remote_kpis = plant_kpis(remote, plant, scenario, factory.now_s)
+            stats = factory.stats()
+        remote_s = time.perf_counter() - began
+    finally:
+        devices.send_signal(signal.SIGTERM)
+        devices.wait(30)
+    differing = sorted(k for k in local_kpis if local_kpis[k] != remote_kpis.get(k))
+    return {
+        "until_s": until_s,
+        "same_kpis": not differing,
+        "differing": differing,
+        "in_process": local_kpis,
+        "over_mqtt": remote_kpis,
+        "in_process_s": round(local_s, 2),
+        "over_mqtt_s": round(remote_s, 2),
+        "gateway": {
+            k: stats.get(k, 0) for k in ("received", "event", "state", "acks", "rejected", "duplicates")
+        },
+    }

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
-from mixflow.connect.payloads import Ack, CommandMessage
+import numpy as np
+
+from mixflow.connect.payloads import Ack, CommandMessage, PayloadError
 from mixflow.errors import ValidationError
+from mixflow.model.plant import Cell
 from mixflow.model.port import AssignTask, Charge, Command, MoveAgvs, PostTask, ReleaseToLine, StartOperation
+from mixflow.model.work import MaterialTask
 
 
 @dataclass(frozen=True)
@@ -25,12 +30,17 @@ class Outgoing:
     message: CommandMessage
 
 
+FLEET_ID = "fleet"
+
+
 def to_messages(
     command: Command, line_id: str, t_ms: int, ids: itertools.count[int], prefix: str
 ) -> list[Outgoing]:
-    """The device messages that carry one port command (MoveAgvs fans out to one per AGV).
+    """The device messages that carry one port command.
 
-    Line-side work (release to line, posted material tasks) goes to the line's controller `line_id`.
+    Line-side work (release to line, posted material tasks) goes to the line's controller `line_id`;
+    a fleet step (MoveAgvs) goes as one message to the AGV fleet controller `FLEET_ID`, as AGV
+    vendors' fleet managers take it (one message per AGV per second would be 720 msg/s for nothing).
     """
 
     def make(kind: str, device_id: str, type_: str, **fields: object) -> Outgoing:
@@ -78,10 +88,72 @@ def to_messages(
         return [make("agv", command.agv_id, "charge", agv_id=command.agv_id, charger=list(command.charger))]
     if isinstance(command, MoveAgvs):
         return [
-            make("agv", agv, "move", agv_id=agv, at_s=command.at_s, cell=[int(x), int(y)])
-            for agv, x, y in zip(command.agv_ids, command.x.tolist(), command.y.tolist(), strict=True)
+            make(
+                "fleet",
+                FLEET_ID,
+                "move",
+                at_s=command.at_s,
+                agv_ids=list(command.agv_ids),
+                x=[int(v) for v in command.x.tolist()],
+                y=[int(v) for v in command.y.tolist()],
+            )
         ]
     raise ValidationError("command", f"unsupported command type {type(command).__name__}")
+
+
+def _cell(value: Any) -> Cell:
+    if not isinstance(value, list) or len(value) != 2 or not all(type(v) is int for v in value):
+        raise PayloadError("schema", f"a cell must be [x, y] integers, got {value!r}")
+    return (value[0], value[1])
+
+
+def from_message(message: CommandMessage) -> Command:
+    """The port command a device agent executes for a command message (inverse of `to_messages`)."""
+    f = message.fields
+    try:
+        if message.type == "start_operation":
+            return StartOperation(
+                str(f["operation_id"]),
+                str(f["machine_id"]),
+                int(f.get("not_before_s", 0)),
+                int(f.get("duration_s", 0)),
+                str(f.get("setup_key", "")),
+                str(f.get("order_id", "")),
+                str(f.get("part", "")),
+                bool(f.get("final", False)),
+            )
+        if message.type == "release_to_line":
+            return ReleaseToLine(str(f["order_id"]), int(f["slot"]))
+        if message.type == "post_task":
+            task = MaterialTask(
+                str(f["task_id"]),
+                str(f["part"]),
+                _cell(f["pickup"]),
+                _cell(f["dropoff"]),
+                int(f["release_s"]),
+                int(f["deadline_s"]),
+                float(f["payload_kg"]),
+                str(f.get("order_id", "")),
+                str(f.get("station", "")),
+            )
+            return PostTask(task)
+        if message.type == "assign_task":
+            return AssignTask(str(f["agv_id"]), str(f["task_id"]))
+        if message.type == "charge":
+            return Charge(str(f["agv_id"]), _cell(f["charger"]))
+        ids, x, y = f["agv_ids"], f["x"], f["y"]
+        if not (
+            isinstance(ids, list)
+            and isinstance(x, list)
+            and isinstance(y, list)
+            and len(ids) == len(x) == len(y)
+        ):
+            raise PayloadError("schema", "move needs equal-length lists agv_ids, x, y")
+        return MoveAgvs(
+            int(f["at_s"]), tuple(map(str, ids)), np.array(x, dtype=np.int64), np.array(y, dtype=np.int64)
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise PayloadError("schema", f"command {message.type!r}: {error}") from None
 
 
 @dataclass

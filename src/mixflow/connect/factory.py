@@ -60,6 +60,8 @@ class MqttFactory:
 
     @property
     def now_s(self) -> int:
+        if self.gateway.config.lockstep:
+            return self.gateway.clock_now_s
         return max(0, (now_ms() - self.epoch_ms) // 1000)
 
     def submit(self, commands: Sequence[Command]) -> None:
@@ -70,7 +72,14 @@ class MqttFactory:
         return self._call(self.gateway.submit(commands), START_TIMEOUT_S)
 
     def poll(self, until_s: int) -> Sequence[Event]:
-        """Events so far; waits for the first one until the clock reaches `until_s`."""
+        """Events so far; waits for the first one until the clock reaches `until_s`.
+
+        A lock-step (simulated) plant is asked to run to `until_s` instead, and its events are
+        returned once it reports its clock.
+        """
+        if self.gateway.config.lockstep:
+            self._call(self.gateway.advance(until_s))
+            return sorted(self._call(self._take(0.0)), key=lambda event: event.at_s)
         wait_s = max(0.0, (self.epoch_ms + until_s * 1000 - now_ms()) / 1000)
         events = self._call(self._take(wait_s))
         return sorted(events, key=lambda event: event.at_s)

@@ -18,6 +18,7 @@ import asyncio
 import base64
 import contextlib
 import itertools
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -61,6 +62,7 @@ class GatewayConfig:
     rollup_bucket_s: int = 60
     downsample_every_s: float = 300.0
     shards: tuple[str, ...] = field(default=())
+    lockstep: bool = False  # a simulated plant: time moves by _sim/advance and _sim/clock (see sim.py)
 
     def __post_init__(self) -> None:
         topics.check_name("gateway_id", self.gateway_id)
@@ -100,6 +102,11 @@ class Gateway:
         self._dead_budget = float(config.dead_letters_per_s)
         self._dead_stamp = time.monotonic()
         self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.advance_topic, self.clock_topic = topics.clock_topics(self.plant)
+        self.clock_n = 0
+        self.clock_now_s = 0
+        self._clock_moved = asyncio.Event()
+        self._advances = 0
 
     @property
     def client_id(self) -> str:
@@ -133,6 +140,8 @@ class Gateway:
         )
         await self._wire.connect()
         filters = [f for shard in self.config.owned_shards() for f in topics.shard_filters(self.plant, shard)]
+        if self.config.lockstep:
+            filters.append(self.clock_topic)
         await self._wire.subscribe(filters, qos=1)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._flush_loop()), loop.create_task(self._tick_loop())]
@@ -140,9 +149,35 @@ class Gateway:
     def _on_messages(self, batch: list[Received]) -> None:
         handle = self.ingest.handle
         for message in batch:
-            handle(message.topic, message.payload)
+            if message.topic == self.clock_topic:
+                self._clock(message.payload)
+            else:
+                handle(message.topic, message.payload)
             if message.qos:
                 self._acks.append(message.packet_id)
+
+    def _clock(self, payload: bytes) -> None:
+        """The simulated plant got to `now_s`: every event of the step is in, hand them over."""
+        try:
+            clock = json.loads(payload)
+            n, now_s = int(clock["n"]), int(clock["now_s"])
+        except (ValueError, KeyError, TypeError):
+            self.ingest.reject("schema", self.clock_topic, "clock needs integers n and now_s", payload)
+            return
+        for event_ in self.ingest.take_events():
+            self.events.put_nowait(event_)
+        self.clock_n, self.clock_now_s = max(self.clock_n, n), max(self.clock_now_s, now_s)
+        self._clock_moved.set()
+
+    async def advance(self, until_s: int, timeout_s: float = 120.0) -> None:
+        """Ask the simulated plant to run to `until_s` and wait until it says where it got."""
+        self._advances += 1
+        wanted = self._advances
+        await self._publish(self.advance_topic, json.dumps({"n": wanted, "until_s": until_s}).encode(), qos=1)
+        async with asyncio.timeout(timeout_s):
+            while self.clock_n < wanted:
+                self._clock_moved.clear()
+                await self._clock_moved.wait()
 
     async def flush(self) -> None:
         """Store what arrived since the last flush, then acknowledge it and publish side messages."""

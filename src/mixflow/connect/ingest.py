@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,8 @@ from mixflow.connect.alarms import AlarmChange, AlarmEngine
 from mixflow.connect.commands import CommandTracker, Outgoing
 from mixflow.connect.payloads import Ack, DeviceEvent, PayloadError, State, Telemetry, decode
 from mixflow.connect.registry import Registry
+from mixflow.errors import ValidationError
+from mixflow.model import Order
 from mixflow.model.port import (
     AgvBatteryLow,
     AgvDown,
@@ -32,6 +35,7 @@ from mixflow.model.port import (
     MachineUp,
     OperationDone,
     OperationStarted,
+    OrderPlaced,
     PartDelivered,
     TruckDelivered,
     TruckOffLine,
@@ -49,6 +53,34 @@ class DeadLetter:
     topic: str
     detail: str
     excerpt: bytes
+
+
+def order_from_map(data: dict[str, Any]) -> Order:
+    """An order as the line controller announces it (the fields of `mixflow.model.Order`)."""
+    promised = data.get("promised_s")
+    return Order(
+        str(data["id"]),
+        str(data["customer"]),
+        {str(k): str(v) for k, v in dict(data["configuration"]).items()},
+        int(data["placed_s"]),
+        int(data["requested_s"]),
+        None if promised is None else int(promised),
+        int(data.get("priority", 0)),
+    )
+
+
+def agv_states_from_map(at_s: int, data: dict[str, Any]) -> AgvStates:
+    """The fleet controller's report of every AGV (equal-length lists)."""
+    ids, x, y, soc = data["agv_ids"], data["x"], data["y"], data["soc"]
+    if not len(ids) == len(x) == len(y) == len(soc):
+        raise PayloadError("schema", "agv_states needs equal-length agv_ids, x, y, soc")
+    return AgvStates(
+        at_s,
+        tuple(map(str, ids)),
+        np.asarray(x, dtype=np.int64),
+        np.asarray(y, dtype=np.int64),
+        np.asarray(soc, dtype=np.float64),
+    )
 
 
 class Ingest:
@@ -140,7 +172,11 @@ class Ingest:
         elif isinstance(message, State):
             self._state(device_id, known_kind, message)
         else:
-            self._event(device_id, message)
+            try:
+                self._event(device_id, message)
+            except (ValidationError, PayloadError, KeyError, TypeError, ValueError) as error:
+                self.reject("schema", topic, f"event {message.type!r}: {error}", payload)
+                return False
         return True
 
     def _seen(self, device_id: str, kind: str, t_ms: int) -> None:
@@ -207,8 +243,12 @@ class Ingest:
             event = LineStopped(at, f["station_id"], f["order_id"], f["cause"])
         elif kind == "truck_off_line":
             event = TruckOffLine(at, f["order_id"])
-        else:
+        elif kind == "truck_delivered":
             event = TruckDelivered(at, f["order_id"])
+        elif kind == "order_placed":
+            event = OrderPlaced(at, order_from_map(message.data["order"]))
+        else:
+            event = agv_states_from_map(at, message.data)
         self.events.append(event)
 
     # -- gateway clock -------------------------------------------------------------------------------

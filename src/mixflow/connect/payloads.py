@@ -38,13 +38,18 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "line_stopped": ("station_id", "order_id", "cause"),
     "truck_off_line": ("order_id",),
     "truck_delivered": ("order_id",),
+    # from the line controller: a new order (`order`: id, customer, configuration, placed_s, ...)
+    "order_placed": ("order_id",),
+    # from the AGV fleet controller: every AGV at once (`agv_ids`, `x`, `y`, `soc`: equal-length lists)
+    "agv_states": (),
 }
+STRUCTURED = {"order_placed": ("order",), "agv_states": ("agv_ids", "x", "y", "soc")}
 COMMAND_FIELDS: dict[str, tuple[str, ...]] = {
     "start_operation": ("operation_id", "machine_id"),
     "release_to_line": ("order_id",),
     "post_task": ("task_id",),
     "assign_task": ("agv_id", "task_id"),
-    "move": ("agv_id",),
+    "move": ("at_s", "agv_ids", "x", "y"),
     "charge": ("agv_id",),
 }
 
@@ -92,9 +97,9 @@ def _seq(data: dict[str, Any]) -> int:
     return seq
 
 
-def _text(data: dict[str, Any], name: str) -> str:
+def _text(data: dict[str, Any], name: str, empty: bool = False) -> str:
     value = data.get(name)
-    if not isinstance(value, str) or not value or len(value) > 128:
+    if not isinstance(value, str) or not (value or empty) or len(value) > 128:
         raise PayloadError("schema", f"field {name!r} must be a non-empty string of at most 128 characters")
     return value
 
@@ -154,6 +159,7 @@ class DeviceEvent:
     type: str
     fields: dict[str, str] = field(default_factory=dict)
     soc: float = 0.0
+    data: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.type not in EVENT_FIELDS:
@@ -169,7 +175,15 @@ class DeviceEvent:
         soc = data.get("soc", 0.0)
         if type(soc) not in (int, float) or not 0 <= soc <= 1:
             raise PayloadError("schema", f"field 'soc' must be a number in [0, 1], got {soc!r}")
-        return cls(data["t"], _seq(data), kind, {name: _text(data, name) for name in EVENT_FIELDS[kind]}, soc)
+        structured = {}
+        for name in STRUCTURED.get(kind, ()):
+            value = data.get(name)
+            if not isinstance(value, dict | list):
+                raise PayloadError("schema", f"event {kind!r} needs field {name!r} (a map or a list)")
+            structured[name] = value
+        # a line stop may have no truck in the station (order_id "") or no cause named
+        texts = {name: _text(data, name, kind == "line_stopped") for name in EVENT_FIELDS[kind]}
+        return cls(data["t"], _seq(data), kind, texts, soc, structured)
 
 
 @dataclass(frozen=True, slots=True)

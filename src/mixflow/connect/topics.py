@@ -7,14 +7,18 @@
             in one shard, and each shard is one MQTT 5 shared-subscription group
             (`$share/mixflow-{plant}-{shard}/...`), so gateways split the load by shard while each
             device's messages stay in order on one gateway.
-- `kind`    `machine`, `agv`, `line` or `opcua` (devices bridged from OPC UA).
+- `kind`    `machine`, `agv`, `line` (the line controller), `fleet` (the AGV fleet controller, which
+            moves the whole fleet in one command and reports it in one event) or `opcua` (machines
+            bridged from OPC UA).
 - `device`  the device id as in the plant (`cab_weld-017`, `agv-0042`).
 - `channel` device to cloud: `telemetry` (measurements), `state` (heartbeat and status), `event`
             (factory events: operation done, part delivered, ...), `ack` (command acknowledgements);
             cloud to device: `cmd` (commands with ids).
 
 Gateway topics: `mixflow/{plant}/_dead/{reason}` (dead letters: the rejected message and why),
-`mixflow/{plant}/_alarm` (alarm raised/cleared) and `mixflow/{plant}/_gateway/{gateway}` (status).
+`mixflow/{plant}/_alarm` (alarm raised/cleared), and for a simulated plant (the twin played as
+devices) `mixflow/{plant}/_sim/advance` (cloud: run to `until_s`) and `.../_sim/clock` (plant: got
+to `now_s`; every event before it is on the wire), which replace the wall clock.
 The broker ACL (see `registry.mosquitto_acl`) lets a device write only its own uplink topics and read
 only its own `cmd` topic.
 """
@@ -29,7 +33,7 @@ from mixflow.errors import ValidationError
 
 ROOT = "mixflow"
 SHARDS = 16
-KINDS = ("machine", "agv", "line", "opcua")
+KINDS = ("machine", "agv", "line", "fleet", "opcua")
 UPLINK = ("telemetry", "state", "event", "ack")
 DOWNLINK = ("cmd",)
 CHANNELS = UPLINK + DOWNLINK
@@ -67,6 +71,11 @@ def shards_for(index: int, count: int) -> list[str]:
 
 def dead_letter_topic(plant: str, reason: str) -> str:
     return f"{ROOT}/{plant}/_dead/{reason}"
+
+
+def clock_topics(plant: str) -> tuple[str, str]:
+    """(advance, clock): the lock-step pair a simulated plant uses instead of the wall clock."""
+    return f"{ROOT}/{plant}/_sim/advance", f"{ROOT}/{plant}/_sim/clock"
 
 
 def alarm_topic(plant: str) -> str:

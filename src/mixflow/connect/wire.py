@@ -181,6 +181,8 @@ class _Protocol(asyncio.Protocol):
             del buf[:i]
         if batch:
             client.on_messages(batch)
+            if client.auto_ack:
+                client.ack([m.packet_id for m in batch if m.qos])
 
 
 class WireClient:

@@ -1,0 +1,183 @@
+"""A simulated plant played as devices over the broker, in lock step with the cloud.
+
+`FactoryDevices` takes any in-process `Factory` (the twin) and puts it behind the topic tree: the
+factory's events go out as the device messages a real plant would send (machines, AGVs, the line
+controller, the AGV fleet controller), and command messages come back in and are executed and
+acknowledged (re-sent commands are recognised by id and executed once). A simulated plant has no
+wall clock, so the cloud drives it: `_sim/advance {"n", "until_s"}` runs the factory to `until_s`,
+and `_sim/clock {"n", "now_s"}` follows the last event of that step on the same connection. The
+gateway sees the clock message only after every event before it, so a `poll` through the broker
+returns exactly what the in-process `poll` would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import OrderedDict
+from typing import Any
+
+from mixflow.connect import topics
+from mixflow.connect.broker import Broker
+from mixflow.connect.commands import FLEET_ID, from_message
+from mixflow.connect.payloads import CommandMessage, PayloadError, decode, encode
+from mixflow.connect.wire import Received, WireClient
+from mixflow.model.port import (
+    AgvBatteryLow,
+    AgvDown,
+    AgvStates,
+    AgvUp,
+    Event,
+    Factory,
+    LineStopped,
+    MachineDown,
+    MachineUp,
+    OperationDone,
+    OperationStarted,
+    OrderPlaced,
+    PartDelivered,
+    TruckDelivered,
+    TruckOffLine,
+)
+
+Message = tuple[str, str, str, dict[str, Any]]  # kind, device id, channel, fields
+REMEMBERED_COMMANDS = 100_000
+
+
+def event_messages(event: Event, line_id: str) -> list[Message]:
+    """The device message that reports one factory event."""
+    if isinstance(event, OrderPlaced):
+        order = event.order
+        body = {
+            "id": order.id,
+            "customer": order.customer,
+            "configuration": dict(order.configuration),
+            "placed_s": order.placed_s,
+            "requested_s": order.requested_s,
+            "promised_s": order.promised_s,
+            "priority": order.priority,
+        }
+        return [("line", line_id, "event", {"type": "order_placed", "order_id": order.id, "order": body})]
+    if isinstance(event, OperationStarted | OperationDone):
+        kind = "operation_started" if isinstance(event, OperationStarted) else "operation_done"
+        return [("machine", event.machine_id, "event", {"type": kind, "operation_id": event.operation_id})]
+    if isinstance(event, MachineDown):
+        return [("machine", event.machine_id, "state", {"status": "down", "reason": event.reason or "down"})]
+    if isinstance(event, MachineUp):
+        return [("machine", event.machine_id, "state", {"status": "up"})]
+    if isinstance(event, AgvStates):
+        fields = {
+            "type": "agv_states",
+            "agv_ids": list(event.agv_ids),
+            "x": event.x.tolist(),
+            "y": event.y.tolist(),
+            "soc": event.soc.tolist(),
+        }
+        return [("fleet", FLEET_ID, "event", fields)]
+    if isinstance(event, AgvBatteryLow):
+        return [("agv", event.agv_id, "event", {"type": "battery_low", "soc": float(event.soc)})]
+    if isinstance(event, AgvDown | AgvUp):
+        return [("agv", event.agv_id, "state", {"status": "down" if isinstance(event, AgvDown) else "up"})]
+    if isinstance(event, PartDelivered):
+        return [("agv", event.agv_id, "event", {"type": "part_delivered", "task_id": event.task_id})]
+    if isinstance(event, LineStopped):
+        fields = {
+            "type": "line_stopped",
+            "station_id": event.station_id,
+            "order_id": event.order_id,
+            "cause": event.cause,
+        }
+        return [("line", line_id, "event", fields)]
+    kind = "truck_off_line" if isinstance(event, TruckOffLine) else "truck_delivered"
+    assert isinstance(event, TruckOffLine | TruckDelivered)
+    return [("line", line_id, "event", {"type": kind, "order_id": event.order_id})]
+
+
+class FactoryDevices:
+    """Plays an in-process factory as the plant's devices, over one edge connection."""
+
+    def __init__(
+        self, factory: Factory, broker: Broker, plant: str, line_id: str, binary: bool = True
+    ) -> None:
+        self.factory = factory
+        self.broker = broker
+        self.plant = topics.check_name("plant", plant)
+        self.line_id = line_id
+        self.binary = binary
+        self.advance_topic, self.clock_topic = topics.clock_topics(plant)
+        self.seq: dict[str, int] = {}
+        self.executed: OrderedDict[str, None] = OrderedDict()
+        self.counters = {"commands": 0, "resent_ignored": 0, "bad_commands": 0, "events": 0, "steps": 0}
+        self._inbox: asyncio.Queue[Received] = asyncio.Queue()
+        self._client = WireClient(
+            broker.host,
+            broker.port,
+            f"{plant}-edge",
+            on_messages=self._received,
+            username=broker.username,
+            password=broker.password,
+            tls=broker.ssl_context(),
+        )
+
+    def _received(self, batch: list[Received]) -> None:
+        for message in batch:
+            self._inbox.put_nowait(message)
+
+    async def _send(self, kind: str, device_id: str, channel: str, fields: dict[str, Any], t_ms: int) -> None:
+        seq = self.seq.get(device_id, 0) + 1
+        self.seq[device_id] = seq
+        payload = encode({"v": 1, "t": t_ms, "seq": seq, **fields}, self.binary)
+        await self._client.publish_counted(topics.device_topic(self.plant, kind, device_id, channel), payload)
+
+    async def _command(self, message: Received) -> None:
+        where = topics.parse(message.topic)
+        try:
+            command = CommandMessage.parse(decode(message.payload))
+            port_command = from_message(command)
+        except PayloadError:
+            self.counters["bad_commands"] += 1
+            return
+        if where is None:
+            return
+        if command.command_id in self.executed:
+            self.counters["resent_ignored"] += 1
+        else:
+            self.executed[command.command_id] = None
+            if len(self.executed) > REMEMBERED_COMMANDS:
+                self.executed.popitem(last=False)
+            self.factory.submit([port_command])
+            self.counters["commands"] += 1
+        ack = {"v": 1, "t": self.factory.now_s * 1000, "id": command.command_id, "status": "accepted"}
+        await self._client.publish_counted(
+            topics.device_topic(self.plant, where.kind, where.device_id, "ack"), encode(ack, self.binary)
+        )
+
+    async def _advance(self, message: Received) -> None:
+        request = json.loads(message.payload)
+        events = self.factory.poll(int(request["until_s"]))
+        for event in events:
+            for kind, device_id, channel, fields in event_messages(event, self.line_id):
+                await self._send(kind, device_id, channel, fields, event.at_s * 1000)
+        self.counters["events"] += len(events)
+        self.counters["steps"] += 1
+        clock = {"n": request["n"], "now_s": self.factory.now_s, "events": len(events)}
+        await self._client.publish_counted(self.clock_topic, json.dumps(clock).encode())
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        """Serve until cancelled: commands and advance requests, strictly in arrival order."""
+        await self._client.connect()
+        await self._client.subscribe([f"{topics.ROOT}/{self.plant}/+/+/+/cmd", self.advance_topic], qos=1)
+        if ready is not None:
+            ready.set()
+        try:
+            while True:
+                message = await self._inbox.get()
+                if message.topic == self.advance_topic:
+                    await self._advance(message)
+                else:
+                    await self._command(message)
+        finally:
+            with contextlib.suppress(Exception):
+                await self._client.drain(5.0)
+                await self._client.disconnect()
