@@ -260,8 +260,12 @@ def run_bench(broker: Broker, spec: BenchSpec) -> dict[str, Any]:
     context = mp.get_context("spawn")
     ready, stop, out, pub_out = context.Queue(), context.Event(), context.Queue(), context.Queue()
     with tempfile.TemporaryDirectory(prefix="mixflow-bench-") as scratch:
-        db_url = spec.db_url or f"sqlite:///{Path(scratch) / 'telemetry.db'}"
-        connect_db(db_url)  # migrate once, before the gateways race to do it
+        # SQLite allows one writer: each gateway gets its own file (storage sharded like the topics)
+        db_urls = [
+            spec.db_url or f"sqlite:///{Path(scratch) / f'telemetry-gw{i}.db'}" for i in range(spec.gateways)
+        ]
+        for db_url in set(db_urls):
+            connect_db(db_url)  # migrate once, before the gateways race to do it
         progress = [context.Value("q", 0) for _ in range(spec.gateways)]
         gateways = [
             context.Process(

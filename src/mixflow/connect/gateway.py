@@ -20,13 +20,16 @@ import contextlib
 import itertools
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import aiomqtt
 import numpy as np
+import psycopg
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from mixflow.connect import topics
 from mixflow.connect.alarms import AlarmChange
@@ -188,7 +191,18 @@ class Gateway:
         alarms, ingest.alarm_changes = ingest.alarm_changes, []
         dead, ingest.dead = ingest.dead, []
         if self.engine is not None and (rows or alarms):
-            await asyncio.to_thread(self._store, rows, alarms)
+            try:
+                await asyncio.to_thread(self._store, rows, alarms)
+            except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as error:
+                # keep everything for the next flush; unacknowledged messages stay the broker's
+                log.warning("storing %d rows failed, will retry: %s", len(rows), error)
+                ingest.counters["store_retries"] += 1
+                ingest.rows[:0] = rows
+                ingest.sample_t_ms[:0] = sent_ms
+                ingest.alarm_changes[:0] = alarms
+                self._acks[:0] = acks
+                ingest.dead[:0] = dead
+                return
         if sent_ms:
             self.last_store_ms = now_ms()
             self.latencies_ms.append(self.last_store_ms - np.asarray(sent_ms, dtype=np.int64))

@@ -1,0 +1,37 @@
+"""A failing store never loses or acknowledges a batch: the gateway keeps it and retries."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import text
+
+from mixflow.connect import topics
+from mixflow.connect.broker import Broker
+from mixflow.connect.gateway import Gateway, GatewayConfig
+from mixflow.connect.ingest import Ingest
+from mixflow.connect.payloads import encode
+from mixflow.connect.registry import Registry
+from mixflow.connect.wire import Received
+from mixflow.store.db import connect
+from mixflow.store.telemetry import count_samples
+
+
+def test_store_failure_keeps_the_batch_unacknowledged_until_it_is_stored(tmp_path: Path) -> None:
+    engine, _ = connect(f"sqlite:///{tmp_path / 'f.db'}")
+    registry = Registry("p")
+    registry.register("m1", "machine", "password-1", b"0123456789ab")
+    gateway = Gateway(Broker("127.0.0.1", 1), Ingest(registry), GatewayConfig(), engine)  # never started
+    topic = topics.device_topic("p", "machine", "m1", "telemetry")
+    batch = [Received(topic, encode({"v": 1, "t": k, "seq": k, "m": {"kw": 1.0}}), 1, k) for k in range(1, 6)]
+    gateway._on_messages(batch)
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE telemetry_sample RENAME TO telemetry_away"))
+    asyncio.run(gateway.flush())
+    assert gateway.stored_messages == 0 and gateway.ingest.counters["store_retries"] == 1
+    assert gateway._acks == [1, 2, 3, 4, 5] and len(gateway.ingest.rows) == 5
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE telemetry_away RENAME TO telemetry_sample"))
+    asyncio.run(gateway.flush())
+    assert gateway.stored_messages == 5 and gateway._acks == [] and count_samples(engine) == 5
