@@ -76,25 +76,34 @@ def random_streams(engine: Engine, streams: int, seed: int) -> list[list[tuple[s
     return out
 
 
-def click_latencies(engine: Engine, streams: list[list[tuple[str, str]]]) -> tuple[list[float], int]:
-    latencies = []
+def click_latencies(engine: Engine, streams: list[list[tuple[str, str]]]) -> dict[str, Any]:
+    latencies, cpu = [], []
     dead_ends = 0
     for clicks in streams:
         choices: dict[str, str] = {}
         for var, code in clicks:
             choices[var] = code
+            c0 = time.thread_time()
             t0 = time.perf_counter()
             state = engine.propagate(choices)
             latencies.append((time.perf_counter() - t0) * 1000.0)
+            cpu.append((time.thread_time() - c0) * 1000.0)
             dead_ends += state.count == 0 or any(not v for v in state.valid.values())
-    return latencies, dead_ends
+    return {
+        "clicks": len(latencies),
+        "dead_ends": dead_ends,
+        "wall_ms": percentiles(latencies, 50, 99),
+        "cpu_ms": percentiles(cpu, 50, 99),
+    }
 
 
 def explanations(engine: Engine, prefixes: list[dict[str, str]], limit: int, seed: int) -> dict[str, Any]:
     """Explain random greyed-out values after random click prefixes: time, choices and rules per answer."""
     rng = random.Random(seed)
-    times, sizes, rules = [], [], []
-    engine.sat  # noqa: B018 - build the CNF outside the timed calls
+    times, cpu, sizes, rules = [], [], [], []
+    t0 = time.perf_counter()
+    engine.prepare_explanations()  # build the CNF outside the timed calls
+    prepare_s = time.perf_counter() - t0
     for choices in prefixes:
         if len(times) >= limit:
             break
@@ -109,14 +118,18 @@ def explanations(engine: Engine, prefixes: list[dict[str, str]], limit: int, see
         if not greyed:
             continue
         var, code = rng.choice(greyed)
+        c0 = time.thread_time()
         t0 = time.perf_counter()
         why = engine.explain(choices, var, code)
         times.append((time.perf_counter() - t0) * 1000.0)
+        cpu.append((time.thread_time() - c0) * 1000.0)
         sizes.append(len(why.choices))
         rules.append(len(why.rules))
     return {
         "explanations": len(times),
+        "prepare_s": round(prepare_s, 3),
         "explain_ms": percentiles(times, 50, 95, 99),
+        "explain_cpu_ms": percentiles(cpu, 50, 95, 99),
         "choices_mean": round(float(np.mean(sizes)), 2) if sizes else None,
         "choices_max": max(sizes, default=None),
         "rules_mean": round(float(np.mean(rules)), 2) if rules else None,
@@ -129,14 +142,17 @@ def prefixes_of(streams: list[list[tuple[str, str]]], seed: int) -> list[dict[st
     return [dict(clicks[: rng.randint(1, max(1, len(clicks) // 2))]) for clicks in streams if clicks]
 
 
-def baseline(engine: Engine, streams: list[list[tuple[str, str]]], clicks: int) -> dict[str, Any]:
-    """One SAT call per (variable, value) per click, against the MDD on the same clicks."""
+def baseline(
+    engine: Engine, streams: list[list[tuple[str, str]]], clicks: int, budget_s: float
+) -> dict[str, Any]:
+    """One SAT call per (variable, value) per click, against the MDD on the same clicks (time-boxed)."""
     sat = engine.sat
     ours, theirs, disagreements, done = [], [], 0, 0
+    deadline = time.perf_counter() + budget_s
     for stream in streams:
         choices: dict[str, str] = {}
         for var, code in stream:
-            if done >= clicks:
+            if done >= clicks or time.perf_counter() > deadline:
                 break
             choices[var] = code
             t0 = time.perf_counter()
@@ -208,6 +224,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
     parser.add_argument("--rows", type=int, default=0, help="Renault history rows to replay (0 = all)")
     parser.add_argument("--baseline-clicks", type=int, default=300)
+    parser.add_argument(
+        "--baseline-seconds", type=float, default=60.0, help="time box of the SAT baseline per model"
+    )
     parser.add_argument("--streams", type=int, default=200, help="random click streams per other model")
     parser.add_argument("--explanations", type=int, default=300)
     parser.add_argument("--scales", type=int, nargs="*", default=[1, 2, 4, 8])
@@ -223,13 +242,16 @@ def main() -> None:
     result = replay(engine, history, seed=args.seed, limit=args.rows or None)
     facts["replay"] = result.to_json()
     facts["replay"]["click_ms_p999"] = percentiles(result.click_ms, 99.9)["p99.9"]
+    facts["replay"]["click_cpu_ms"] = percentiles(result.click_cpu_ms, 50, 99, 99.9)
     width = len(history.variables)
     streams = [
         [(var, row[var]) for var in random.Random(args.seed + i).sample(history.variables, width)]
         for i, row in enumerate(history.rows[: max(args.explanations, 1)])
     ]
     facts["explain"] = explanations(engine, prefixes_of(streams, args.seed), args.explanations, args.seed)
-    facts["baseline_one_sat_call_per_value"] = baseline(engine, streams, args.baseline_clicks)
+    facts["baseline_one_sat_call_per_value"] = baseline(
+        engine, streams, args.baseline_clicks, args.baseline_seconds
+    )
     models.append(facts)
 
     for name, catalogue in (
@@ -238,10 +260,11 @@ def main() -> None:
     ):
         engine, facts = model_report(name, catalogue, args.streams, args.seed)
         streams = random_streams(engine, args.streams, args.seed)
-        latencies, dead_ends = click_latencies(engine, streams)
-        facts["clicks"] = {"clicks": len(latencies), "dead_ends": dead_ends, **percentiles(latencies, 50, 99)}
+        facts["clicks"] = click_latencies(engine, streams)
         facts["explain"] = explanations(engine, prefixes_of(streams, args.seed), args.explanations, args.seed)
-        facts["baseline_one_sat_call_per_value"] = baseline(engine, streams, args.baseline_clicks)
+        facts["baseline_one_sat_call_per_value"] = baseline(
+            engine, streams, args.baseline_clicks, args.baseline_seconds
+        )
         if name == "renault_megane_partial":
             facts["count_upper_bound_noted"] = 7_445_949_334_016
         models.append(facts)
@@ -256,8 +279,7 @@ def main() -> None:
         facts["count_expected"] = sum(n**k for n in per_v0.values())
         facts["count_ok"] = facts["count"] == facts["count_expected"]
         streams = random_streams(engine, 50, args.seed)
-        latencies, dead_ends = click_latencies(engine, streams)
-        facts["clicks"] = {"clicks": len(latencies), "dead_ends": dead_ends, **percentiles(latencies, 50, 99)}
+        facts["clicks"] = click_latencies(engine, streams)
         facts["explain"] = explanations(engine, prefixes_of(streams, args.seed), 50, args.seed)
         facts["count"] = str(facts["count"])
         facts["count_expected"] = str(facts["count_expected"])

@@ -16,6 +16,7 @@ Public API (stable; the web configurator builds on it):
 - `Engine.count(choices=None) -> int`, `Engine.is_consistent(choices) -> bool`,
   `Engine.conflict(choices) -> Conflict`, `Engine.quote(configuration) -> Quote` (price, BOM,
   line work per station in seconds, feeder operations), `Engine.variables`.
+- `Engine.prepare_explanations()`: build the CNF behind `explain` at start-up (else on first use).
 - Unknown variables or values raise `UnknownNameError`; every error is a `MixflowError`.
 
 An Engine is thread-safe and answers a click in well under a millisecond on Renault medium.

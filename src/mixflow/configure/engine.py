@@ -145,6 +145,10 @@ class Engine:
         c = self.compiled
         return bool(k.consistent(c.edge_src, c.edge_dst, c.edge_value, allowed, self._n_nodes))
 
+    def prepare_explanations(self) -> None:
+        """Build the CNF behind `explain` now (Megane: a few seconds) instead of on the first call."""
+        self.sat  # noqa: B018
+
     @property
     def sat(self) -> SatModel:
         """The CNF model for rule explanations (built on first use)."""
