@@ -70,8 +70,19 @@ def _lifelong(
         "edge_conflicts": check.edge_conflicts,
         "illegal_moves": check.illegal_moves,
         "min_goals_per_agent": int(result.goals_per_agent.min()),
+        "max_steps_on_one_goal": _longest_wait(result, len(starts)),
         "delayed_robot_steps": result.delayed_robot_steps,
     }
+
+
+def _longest_wait(result: Any, n: int) -> int:
+    """Longest time any robot chased one goal (open goals at the end count up to the last step)."""
+    last = np.zeros(n, dtype=np.int64)
+    longest = 0
+    for agent, _, t in result.reached:
+        longest = max(longest, t - int(last[agent]))
+        last[agent] = t
+    return int(max(longest, int((result.steps - last).max())))
 
 
 def lifelong(steps: int, counts: list[int]) -> list[dict[str, Any]]:
