@@ -172,7 +172,7 @@ class DeviceEvent:
         kind = data.get("type")
         if kind not in EVENT_FIELDS:
             raise PayloadError("schema", f"field 'type' must be one of {sorted(EVENT_FIELDS)}, got {kind!r}")
-        soc = data.get("soc", 0.0)
+        soc = data.get("soc", 0.0) if kind == "battery_low" else 0.0
         if type(soc) not in (int, float) or not 0 <= soc <= 1:
             raise PayloadError("schema", f"field 'soc' must be a number in [0, 1], got {soc!r}")
         structured = {}
