@@ -29,6 +29,63 @@ class PrivateBroker:
     port: int
     registry: Registry
     gateway_password: str
+    tls_port: int
+    ca_file: str
+
+
+def _certificates(folder: Path) -> None:
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl CLI)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mixflow-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    )
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    )
 
 
 def _free_port() -> int:
@@ -59,7 +116,8 @@ def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Private
     registry.register("a1", "agv", "a1-password")
     registry.write_mosquitto_passwords(folder / "passwd", GATEWAY_PASSWORD)
     registry.write_mosquitto_acl(folder / "acl")
-    port = _free_port()
+    port, tls_port = _free_port(), _free_port()
+    _certificates(folder)
     (folder / "data").mkdir()
     (folder / "mosquitto.conf").write_text(
         f"listener {port} 127.0.0.1\n"
@@ -69,6 +127,8 @@ def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Private
         "persistence true\n"
         f"persistence_location {folder / 'data'}/\n"
         "max_queued_messages 100000\n"
+        f"listener {tls_port} 127.0.0.1\n"
+        f"cafile {folder / 'ca.crt'}\ncertfile {folder / 'server.crt'}\nkeyfile {folder / 'server.key'}\n"
         "log_dest stderr\n" + (f"user {os.environ.get('USER', 'root')}\n" if os.geteuid() == 0 else "")
         # started as root, mosquitto would drop to user `mosquitto`, who cannot read pytest's tmp dirs
     )
@@ -86,7 +146,7 @@ def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Private
                 pytest.fail(f"private mosquitto did not start: {error}", pytrace=False)
             time.sleep(0.05)
     try:
-        yield PrivateBroker("127.0.0.1", port, registry, GATEWAY_PASSWORD)
+        yield PrivateBroker("127.0.0.1", port, registry, GATEWAY_PASSWORD, tls_port, str(folder / "ca.crt"))
     finally:
         process.terminate()
         process.wait(10)

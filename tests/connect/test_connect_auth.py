@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any as PrivateBroker  # the fixture type lives in conftest.py
 
 import aiomqtt
 import pytest
 
 from mixflow.connect import topics
-from mixflow.connect.broker import Broker
+from mixflow.connect.broker import Broker, parse_broker
 from mixflow.connect.device import DeviceLink
 from mixflow.connect.gateway import Gateway, GatewayConfig
 from mixflow.connect.ingest import Ingest
@@ -95,3 +96,42 @@ def test_a_device_cannot_publish_on_another_devices_topic(private_broker: Privat
     counters = asyncio.run(run())
     assert counters["telemetry"] == 1  # only m2's own message arrived
     assert counters.get("rejected", 0) == 0
+
+
+def test_tls_is_a_matter_of_configuration(private_broker: PrivateBroker) -> None:
+    """mqtts:// with the plant's CA: the gateway and a device talk over TLS; an unknown CA is refused."""
+    url = f"mqtts://{GATEWAY_USER}:{private_broker.gateway_password}@127.0.0.1:{private_broker.tls_port}"
+    gateway_broker = parse_broker(url, ca_file=private_broker.ca_file)
+    device_broker = parse_broker(
+        f"mqtts://127.0.0.1:{private_broker.tls_port}", ca_file=private_broker.ca_file
+    )
+
+    async def run() -> int:
+        gateway = Gateway(
+            gateway_broker,
+            Ingest(private_broker.registry),
+            GatewayConfig(gateway_id="tlsgw", session_expiry_s=0),
+        )
+        await gateway.start()
+        try:
+            async with DeviceLink(device_broker, "auth", "machine", "m1", password="m1-password") as link:
+                await link.telemetry({"kw": 3.0})
+            for _ in range(100):
+                if gateway.ingest.counters["telemetry"]:
+                    break
+                await asyncio.sleep(0.05)
+            untrusted = WireClient(
+                "127.0.0.1",
+                private_broker.tls_port,
+                "m2-tls",
+                username="m2",
+                password="m2-password",
+                tls=ssl.create_default_context(),  # the system CAs do not know the plant's CA
+            )
+            with pytest.raises((MqttError, ssl.SSLError)):
+                await untrusted.connect()
+            return gateway.ingest.counters["telemetry"]
+        finally:
+            await gateway.stop()
+
+    assert asyncio.run(run()) == 1
