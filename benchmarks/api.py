@@ -117,6 +117,8 @@ async def buyer(
 ) -> None:
     rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {token}"}
+    if think:  # people do not all arrive in the same millisecond
+        await asyncio.sleep(rng.uniform(0.0, 1.5))
     while time.monotonic() < until:
         choices: dict[str, str] = {}
         state = await load.call(client, "click", "/api/configurator/propagate", {"choices": choices})

@@ -7,10 +7,9 @@ nothing is computed here but the translation to and from the API's models.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request
 
 from mixflow.api.schemas import (
     CatalogueOut,
@@ -25,33 +24,20 @@ from mixflow.api.schemas import (
     ValueOut,
     VariableOut,
 )
+from mixflow.configure import Engine, compile_catalogue
 from mixflow.model import Catalogue
 
 router = APIRouter(prefix="/api", tags=["configurator"])
 
 
 class ConfiguratorService:
-    """The catalogue and its compiled engine (compiled lazily, once, on the first click)."""
+    """The catalogue and its engine, compiled (or loaded from the disk cache) and warmed up at start-up,
+    so the first buyer's click costs what every other click costs."""
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
-        self._engine: Any = None
-        self._lock = threading.Lock()
-
-    @property
-    def engine(self) -> Any:
-        if self._engine is None:
-            with self._lock:
-                if self._engine is None:
-                    try:
-                        from mixflow.configure import compile_catalogue
-                    except ImportError as missing:
-                        raise HTTPException(
-                            status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "the configurator engine (mixflow.configure) is not installed",
-                        ) from missing
-                    self._engine = compile_catalogue(self.catalogue)
-        return self._engine
+        self.engine: Engine = compile_catalogue(catalogue)
+        self.engine.propagate({})  # loads the numba kernels
 
     def check(self, choices: dict[str, str]) -> None:
         self.catalogue.check_names(choices)  # UnknownNameError -> 422
