@@ -306,10 +306,13 @@ def local_search(
     target,
     deadline,
     use_deadlines,
+    temperature,
 ):
     """Run `iterations` random moves; accept every move that is not worse (plateau walking), keeps
     every paint run within `limit` (0 = no limit) and, with `use_deadlines`, keeps every vehicle at or
-    before its latest line position `deadline[v]`. Returns the number of moves accepted.
+    before its latest line position `deadline[v]`. With `temperature` > 0 a worse move is also taken
+    with probability exp(-change / temperature) (a fixed-temperature walk off plateaus and out of
+    local minima). Returns the number of moves accepted.
 
     Stops early once the weighted objective reaches `target` (a lower bound). The best line seen is
     kept in best_line / best_totals.
@@ -347,7 +350,9 @@ def local_search(
                 continue
         _move_delta(line, opt, col, cnt, p, q, prio, ws, we, mode, t, kind, i, j, delta)
         change = weights[0] * delta[0] + weights[1] * delta[1] + weights[2] * delta[2]
-        if change > 0:
+        if change > 0 and (
+            temperature <= 0.0 or _rand(rng) * 4.656612873077393e-10 >= np.exp(-change / temperature)
+        ):
             continue
         if limit > 0 and (
             _run_through(line, col, t, size, i, limit, kind, i, j) > limit

@@ -114,6 +114,7 @@ def solve(
     seed: int = 0,
     max_iterations: int | None = None,
     initial_order: list[int] | None = None,
+    temperature: float = 0.0,
 ) -> SequenceResult:
     """Sequence the day's vehicles within `time_limit_s` (and at most `max_iterations` moves).
 
@@ -176,6 +177,7 @@ def solve(
             target,
             arrays.deadline,
             data.latest_slot is not None,
+            temperature,
         )
         done += step
         spent = time.perf_counter() - tick
