@@ -1,7 +1,7 @@
 """True grid distances to goal cells, one BFS field per goal, kept in a bounded pool.
 
 Each field is one int32 per grid cell (40 KB on the 161 x 63 warehouse, 263 KB on den520d). The pool
-holds `max_bytes // (4 * cells)` fields (256 MB by default); fields in use by an agent are pinned and
+holds `max_bytes // (4 * cells)` fields (128 MB by default); fields in use by an agent are pinned and
 the least recently used unpinned field is reused for a new goal. The pool only grows past the budget
 when more distinct goals are pinned at once than fit (one per agent at most), and says so in `bytes`.
 """
@@ -16,7 +16,7 @@ from mixflow.errors import ValidationError
 from mixflow.fleet._kernels import INF, bfs_to_goal, dial_to_goal
 from mixflow.fleet.grid import Grid
 
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_BYTES = 128 * 1024 * 1024
 
 
 class DistanceTable:

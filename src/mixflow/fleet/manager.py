@@ -240,15 +240,16 @@ class FleetManager:
             )
             | (self.state == RobotState.TO_PICKUP)
         )
+        holders = candidates[self.state[candidates] == RobotState.TO_PICKUP]
+        holder_of = {self.task_of[r]: int(r) for r in holders}
         pending = [t for t in self.open if self.tasks[t].release <= now]
-        pending += [t for t in (self.task_of[r] for r in candidates) if t is not None]
+        pending += [t for t in holder_of if t is not None]
         if not pending or candidates.size == 0:
             return
         pending.sort(key=lambda t: (self.tasks[t].deadline, t))
         pending = pending[: len(candidates)]  # the most urgent first when robots are short
         to_charger = self._charger_distance()
         here = self.positions[candidates]
-        holder_of = {self.task_of[r]: int(r) for r in candidates if self.state[r] == RobotState.TO_PICKUP}
         cost = np.empty((len(candidates), len(pending)))
         for k, task_id in enumerate(pending):
             task = self.tasks[task_id]
