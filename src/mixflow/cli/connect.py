@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -26,9 +27,12 @@ from mixflow.connect import topics
 from mixflow.connect.bench import BenchSpec, run_bench
 from mixflow.connect.broker import Broker, parse_broker
 from mixflow.connect.commands import CommandTracker
+from mixflow.connect.device import DeviceLink
 from mixflow.connect.factory import MqttFactory
 from mixflow.connect.gateway import Gateway, GatewayConfig
 from mixflow.connect.ingest import Ingest
+from mixflow.connect.opcua import OpcUaAdapter
+from mixflow.connect.opcua_machine import SimulatedMachine
 from mixflow.connect.registry import Registry, registry_for_plant
 from mixflow.connect.sim import FactoryDevices
 from mixflow.errors import MixflowError, ValidationError
@@ -316,3 +320,50 @@ def compare_over_mqtt(broker: Broker, scenario: Scenario, seed: int, until_s: in
             k: stats.get(k, 0) for k in ("received", "event", "state", "acks", "rejected", "duplicates")
         },
     }
+
+
+# -- OPC UA ------------------------------------------------------------------------------------------
+
+
+@app.command("opcua-machine")
+def opcua_machine(
+    machine_id: str = typer.Option("press-1", "--machine", help="Machine id (the OPC UA object's name)."),
+    port: int = typer.Option(4840, "--port", help="OPC UA TCP port on 127.0.0.1."),
+    cycle_s: float = typer.Option(5.0, "--cycle", help="Seconds per simulated operation."),
+    seed: int = SEED,
+) -> None:
+    """Serve a simulated machine over OPC UA: one operation per cycle, a fault every tenth, until stopped."""
+
+    async def serve() -> None:
+        async with SimulatedMachine(machine_id, port, seed) as machine:
+            print(json.dumps({"endpoint": machine.endpoint, "machine": machine_id}), flush=True)
+            for n in itertools.count(1):
+                await machine.run_cycle(f"{machine_id}-op{n}", steps=5, step_s=cycle_s / 5)
+                if n % 10 == 0:
+                    await machine.fail("simulated fault")
+                    await asyncio.sleep(cycle_s)
+                    await machine.repair()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+
+
+@app.command("opcua-bridge")
+def opcua_bridge(
+    endpoint: str = typer.Option(..., "--endpoint", help="opc.tcp://host:port/path of the machine's server."),
+    machine_id: str = typer.Option(..., "--machine", help="Machine id: the OPC UA object and the device id."),
+    broker: str = BROKER,
+    plant_id: str = PLANT_ID,
+    password: str | None = typer.Option(
+        None, "--password", help="The device's MQTT password (if the broker asks)."
+    ),
+) -> None:
+    """Bridge one OPC UA machine into the topic tree (kind `opcua`), until stopped."""
+
+    async def serve() -> None:
+        async with DeviceLink(parse_broker(broker), plant_id, "opcua", machine_id, password) as link:
+            adapter = OpcUaAdapter(endpoint, machine_id, link.publish_raw)
+            await adapter.run()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
