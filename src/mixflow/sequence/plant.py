@@ -271,13 +271,13 @@ def resequence(
     bumped = [open_orders[k] for k in sorted(bumped_idx)]
     book = list(rush) + kept
     data = build_instance(plant, catalogue, book, day_start_s, tail=frozen, first_slot=cut, rush=rush)
-    initial = _rush_first(data, len(rush))
+    initial = rush_first(data, len(rush))
     left_s = max(0.01, time_limit_s - (time.perf_counter() - started))
     result = solve(data, time_limit_s=left_s, seed=seed, initial_order=initial, max_iterations=max_iterations)
     return _line_sequence(plant, data, book, result, day_start_s, cut, frozen, bumped)
 
 
-def _rush_first(data: ProblemData, rush_count: int) -> list[int]:
+def rush_first(data: ProblemData, rush_count: int) -> list[int]:
     """The current order with the rush orders in front, earliest latest-slot first: meets every slot."""
     n = data.num_vehicles
     latest = data.latest_slot if data.latest_slot is not None else np.full(n, n)
