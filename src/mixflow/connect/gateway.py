@@ -110,6 +110,8 @@ class Gateway:
         self.clock_now_s = 0
         self._clock_moved = asyncio.Event()
         self._advances = 0
+        self._stopping = asyncio.Event()
+        self._store_lock = asyncio.Lock()
 
     @property
     def client_id(self) -> str:
@@ -192,7 +194,8 @@ class Gateway:
         dead, ingest.dead = ingest.dead, []
         if self.engine is not None and (rows or alarms):
             try:
-                await asyncio.to_thread(self._store, rows, alarms)
+                async with self._store_lock:  # one writer: flushes and downsampling never overlap
+                    await asyncio.to_thread(self._store, rows, alarms)
             except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as error:
                 # keep everything for the next flush; unacknowledged messages stay the broker's
                 log.warning("storing %d rows failed, will retry: %s", len(rows), error)
@@ -269,8 +272,12 @@ class Gateway:
 
     async def _flush_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.config.flush_interval_s)
+            stopping = self._stopping.is_set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.config.flush_interval_s)
             await self.flush()
+            if stopping:  # this was the flush after stop() was asked: nothing can be left
+                return
 
     async def _tick_loop(self) -> None:
         config = self.config
@@ -282,7 +289,14 @@ class Gateway:
             if self.engine is not None and config.keep_raw_s and time.monotonic() >= next_downsample:
                 next_downsample = time.monotonic() + config.downsample_every_s
                 cutoff = now_ms() - config.keep_raw_s * 1000
-                done = await asyncio.to_thread(downsample, self.engine, cutoff, config.rollup_bucket_s)
+                try:
+                    async with self._store_lock:
+                        done = await asyncio.to_thread(
+                            downsample, self.engine, cutoff, config.rollup_bucket_s
+                        )
+                except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as error:
+                    log.warning("downsampling failed, will retry: %s", error)
+                    continue
                 self.ingest.counters["downsampled"] += done.samples_removed
 
     async def _send(self, outgoing: Outgoing) -> None:
@@ -310,18 +324,19 @@ class Gateway:
         return float(np.percentile(values, 50)), float(np.percentile(values, 99))
 
     async def stop(self, crash: bool = False) -> None:
-        """Stop; `crash=True` drops the connection without flushing (as a killed process would)."""
-        for task in self._tasks:
+        """Stop after a last flush; `crash=True` drops the connection at once, as a killed process would."""
+        if crash and self._wire is not None:
+            self._wire.abort()
+        self._stopping.set()
+        for task in self._tasks if crash else self._tasks[1:]:  # the flush loop ends after a last flush
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._wire is not None:
-            if crash:
-                self._wire.abort()
-            else:
+        if self._wire is not None and not crash:
+            if not self._tasks:
                 await self.flush()
-                await self._wire.disconnect()
+            await self._wire.disconnect()
         with contextlib.suppress(aiomqtt.MqttError):
             await self._stack.aclose()
 
