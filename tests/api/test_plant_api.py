@@ -1,4 +1,4 @@
-"""Plant endpoints: the floor layout, and clear refusals when no live plant runs or the caller may not watch."""
+"""Plant endpoints: the floor layout, and clear refusals when no plant runs or the caller may not watch."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def test_without_a_live_plant_the_answer_says_so(client, add_user) -> None:  # t
 def test_the_stream_needs_a_staff_token(client, add_user) -> None:  # type: ignore[no-untyped-def]
     customer = add_user("cat", Role.CUSTOMER)["Authorization"].removeprefix("Bearer ")
     for query in ("", "?token=forged", f"?token={customer}"):
-        with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(f"/api/plant/stream{query}") as ws:
+        stream = f"/api/plant/stream{query}"
+        with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(stream) as ws:
             ws.receive_text()
         assert closed.value.code in (4401, 4403)
 
@@ -43,7 +44,8 @@ def test_pages_and_plotly_are_served_offline(client) -> None:  # type: ignore[no
 
 
 def test_serve_refuses_bad_options(capsys) -> None:  # type: ignore[no-untyped-def]
-    for argv in (["serve", "--port", "0"], ["serve", "--mqtt", "mqtt://127.0.0.1:1883", "--port", "8123"]):
+    both = ["serve", "--mqtt", "mqtt://127.0.0.1:1883", "--twin", "--port", "8123"]
+    for argv in (["serve", "--port", "0"], both):
         with pytest.raises(SystemExit) as done:
             main(argv)
         assert done.value.code == 2

@@ -13,8 +13,12 @@ log = logging.getLogger("mixflow.api")
 
 def start_live_plant(settings: Settings) -> LivePlant | None:
     """The running plant for `settings`, or None when no plant source is asked for."""
+    if settings.mqtt_url is not None and not settings.twin:
+        from mixflow.api.broker_plant import BrokerPlant
+
+        return BrokerPlant.start(settings)
     if settings.mqtt_url is not None:
-        raise ValidationError("--mqtt", "a broker-connected plant is not available in this build; use --twin")
+        raise ValidationError("--mqtt", "a plant is either real (--mqtt) or the twin (--twin), not both")
     if not settings.twin:
         return None
     try:

@@ -30,6 +30,7 @@ class Settings:
     admin_password: str | None = field(default_factory=lambda: os.environ.get(ADMIN_PASSWORD_ENV), repr=False)
     login_attempts_per_minute: int = 5
     mqtt_url: str | None = None
+    plant_id: str = "changsha"
     twin: bool = True
     scale: float = 1.0
     seed: int = 0

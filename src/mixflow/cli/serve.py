@@ -19,6 +19,9 @@ def serve(
     twin: Annotated[bool | None, typer.Option("--twin/--no-twin", help="run the reference plant in the twin "
                                                "(the default without --mqtt)")] = None,
     port: Annotated[int, typer.Option("--port", help="TCP port to listen on")] = 8000,
+    plant_id: Annotated[str, typer.Option("--plant", help="plant id of the devices on the broker")] = (
+        "changsha"
+    ),
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
     scale: Annotated[float, typer.Option("--scale", help="plant scale of the twin (1.0: 720 AGVs)")] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="seed of the twin")] = 0,
@@ -37,7 +40,8 @@ def serve(
     if not 0 < port < 65536:
         raise ValidationError("--port", f"{port} is not a TCP port")
     run_twin = twin if twin is not None else mqtt is None
-    settings = Settings(db_url=db, mqtt_url=mqtt, twin=run_twin, scale=scale, seed=seed, twin_speed=speed)
+    settings = Settings(db_url=db, mqtt_url=mqtt, twin=run_twin, scale=scale, seed=seed, twin_speed=speed,
+                        plant_id=plant_id)
     live = start_live_plant(settings)
     app = create_app(settings, live)
     typer.echo(f"mixflow: serving on http://{host}:{port}/ (API docs at /docs)", err=True)

@@ -1,0 +1,75 @@
+"""A real plant behind the MQTT broker, under the cloud scheduler: what `mixflow serve --mqtt URL` shows.
+
+The factory is `mixflow.connect`'s `MqttFactory` (devices registered with `mixflow connect provision`
+in the same database); time is the wall clock. The floor map shows the plant as the scheduler knows it
+from the devices' reports: AGV positions and charge from their state messages, machine states from
+their events.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from mixflow.api.planned_plant import PlannedPlant
+from mixflow.api.settings import Settings
+from mixflow.connect.broker import parse_broker
+from mixflow.connect.factory import MqttFactory
+from mixflow.connect.registry import Registry
+from mixflow.errors import ValidationError
+from mixflow.plan import Scheduler
+from mixflow.reference import build_plant, reference_catalogue
+from mixflow.store import connect
+
+log = logging.getLogger("mixflow.api")
+
+
+class BrokerPlant(PlannedPlant):
+    """The reference plant's devices on a broker, driven by the scheduler in real time."""
+
+    thread_name = "mixflow-broker-plant"
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.mqtt_url is None:
+            raise ValidationError("--mqtt", "needs the broker URL")
+        engine, _ = connect(settings.db_url)
+        registry = Registry.load(engine, settings.plant_id)
+        if not len(registry):
+            raise ValidationError("--plant", f"no devices registered for plant {settings.plant_id!r} in "
+                                  f"{settings.db_url} (run `mixflow connect provision` first)")
+        plant = build_plant(settings.scale, settings.seed)
+        catalogue = reference_catalogue()
+        self.mqtt = MqttFactory(parse_broker(settings.mqtt_url), registry, engine=engine)
+        epoch = datetime.fromtimestamp(self.mqtt.epoch_ms / 1000, UTC)
+        scheduler = Scheduler(plant, catalogue, None, seed=settings.seed)
+        super().__init__(plant, catalogue, scheduler, self.mqtt, epoch)
+        self._snapshot = self.take_snapshot()
+
+    @classmethod
+    def start(cls, settings: Settings) -> BrokerPlant:
+        live = cls(settings)
+        live._thread.start()
+        log.warning("scheduling the plant %r behind %s", settings.plant_id, settings.mqtt_url)
+        return live
+
+    def step(self) -> None:
+        # waits at most a second for the devices, so a web request never waits long for the lock
+        self.scheduler.cycle(self.factory, self.factory.now_s + 1)
+
+    def set_speed(self, speed: float) -> float:
+        if speed != 1.0:
+            raise ValidationError("speed", "a real plant runs in real time (speed 1 only)")
+        return 1.0
+
+    def plant_state(self) -> tuple[list[float], list[float], list[float], dict[str, str], bool]:
+        snap = self.scheduler.snapshot(self.factory.now_s)
+        agvs = snap["agvs"]
+        stops = self.scheduler.kpis.stops
+        stopped = bool(stops) and stops[-1][0] >= self.factory.now_s - 60
+        return (agvs["x"], agvs["y"], agvs["soc"], snap["machines"], stopped)  # type: ignore[index, return-value]
+
+    def close(self) -> None:
+        if self._stop.is_set():
+            return  # closed already (closing twice would stop a stopped gateway)
+        super().close()
+        self.mqtt.close()

@@ -1,0 +1,258 @@
+"""A plant under the cloud scheduler, as the web app sees it: the part shared by the twin and a real plant.
+
+One background thread owns the scheduler and the factory behind the port: it lets the plant run,
+keeps a ready-made snapshot for the websocket (so readers never touch arrays while they move),
+collects alarms from the factory's events, and copies the status changes of web orders from the
+scheduler into the order book. Web requests that change the plan (placing an order) or read it (a
+quote, the plan views) take the same lock for a moment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from mixflow.errors import ValidationError
+from mixflow.model import DAY_S, Catalogue, Order, Plant
+from mixflow.model.port import (
+    AgvBatteryLow,
+    AgvDown,
+    Command,
+    Event,
+    Factory,
+    LineStopped,
+    MachineDown,
+    OrderPlaced,
+)
+from mixflow.plan import Scheduler
+from mixflow.store import order_book
+
+log = logging.getLogger("mixflow.api")
+
+SNAPSHOT_EVERY_S = 0.1
+SYNC_EVERY_S = 1.0
+MAX_ALARMS = 200
+VIEWS = ("sequence", "gantt", "tasks", "kpis")
+
+
+class AlarmTap:
+    """The factory port with a listener: passes everything through and keeps the alarms it sees."""
+
+    def __init__(self, factory: Factory, alarms: deque[dict[str, Any]]) -> None:
+        self.factory = factory
+        self.alarms = alarms
+
+    @property
+    def now_s(self) -> int:
+        return self.factory.now_s
+
+    def submit(self, commands: Sequence[Command]) -> None:
+        self.factory.submit(commands)
+
+    def poll(self, until_s: int) -> Sequence[Event]:
+        events = self.factory.poll(until_s)
+        for e in events:
+            if isinstance(e, MachineDown):
+                self.alarms.append({"at_s": e.at_s, "kind": "machine down", "source": e.machine_id,
+                                    "text": e.reason or "breakdown"})
+            elif isinstance(e, LineStopped):
+                self.alarms.append({"at_s": e.at_s, "kind": "line stopped", "source": e.station_id,
+                                    "text": f"{e.cause} (order {e.order_id})"})
+            elif isinstance(e, AgvDown):
+                self.alarms.append({"at_s": e.at_s, "kind": "AGV down", "source": e.agv_id, "text": "fault"})
+            elif isinstance(e, AgvBatteryLow):
+                self.alarms.append({"at_s": e.at_s, "kind": "battery low", "source": e.agv_id,
+                                    "text": f"state of charge {e.soc:.0%}"})
+        return events
+
+
+class PlannedPlant:
+    """The scheduler driving one factory in a background thread; subclasses say how time moves."""
+
+    thread_name = "mixflow-plant"
+
+    def __init__(self, plant: Plant, catalogue: Catalogue, scheduler: Scheduler, factory: Factory,
+                 epoch: datetime) -> None:
+        self.plant = plant
+        self.catalogue = catalogue
+        self.scheduler = scheduler
+        self._alarms: deque[dict[str, Any]] = deque(maxlen=MAX_ALARMS)
+        self.factory = AlarmTap(factory, self._alarms)
+        self._epoch = epoch
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._speed = 1.0
+        self._machine_index = {m.id: k for k, m in enumerate(plant.machines)}
+        self._web_orders: dict[str, int] = {}  # order id -> history length already in the order book
+        self._sessions: sessionmaker[Session] | None = None
+        self._views: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._snapshot: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+
+    # -- what subclasses provide --------------------------------------------------------------------
+    def step(self) -> None:
+        """Let the plant run a little (called with the lock held)."""
+        raise NotImplementedError
+
+    def plant_state(self) -> tuple[list[float], list[float], list[float], dict[str, str], bool]:
+        """AGV x, y, state of charge; machine id -> idle | running | down; whether the line stands."""
+        raise NotImplementedError
+
+    def enter_order(self, order: Order) -> None:
+        """Tell the factory about a new order, where it learns of orders other than by commands."""
+
+    def set_speed(self, speed: float) -> float:
+        raise NotImplementedError
+
+    # -- the LivePlant protocol ----------------------------------------------------------------------
+    @property
+    def epoch(self) -> datetime:
+        return self._epoch
+
+    def now_s(self) -> int:
+        return int(self._snapshot["at_s"])
+
+    def snapshot(self) -> dict[str, Any]:
+        return self._snapshot
+
+    def attach(self, sessions: sessionmaker[Session]) -> None:
+        """Where status changes of web orders are written as the plant moves them along."""
+        self._sessions = sessions
+
+    def quote(self, order: Order) -> tuple[int, str]:
+        """The promise the scheduler would give `order` now, without booking anything."""
+        with self._lock:
+            now = self.factory.now_s
+            promiser = self.scheduler.promiser
+            promiser.load(self.scheduler.shops.backlog_per_machine_s())
+            ready, binding = promiser.parts_ready(order, now, book=False)
+            wanted = promiser.slots.first_at_or_after(ready)
+            slot = promiser.slots.first_free(wanted)
+            earliest = promiser.delivery_after(promiser.slots.time_of(slot))
+            promised = max(earliest + promiser.rules.safety_s, order.requested_s)
+            return promised, f"line slot {slot}; bound by {'line capacity' if slot != wanted else binding}"
+
+    def place(self, order: Order) -> Order:
+        """Hand a stored order to the plant: the scheduler promises and sequences it."""
+        with self._lock:
+            now = self.factory.now_s
+            placed = Order(order.id, order.customer, order.configuration, now, max(order.requested_s, now),
+                           order.promised_s, order.priority, order.history)
+            self.scheduler.consume([OrderPlaced(now, placed)])
+            self.enter_order(placed)
+            planned = self.scheduler.orders[order.id]
+            self._web_orders[order.id] = len(planned.history)
+            return planned
+
+    def plan_view(self, kind: str) -> dict[str, Any]:
+        if kind not in VIEWS:
+            raise ValidationError("view", f"unknown plan view {kind!r} (known: {', '.join(VIEWS)})")
+        cached = self._views.get(kind)
+        if cached is not None and time.monotonic() - cached[0] < 1.0:
+            return cached[1]
+        with self._lock:
+            view = self._plan_view(kind)
+        self._views[kind] = (time.monotonic(), view)
+        return view
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    # -- the loop ------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        last_snapshot = last_sync = 0.0
+        while not self._stop.is_set():
+            with self._lock:
+                self.step()
+                now = time.monotonic()
+                if now - last_snapshot >= SNAPSHOT_EVERY_S:
+                    self._snapshot = self.take_snapshot()
+                    last_snapshot = now
+                changed = self._changed_web_orders() if now - last_sync >= SYNC_EVERY_S else None
+            if changed is not None:
+                self._store(changed)
+                last_sync = time.monotonic()
+            self._stop.wait(0.01)
+
+    def take_snapshot(self) -> dict[str, Any]:
+        x, y, soc, machines, stopped = self.plant_state()
+        down, busy = [], []
+        for machine_id, state in machines.items():
+            if state == "down":
+                down.append(self._machine_index[machine_id])
+            elif state in ("running", "busy"):
+                busy.append(self._machine_index[machine_id])
+        line = self.plant.line
+        now = self.factory.now_s
+        tod = now % DAY_S
+        position = 0
+        for start, end in line.calendar.shifts:
+            if start <= tod < end:
+                position = (tod - start) % line.takt_s
+        return {
+            "at_s": now, "running": self._speed > 0, "speed": self._speed,
+            "agv_x": x, "agv_y": y, "agv_soc": soc, "machines_down": down, "machines_busy": busy,
+            "line_position_s": position, "line_stopped": stopped, "alarms": list(self._alarms)[-50:],
+        }
+
+    def _changed_web_orders(self) -> list[Order]:
+        changed = []
+        for order_id, stored in self._web_orders.items():
+            order = self.scheduler.orders.get(order_id)
+            if order is not None and len(order.history) > stored:
+                changed.append(order)
+                self._web_orders[order_id] = len(order.history)
+        return changed
+
+    def _store(self, orders: list[Order]) -> None:
+        if self._sessions is None or not orders:
+            return
+        with self._sessions() as session:
+            for order in orders:
+                try:
+                    order_book.save_progress(session, order)
+                except Exception:  # one bad row must not stop the plant's bookkeeping
+                    log.exception("could not store the progress of order %s", order.id)
+                    with contextlib.suppress(Exception):
+                        session.rollback()
+
+    # -- plan views ----------------------------------------------------------------------------------
+    def _plan_view(self, kind: str) -> dict[str, Any]:
+        now = self.factory.now_s
+        snap = self.scheduler.snapshot(now)
+        if kind == "sequence":
+            return self._sequence_view(snap)
+        if kind == "gantt":
+            return {"at_s": now, "rows": snap["gantt"]}
+        if kind == "tasks":
+            states: dict[str, int] = {}
+            for s in snap["agvs"]["state"]:  # type: ignore[index]
+                states[s] = states.get(s, 0) + 1
+            return {"at_s": now, "agv_states": states, "open_tasks": len(self.scheduler.fleet.open)}
+        return {"at_s": now, "kpis": self.kpis(dict(snap["kpis"]))}  # type: ignore[call-overload]
+
+    def kpis(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """The scheduler's KPI summary, plus what the factory itself meters (subclasses add to it)."""
+        return summary
+
+    def _sequence_view(self, snap: dict[str, Any]) -> dict[str, Any]:
+        def row(order_id: str, state: str) -> dict[str, Any]:
+            order = self.scheduler.orders.get(order_id)
+            config = dict(order.configuration) if order is not None else {}
+            return {"order": order_id, "state": state, "family": config.get("family", ""),
+                    "colour": config.get("colour", ""), "drive": config.get("drive", ""),
+                    "cab": config.get("cab", ""), "powertrain": config.get("powertrain", "")}
+
+        released = [row(o, "released") for o in snap["sequence"]]
+        upcoming = [row(o, "upcoming") for o in snap["upcoming"]]
+        return {"at_s": snap["at_s"], "slots": released + upcoming}
