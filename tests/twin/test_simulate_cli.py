@@ -1,0 +1,56 @@
+"""`mixflow simulate --json`: the KPI contract on stdout, one-line refusals with exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mixflow.cli import main
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(argv)
+    except SystemExit as done:
+        code = int(done.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_simulate_prints_the_kpis_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["simulate", "--days", "1", "--scale", "0.05", "--seed", "2", "--json"], capsys)
+    assert code == 0
+    kpis = json.loads(out)
+    assert set(kpis) >= {
+        "days",
+        "orders",
+        "delivered",
+        "order_to_delivery_days",
+        "promises_kept",
+        "line_stops",
+        "agv_collisions",
+        "wall_s",
+        "oee",
+        "energy_kwh_per_truck",
+        "planner_ms_per_decision",
+    }
+    assert set(kpis["order_to_delivery_days"]) == {"p50", "p95", "max"}
+    assert kpis["days"] == 1 and kpis["agv_collisions"] == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["simulate", "--days", "0", "--json"], "--days: must be positive"),
+        (["simulate", "--scale", "0.05", "--demand", "3", "--json"], "demand is above capacity"),
+        (["simulate", "--scale", "9", "--json"], "--scale"),
+    ],
+)
+def test_impossible_scenarios_are_refused_in_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(argv, capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("mixflow: error:") and message in err and err.count("\n") == 1
