@@ -500,7 +500,11 @@ class Scheduler:
             self.fleet.set_broken(a, False)
 
     def _priority(self, order_id: str) -> int:
-        return self.promises[order_id].slot if self.options.dispatch == "slot" else 0
+        """Dispatch rank of an order's operations: its line slot, a rush order a shift ahead of it."""
+        if self.options.dispatch != "slot":
+            return 0
+        rush = self.orders[order_id].priority > 0
+        return self.promises[order_id].slot - (self.promiser.slots.per_day // 2 if rush else 0)
 
     # -- bookkeeping ---------------------------------------------------------------------------------
     def _advance(self, order_id: str, status: OrderStatus, at_s: int, note: str = "") -> None:
