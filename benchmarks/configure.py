@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +30,11 @@ from mixflow.model import Catalogue, Table, Variable
 from mixflow.reference import reference_catalogue
 
 CONFIG = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "config"
+
+
+def progress(facts: dict[str, Any]) -> None:
+    """Each model's facts on stderr as soon as they are measured (a long run stopped early keeps them)."""
+    print(json.dumps(facts, default=str), file=sys.stderr, flush=True)
 
 
 def percentiles(values: list[float] | np.ndarray, *qs: float) -> dict[str, float]:
@@ -243,6 +249,7 @@ def main() -> None:
     facts["replay"] = result.to_json()
     facts["replay"]["click_ms_p999"] = percentiles(result.click_ms, 99.9)["p99.9"]
     facts["replay"]["click_cpu_ms"] = percentiles(result.click_cpu_ms, 50, 99, 99.9)
+    progress({"model": "renault_medium", "replay": facts["replay"]})
     width = len(history.variables)
     streams = [
         [(var, row[var]) for var in random.Random(args.seed + i).sample(history.variables, width)]
@@ -253,6 +260,7 @@ def main() -> None:
         engine, streams, args.baseline_clicks, args.baseline_seconds
     )
     models.append(facts)
+    progress(facts)
 
     for name, catalogue in (
         ("renault_megane_partial", load_model(CONFIG / "renault_megane_clib_partial.json.gz")),
@@ -268,6 +276,7 @@ def main() -> None:
         if name == "renault_megane_partial":
             facts["count_upper_bound_noted"] = 7_445_949_334_016
         models.append(facts)
+        progress(facts)
     report["models"] = models
 
     scaling = []
@@ -284,6 +293,7 @@ def main() -> None:
         facts["count"] = str(facts["count"])
         facts["count_expected"] = str(facts["count_expected"])
         scaling.append(facts)
+        progress(facts)
     report["scaling"] = scaling
     print(json.dumps(report, indent=1))
 
