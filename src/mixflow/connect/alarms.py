@@ -101,6 +101,8 @@ class AlarmEngine:
     def observe(self, device_id: str, kind: str, t_ms: int, metrics: dict[str, float]) -> list[AlarmChange]:
         """Changes caused by one telemetry sample (samples of a device must come in order)."""
         changes: list[AlarmChange] = []
+        if not self._by_metric:
+            return changes
         for metric, value in metrics.items():
             rules = self._by_metric.get(metric)
             if not rules:

@@ -57,7 +57,7 @@ class GatewayConfig:
     index: int = 0
     count: int = 1
     session_expiry_s: int = 3600
-    flush_interval_s: float = 0.05
+    flush_interval_s: float = 0.025
     tick_interval_s: float = 0.5
     dead_letters_per_s: int = 200
     line_id: str = "line"

@@ -16,7 +16,7 @@ import contextlib
 import ssl
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mixflow.errors import MixflowError
 
@@ -109,9 +109,8 @@ def pubacks(packet_ids: Sequence[int]) -> bytes:
     return b"".join(b"\x40\x02" + struct.pack("!H", pid) for pid in packet_ids)
 
 
-@dataclass(frozen=True)
-class Received:
-    """One PUBLISH as it came off the wire; `packet_id` is 0 for QoS 0."""
+class Received(NamedTuple):
+    """One PUBLISH as it came off the wire; `packet_id` is 0 for QoS 0 (a tuple: cheap to build)."""
 
     topic: str
     payload: bytes
