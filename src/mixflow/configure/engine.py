@@ -19,12 +19,13 @@ import numpy as np
 
 from mixflow.configure import _kernels as k
 from mixflow.configure.compile import CompiledModel, load_or_compile
-from mixflow.configure.sat import SatModel
+from mixflow.configure.sat import Constraint, SatModel
 from mixflow.errors import InfeasibleError, UnknownNameError, ValidationError
 from mixflow.model import Catalogue, FeederWork
 
 Objective = Literal["cheapest", "default"]
 _EXACT_FLOAT = float(1 << 52)  # below this a float path count is an exact integer
+_RULE_MEMORY = 10_000  # minimal conflicts whose rules an engine remembers
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class Engine:
         self._n_nodes = c.n_nodes
         self._sat: SatModel | None = None
         self._sat_lock = threading.Lock()
+        self._rules_seen: dict[frozenset[tuple[str, str]], tuple[Constraint, ...]] = {}
 
     # -- inputs ---------------------------------------------------------------------------------------
     @property
@@ -227,7 +229,7 @@ class Engine:
     def conflict(self, choices: Mapping[str, str]) -> Conflict:
         """A subset-minimal set of `choices` that cannot go together, and the rules that forbid it."""
         kept = self._minimal_choices(list(choices.items()), [])
-        rules = self.sat.minimal_rules(kept) if kept or not self.is_consistent({}) else []
+        rules = self._rules(kept) if kept or not self.is_consistent({}) else ()
         return Conflict(
             MappingProxyType(dict(kept)), tuple(r.text for r in rules), tuple(r.id for r in rules)
         )
@@ -252,7 +254,7 @@ class Engine:
                 f"{self._say(var, value)} replaces your choice {self._say(var, choices[var])}",
             )
         kept = self._minimal_choices(others, target)
-        rules = self.sat.minimal_rules([*kept, *target])
+        rules = self._rules([*kept, *target])
         because = " and ".join(self._say(n, v) for n, v in kept) or "the catalogue itself"
         text = f"{self._say(var, value)} is not possible with {because}: " + "; ".join(r.text for r in rules)
         return Explanation(
@@ -264,6 +266,17 @@ class Engine:
             tuple(r.id for r in rules),
             text,
         )
+
+    def _rules(self, conflict: list[tuple[str, str]]) -> tuple[Constraint, ...]:
+        """Minimal rules behind a minimal conflict, remembered: buyers meet the same conflicts again."""
+        key = frozenset(conflict)
+        found = self._rules_seen.get(key)
+        if found is None:
+            found = tuple(self.sat.minimal_rules(conflict))
+            if len(self._rules_seen) >= _RULE_MEMORY:
+                self._rules_seen.clear()
+            self._rules_seen[key] = found
+        return found
 
     def _say(self, var: str, code: str) -> str:
         """`Cab = High-roof sleeper` in catalogue labels where it has them."""
