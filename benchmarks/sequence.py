@@ -186,9 +186,12 @@ def main(argv: list[str] | None = None) -> int:
         folder, pattern, default_limit = SETS[name]
         limit = args.time_limit if args.time_limit is not None else default_limit
         paths = sorted((args.root / folder).glob(pattern))[: args.first]
-        entries = []
+        entries: list[dict] = []
         for path in paths:
             entries.append(run_instance(path, args.root, known, limit, args.seed))
+            sets[name] = {"time_limit_s": limit, "summary": summarise(entries), "instances": entries}
+            if args.out is not None:  # keep what is done if a long sweep is stopped
+                args.out.write_text(json.dumps({**report, "sets": sets}, indent=1))
             print(
                 f"{name} {entries[-1]['instance']}: ours {entries[-1]['ours']['objective']} "
                 f"cpsat {(entries[-1]['cpsat'] or {}).get('objective')}",

@@ -54,6 +54,7 @@ def test_incremental_totals_match_the_evaluator_after_every_chunk(
             arrays.deadline,
             False,
             1.0,  # also take some worse moves, so the bookkeeping is checked both ways
+            4,
         )
         result = evaluate(data, [int(v) for v in line[arrays.t :]])
         assert list(totals) == [

@@ -260,6 +260,18 @@ def _apply(line, opt, cnt, q, ws, we, kind, i, j):
 
 
 @njit(cache=True)
+def _in_conflict(pos, cnt, p, q, prio, ws, we):
+    """True when some high-priority window through `pos` holds more than p vehicles with its option."""
+    for r in range(p.shape[0]):
+        if prio[r] != 0:
+            continue
+        for s in range(max(ws[r], pos - q[r] + 1), min(pos, we[r]) + 1):
+            if cnt[r, s] > p[r]:
+                return True
+    return False
+
+
+@njit(cache=True)
 def _meets_deadlines(line, deadline, kind, i, j):
     """True when no vehicle the move pushes later lands beyond its latest position."""
     if kind == SWAP:
@@ -307,12 +319,14 @@ def local_search(
     deadline,
     use_deadlines,
     temperature,
+    focus,
 ):
     """Run `iterations` random moves; accept every move that is not worse (plateau walking), keeps
     every paint run within `limit` (0 = no limit) and, with `use_deadlines`, keeps every vehicle at or
     before its latest line position `deadline[v]`. With `temperature` > 0 a worse move is also taken
     with probability exp(-change / temperature) (a fixed-temperature walk off plateaus and out of
-    local minima). Returns the number of moves accepted.
+    local minima). With `focus` > 0 the first position of a move is redrawn up to `focus` times until
+    it lies in a high-priority window holding more than p. Returns the number of moves accepted.
 
     Stops early once the weighted objective reaches `target` (a lower bound). The best line seen is
     kept in best_line / best_totals.
@@ -330,6 +344,12 @@ def local_search(
             break
         u = _rand(rng) % 1000
         i = t + _rand(rng) % n
+        if focus and totals[0] > 0:
+            # conflict-directed: most moves start from a vehicle inside an over-full high-priority window
+            for _attempt in range(focus):
+                if _in_conflict(i, cnt, p, q, prio, ws, we):
+                    break
+                i = t + _rand(rng) % n
         if u < swap_share:
             kind = SWAP
             j = t + _rand(rng) % n

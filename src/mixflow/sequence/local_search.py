@@ -114,12 +114,15 @@ def solve(
     seed: int = 0,
     max_iterations: int | None = None,
     initial_order: list[int] | None = None,
-    temperature: float = 0.0,
+    temperature: float = 0.1,
+    focus: int = 8,
 ) -> SequenceResult:
     """Sequence the day's vehicles within `time_limit_s` (and at most `max_iterations` moves).
 
     Deterministic for a seed when bounded by `max_iterations`; under a time limit the search stops at
     the first chunk boundary past the limit. `initial_order` (vehicle indices) replaces the greedy start.
+    `temperature` (in units of the lowest-ranked criterion) lets a few worse moves through; `focus`
+    draws a move's first vehicle from over-full high-priority windows (0 = uniformly).
     """
     started = time.perf_counter()
     arrays = _Arrays(data)
@@ -178,6 +181,7 @@ def solve(
             arrays.deadline,
             data.latest_slot is not None,
             temperature,
+            focus,
         )
         done += step
         spent = time.perf_counter() - tick
