@@ -58,6 +58,7 @@ def _summary(result: SequenceResult | None) -> dict[str, object] | None:
         "feasible": result.feasible,
         "optimal": result.optimal,
         "time_s": round(result.time_s, 3),
+        "cpu_s": round(result.cpu_s, 3),
     }
 
 
@@ -94,6 +95,7 @@ def summarise(entries: list[dict]) -> dict[str, object]:
         "ours_not_worse_than_cpsat": sum(1 for e in entries if e["ours_not_worse_than_cpsat"]),
         "cpsat_found_no_sequence": sum(1 for e in entries if e["cpsat"] is None),
         "ours_time_s_max": max((e["ours"]["time_s"] for e in entries), default=0.0),
+        "ours_cpu_s_max": max((e["ours"]["cpu_s"] for e in entries), default=0.0),
     }
 
 

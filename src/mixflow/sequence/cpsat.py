@@ -44,6 +44,7 @@ def solve_cpsat(
     first sequence at all on 100+ vehicles.
     """
     started = time.perf_counter()
+    cpu_started = time.process_time()
     n, t = data.num_vehicles, data.tail_length
     class_of, members = _classes(data)
     k_classes = len(members)
@@ -142,5 +143,11 @@ def solve_cpsat(
         c = next(c for c in range(k_classes) if solver.boolean_value(y[k][c]))
         order.append(queues[c].pop())
     return _result(
-        "cpsat", data, tuple(order), time.perf_counter() - started, 0, optimal=status == cp_model.OPTIMAL
+        "cpsat",
+        data,
+        tuple(order),
+        time.perf_counter() - started,
+        0,
+        status == cp_model.OPTIMAL,
+        time.process_time() - cpu_started,
     )

@@ -125,6 +125,7 @@ def solve(
     draws a move's first vehicle from over-full high-priority windows (0 = uniformly).
     """
     started = time.perf_counter()
+    cpu_started = time.process_time()
     arrays = _Arrays(data)
     t = arrays.t
     if initial_order is None:
@@ -190,11 +191,25 @@ def solve(
             per_move = max(spent / step, 1e-9)
             chunk = int(max(200, min(min(_CHUNK_S, room) / per_move, 4 * chunk)))
     order = tuple(int(v) for v in best_line[t:])
-    return _result("local_search", data, order, time.perf_counter() - started, done, optimal=False)
+    return _result(
+        "local_search",
+        data,
+        order,
+        time.perf_counter() - started,
+        done,
+        False,
+        time.process_time() - cpu_started,
+    )
 
 
 def _result(
-    solver: str, data: ProblemData, order: tuple[int, ...], time_s: float, iterations: int, optimal: bool
+    solver: str,
+    data: ProblemData,
+    order: tuple[int, ...],
+    time_s: float,
+    iterations: int,
+    optimal: bool,
+    cpu_s: float,
 ) -> SequenceResult:
     """Score an order with the independent evaluator and package it."""
     evaluation = evaluate(data, order)
@@ -214,4 +229,5 @@ def _result(
         optimal=optimal,
         time_s=time_s,
         iterations=iterations,
+        cpu_s=cpu_s,
     )

@@ -11,7 +11,9 @@ class SequenceResult:
 
     `order` holds vehicle indices, `sequence` the matching vehicle ids; `violations` is the number of
     violated full windows for CSPLib instances and high + low ratio violations for ROADEF-style ones.
-    `feasible` is False only when the paint batch limit is broken; `optimal` when a solver proved it.
+    `feasible` is False when the paint batch limit or a latest slot is broken; `optimal` when a solver
+    proved it. `time_s` is wall-clock time, `cpu_s` the CPU time of this process meanwhile (on a
+    shared machine the latter says what the search itself cost).
     """
 
     solver: str
@@ -24,6 +26,7 @@ class SequenceResult:
     optimal: bool
     time_s: float
     iterations: int = 0
+    cpu_s: float = 0.0
 
     def to_json(self) -> dict[str, object]:
         """The CLI contract: objective, criteria, violations, sequence, time_s."""
