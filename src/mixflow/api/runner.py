@@ -12,7 +12,18 @@ log = logging.getLogger("mixflow.api")
 
 
 def start_live_plant(settings: Settings) -> LivePlant | None:
-    """The running plant for `settings`, or None when no plant source is asked for."""
+    """The running plant for `settings` in its own process, or None when no plant source is asked for."""
+    if settings.mqtt_url is None and not settings.twin:
+        return None
+    if settings.mqtt_url is not None and settings.twin:
+        raise ValidationError("--mqtt", "a plant is either real (--mqtt) or the twin (--twin), not both")
+    from mixflow.api.plant_process import PlantProcess
+
+    return PlantProcess.start(settings)
+
+
+def start_in_process(settings: Settings) -> LivePlant | None:
+    """The running plant for `settings` in this process (the plant process calls this)."""
     if settings.mqtt_url is not None and not settings.twin:
         from mixflow.api.broker_plant import BrokerPlant
 
