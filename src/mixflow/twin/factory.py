@@ -180,6 +180,15 @@ class Twin:
         out.sort(key=lambda e: e.at_s)
         return out
 
+    def place_order(self, order: Order) -> None:
+        """A customer places `order` (from the web configurator): it arrives at `order.placed_s`."""
+        if order.id in self.orders:
+            return
+        self.orders[order.id] = order
+        self._order_list.append(order)
+        self._pos_of[order.id] = len(self._order_list) - 1
+        self._push(max(order.placed_s, self._now), _ORDER, len(self._order_list) - 1)
+
     # -- read-only views -----------------------------------------------------------------------------
     def agv_states(self) -> AgvStates:
         a = self.agvs
