@@ -150,3 +150,59 @@ def test_a_command_without_ack_is_resent_then_escalated_as_device_down() -> None
     assert ingest.escalated == [lost]
     assert [type(e) for e in ingest.take_events()] == [AgvDown]
     assert [c.rule for c in ingest.alarm_changes] == ["command_unacknowledged"]
+
+
+def test_hostile_payloads_never_raise() -> None:
+    """Random maps with wrong types in every field: each is accepted or rejected, none raises."""
+    ingest = make_ingest()
+    rng = random.Random(11)
+    junk: list[object] = [
+        None,
+        True,
+        -1,
+        2**63 - 1,
+        1.5,
+        float("nan"),
+        "",
+        "x" * 300,
+        [],
+        [1, "a"],
+        {},
+        {"a": [1]},
+        b"\x00",
+    ]
+    keys = [
+        "v",
+        "t",
+        "seq",
+        "m",
+        "status",
+        "reason",
+        "type",
+        "id",
+        "soc",
+        "operation_id",
+        "order",
+        "agv_ids",
+        "x",
+    ]
+    channels = [
+        ("machine", "m1", "telemetry"),
+        ("machine", "m1", "state"),
+        ("machine", "m1", "event"),
+        ("machine", "m1", "ack"),
+        ("agv", "a1", "event"),
+    ]
+    for n in range(3000):
+        payload: dict[object, object] = {"v": 1, "t": 5, "seq": n + 1}
+        for key in rng.sample(keys, rng.randint(1, 6)):
+            payload[key] = rng.choice(junk)
+        if rng.random() < 0.3:
+            payload["type"] = rng.choice(["order_placed", "agv_states", "battery_low", "line_stopped", [1]])
+        kind, device, channel = rng.choice(channels)
+        raw = (
+            encode(payload, binary=True) if rng.random() < 0.5 else json.dumps(payload, default=str).encode()
+        )
+        ingest.handle(topics.device_topic("p", kind, device, channel), raw)
+    assert ingest.counters["received"] == 3000
+    assert ingest.counters["rejected"] > 0

@@ -160,6 +160,9 @@ class Ingest:
         except PayloadError as error:
             self.reject(error.reason, topic, error.message, payload)
             return False
+        except (TypeError, ValueError, KeyError, AttributeError) as error:  # a shape no rule foresaw
+            self.reject("schema", topic, f"{type(error).__name__}: {error}", payload)
+            return False
         last = self.last_seq.get(device_id, -1)
         if message.seq <= last and message.seq != 0:
             self.counters["duplicates"] += 1

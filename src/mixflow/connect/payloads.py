@@ -139,7 +139,7 @@ class State:
     reason: str = ""
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
+        if not isinstance(self.status, str) or self.status not in STATUSES:
             raise PayloadError("schema", f"field 'status' must be one of {STATUSES}, got {self.status!r}")
 
     @classmethod
@@ -170,7 +170,7 @@ class DeviceEvent:
     @classmethod
     def parse(cls, data: dict[str, Any]) -> DeviceEvent:
         kind = data.get("type")
-        if kind not in EVENT_FIELDS:
+        if not isinstance(kind, str) or kind not in EVENT_FIELDS:
             raise PayloadError("schema", f"field 'type' must be one of {sorted(EVENT_FIELDS)}, got {kind!r}")
         soc = data.get("soc", 0.0) if kind == "battery_low" else 0.0
         if type(soc) not in (int, float) or not 0 <= soc <= 1:
@@ -196,7 +196,7 @@ class Ack:
     reason: str = ""
 
     def __post_init__(self) -> None:
-        if self.status not in ACK_STATUSES:
+        if not isinstance(self.status, str) or self.status not in ACK_STATUSES:
             raise PayloadError("schema", f"field 'status' must be one of {ACK_STATUSES}, got {self.status!r}")
 
     @classmethod
@@ -215,7 +215,7 @@ class CommandMessage:
     fields: dict[str, Any]
 
     def __post_init__(self) -> None:
-        if self.type not in COMMAND_FIELDS:
+        if not isinstance(self.type, str) or self.type not in COMMAND_FIELDS:
             raise PayloadError(
                 "schema", f"field 'type' must be one of {sorted(COMMAND_FIELDS)}, got {self.type!r}"
             )
