@@ -83,3 +83,12 @@ def test_the_line_stops_for_a_missing_part(small) -> None:  # type: ignore[no-un
     events = _drain(twin, order.placed_s + DAY_S)
     stops = [e for e in events if isinstance(e, LineStopped)]
     assert stops and stops[0].order_id == order.id and "missing part" in stops[0].cause
+
+
+def test_an_order_placed_live_arrives(small) -> None:  # type: ignore[no-untyped-def]
+    plant, catalogue, orders = small
+    twin = Twin(plant, catalogue, [], Scenario(scale=0.05, mtbf_factor=0, agv_mtbf_h=0), 0)
+    twin.place_order(orders[0])
+    twin.place_order(orders[0])  # twice is once
+    placed = [e for e in _drain(twin, DAY_S) if isinstance(e, OrderPlaced)]
+    assert [e.order.id for e in placed] == [orders[0].id]
