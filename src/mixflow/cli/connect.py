@@ -302,7 +302,7 @@ def compare_over_mqtt(broker: Broker, scenario: Scenario, seed: int, until_s: in
         with MqttFactory(broker, registry, epoch_ms=0, config=config, tracker=tracker) as factory:
             _drive(remote, factory, until_s)
             remote_kpis = plant_kpis(remote, plant, scenario, factory.now_s)
-            stats = factory.stats()
+            stats = {**factory.stats(), "round_trips": factory.gateway.clock_n}
         remote_s = time.perf_counter() - began
     finally:
         devices.send_signal(signal.SIGTERM)
@@ -317,7 +317,8 @@ def compare_over_mqtt(broker: Broker, scenario: Scenario, seed: int, until_s: in
         "in_process_s": round(local_s, 2),
         "over_mqtt_s": round(remote_s, 2),
         "gateway": {
-            k: stats.get(k, 0) for k in ("received", "event", "state", "acks", "rejected", "duplicates")
+            k: stats.get(k, 0)
+            for k in ("round_trips", "received", "event", "state", "acks", "rejected", "duplicates")
         },
     }
 

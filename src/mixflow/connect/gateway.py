@@ -178,7 +178,11 @@ class Gateway:
         """Ask the simulated plant to run to `until_s` and wait until it says where it got."""
         self._advances += 1
         wanted = self._advances
-        await self._publish(self.advance_topic, json.dumps({"n": wanted, "until_s": until_s}).encode(), qos=1)
+        # commands went out before this (each one acknowledged by the broker), so the plant sees them first
+        assert self._wire is not None
+        await self._wire.publish_counted(
+            self.advance_topic, json.dumps({"n": wanted, "until_s": until_s}).encode()
+        )
         async with asyncio.timeout(timeout_s):
             while self.clock_n < wanted:
                 self._clock_moved.clear()

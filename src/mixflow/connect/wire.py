@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 import struct
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from mixflow.errors import MixflowError
 CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK = 1, 2, 3, 4, 8, 9
 PINGREQ, PINGRESP, DISCONNECT = 12, 13, 14
 RECEIVE_MAXIMUM = 65535
+QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
 
 class MqttError(MixflowError):
@@ -122,14 +124,24 @@ class _Protocol(asyncio.Protocol):
     def __init__(self, client: WireClient) -> None:
         self.client = client
         self.buffer = bytearray()
+        self.sock: socket.socket | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.client._transport = transport  # type: ignore[assignment]
+        self.sock = transport.get_extra_info("socket")
+
+    def _quickack(self) -> None:
+        # Mosquitto leaves Nagle on by default; with our delayed ACKs a small reply can then wait
+        # 40 ms. Acknowledging at once (Linux TCP_QUICKACK, which the kernel resets) avoids that.
+        if QUICKACK is not None and self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.client._lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        self._quickack()
         buf = self.buffer
         buf += data
         size = len(buf)
