@@ -30,7 +30,7 @@ from mixflow.reference import build_plant, order_stream, reference_catalogue
 from mixflow.schedule import check, solve
 from mixflow.schedule.formats import read
 from mixflow.schedule.plant import line_slots, plant_day
-from mixflow.schedule.repair import Breakdown, repair
+from mixflow.schedule.repair import Breakdown, repair, with_breakdown
 
 JOBSHOP = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "jobshop"
 
@@ -91,9 +91,14 @@ def run_plant(scale: float, limit: float, workers: int, seed: int) -> dict[str, 
     report = check(data, best.machine, best.start, best.end)
     busiest = int(np.bincount(best.machine, minlength=len(data.machines)).argmax())
     now = int(np.median(best.start[best.machine == busiest]))
+    breakdown = Breakdown(busiest, now, now + 4 * 3600)
     started = time.perf_counter()
-    broken, repaired = repair(data, best, Breakdown(busiest, now, now + 4 * 3600), frozen_s=1800)
+    repair(data, best, breakdown, frozen_s=1800)  # right after the solve, as the plan would
+    cold_s = time.perf_counter() - started
+    started = time.perf_counter()
+    repaired = repair(data, best, breakdown, frozen_s=1800)
     repair_s = time.perf_counter() - started
+    broken = with_breakdown(data, breakdown)
     repaired_ok = check(broken, repaired.machine, repaired.start, repaired.end).feasible
     out: dict[str, object] = {
         "scale": scale,
@@ -110,6 +115,7 @@ def run_plant(scale: float, limit: float, workers: int, seed: int) -> dict[str, 
         "makespan": best.makespan,
         "feasible": report.feasible,
         "repair_s": round(repair_s, 3),
+        "repair_first_call_s": round(cold_s, 3),
         "repair_moved_ops": len(repaired.moved),
         "repair_feasible": repaired_ok,
         "objective_after_repair": repaired.objective,

@@ -9,7 +9,7 @@ import pytest
 
 from mixflow.errors import ValidationError
 from mixflow.schedule import ProblemData, check, solve
-from mixflow.schedule.repair import Breakdown, repair
+from mixflow.schedule.repair import Breakdown, repair, with_breakdown
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -20,7 +20,9 @@ def test_repair_is_feasible_and_moves_the_hit_operations(
     before = solve(data, time_limit=0.5, seed=seed, method="dispatch")
     busiest = int(np.bincount(before.machine).argmax())
     now = int(np.median(before.start[before.machine == busiest]))
-    broken, after = repair(data, before, Breakdown(busiest, now, now + 15), frozen_s=5)
+    breakdown = Breakdown(busiest, now, now + 15)
+    after = repair(data, before, breakdown, frozen_s=5)
+    broken = with_breakdown(data, breakdown)
     report = check(broken, after.machine, after.start, after.end)
     assert report.feasible, report.violations
     hit = np.flatnonzero((before.machine == busiest) & (before.end > now) & (before.start < now + 15))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -182,3 +183,16 @@ def score(flat: FlatProblem, end: np.ndarray) -> tuple[int, int, int]:
     late = np.where(flat.job_due >= 0, np.maximum(completion - flat.job_due, 0), 0)
     tardiness = int((late * flat.job_weight).sum())
     return (makespan if flat.makespan_objective else tardiness), makespan, tardiness
+
+
+_LATEST: list[tuple[weakref.ref[ProblemData], FlatProblem]] = []
+
+
+def flat_of(data: ProblemData) -> FlatProblem:
+    """`flatten(data)`, remembered for the latest problem object so a repair right after a solve of
+    the same plan does not rebuild the arrays (problems are immutable, so this is safe)."""
+    if _LATEST and _LATEST[0][0]() is data:
+        return _LATEST[0][1]
+    flat = flatten(data)
+    _LATEST[:] = [(weakref.ref(data), flat)]
+    return flat

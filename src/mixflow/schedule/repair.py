@@ -17,8 +17,7 @@ import numpy as np
 
 from mixflow.errors import ValidationError
 from mixflow.schedule import _kernels
-from mixflow.schedule._arrays import FlatProblem, flatten
-from mixflow.schedule.bounds import lower_bound
+from mixflow.schedule._arrays import FlatProblem, flat_of
 from mixflow.schedule.cpsat import Incumbent
 from mixflow.schedule.data import ProblemData
 from mixflow.schedule.dispatch import durations_of
@@ -72,16 +71,44 @@ def _earliest_gap(
     raise AssertionError("the slot after a machine's last operation always fits")
 
 
+def _flat_with_breakdown(data: ProblemData, breakdown: Breakdown) -> FlatProblem:
+    """The flat arrays of `data` (as `solve` left them) with the breakdown merged into the
+    machine's downtime, without validating and flattening the whole problem again."""
+    if breakdown.machine >= len(data.machines):
+        raise ValidationError("Breakdown.machine", f"machine {breakdown.machine} does not exist")
+    flat = flat_of(data)
+    m = breakdown.machine
+    lo, hi = int(flat.down_ptr[m]), int(flat.down_ptr[m + 1])
+    spans = sorted([*zip(flat.down_start[lo:hi].tolist(), flat.down_end[lo:hi].tolist(), strict=True),
+                    (breakdown.start_s, breakdown.end_s)])
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    added = len(merged) - (hi - lo)
+    down_ptr = flat.down_ptr.copy()
+    down_ptr[m + 1 :] += added
+    starts = np.asarray([a for a, _ in merged], dtype=np.int64)
+    ends = np.asarray([b for _, b in merged], dtype=np.int64)
+    return replace(
+        flat,
+        down_ptr=down_ptr,
+        down_start=np.concatenate([flat.down_start[:lo], starts, flat.down_start[hi:]]),
+        down_end=np.concatenate([flat.down_end[:lo], ends, flat.down_end[hi:]]),
+    )
+
+
 def repair(
     data: ProblemData, schedule: ScheduleResult, breakdown: Breakdown, frozen_s: int = 0
-) -> tuple[ProblemData, ScheduleResult]:
-    """Repair `schedule` of `data` after `breakdown`; returns the problem with the breakdown added and
-    the repaired schedule, whose `moved` lists every (job, op) whose machine or start changed."""
+) -> ScheduleResult:
+    """Repair `schedule` of `data` after `breakdown`; `moved` lists every (job, op) whose machine or
+    start changed. The repaired schedule is feasible for `with_breakdown(data, breakdown)`."""
     started = time.perf_counter()
     if frozen_s < 0:
         raise ValidationError("repair.frozen_s", f"frozen window must be >= 0, got {frozen_s}")
-    broken = with_breakdown(data, breakdown)
-    flat = flatten(broken)
+    flat = _flat_with_breakdown(data, breakdown)
     if len(schedule.machine) != flat.n_ops:
         raise ValidationError("repair.schedule", "schedule does not match the problem's operations")
     machine = schedule.machine.astype(np.int64).copy()
@@ -121,10 +148,7 @@ def repair(
         flat.machine_setup, flat.down_ptr, flat.down_start, flat.down_end, flat.release, flat.n_machines,
     )
     changed = np.flatnonzero((new_start != schedule.start) | (machine != schedule.machine))
-    offsets = np.asarray(broken.job_offsets()[:-1])
-    moved = tuple(
-        (int(flat.op_job[i]), int(i - offsets[flat.op_job[i]])) for i in changed
-    )
+    moved = tuple((int(flat.op_job[i]), int(i - flat.job_first[flat.op_job[i]])) for i in changed)
     incumbent = Incumbent(machine, new_start, new_start + duration)
-    result = result_of(flat, incumbent, lower_bound(flat), started, "repair", moved)
-    return broken, result
+    # more downtime never lowers a bound, so the schedule's bound still holds
+    return result_of(flat, incumbent, schedule.lower_bound, started, "repair", moved)

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from mixflow.errors import InfeasibleError, ValidationError
-from mixflow.schedule._arrays import FlatProblem, flatten, score
+from mixflow.schedule._arrays import FlatProblem, flat_of, score
 from mixflow.schedule.bounds import lower_bound
 from mixflow.schedule.cpsat import Incumbent, Solved, solve_full
 from mixflow.schedule.data import ProblemData
@@ -63,7 +63,7 @@ def solve(
     if time_limit <= 0:
         raise ValidationError("solve.time_limit", f"time limit must be > 0, got {time_limit}")
     started = time.perf_counter()
-    flat = flatten(data)
+    flat = flat_of(data)
     bound = lower_bound(flat)
     if method == "cpsat":
         solved = solve_full(flat, time_limit, seed, workers)
