@@ -4,8 +4,8 @@ Uplink: one MQTT 5 connection (`wire.WireClient`, persistent session) subscribes
 gateway owns, each as a shared-subscription group; `Ingest` validates every message; every
 `flush_interval_s` the accepted telemetry is stored in one batch and only then are the QoS 1
 messages acknowledged, so a crash loses nothing the broker handed over (it re-delivers the rest).
-Downlink and side channels go through aiomqtt: commands (ids, re-sends, escalation), alarm changes
-and dead letters (rate-limited; the counters count all).
+Commands (ids, re-sends, escalation) go out pipelined on the same connection; alarm changes and
+dead letters (rate-limited; the counters count all) go through an aiomqtt client.
 
 Scale-out: run `count` gateways with `index` 0..count-1; each owns the shards `index mod count` and
 every device's messages stay on one gateway, in order. A stand-by gateway started with the same
@@ -178,7 +178,7 @@ class Gateway:
         """Ask the simulated plant to run to `until_s` and wait until it says where it got."""
         self._advances += 1
         wanted = self._advances
-        # commands went out before this (each one acknowledged by the broker), so the plant sees them first
+        # commands went out before this on the same connection, so the plant sees them first
         assert self._wire is not None
         await self._wire.publish_counted(
             self.advance_topic, json.dumps({"n": wanted, "until_s": until_s}).encode()
@@ -304,8 +304,14 @@ class Gateway:
                 self.ingest.counters["downsampled"] += done.samples_removed
 
     async def _send(self, outgoing: Outgoing) -> None:
+        """Commands go out pipelined at QoS 1 on the uplink connection, in submission order; the
+        device's ack (tracked by id), not the broker's, settles them."""
         topic = topics.device_topic(self.plant, outgoing.kind, outgoing.device_id, "cmd")
-        await self._publish(topic, encode(outgoing.message.to_map()), qos=1)
+        payload = encode(outgoing.message.to_map())
+        if self._wire is not None and self._wire.connected:
+            await self._wire.publish_counted(topic, payload)
+        else:
+            await self._publish(topic, payload, qos=1)
 
     async def submit(self, commands: Sequence[Command]) -> list[Outgoing]:
         """Send port commands to their devices and track their acknowledgements."""
