@@ -52,6 +52,12 @@ def stats(values: list[float]) -> dict[str, float]:
             "p99_ms": round(float(np.percentile(arr, 99)), 2), "max_ms": round(float(arr.max()), 2)}
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -149,7 +155,8 @@ async def explain_one(load: Load, client: httpx.AsyncClient, state: dict[str, An
 
 
 async def run_load(
-    base: str, tokens: list[str], seconds: float, think: bool, catalogue: dict[str, list[str]]
+    base: str, tokens: list[str], seconds: float, think: bool, catalogue: dict[str, list[str]],
+    server_pid: int,
 ) -> dict[str, Any]:
     load = Load()
     load.catalogue = catalogue  # type: ignore[attr-defined]
@@ -157,16 +164,19 @@ async def run_load(
     # pool of 100 connections would make httpx itself the bottleneck (it scans its pool per request)
     clients = [httpx.AsyncClient(base_url=base, timeout=60) for _ in tokens]
     until = time.monotonic() + seconds
-    started = time.perf_counter()
+    started, server_cpu = time.perf_counter(), cpu_s(server_pid)
     buyers = enumerate(zip(clients, tokens, strict=True))
     await asyncio.gather(*(buyer(load, c, t, until, think, k) for k, (c, t) in buyers))
     wall = time.perf_counter() - started
+    server_cpu = cpu_s(server_pid) - server_cpu
     for client in clients:
         await client.aclose()
     total = sum(len(v) for v in load.seconds.values())
     return {
         "clients": len(tokens), "think_s": "0.5-1.5" if think else 0, "wall_s": round(wall, 1),
         "requests": total, "requests_per_s": round(total / wall, 1),
+        "server_cpu_ms_per_request": round(1000 * server_cpu / max(1, total), 2),
+        "load_average_1min": round(os.getloadavg()[0], 1),
         "click": stats(load.seconds["click"]), "explain": stats(load.seconds["explain"]),
         "order": stats(load.seconds["order"]), "errors": load.errors, "_clicks": load.clicks,
     }
@@ -232,8 +242,8 @@ def main() -> None:
             catalogue = {v["name"]: [x["code"] for x in v["values"]]
                          for v in httpx.get(f"{base}/api/catalogue").json()["variables"]}
             tokens = accounts(base, args.clients)
-            human = asyncio.run(run_load(base, tokens, args.seconds, True, catalogue))
-            saturation = asyncio.run(run_load(base, tokens, args.seconds, False, catalogue))
+            human = asyncio.run(run_load(base, tokens, args.seconds, True, catalogue, server.pid))
+            saturation = asyncio.run(run_load(base, tokens, args.seconds, False, catalogue, server.pid))
             fps = None if args.no_browser or args.no_twin else plant_fps(base, 5.0)
         finally:
             server.terminate()

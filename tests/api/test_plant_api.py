@@ -23,7 +23,7 @@ def test_without_a_live_plant_the_answer_says_so(client, add_user) -> None:  # t
     for path in ("/api/plant/state", "/api/plan/kpis"):
         answer = client.get(path, headers=planner)
         assert answer.status_code == 503 and "mixflow serve --twin" in answer.json()["detail"]
-    assert client.get("/api/plan/nonsense", headers=planner).status_code == 422
+    assert client.get("/api/plan/nonsense", headers=planner).status_code == 404
 
 
 def test_the_stream_needs_a_staff_token(client, add_user) -> None:  # type: ignore[no-untyped-def]

@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 
 from mixflow.api.deps import StaffDep
-from mixflow.api.schemas import ErrorOut
+from mixflow.api.schemas import ErrorOut, FleetTasks, Gantt, Kpis, LineSequence
 
 router = APIRouter(prefix="/api/plan", tags=["plan"])
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {503: {"model": ErrorOut}}
 
-View = Literal["sequence", "gantt", "tasks", "kpis"]
 
-
-@router.get("/{view}", responses={503: {"model": ErrorOut}})
-def plan_view(view: View, request: Request, _user: StaffDep) -> dict[str, Any]:
-    """`sequence`: the line's slots with model, colour and ratio violations; `gantt`: operations per
-    machine group; `tasks`: material tasks and their AGVs; `kpis`: OEE, order-to-delivery, output vs.
-    demand, energy."""
+def _view(request: Request, kind: str) -> dict[str, Any]:
     live = request.app.state.live
     if live is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             "no live plan: start `mixflow serve --twin` to run the cloud scheduler")
-    return live.plan_view(view)
+    return live.plan_view(kind)
+
+
+@router.get("/sequence", response_model=LineSequence, responses=UNAVAILABLE)
+def sequence(request: Request, _user: StaffDep) -> dict[str, Any]:
+    """The line sequence: each truck's model and paint colour, for the ratio and colour view."""
+    return _view(request, "sequence")
+
+
+@router.get("/gantt", response_model=Gantt, responses=UNAVAILABLE)
+def gantt(request: Request, _user: StaffDep) -> dict[str, Any]:
+    """The machine-group Gantt excerpt: operations per machine with start and end seconds."""
+    return _view(request, "gantt")
+
+
+@router.get("/tasks", response_model=FleetTasks, responses=UNAVAILABLE)
+def tasks(request: Request, _user: StaffDep) -> dict[str, Any]:
+    """The AGV fleet by state, and the material tasks waiting for an AGV."""
+    return _view(request, "tasks")
+
+
+@router.get("/kpis", response_model=Kpis, responses=UNAVAILABLE)
+def kpis(request: Request, _user: StaffDep) -> dict[str, Any]:
+    """OEE, order-to-delivery, output vs. demand, energy, line stops, promises kept."""
+    return _view(request, "kpis")

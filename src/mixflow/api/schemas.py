@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -210,3 +210,52 @@ class TimeControl(Strict):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+# -- plan views ---------------------------------------------------------------------------------------
+class SequenceSlot(BaseModel):
+    order: str
+    state: Literal["released", "upcoming"]
+    family: str
+    colour: str
+    drive: str
+    cab: str
+    powertrain: str
+
+
+class LineSequence(BaseModel):
+    """The last trucks released to the line, then the next ones waiting, in line order."""
+
+    at_s: int
+    slots: list[SequenceSlot]
+
+
+class GanttRow(BaseModel):
+    group: str
+    machine: str
+    operation: str
+    start_s: int
+    end_s: int
+
+
+class Gantt(BaseModel):
+    """Operations per machine (most recent rows of the scheduler's Gantt excerpt)."""
+
+    at_s: int
+    rows: list[GanttRow]
+
+
+class FleetTasks(BaseModel):
+    """How many AGVs are in each state, and how many material tasks wait for an AGV."""
+
+    at_s: int
+    agv_states: dict[str, int]
+    open_tasks: int
+
+
+class Kpis(BaseModel):
+    """The scheduler's KPI summary (order-to-delivery, promises kept, output vs. demand, OEE per machine
+    group, line stops, planner time) plus the factory's meters (energy in kWh, AGV collisions)."""
+
+    at_s: int
+    kpis: dict[str, Any]
