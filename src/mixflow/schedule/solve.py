@@ -3,8 +3,9 @@
 Methods share input and output so benchmarks compare them one to one:
 
 - `"auto"` (default): dispatch restarts for a start; for makespan, tabu search on the machine
-  sequences, then the whole CP-SAT model hinted (small problems) or CP-SAT large-neighbourhood search
-  (which also moves operations between machines); for tardiness, LNS directly;
+  sequences (job shops) or CP-SAT large-neighbourhood search (flexible shops, which moves operations
+  between machines), then the whole CP-SAT model hinted (small problems) or more LNS; for
+  tardiness, LNS directly;
 - `"dispatch"`: the constructive heuristic alone (what scales to any size in milliseconds);
 - `"cpsat"`: plain CP-SAT on the whole model, no hint (the baseline);
 - `"cpsat-hinted"`: the whole model hinted with the dispatch schedule.
@@ -89,8 +90,10 @@ def solve(
         small = flat.n_ops <= FULL_MODEL_LIMIT
         if not flexible:  # tabu search keeps machines: it pays only when there is no choice of machine
             incumbent = improve_sequences(flat, incumbent, left * (0.3 if small else 0.6), seed, bound)
+        elif small:  # LNS moves operations between machines; the whole model then polishes and bounds
+            incumbent, _ = improve(flat, incumbent, left * 0.4, seed, workers, bound)
         left = time_limit - (time.perf_counter() - started)
-        if small:
+        if small and score(flat, incumbent.end)[0] > bound:
             solved = solve_full(flat, max(left, 0.1), seed, workers, incumbent)
             if solved is not None and solved.objective <= score(flat, incumbent.end)[0]:
                 incumbent = _from_solved(flat, incumbent, solved)
