@@ -24,7 +24,9 @@ def upgrade() -> None:
         sa.Column("at_ms", sa.BigInteger, nullable=False),
         sa.Column("value", sa.Float, nullable=False),
     )
-    op.create_index("ix_telemetry_sample_device_metric_at", "telemetry_sample", ["device_id", "metric", "at_ms"])
+    op.create_index(
+        "ix_telemetry_sample_device_metric_at", "telemetry_sample", ["device_id", "metric", "at_ms"]
+    )
     op.create_table(
         "telemetry_rollup",
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
