@@ -171,7 +171,12 @@ def _swap_partner(
     occ_now: np.ndarray,
     nxt: np.ndarray,
 ) -> int:
-    """The agent at i's preferred cell when the two must trade places in a corridor, or -1."""
+    """The agent i must trade places with, or -1.
+
+    Either the agent at i's preferred cell `first` (the two face each other in a corridor), or, the
+    clear operation of push-and-swap, an agent right behind i that needs i's cell while i, one step
+    ahead at `first`, would block it in a corridor: i then steps back out of its way.
+    """
     v = pos[i]
     j = occ_now[first]
     if (
@@ -182,6 +187,20 @@ def _swap_partner(
         and _swap_possible(pos[j], v, nbr, deg, occ_now, goal)
     ):
         return j
+    if first != v:
+        for d in range(4):
+            u = nbr[v, d]
+            if u < 0:
+                continue
+            k = occ_now[u]
+            if (
+                k >= 0
+                and k != i
+                and pos[k] != first
+                and _swap_required(k, i, v, first, nbr, deg, dist, slot, goal, occ_now)
+                and _swap_possible(first, v, nbr, deg, occ_now, goal)
+            ):
+                return k
     return -1
 
 
