@@ -14,7 +14,6 @@ from mixflow.errors import ValidationError
 from mixflow.model import DAY_S, Order
 from mixflow.plan import Scheduler
 from mixflow.twin import Scenario, Twin, prepare
-from mixflow.twin.factory import _ORDER
 
 log = logging.getLogger("mixflow.api")
 
@@ -89,16 +88,8 @@ class TwinPlant(PlannedPlant):
                 bool(raw["line"]["stopped"]))  # type: ignore[index]
 
     def enter_order(self, order: Order) -> None:
-        """Let the twin know the order, exactly as its constructor enters its own order stream.
-
-        The twin has no public door for an order arriving while it runs, so this repeats the three
-        lines of `Twin.__init__` that register one; a public `Twin.place_order` would replace it.
-        """
-        twin = self.twin
-        twin.orders[order.id] = order
-        twin._order_list.append(order)
-        twin._pos_of[order.id] = len(twin._order_list) - 1
-        twin._push(order.placed_s, _ORDER, len(twin._order_list) - 1)
+        """The twin builds the order as it builds its own order stream."""
+        self.twin.place_order(order)
 
     def kpis(self, summary: dict[str, Any]) -> dict[str, Any]:
         counters = self.twin.agvs.counters
