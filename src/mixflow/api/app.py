@@ -84,6 +84,10 @@ def create_app(settings: Settings | None = None, live: LivePlant | None = None) 
         title="mixflow",
         version="0.1.0",
         summary="Configure and order trucks, watch and steer the plant that builds them.",
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN; everything here works offline,
+        # so the API is documented by its OpenAPI document at /openapi.json alone.
+        docs_url=None,
+        redoc_url=None,
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -27,7 +27,7 @@ def serve(
     seed: Annotated[int, typer.Option("--seed", help="seed of the twin")] = 0,
     speed: Annotated[float, typer.Option("--speed", help="twin seconds per wall second")] = 60.0,
 ) -> None:
-    """Serve the API (OpenAPI at /docs) and the pages (configurator, orders, plant, planner) on one port.
+    """Serve the API (OpenAPI at /openapi.json) and the pages (configurator, orders, plant, planner).
 
     Secrets come from the environment: MIXFLOW_SECRET_KEY signs tokens, MIXFLOW_ADMIN_USER and
     MIXFLOW_ADMIN_PASSWORD seed an admin account.
@@ -44,5 +44,5 @@ def serve(
                         plant_id=plant_id)
     live = start_live_plant(settings)
     app = create_app(settings, live)
-    typer.echo(f"mixflow: serving on http://{host}:{port}/ (API docs at /docs)", err=True)
+    typer.echo(f"mixflow: serving on http://{host}:{port}/ (OpenAPI document at /openapi.json)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets-sansio")
