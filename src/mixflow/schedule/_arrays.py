@@ -44,13 +44,6 @@ class FlatProblem:
         """Positions of operation i's modes in mode_machine / mode_duration."""
         return range(int(self.mode_ptr[i]), int(self.mode_ptr[i + 1]))
 
-    def duration_on(self, i: int, machine: int) -> int:
-        """Duration of operation i on `machine` (which must be eligible)."""
-        for k in self.modes(i):
-            if self.mode_machine[k] == machine:
-                return int(self.mode_duration[k])
-        raise KeyError(machine)
-
     def has_setups(self, machine: int) -> bool:
         """Whether the machine has a setup matrix at all."""
         return bool(self.machine_setup[machine] >= 0)

@@ -58,16 +58,14 @@ def _horizon(flat: FlatProblem) -> int:
 class _Builder:
     """Adds the variables and constraints of the modelled operations to one CpModel."""
 
-    def __init__(self, flat: FlatProblem, ops: np.ndarray, horizon: int) -> None:
+    def __init__(self, flat: FlatProblem, horizon: int) -> None:
         self.flat = flat
         self.model = cp_model.CpModel()
-        self.ops = ops
         self.horizon = horizon
         self.start: dict[int, cp_model.IntVar] = {}
         self.end: dict[int, cp_model.IntVar] = {}
         self.presence: dict[tuple[int, int], cp_model.IntVar | bool] = {}
         self.on_machine: dict[int, list[tuple[int, cp_model.IntervalVar, cp_model.IntVar | bool, int]]] = {}
-        self.fixed_busy: dict[int, list[tuple[int, int]]] = {}
         # objective helpers (variable, operations it covers, due date or None) so hints can be complete
         self.objective_terms: list[tuple[cp_model.IntVar, list[int], int | None]] = []
         # (operations as circuit nodes 1.., arcs) per setup circuit, to hint the incumbent's sequence
@@ -98,16 +96,11 @@ class _Builder:
             literals.append(lit)
         model.add_exactly_one(literals)
 
-    def add_busy(self, m: int, start: int, end: int) -> None:
-        """A fixed interval on machine m (downtime or a constant operation)."""
-        self.fixed_busy.setdefault(m, []).append((start, end))
-
     def add_machines(self) -> None:
         """No-overlap per machine (with downtime), and setup circuits where families differ."""
         flat, model = self.flat, self.model
-        for m in set(self.on_machine) | set(self.fixed_busy):
-            rows = self.on_machine.get(m, [])
-            busy = list(self.fixed_busy.get(m, []))
+        for m, rows in self.on_machine.items():
+            busy = []
             for k in range(flat.down_ptr[m], flat.down_ptr[m + 1]):
                 if flat.down_start[k] < self.horizon:
                     busy.append((int(flat.down_start[k]), int(flat.down_end[k])))
@@ -234,7 +227,7 @@ def solve_full(
     horizon = _horizon(flat)
     if incumbent is not None and flat.makespan_objective:
         horizon = min(horizon, int(incumbent.end.max()))
-    builder = _Builder(flat, np.arange(flat.n_ops), horizon)
+    builder = _Builder(flat, horizon)
     _add_all(builder, np.ones(flat.n_ops, dtype=bool), incumbent, horizon)
     builder.add_machines()
     _objective(builder, _sinks(flat), compaction=False)
@@ -276,7 +269,7 @@ def solve_chained(
     """Re-optimise the `free` operations inside the whole model; the rest keep machine and order."""
     current = int(incumbent.end.max()) if flat.makespan_objective else None
     horizon = current if current is not None else _horizon(flat)
-    builder = _Builder(flat, np.arange(flat.n_ops), horizon)
+    builder = _Builder(flat, horizon)
     _add_all(builder, free, incumbent, horizon)
     builder.add_machines()
     _objective(builder, _sinks(flat), compaction=False)
@@ -312,7 +305,7 @@ def solve_local(
                 bound_hi = min(bound_hi, int(incumbent.start[q]))
         lo[row], hi[row] = bound_lo, bound_hi
     window_lo, window_hi = int(lo.min()), int(hi.max())
-    builder = _Builder(flat, free_ops, window_hi + int(flat.setup.max()) + 1)
+    builder = _Builder(flat, window_hi + int(flat.setup.max()) + 1)
     machines: set[int] = set()
     for row, i in enumerate(free_ops):
         modes = list(flat.modes(int(i)))
