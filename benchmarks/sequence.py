@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=None, help="Seconds per instance and solver.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--first", type=int, default=None, help="Only the first N instances of each set.")
+    parser.add_argument("--only", nargs="+", default=None, help="Only instances with these names.")
     parser.add_argument("--root", type=Path, default=SHARED)
     parser.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
     args = parser.parse_args(argv)
@@ -188,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         folder, pattern, default_limit = SETS[name]
         limit = args.time_limit if args.time_limit is not None else default_limit
         paths = sorted((args.root / folder).glob(pattern))[: args.first]
+        if args.only:
+            paths = [path for path in paths if path.stem in args.only or path.name in args.only]
         entries: list[dict] = []
         for path in paths:
             entries.append(run_instance(path, args.root, known, limit, args.seed))
