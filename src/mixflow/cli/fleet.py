@@ -91,6 +91,9 @@ def run(
             "solved": bool(solved),
             "sum_of_costs": shot.sum_of_costs,
             "makespan": shot.makespan,
+            "solve_cpu_s": round(shot.solve_cpu_s, 3),
+            "first_solution_cpu_s": round(shot.first_solve_cpu_s, 3),
+            "first_sum_of_costs": shot.first_sum_of_costs,
         }
         plan = shot.paths
         away = plan != goals[None, :]

@@ -356,6 +356,109 @@ def plan_step(
 
 
 @njit(cache=True)
+def _heap_push(keys: np.ndarray, vals: np.ndarray, size: int, key: int, val: int) -> int:
+    k = size
+    keys[k] = key
+    vals[k] = val
+    while k > 0:
+        up = (k - 1) // 2
+        if keys[up] <= keys[k]:
+            break
+        keys[up], keys[k] = keys[k], keys[up]
+        vals[up], vals[k] = vals[k], vals[up]
+        k = up
+    return size + 1
+
+
+@njit(cache=True)
+def _heap_pop(keys: np.ndarray, vals: np.ndarray, size: int) -> int:
+    """Remove the root (the caller read it first); returns the new size."""
+    size -= 1
+    keys[0] = keys[size]
+    vals[0] = vals[size]
+    k = 0
+    while True:
+        a, b, best = 2 * k + 1, 2 * k + 2, k
+        if a < size and keys[a] < keys[best]:
+            best = a
+        if b < size and keys[b] < keys[best]:
+            best = b
+        if best == k:
+            return size
+        keys[best], keys[k] = keys[k], keys[best]
+        vals[best], vals[k] = vals[k], vals[best]
+        k = best
+
+
+@njit(cache=True)
+def space_time_path(
+    nbr: np.ndarray,
+    h: np.ndarray,
+    start: int,
+    goal: int,
+    occ: np.ndarray,
+    goal_free_from: int,
+    seen: np.ndarray,
+    stamp: int,
+    parent: np.ndarray,
+    heap_keys: np.ndarray,
+    heap_vals: np.ndarray,
+    out: np.ndarray,
+    max_expansions: int,
+) -> int:
+    """Shortest path of one robot from `start` (time 0) that avoids the robots in `occ[t, cell]`
+    (robot id or -1, rows 0..H-1) and ends on `goal` at a time >= `goal_free_from`, staying there.
+
+    Space-time A* with unit costs: a state's cost is its time, so a state is final when first
+    generated (`seen[t * cells + c] == stamp`). The heuristic is max(unit distance `h`, time until the
+    goal is free), ties to the later state, so waiting for a busy goal does not flood space-time.
+    Writes `out[0..arrival]` and returns the arrival time, or -1 if none fits within H steps, the heap
+    is full or `max_expansions` states were expanded. Vertex and swap conflicts with `occ` are excluded.
+    """
+    horizon, n_cells = occ.shape
+    capacity = heap_keys.shape[0]
+    if h[start] >= INF:
+        return -1
+    seen[start] = stamp
+    parent[start] = -1
+    size = _heap_push(heap_keys, heap_vals, 0, max(h[start], goal_free_from) * horizon + horizon - 1, start)
+    expanded = 0
+    while size > 0 and expanded < max_expansions:
+        expanded += 1
+        s = heap_vals[0]
+        size = _heap_pop(heap_keys, heap_vals, size)
+        t = s // n_cells
+        c = s - t * n_cells
+        if c == goal and t >= goal_free_from:
+            k = s
+            while k >= 0:
+                out[k // n_cells] = k % n_cells
+                k = parent[k]
+            return t
+        t1 = t + 1
+        if t1 >= horizon:
+            continue
+        for d in range(5):
+            u = nbr[c, d] if d < 4 else c
+            if u < 0 or t1 + h[u] >= horizon:
+                continue
+            s1 = t1 * n_cells + u
+            if seen[s1] == stamp or occ[t1, u] >= 0:
+                continue
+            if u != c:
+                a = occ[t, u]
+                if a >= 0 and occ[t1, c] == a:
+                    continue
+            if size >= capacity:
+                return -1
+            seen[s1] = stamp
+            parent[s1] = s
+            f = max(t1 + h[u], goal_free_from)  # still admissible: it cannot finish before then
+            size = _heap_push(heap_keys, heap_vals, size, f * horizon + horizon - 1 - t1, s1)
+    return -1
+
+
+@njit(cache=True)
 def update_flow_guidance(
     flow: np.ndarray,
     guide: np.ndarray,

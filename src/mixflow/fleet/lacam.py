@@ -4,8 +4,9 @@ LaCAM searches over whole configurations (one cell per robot). Each high-level n
 tree of low-level constraints ("robot i goes to cell u next"); expanding a node takes the next
 constraint set and completes it with one PIBT step (with swap), so the search is complete: if a
 solution exists it is found, and PIBT usually finds it with almost no backtracking. The default
-generator is PIBT with swap over lane-guided distances (see PlannerOptions.lane_cost): on
-warehouse-10-20-10-2-1 it solves 200 robots in about 0.4 s of CPU where plain distances stall.
+generator is PIBT with swap (including the clear operation) over lane-guided distances (see
+PlannerOptions.lane_cost): on warehouse-10-20-10-2-1 it solves 700 robots in about 0.3 s of CPU. The
+first plan is then improved by large neighbourhood search (mixflow.fleet.refine) within the time limit.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ from mixflow.fleet._kernels import INF, plan_step
 from mixflow.fleet.distances import DistanceTable
 from mixflow.fleet.grid import Grid
 from mixflow.fleet.planner import LANE_UNIT, PIBTPlanner, PlannerOptions, lane_move_cost
+from mixflow.fleet.refine import refine_plan
 
 
 @dataclass(frozen=True)
 class OneShotResult:
     """A one-shot plan: `paths[t, agent]` cells; solved means every robot ends on its goal.
 
-    `solve_s` is the wall time of the search (after the distance fields are built), `solve_cpu_s`
-    its CPU time, which a busy machine does not inflate.
+    `solve_s` is the wall time of the whole solve (after the distance fields are built), `solve_cpu_s`
+    its CPU time, which a busy machine does not inflate. `first_*` describe LaCAM's first solution;
+    `refine_rounds` counts the LNS rounds that then lowered the sum of costs.
     """
 
     paths: np.ndarray
@@ -38,6 +41,9 @@ class OneShotResult:
     solve_s: float
     nodes: int
     solve_cpu_s: float = 0.0
+    first_solve_cpu_s: float = 0.0
+    first_sum_of_costs: int = 0
+    refine_rounds: int = 0
 
 
 @dataclass
@@ -72,9 +78,12 @@ def solve_oneshot(
     time_limit: float = 10.0,
     seed: int = 0,
     options: PlannerOptions | None = None,
+    refine: bool = True,
 ) -> OneShotResult:
     """Find collision-free paths taking every robot to its goal and keeping it there.
 
+    LaCAM finds a first plan; with `refine`, large neighbourhood search (mixflow.fleet.refine) then
+    lowers its sum of costs for the rest of `time_limit` (or until it stops gaining).
     Raises ValidationError naming the agent for a start on a wall, duplicate goals or an unreachable
     goal; returns `solved=False` with the best-so-far prefix when the time limit is hit.
     """
@@ -167,7 +176,23 @@ def solve_oneshot(
         path = _backtrack(open_[-1]) if open_ else starts[None, :].copy()
         return OneShotResult(path, False, *_costs(path, goals), solve_s=elapsed, nodes=nodes, solve_cpu_s=cpu)
     path = _backtrack(goal_node)
-    return OneShotResult(path, True, *_costs(path, goals), solve_s=elapsed, nodes=nodes, solve_cpu_s=cpu)
+    first_cost = _costs(path, goals)[0]
+    rounds = 0
+    left = time_limit - (time.perf_counter() - began)
+    if refine and left > 0:
+        better = refine_plan(grid, path, goals, left, seed=seed)
+        path, rounds = better.paths, better.rounds
+    return OneShotResult(
+        path,
+        True,
+        *_costs(path, goals),
+        solve_s=time.perf_counter() - began,
+        nodes=nodes,
+        solve_cpu_s=time.thread_time() - began_cpu,
+        first_solve_cpu_s=cpu,
+        first_sum_of_costs=first_cost,
+        refine_rounds=rounds,
+    )
 
 
 def _check_goals(grid: Grid, goals: np.ndarray) -> None:
