@@ -36,8 +36,8 @@ from mixflow.model.formula import variables as formula_vars
 
 ENGINE_VERSION = "mdd-2"
 HIDDEN_PREFIX = "~surcharge:"
-_SIFT_AFTER = 4_000_000  # live BDD nodes before dynamic reordering is switched on
-_SIFT_BUDGET = 30_000_000  # final sifting when BDD nodes x variables stay below this (about 4 s)
+_SIFT_AFTER = 1_000_000  # BDD nodes of the running conjunction before dynamic reordering starts
+_SIFT_BUDGET = 8_000_000  # final sifting when BDD nodes x variables stay below this (about 1 s)
 
 
 @dataclass(frozen=True, eq=False)
@@ -410,7 +410,7 @@ def compile_mdd(catalogue: Catalogue) -> CompiledModel:
         result = result & part
         if result == bdd.false:
             break
-        if not sifting and len(bdd) > _SIFT_AFTER:
+        if not sifting and result.dag_size > _SIFT_AFTER:
             bdd.configure(reordering=True)
             sifting = True
     if result == bdd.false:
