@@ -13,7 +13,6 @@ import contextlib
 import itertools
 import logging
 import multiprocessing as mp
-import os
 import threading
 from concurrent.futures import Future
 from datetime import datetime
@@ -49,9 +48,6 @@ def _child(settings: Settings, conn: Connection) -> None:
     from mixflow.api.runner import start_in_process
     from mixflow.store import connect
 
-    # The simulation is background work: when the CPU is short, the web server answering clicks goes first.
-    with contextlib.suppress(OSError):
-        os.nice(10)
     try:
         live = start_in_process(settings)
     except MixflowError as refused:
