@@ -25,13 +25,14 @@ def test_store_failure_keeps_the_batch_unacknowledged_until_it_is_stored(tmp_pat
     gateway = Gateway(Broker("127.0.0.1", 1), Ingest(registry), GatewayConfig(), engine)  # never started
     topic = topics.device_topic("p", "machine", "m1", "telemetry")
     batch = [Received(topic, encode({"v": 1, "t": k, "seq": k, "m": {"kw": 1.0}}), 1, k) for k in range(1, 6)]
-    gateway._on_messages(batch)
+    gateway._acks.append([])  # the one link's pending acknowledgements (no broker: nothing is sent)
+    gateway._on_messages(0, batch)
     with engine.begin() as connection:
         connection.execute(text("ALTER TABLE telemetry_sample RENAME TO telemetry_away"))
     asyncio.run(gateway.flush())
     assert gateway.stored_messages == 0 and gateway.ingest.counters["store_retries"] == 1
-    assert gateway._acks == [1, 2, 3, 4, 5] and len(gateway.ingest.rows) == 5
+    assert gateway._acks == [[1, 2, 3, 4, 5]] and len(gateway.ingest.rows) == 5
     with engine.begin() as connection:
         connection.execute(text("ALTER TABLE telemetry_away RENAME TO telemetry_sample"))
     asyncio.run(gateway.flush())
-    assert gateway.stored_messages == 5 and gateway._acks == [] and count_samples(engine) == 5
+    assert gateway.stored_messages == 5 and gateway._acks == [[]] and count_samples(engine) == 5

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -96,7 +97,8 @@ class Gateway:
         self.stored_rows = 0
         self.last_store_ms = 0
         self.latencies_ms: list[np.ndarray] = []
-        self._acks: list[int] = []
+        self._acks: list[list[int]] = []  # per link, in arrival order
+        self._links: list[WireClient] = []
         self._ids = itertools.count(1)
         self._wire: WireClient | None = None
         self._out: aiomqtt.Client | None = None
@@ -131,35 +133,42 @@ class Gateway:
                 tls_context=broker.ssl_context(),
             )
         )
-        self._wire = WireClient(
-            broker.host,
-            broker.port,
-            self.client_id,
-            on_messages=self._on_messages,
-            username=broker.username,
-            password=broker.password,
-            clean_start=False,
-            session_expiry_s=self.config.session_expiry_s,
-            auto_ack=False,
-            tls=broker.ssl_context(),
-        )
-        await self._wire.connect()
-        filters = [f for shard in self.config.owned_shards() for f in topics.shard_filters(self.plant, shard)]
-        if self.config.lockstep:
-            filters.append(self.clock_topic)
-        await self._wire.subscribe(filters, qos=1)
+        # one persistent session per shard: each gets its own flow-control window and broker queue,
+        # and a stand-by gateway can take over a single shard's session
+        for k, shard in enumerate(self.config.owned_shards()):
+            link = WireClient(
+                broker.host,
+                broker.port,
+                f"{self.client_id}-{shard}",
+                on_messages=functools.partial(self._on_messages, k),
+                username=broker.username,
+                password=broker.password,
+                clean_start=False,
+                session_expiry_s=self.config.session_expiry_s,
+                auto_ack=False,
+                tls=broker.ssl_context(),
+            )
+            self._links.append(link)
+            self._acks.append([])  # before connecting: a persistent session delivers at once
+            await link.connect()
+            filters = topics.shard_filters(self.plant, shard)
+            if k == 0 and self.config.lockstep:
+                filters.append(self.clock_topic)
+            await link.subscribe(filters, qos=1)
+        self._wire = self._links[0]  # commands and the lock-step clock go through the first one
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._flush_loop()), loop.create_task(self._tick_loop())]
 
-    def _on_messages(self, batch: list[Received]) -> None:
+    def _on_messages(self, link: int, batch: list[Received]) -> None:
         handle = self.ingest.handle
+        acks = self._acks[link]
         for message in batch:
             if message.topic == self.clock_topic:
                 self._clock(message.payload)
             else:
                 handle(message.topic, message.payload)
             if message.qos:
-                self._acks.append(message.packet_id)
+                acks.append(message.packet_id)
 
     def _clock(self, payload: bytes) -> None:
         """The simulated plant got to `now_s`: every event of the step is in, hand them over."""
@@ -193,7 +202,7 @@ class Gateway:
         ingest = self.ingest
         rows, ingest.rows = ingest.rows, []
         sent_ms, ingest.sample_t_ms = ingest.sample_t_ms, []
-        acks, self._acks = self._acks, []
+        acks, self._acks = self._acks, [[] for _ in self._acks]
         alarms, ingest.alarm_changes = ingest.alarm_changes, []
         dead, ingest.dead = ingest.dead, []
         if self.engine is not None and (rows or alarms):
@@ -207,7 +216,8 @@ class Gateway:
                 ingest.rows[:0] = rows
                 ingest.sample_t_ms[:0] = sent_ms
                 ingest.alarm_changes[:0] = alarms
-                self._acks[:0] = acks
+                for pending, kept in zip(self._acks, acks, strict=True):
+                    pending[:0] = kept
                 ingest.dead[:0] = dead
                 return
         if sent_ms:
@@ -215,8 +225,8 @@ class Gateway:
             self.latencies_ms.append(self.last_store_ms - np.asarray(sent_ms, dtype=np.int64))
         self.stored_messages += len(sent_ms)
         self.stored_rows += len(rows)
-        if self._wire is not None:
-            self._wire.ack(acks)
+        for link, packet_ids in zip(self._links, acks, strict=False):
+            link.ack(packet_ids)
         for outgoing in ingest.escalated:
             log.warning("escalated command %s to %s", outgoing.message.command_id, outgoing.device_id)
         ingest.escalated = []
@@ -335,18 +345,20 @@ class Gateway:
 
     async def stop(self, crash: bool = False) -> None:
         """Stop after a last flush; `crash=True` drops the connection at once, as a killed process would."""
-        if crash and self._wire is not None:
-            self._wire.abort()
+        if crash:
+            for link in self._links:
+                link.abort()
         self._stopping.set()
         for task in self._tasks if crash else self._tasks[1:]:  # the flush loop ends after a last flush
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._wire is not None and not crash:
+        if self._links and not crash:
             if not self._tasks:
                 await self.flush()
-            await self._wire.disconnect()
+            for link in self._links:
+                await link.disconnect()
         with contextlib.suppress(aiomqtt.MqttError):
             await self._stack.aclose()
 
