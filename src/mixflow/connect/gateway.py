@@ -1,16 +1,17 @@
 """The gateway: an asyncio service between the broker and the scheduler.
 
-Uplink: one MQTT 5 connection (`wire.WireClient`, persistent session) subscribes to the shards this
-gateway owns, each as a shared-subscription group; `Ingest` validates every message; every
-`flush_interval_s` the accepted telemetry is stored in one batch and only then are the QoS 1
-messages acknowledged, so a crash loses nothing the broker handed over (it re-delivers the rest).
-Commands (ids, re-sends, escalation) go out pipelined on the same connection; alarm changes and
-dead letters (rate-limited; the counters count all) go through an aiomqtt client.
+Uplink: one MQTT 5 connection per owned shard (`wire.WireClient`, persistent session, its own
+flow-control window and broker queue), each subscribed as that shard's shared-subscription group;
+`Ingest` validates every message; every `flush_interval_s` the accepted telemetry is stored in one
+batch and only then are the QoS 1 messages acknowledged, so a crash loses nothing the broker handed
+over (it re-delivers the rest). Commands (ids, re-sends, escalation) go out pipelined on the first
+connection; alarm changes and dead letters (rate-limited; the counters count all) go through an
+aiomqtt client.
 
 Scale-out: run `count` gateways with `index` 0..count-1; each owns the shards `index mod count` and
 every device's messages stay on one gateway, in order. A stand-by gateway started with the same
-index joins the same share groups and takes over when the owner dies.
-"""
+index joins the same share groups and takes over when the owner dies (Mosquitto round-robins inside
+a group, so per-device order holds only while one member per group is active)."""
 
 from __future__ import annotations
 
