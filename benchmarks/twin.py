@@ -40,6 +40,7 @@ KEYS = (
     "agvs",
     "simulated_days",
     "wall_s",
+    "cpu_s",
     "planner_ms_per_decision",
 )
 
@@ -50,9 +51,9 @@ def _row(scenario: Scenario, seed: int, options: PlanOptions | None = None) -> d
     row = {k: result.kpis[k] for k in KEYS}
     row["scale"] = scenario.scale
     row["wall_s_total"] = round(time.perf_counter() - began, 2)
-    row["wall_s_per_plant_day"] = round(
-        row["wall_s_total"] / max(1e-9, float(result.kpis["simulated_days"])), 2
-    )
+    days = max(1e-9, float(result.kpis["simulated_days"]))
+    row["wall_s_per_plant_day"] = round(row["wall_s_total"] / days, 2)
+    row["cpu_s_per_plant_day"] = round(float(result.kpis["cpu_s"]) / days, 2)
     return row
 
 
