@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mixflow.errors import ValidationError
+from mixflow.fleet import refine
 from mixflow.fleet._kernels import INF, bfs_to_goal, space_time_path
 from mixflow.fleet.grid import Grid, grid_from_rows
 from mixflow.fleet.lacam import solve_oneshot
@@ -87,3 +88,11 @@ def test_unreachable_cells_stay_unreachable() -> None:
     h = np.empty(grid.n_cells, dtype=np.int32)
     bfs_to_goal(grid.predecessors, 2, np.zeros(grid.n_cells, dtype=np.bool_), h)
     assert h[0] == INF
+
+
+def test_a_plan_too_big_for_the_memory_cap_comes_back_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    grid = grid_from_rows(["...."])
+    lazy = np.array([[0], [0], [1]], dtype=np.int32)
+    monkeypatch.setattr(refine, "MAX_BYTES", 64)
+    same = refine.refine_plan(grid, lazy, np.array([1]), time_limit=5)
+    assert same.rounds == 0 and same.sum_of_costs == 2 and np.array_equal(same.paths, lazy)

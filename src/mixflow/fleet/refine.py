@@ -20,6 +20,10 @@ from mixflow.errors import ValidationError
 from mixflow.fleet._kernels import bfs_to_goal, space_time_path
 from mixflow.fleet.grid import Grid
 
+MAX_BYTES = 256 << 20
+"""Memory cap of the search tables (occupancy, space-time marks, one distance field per robot); a plan
+too long or a floor too big for it is returned unchanged."""
+
 NEIGHBOURHOODS = ("goal_crossers", "late_robot", "junction", "random")
 
 
@@ -80,7 +84,8 @@ def refine_plan(
     seconds (CPU seconds of this thread if `cpu_clock`) or `max_rounds` rounds have passed, or
     `patience` rounds in a row (default 4 per robot) brought no gain, or every robot is on time.
 
-    `max_expansions` bounds each space-time search; a search that hits it drops its round.
+    `max_expansions` bounds each space-time search; a search that hits it drops its round. Plans whose
+    search tables would exceed MAX_BYTES come back unchanged (zero rounds).
     """
     if time_limit <= 0:
         raise ValidationError("time_limit", "must be positive")
@@ -93,7 +98,12 @@ def refine_plan(
     clock = time.thread_time if cpu_clock else time.perf_counter
     began = clock()
     n = len(goals)
-    plan = _Plan(grid, paths, goals, slack=max(32, paths.shape[0] // 2))
+    slack = max(32, paths.shape[0] // 2)
+    states = (paths.shape[0] + slack) * grid.n_cells
+    if states * 12 + n * grid.n_cells * 4 > MAX_BYTES:
+        cost = int(arrivals(paths, goals).sum())
+        return Refined(paths.copy(), 0, 0, cost, cost)  # too big to search in space-time here
+    plan = _Plan(grid, paths, goals, slack)
     before = int(plan.arrival.sum())
     closed = np.zeros(grid.n_cells, dtype=np.bool_)
     h = np.empty((n, grid.n_cells), dtype=np.int32)
@@ -103,7 +113,7 @@ def refine_plan(
     shortest = h[np.arange(n), paths[0]].astype(np.int64)
     junctions = np.flatnonzero((nbr >= 0).sum(axis=1) >= 3)
     seen = np.zeros(plan.horizon * grid.n_cells, dtype=np.int32)
-    parent = np.empty(plan.horizon * grid.n_cells, dtype=np.int64)
+    parent = np.empty(plan.horizon * grid.n_cells, dtype=np.int32)
     heap_keys = np.empty(1 << 20, dtype=np.int64)
     heap_vals = np.empty(1 << 20, dtype=np.int64)
     out = np.empty(plan.horizon, dtype=np.int32)
@@ -192,4 +202,4 @@ def _neighbourhood(
     return rng.choice(n, size=min(size, n), replace=False).astype(np.int64)
 
 
-__all__ = ["NEIGHBOURHOODS", "Refined", "arrivals", "refine_plan"]
+__all__ = ["MAX_BYTES", "NEIGHBOURHOODS", "Refined", "arrivals", "refine_plan"]
