@@ -79,6 +79,15 @@ def _window_delta(line, opt, cnt, r, p, q, mode, size, a, b, kind, i, j):
 
 
 @njit(cache=True)
+def _shift_delta(cnt, r, p, mode, a, b, gain):
+    """Penalty change of rule r over window starts [a, b] if each of their counts moved by `gain`."""
+    delta = 0
+    for s in range(a, b + 1):
+        delta += _penalty(cnt[r, s] + gain, p, mode) - _penalty(cnt[r, s], p, mode)
+    return delta
+
+
+@njit(cache=True)
 def _recount(line, opt, cnt, r, q, size, a, b):
     """Rewrite cnt[r, a..b] from the current line."""
     if a > b:
@@ -165,13 +174,12 @@ def _move_delta(line, opt, col, cnt, p, q, prio, ws, we, mode, t, kind, i, j, ou
         for r in range(m):
             if opt[vi, r] == opt[vj, r]:
                 continue
+            # a window holding i but not j gains opt[vj] - opt[vi]; one holding j but not i the opposite
             a1, b1 = _rule_range(r, i, i, q, ws, we)
             a2, b2 = _rule_range(r, j, j, q, ws, we)
-            if a2 <= b1 + 1:
-                d = _window_delta(line, opt, cnt, r, p[r], q[r], mode, size, a1, max(b1, b2), kind, i, j)
-            else:
-                d = _window_delta(line, opt, cnt, r, p[r], q[r], mode, size, a1, b1, kind, i, j)
-                d += _window_delta(line, opt, cnt, r, p[r], q[r], mode, size, a2, b2, kind, i, j)
+            gain = opt[vj, r] - opt[vi, r]
+            d = _shift_delta(cnt, r, p[r], mode, a1, min(b1, j - q[r]), gain)
+            d += _shift_delta(cnt, r, p[r], mode, max(a2, i + 1), b2, -gain)
             out[prio[r]] += d
         if col[vi] != col[vj]:
             hi1 = min(i + 1, size - 1)
