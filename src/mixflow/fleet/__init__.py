@@ -1,10 +1,11 @@
-"""AGV fleet: grid maps, collision-free lifelong planning (PIBT + guidance), one-shot LaCAM, tasks,
-batteries, chargers and breakdowns.
+"""AGV fleet: grid maps, collision-free lifelong planning (PIBT + guidance), one-shot LaCAM + LNS,
+tasks, batteries, chargers and breakdowns.
 
 `PIBTPlanner` is the stateful step-by-step planner the scheduler drives; `FleetManager` adds
 material tasks, batteries, exclusive chargers and breakdowns on top. `solve_oneshot` is LaCAM for
-all-robots-to-goals problems, `validate_plan` checks any plan, `formats` reads MovingAI and League of
-Robot Runners instances, and `plant` adapts the reference floor.
+all-robots-to-goals problems, its plan then shortened by `refine_plan` (large neighbourhood search);
+`validate_plan` checks any plan, `formats` reads MovingAI and League of Robot Runners instances, and
+`plant` adapts the reference floor.
 """
 
 from mixflow.fleet.distances import DistanceTable
@@ -14,6 +15,7 @@ from mixflow.fleet.lacam import OneShotResult, solve_oneshot
 from mixflow.fleet.lifelong import Delays, LifelongResult, RoundRobinStream, run_lifelong
 from mixflow.fleet.manager import Delivery, EnergySpec, FleetManager, RobotState
 from mixflow.fleet.planner import PLAIN_PIBT, PIBTPlanner, PlannerOptions
+from mixflow.fleet.refine import Refined, refine_plan
 from mixflow.fleet.tasks import FleetTask, assign, assign_greedy
 from mixflow.fleet.validate import PlanCheck, validate_plan
 
@@ -31,6 +33,7 @@ __all__ = [
     "PIBTPlanner",
     "PlanCheck",
     "PlannerOptions",
+    "Refined",
     "RobotState",
     "RoundRobinStream",
     "assign",
@@ -39,6 +42,7 @@ __all__ = [
     "read_map",
     "read_robot_runners",
     "read_scen",
+    "refine_plan",
     "run_lifelong",
     "solve_oneshot",
     "validate_plan",
