@@ -79,6 +79,8 @@ def test_oneshot_json(capsys: pytest.CaptureFixture[str], data_dir: Path) -> Non
     )
     assert facts["solved"] is True and facts["tasks_completed"] == 4
     assert facts["sum_of_costs"] >= facts["makespan"] > 0
+    assert facts["first_sum_of_costs"] >= facts["sum_of_costs"]  # refinement never makes it worse
+    assert facts["solve_cpu_s"] >= facts["first_solution_cpu_s"] >= 0
 
 
 @pytest.mark.parametrize(
