@@ -3,12 +3,19 @@
 Why an MDD: every configurator answer that must be exact *and* per click is a single pass over a
 compiled form that is linear in its size: valid values (global consistency) are the edges on some
 root-to-true path, the count is the number of such paths, min/max price and the cheapest or default
-completion are shortest/longest paths. Measured on Renault medium (see benchmarks/configure.py) one
-propagation is a few hundred microseconds, where asking a SAT solver once per (variable, value) takes
-tens of milliseconds per click. The rules are conjoined with CUDD (package `dd`) over a log encoding
-of each variable, in a static variable order found by the FORCE heuristic (see `variable_order`); the
-BDD is then read level block by level block into the layered MDD whose arrays the numba kernels in
+completion are shortest/longest paths. Measured on Renault medium (benchmarks/configure.py, CPU time
+on a loaded 2-core machine) one propagation takes 0.13 ms (p99 0.37 ms), where the SAT baseline, one
+call per (variable, value), takes 360 ms per click (Megane: 0.18 ms against 2.5 s); both agree on
+every click compared. The rules are conjoined with CUDD (package `dd`) over a log encoding of each
+variable, in a static variable order found by the FORCE heuristic (see `variable_order`); the BDD is
+then read level block by level block into the layered MDD whose arrays the numba kernels in
 `_kernels.py` scan.
+
+Growth with size (k copies of Renault medium chained by a table, CPU seconds): 148 variables / 174
+tables compile in 0.3 s, 296/349 in 0.9 s, 592/699 in 2.7 s; the MDD grows with the BDD (1,350,
+2,863, 26,522 edges: the last skips the final sifting, see `_SIFT_BUDGET`) and a click costs 0.15,
+0.31, 0.76 ms at p50, i.e. linear in the number of variables (one pass over the edges plus building
+the answer per variable). Explanations grow faster (p95 3.7, 11, 50 ms) as SAT refutations widen.
 
 Combination prices (surcharges) become hidden indicator layers (`indicator <=> condition`, priced on
 `yes`), so prices stay additive along paths and min/max price and the cheapest completion stay exact.
