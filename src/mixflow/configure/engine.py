@@ -352,5 +352,6 @@ def compile_catalogue(catalogue: Catalogue, use_disk_cache: bool = True) -> Engi
                     raise InfeasibleError(f"{exc}; together these forbid everything: {shown}") from exc
                 raise
             engine = Engine(catalogue, compiled, time.perf_counter() - started)
+            engine.propagate({})  # loads the numba kernels now, so the first click is not the slow one
             _ENGINES[catalogue] = engine
         return engine
