@@ -53,8 +53,17 @@ def test_no_reachable_charger_is_refused() -> None:
         for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
             if (x + dx, y + dy) not in floor.chargers and 0 <= y + dy < floor.height:
                 blocked[y + dy, x + dx] = True
-    walled = FloorGrid(floor.width, floor.height, blocked, floor.exits, floor.cell_m, floor.warehouse_cells,
-                       floor.chargers, floor.parking, floor.zones)
+    walled = FloorGrid(
+        floor.width,
+        floor.height,
+        blocked,
+        floor.exits,
+        floor.cell_m,
+        floor.warehouse_cells,
+        floor.chargers,
+        floor.parking,
+        floor.zones,
+    )
     plant = Plant(plant.name, plant.line, plant.shops, walled, plant.fleet, plant.scale)
     catalogue = reference_catalogue()
     with pytest.raises(InfeasibleError, match="no charger is reachable"):
@@ -87,3 +96,27 @@ def test_ray_is_an_optional_extra() -> None:
             sweep([Scenario(scale=0.05, days=1)], ray_address="127.0.0.1:6379")
     else:
         pytest.skip("ray is installed here")
+
+
+def test_a_run_does_not_depend_on_the_hash_seed() -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json; from mixflow.twin import run, Scenario; "
+        "k = run(Scenario(scale=0.05, days=1, drain_days=4), 3).kpis; "
+        "print(json.dumps({a: b for a, b in k.items() if a not in ('wall_s', 'cpu_s', 'planner_ms_per_decision')}, "
+        "sort_keys=True))"
+    )
+    outs = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    ]
+    assert outs[0] == outs[1] and outs[0]

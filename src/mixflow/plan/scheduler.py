@@ -261,7 +261,7 @@ class Scheduler:
                     first_slot=first,
                     rush=[o for o in orders if o.priority > 0],
                 )
-                result = solve_sequence(data, time_limit_s=5.0, seed=0, max_iterations=200 * len(batch))
+                result = solve_sequence(data, time_limit_s=60.0, seed=0, max_iterations=200 * len(batch))
                 order = list(result.sequence)
                 self.kpis.resequences += 1
             except MixflowError:

@@ -59,7 +59,7 @@ class ShopDispatch:
     def dispatch(self, now_s: int) -> list[StartOperation]:
         """Start ready operations on free machines of the groups that changed."""
         commands = []
-        for group in self._dirty:
+        for group in sorted(self._dirty):  # sorted: set order varies with the hash seed
             queue, idle = self.queues[group], self.idle[group]
             while queue and idle:
                 machine = idle.pop()

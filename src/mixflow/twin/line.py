@@ -56,7 +56,7 @@ class LineState:
 
     def _missing(self, order_id: str, station: int) -> str | None:
         """A part called for `station` that has not arrived yet, or None."""
-        for task in self.called.get((order_id, station), ()):
+        for task in sorted(self.called.get((order_id, station), ())):
             if task not in self.delivered_tasks:
                 return task
         return None
