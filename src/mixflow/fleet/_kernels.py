@@ -516,3 +516,19 @@ def warm_up() -> None:
         0.9,
         0.1,
     )
+    occ = np.full((2, 2), -1, dtype=np.int32)
+    space_time_path(
+        nbr,
+        dist[0],
+        0,
+        1,
+        occ,
+        0,
+        np.zeros(4, dtype=np.int32),
+        1,
+        np.empty(4, dtype=np.int32),
+        np.empty(8, dtype=np.int64),
+        np.empty(8, dtype=np.int64),
+        np.empty(2, dtype=np.int32),
+        10,
+    )
