@@ -25,11 +25,13 @@ from mixflow.schedule.data import ProblemData
 from mixflow.schedule.dispatch import best_dispatch, durations_of
 from mixflow.schedule.lns import improve, retime
 from mixflow.schedule.result import ScheduleResult
-from mixflow.schedule.tabu import TABU_LIMIT, improve_sequences
+from mixflow.schedule.tabu import TABU_LIMIT, improve_assignment, improve_sequences
 
 METHODS = ("auto", "dispatch", "cpsat", "cpsat-hinted")
 FULL_MODEL_LIMIT = 300
 """Up to this many operations, `auto` ends with the whole CP-SAT model hinted (and gets its bound)."""
+FIRST_SHARE = 0.15
+"""Share of the time a small flexible problem gives the hinted whole model before the tabu search."""
 
 
 def result_of(
@@ -49,6 +51,16 @@ def _from_solved(flat: FlatProblem, incumbent: Incumbent, solved: Solved) -> Inc
     machine, start = incumbent.machine.copy(), incumbent.start.copy()
     machine[solved.ops], start[solved.ops] = solved.machine, solved.start
     return Incumbent(machine, start, start + durations_of(flat, machine))
+
+
+def _polish(
+    flat: FlatProblem, incumbent: Incumbent, time_limit: float, seed: int, workers: int, bound: int
+) -> tuple[Incumbent, int]:
+    """The whole model hinted with `incumbent`: the better schedule and the raised lower bound."""
+    solved = solve_full(flat, time_limit, seed, workers, incumbent)
+    if solved is not None and solved.objective <= score(flat, incumbent.end)[0]:
+        return _from_solved(flat, incumbent, solved), max(bound, solved.bound)
+    return incumbent, bound
 
 
 def _dispatch_budget(flat: FlatProblem, time_limit: float) -> float:
@@ -90,14 +102,17 @@ def solve(
         small = flat.n_ops <= FULL_MODEL_LIMIT
         if not flexible:  # tabu search keeps machines: it pays only when there is no choice of machine
             incumbent = improve_sequences(flat, incumbent, left * (0.3 if small else 0.6), seed, bound)
-        elif small:  # LNS moves operations between machines; the whole model then polishes and bounds
-            incumbent, _ = improve(flat, incumbent, left * 0.4, seed, workers, bound)
+        elif small:
+            # a short whole-model solve first: it settles the easy instances outright and lifts the bound;
+            # then tabu search moves critical operations between machines, and CP-SAT polishes its result
+            incumbent, bound = _polish(flat, incumbent, left * FIRST_SHARE, seed, workers, bound)
+            if score(flat, incumbent.end)[0] > bound:
+                left = time_limit - (time.perf_counter() - started)
+                incumbent = improve_assignment(flat, incumbent, left * 0.5, seed, bound)
         left = time_limit - (time.perf_counter() - started)
         if small and score(flat, incumbent.end)[0] > bound:
-            solved = solve_full(flat, max(left, 0.1), seed, workers, incumbent)
-            if solved is not None and solved.objective <= score(flat, incumbent.end)[0]:
-                incumbent = _from_solved(flat, incumbent, solved)
-                bound = max(bound, solved.bound)
+            incumbent, bound = _polish(flat, incumbent, max(left, 0.1), seed, workers, bound)
+        if small:
             return result_of(flat, incumbent, bound, started, "dispatch+tabu+cpsat")
     incumbent, _ = improve(flat, incumbent, left, seed, workers, bound)
     return result_of(flat, incumbent, bound, started, "dispatch+tabu+lns")

@@ -1,0 +1,324 @@
+"""Numba tabu search for the flexible job shop (makespan): move a critical operation to another position
+on its machine or to another eligible machine.
+
+After Mastrolilli & Gambardella (2000): the neighbourhood takes one operation v of a critical path out
+of its machine sequence and inserts it into the sequence of any machine eligible for v. Insertion
+points are limited to those whose machine neighbours overlap v's window in its job (the operation
+before starts before v's job successor starts, the operation after ends after v's job predecessor
+ends): the others would close a cycle or delay v's job. Unlike their approximate longest-path
+estimate, each candidate is scored exactly by recomputing the semi-active schedule (releases,
+precedences, setups and downtime included), which is affordable at the size this runs at
+(`tabu.FLEX_LIMIT`). Ties on the makespan go to the move that leaves fewer operations critical
+(fewer critical paths left to break), then at random.
+
+Machine sequences are rows of `seq` (machine x capacity) with `count` operations each; `pos[i]` is
+operation i's index in its machine's row. Tabu attributes: after v leaves machine m, v may not return
+to m for a few iterations; after v moves within its machine, v stays put for a few iterations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from mixflow.schedule._kernels import fit_start
+
+KICKS = 4
+"""Random non-improving moves applied to the best schedule when the search restarts from it."""
+
+
+@njit(cache=True)
+def evaluate(
+    seq, count, pos, machine, dmat, pred_ptr, pred_idx, succ_ptr, succ_idx, family, setup, machine_setup,
+    down_ptr, down_start, down_end, release, start, end, indeg, queue,
+):  # pragma: no cover - numba
+    """Semi-active schedule of the machine rows into start/end. Returns the makespan, or -1 if the rows
+    and the precedences form a cycle."""
+    n = len(machine)
+    for i in range(n):
+        indeg[i] = pred_ptr[i + 1] - pred_ptr[i]
+        if pos[i] > 0:
+            indeg[i] += 1
+    head = 0
+    tail = 0
+    for i in range(n):
+        if indeg[i] == 0:
+            queue[tail] = i
+            tail += 1
+    makespan = 0
+    while head < tail:
+        i = queue[head]
+        head += 1
+        m = machine[i]
+        d = dmat[i, m]
+        t = release[i]
+        for k in range(pred_ptr[i], pred_ptr[i + 1]):
+            t = max(t, end[pred_idx[k]])
+        p = pos[i]
+        if p > 0:
+            prev = seq[m, p - 1]
+            gap = 0
+            if machine_setup[m] >= 0:
+                gap = setup[machine_setup[m], family[prev], family[i]]
+            t = max(t, end[prev] + gap)
+        s = fit_start(t, d, m, down_ptr, down_start, down_end)
+        start[i] = s
+        end[i] = s + d
+        makespan = max(makespan, end[i])
+        for k in range(succ_ptr[i], succ_ptr[i + 1]):
+            q = succ_idx[k]
+            indeg[q] -= 1
+            if indeg[q] == 0:
+                queue[tail] = q
+                tail += 1
+        if p + 1 < count[m]:
+            q = seq[m, p + 1]
+            indeg[q] -= 1
+            if indeg[q] == 0:
+                queue[tail] = q
+                tail += 1
+    if tail < n:
+        return -1
+    return makespan
+
+
+@njit(cache=True)
+def _take_out(v, seq, count, pos, machine):  # pragma: no cover - numba
+    m = machine[v]
+    for k in range(pos[v], count[m] - 1):
+        q = seq[m, k + 1]
+        seq[m, k] = q
+        pos[q] = k
+    count[m] -= 1
+    pos[v] = -1
+
+
+@njit(cache=True)
+def _put_in(v, m, k, seq, count, pos, machine):  # pragma: no cover - numba
+    for t in range(count[m], k, -1):
+        q = seq[m, t - 1]
+        seq[m, t] = q
+        pos[q] = t
+    seq[m, k] = v
+    pos[v] = k
+    count[m] += 1
+    machine[v] = m
+
+
+@njit(cache=True)
+def _critical_path(seq, pos, machine, pred_ptr, pred_idx, family, setup, machine_setup, start, end, path):
+    # pragma: no cover - numba
+    """Operations of one critical path (from the last end backwards) into `path`; returns how many."""
+    n = len(machine)
+    cur = 0
+    for i in range(n):
+        if end[i] > end[cur]:
+            cur = i
+    length = 0
+    while cur >= 0:
+        path[length] = cur
+        length += 1
+        m = machine[cur]
+        p = pos[cur]
+        nxt = -1
+        if p > 0:
+            prev = seq[m, p - 1]
+            gap = 0
+            if machine_setup[m] >= 0:
+                gap = setup[machine_setup[m], family[prev], family[cur]]
+            if end[prev] + gap == start[cur]:
+                nxt = prev
+        if nxt < 0:
+            for k in range(pred_ptr[cur], pred_ptr[cur + 1]):
+                if end[pred_idx[k]] == start[cur]:
+                    nxt = pred_idx[k]
+                    break
+        cur = nxt
+    return length
+
+
+@njit(cache=True)
+def _critical_count(seq, count, pos, machine, dmat, succ_ptr, succ_idx, family, setup, machine_setup, end,
+                    topo, tail, makespan):  # pragma: no cover - numba
+    """How many operations lie on some critical path (end + tail == makespan): fewer means fewer
+    critical paths to break, the tie-break between moves of equal makespan."""
+    n = len(machine)
+    critical = 0
+    for t in range(n - 1, -1, -1):
+        i = topo[t]
+        q = 0
+        for k in range(succ_ptr[i], succ_ptr[i + 1]):
+            j = succ_idx[k]
+            q = max(q, dmat[j, machine[j]] + tail[j])
+        m = machine[i]
+        p = pos[i]
+        if p + 1 < count[m]:
+            j = seq[m, p + 1]
+            gap = 0
+            if machine_setup[m] >= 0:
+                gap = setup[machine_setup[m], family[i], family[j]]
+            q = max(q, gap + dmat[j, m] + tail[j])
+        tail[i] = q
+        if end[i] + q >= makespan:
+            critical += 1
+    return critical
+
+
+@njit(cache=True)
+def search(
+    seq, count, machine, dmat, elig_ptr, elig_machine, pred_ptr, pred_idx, succ_ptr, succ_idx, family,
+    setup, machine_setup, down_ptr, down_start, down_end, release, best_seq, best_count, best_machine,
+    tabu_machine, tabu_op, iteration0, iterations, randoms, tenure_min, tenure_span, patience,
+    best_known, stale0,
+):  # pragma: no cover - numba
+    """Run `iterations` steps from the rows `seq` / `count` / `machine` (updated in place); the best
+    schedule found is kept in `best_seq` / `best_count` / `best_machine` (makespan `best_known` on
+    entry, `stale0` steps since it improved). `randoms` are non-negative integers from the caller's
+    seeded generator. Returns (best makespan, last iteration, steps since the last improvement)."""
+    n = len(machine)
+    r = 0
+    pos = np.full(n, -1, dtype=np.int64)
+    for m in range(seq.shape[0]):
+        for k in range(count[m]):
+            pos[seq[m, k]] = k
+    start = np.zeros(n, dtype=np.int64)
+    end = np.zeros(n, dtype=np.int64)
+    cand_start = np.zeros(n, dtype=np.int64)
+    cand_end = np.zeros(n, dtype=np.int64)
+    indeg = np.zeros(n, dtype=np.int64)
+    queue = np.zeros(n, dtype=np.int64)
+    path = np.zeros(n, dtype=np.int64)
+    cand_tail = np.zeros(n, dtype=np.int64)
+    best = best_known
+    current = evaluate(seq, count, pos, machine, dmat, pred_ptr, pred_idx, succ_ptr, succ_idx, family,
+                          setup, machine_setup, down_ptr, down_start, down_end, release, start, end, indeg,
+                          queue)
+    stale = stale0
+    it = iteration0
+    big = np.iinfo(np.int64).max
+    for _ in range(iterations):
+        it += 1
+        length = _critical_path(seq, pos, machine, pred_ptr, pred_idx, family, setup, machine_setup, start,
+                                end, path)
+        pick_v = -1
+        pick_m = -1
+        pick_k = -1
+        pick_value = big
+        pick_critical = big
+        any_v = -1
+        any_m = -1
+        any_k = -1
+        seen = 0
+        ties = 0
+        for c in range(length):
+            v = path[c]
+            home = machine[v]
+            home_k = pos[v]
+            head_v = release[v]
+            for k in range(pred_ptr[v], pred_ptr[v + 1]):
+                head_v = max(head_v, end[pred_idx[k]])
+            latest = big
+            for k in range(succ_ptr[v], succ_ptr[v + 1]):
+                latest = min(latest, start[succ_idx[k]])
+            _take_out(v, seq, count, pos, machine)
+            for e in range(elig_ptr[v], elig_ptr[v + 1]):
+                m = elig_machine[e]
+                blocked = tabu_op[v] >= it if m == home else tabu_machine[v, m] >= it
+                for k in range(count[m] + 1):
+                    if m == home and k == home_k:
+                        continue
+                    if k > 0 and start[seq[m, k - 1]] >= latest:
+                        break
+                    if k < count[m] and end[seq[m, k]] <= head_v:
+                        continue
+                    _put_in(v, m, k, seq, count, pos, machine)
+                    value = evaluate(seq, count, pos, machine, dmat, pred_ptr, pred_idx, succ_ptr,
+                                        succ_idx, family, setup, machine_setup, down_ptr, down_start,
+                                        down_end, release, cand_start, cand_end, indeg, queue)
+                    if value >= 0:
+                        seen += 1
+                        if randoms[r % len(randoms)] % seen == 0:  # reservoir pick for all-tabu steps
+                            any_v = v
+                            any_m = m
+                            any_k = k
+                        r += 1
+                    if value >= 0 and value <= pick_value and (not blocked or value < best):
+                        critical = _critical_count(seq, count, pos, machine, dmat, succ_ptr, succ_idx, family,
+                                                   setup, machine_setup, cand_end, queue, cand_tail, value)
+                        if value < pick_value or critical < pick_critical:
+                            ties = 0
+                        if value < pick_value or critical <= pick_critical:
+                            ties += 1
+                            if ties == 1 or randoms[r % len(randoms)] % ties == 0:
+                                pick_value = value
+                                pick_critical = critical
+                                pick_v = v
+                                pick_m = m
+                                pick_k = k
+                            r += 1
+                    _take_out(v, seq, count, pos, machine)
+            _put_in(v, home, home_k, seq, count, pos, machine)
+        if pick_v < 0:
+            if any_v < 0:
+                break
+            pick_v = any_v
+            pick_m = any_m
+            pick_k = any_k
+        home = machine[pick_v]
+        tenure = tenure_min + randoms[r % len(randoms)] % (tenure_span + 1)
+        r += 1
+        if pick_m == home:
+            tabu_op[pick_v] = it + tenure
+        else:
+            tabu_machine[pick_v, home] = it + tenure
+        _take_out(pick_v, seq, count, pos, machine)
+        _put_in(pick_v, pick_m, pick_k, seq, count, pos, machine)
+        current = evaluate(seq, count, pos, machine, dmat, pred_ptr, pred_idx, succ_ptr, succ_idx,
+                              family, setup, machine_setup, down_ptr, down_start, down_end, release, start,
+                              end, indeg, queue)
+        if current < best:
+            best = current
+            best_seq[:, :] = seq
+            best_count[:] = count
+            best_machine[:] = machine
+            stale = 0
+        else:
+            stale += 1
+        if stale > patience:
+            # restart from the best schedule with a few random feasible moves of critical operations
+            seq[:, :] = best_seq
+            count[:] = best_count
+            machine[:] = best_machine
+            for m in range(seq.shape[0]):
+                for k in range(count[m]):
+                    pos[seq[m, k]] = k
+            evaluate(seq, count, pos, machine, dmat, pred_ptr, pred_idx, succ_ptr, succ_idx, family, setup,
+                     machine_setup, down_ptr, down_start, down_end, release, start, end, indeg, queue)
+            for _kick in range(KICKS):
+                length = _critical_path(seq, pos, machine, pred_ptr, pred_idx, family, setup, machine_setup,
+                                        start, end, path)
+                v = path[randoms[r % len(randoms)] % length]
+                r += 1
+                e = elig_ptr[v] + randoms[r % len(randoms)] % (elig_ptr[v + 1] - elig_ptr[v])
+                r += 1
+                m = elig_machine[e]
+                home = machine[v]
+                home_k = pos[v]
+                _take_out(v, seq, count, pos, machine)
+                k = randoms[r % len(randoms)] % (count[m] + 1)
+                r += 1
+                _put_in(v, m, k, seq, count, pos, machine)
+                value = evaluate(seq, count, pos, machine, dmat, pred_ptr, pred_idx, succ_ptr, succ_idx,
+                                    family, setup, machine_setup, down_ptr, down_start, down_end, release,
+                                    start, end, indeg, queue)
+                if value < 0:
+                    _take_out(v, seq, count, pos, machine)
+                    _put_in(v, home, home_k, seq, count, pos, machine)
+                    evaluate(seq, count, pos, machine, dmat, pred_ptr, pred_idx, succ_ptr, succ_idx, family,
+                             setup, machine_setup, down_ptr, down_start, down_end, release, start, end,
+                             indeg, queue)
+            current = evaluate(seq, count, pos, machine, dmat, pred_ptr, pred_idx, succ_ptr, succ_idx, family,
+                               setup, machine_setup, down_ptr, down_start, down_end, release, start, end,
+                               indeg, queue)
+            stale = 0
+    return best, it, stale
