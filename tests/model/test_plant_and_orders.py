@@ -52,3 +52,18 @@ def test_work_validation() -> None:
         Operation("op2", "j1", "cab_weld", 0)
     with pytest.raises(ValidationError, match="same cell"):
         MaterialTask("t1", "cab", (1, 1), (1, 1), 0, 10, 100.0)
+
+
+def test_merged_stations_do_the_base_work_of_every_position() -> None:
+    from mixflow.reference import build_plant
+
+    full, half = build_plant(1.0), build_plant(0.5)
+    assert full.line.station_work({}).tolist() == [170] * 60
+    assert half.line.station_work({}).tolist() == [340] * 30
+    work = half.line.station_work({14: 150, 15: 90})  # positions 13-14 -> station 7, 15-16 -> station 8
+    assert (work[6], work[7]) == (340 + 150, 340 + 90)
+    # the work-to-takt ratio is the same at every scale
+    assert (
+        full.line.station_work({}).sum() / full.line.takt_s
+        == half.line.station_work({}).sum() / (half.line.takt_s) * 2
+    )

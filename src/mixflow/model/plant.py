@@ -72,7 +72,11 @@ class Station:
 
 @dataclass(frozen=True)
 class AssemblyLine:
-    """The one mixed-model final-assembly line: stations in flow order, moving at `takt_s`."""
+    """The one mixed-model final-assembly line: stations in flow order, moving at `takt_s`.
+
+    `base_work_s` is the work every truck needs at each full-scale line position, whatever its options;
+    a station that merges several positions does their base work together.
+    """
 
     id: str
     stations: tuple[Station, ...]
@@ -106,7 +110,7 @@ class AssemblyLine:
 
     def station_work(self, position_work: Mapping[int, int]) -> np.ndarray:
         """Per-station work (seconds) of one truck, from full-scale position work plus the base work."""
-        work = np.full(len(self.stations), self.base_work_s, dtype=np.int64)
+        work = np.array([self.base_work_s * len(s.positions) for s in self.stations], dtype=np.int64)
         for pos, seconds in position_work.items():
             work[self.station_for_position(pos).index] += seconds
         return work
