@@ -82,7 +82,8 @@ def station_rules(plant: Plant, work: np.ndarray) -> tuple[list[RatioRule], list
         if not heavy.any():
             continue
         high = float(load[heavy].mean())
-        low = float(load[~heavy].mean()) if (~heavy).any() else float(plant.line.base_work_s * len(station.positions))
+        base = plant.line.base_work_s * len(station.positions)
+        low = float(load[~heavy].mean()) if (~heavy).any() else float(base)
         long_run = min(1.0, max(0.0, (takt - low) / (high - low)))
         p, q = 1, 1
         for size in range(2, MAX_Q + 1):
