@@ -12,10 +12,11 @@ then read level block by level block into the layered MDD whose arrays the numba
 `_kernels.py` scan.
 
 Growth with size (k copies of Renault medium chained by a table, CPU seconds): 148 variables / 174
-tables compile in 0.3 s, 296/349 in 0.9 s, 592/699 in 2.7 s; the MDD grows with the BDD (1,350,
-2,863, 26,522 edges: the last skips the final sifting, see `_SIFT_BUDGET`) and a click costs 0.15,
-0.31, 0.76 ms at p50, i.e. linear in the number of variables (one pass over the edges plus building
-the answer per variable). Explanations grow faster (p95 3.7, 11, 50 ms) as SAT refutations widen.
+tables compile in 0.3 s, 296/349 in 0.9 s, 592/699 in 2.7 s, 1,184/1,399 in 4.0 s; the MDD grows
+with the BDD (1,350, 2,863, 26,522, 53,364 edges: the last two skip the final sifting, see
+`_SIFT_BUDGET`) and a click costs 0.15, 0.31, 0.76, 1.5 ms at p50 (p99 2.2 ms at x8), i.e. linear
+in the number of variables (one pass over the edges plus the answer per variable). Explanations
+grow faster (p95 3.7, 11, 50, 172 ms) as the SAT refutations widen.
 
 Combination prices (surcharges) become hidden indicator layers (`indicator <=> condition`, priced on
 `yes`), so prices stay additive along paths and min/max price and the cheapest completion stay exact.
