@@ -63,8 +63,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module: Playwright's sync API keeps an event loop running in the main
+    thread while it lives, which would break `asyncio.run` in whatever test the worker runs next."""
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         message = f"Debian's chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
         if os.environ.get("MIXFLOW_REQUIRE_SERVICES") == "1":
