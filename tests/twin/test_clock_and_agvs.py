@@ -7,20 +7,19 @@ import pytest
 
 from mixflow.model import DAY_S, AgvSpec, Calendar, Fleet, FloorGrid
 from mixflow.twin.agvs import AgvFloor
-from mixflow.twin.clock import working_between, working_end
 
 SHIFTS = Calendar(((6 * 3600, 14 * 3600), (14 * 3600, 22 * 3600)))
 
 
 def test_work_pauses_over_night() -> None:
     start = 21 * 3600
-    end = working_end(SHIFTS, start, 2 * 3600)
+    end = SHIFTS.working_end(start, 2 * 3600)
     assert end == DAY_S + 7 * 3600
-    assert working_between(SHIFTS, start, end) == 2 * 3600
+    assert SHIFTS.working_between(start, end) == 2 * 3600
 
 
 def test_work_started_at_night_waits_for_the_shift() -> None:
-    assert working_end(SHIFTS, 2 * 3600, 60) == 6 * 3600 + 60
+    assert SHIFTS.working_end(2 * 3600, 60) == 6 * 3600 + 60
 
 
 def _floor(agvs: list[tuple[int, int]]) -> AgvFloor:

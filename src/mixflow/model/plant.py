@@ -52,6 +52,29 @@ class Calendar:
                 return day * DAY_S + max(tod, start)
         return (day + 1) * DAY_S + self.shifts[0][0]
 
+    def working_end(self, start_s: int, work_s: int) -> int:
+        """When `work_s` seconds of work started at `start_s` end, pausing outside the shifts."""
+        t = self.next_working(start_s)
+        left = work_s
+        while True:
+            day, tod = divmod(t, DAY_S)
+            end = next(e for s, e in self.shifts if s <= tod < e)
+            if left <= end - tod:
+                return t + left
+            left -= end - tod
+            t = self.next_working(day * DAY_S + end)
+
+    def working_between(self, a_s: int, b_s: int) -> int:
+        """Working seconds in [a_s, b_s)."""
+        total = 0
+        day = a_s // DAY_S
+        while day * DAY_S < b_s:
+            base = day * DAY_S
+            for s, e in self.shifts:
+                total += max(0, min(b_s, base + e) - max(a_s, base + s))
+            day += 1
+        return total
+
 
 ALWAYS = Calendar(((0, DAY_S),))
 

@@ -16,7 +16,6 @@ import numpy as np
 
 from mixflow.errors import ValidationError
 from mixflow.model import DAY_S, Catalogue, Order, Plant
-from mixflow.promise.calendar import working_end
 from mixflow.promise.slots import SlotBook
 
 TRANSPORT_MARGIN_S = 1800
@@ -106,7 +105,7 @@ class Promiser:
         for part_id, (shop, work) in chains.items():
             day = self._shop_start_day(shop, start // DAY_S, work)
             begin = max(start, day * DAY_S) + int(self.backlog_s.get(shop, 0.0))
-            done = working_end(self._calendar[shop], begin, int(work * (1 + self.rules.chain_slack)))
+            done = self._calendar[shop].working_end(begin, int(work * (1 + self.rules.chain_slack)))
             if book:
                 self._book(shop, day, work)
             if done > ready:
@@ -116,7 +115,7 @@ class Promiser:
     def delivery_after(self, slot_s: int) -> int:
         """Earliest delivery of a truck entering the line at `slot_s`."""
         off = slot_s + self.line_run_s
-        tested = working_end(self._test_calendar, off, TEST_S)
+        tested = self._test_calendar.working_end(off, TEST_S)
         return tested + self.rules.handover_s
 
     def promise(self, order: Order, now_s: int) -> Promise:

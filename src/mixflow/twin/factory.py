@@ -41,7 +41,6 @@ from mixflow.model.port import (
 )
 from mixflow.model.work import MaterialTask
 from mixflow.twin.agvs import CHARGING, DOWN, IDLE, AgvFloor
-from mixflow.twin.clock import working_between, working_end
 from mixflow.twin.line import LineState
 from mixflow.twin.scenario import Scenario
 
@@ -301,7 +300,7 @@ class Twin:
         self._running[m] = cmd
         self._run_started[m] = t
         self._left[m] = work
-        self._finish[m] = working_end(group.calendar, t, work)
+        self._finish[m] = group.calendar.working_end(t, work)
         self._version[m] += 1
         self._push(int(self._finish[m]), _OP_DONE, m, int(self._version[m]))
         c = self.machine_counters
@@ -331,7 +330,7 @@ class Twin:
         self._down[m] = True
         self._down_since[m] = t
         if self._running[m] is not None:
-            self._left[m] = working_between(group.calendar, t, int(self._finish[m]))
+            self._left[m] = group.calendar.working_between(t, int(self._finish[m]))
             self._version[m] += 1
         repair = fixed_repair_s or max(60, int(self._rng.exponential(group.mttr_s or 1800)))
         self._push(t + repair, _REPAIR, m, 1 if fixed_repair_s else 0)
@@ -344,7 +343,7 @@ class Twin:
         c.down_s[group.id] = c.down_s.get(group.id, 0) + t - int(self._down_since[m])
         out.append(MachineUp(t, self.machines[m].id))
         if self._running[m] is not None:
-            self._finish[m] = working_end(group.calendar, t, int(self._left[m]))
+            self._finish[m] = group.calendar.working_end(t, int(self._left[m]))
             self._version[m] += 1
             self._push(int(self._finish[m]), _OP_DONE, m, int(self._version[m]))
         else:
