@@ -108,7 +108,7 @@ def solve(
             incumbent, bound = _polish(flat, incumbent, left * FIRST_SHARE, seed, workers, bound)
             if score(flat, incumbent.end)[0] > bound:
                 left = time_limit - (time.perf_counter() - started)
-                incumbent = improve_assignment(flat, incumbent, left * 0.5, seed, bound)
+                incumbent = improve_assignment(flat, incumbent, left * 0.7, seed, bound)
         left = time_limit - (time.perf_counter() - started)
         if small and score(flat, incumbent.end)[0] > bound:
             incumbent, bound = _polish(flat, incumbent, max(left, 0.1), seed, workers, bound)
