@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import typer
@@ -16,15 +17,17 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mixflow.cli.connect import compare_over_mqtt
 from mixflow.cli.options import SEED, check_scale
 from mixflow.cli.plant import describe_plant
 from mixflow.cli.simulate import scenario_from
+from mixflow.connect.broker import Broker, parse_broker
 from mixflow.errors import ValidationError
 from mixflow.model import DAY_S, Catalogue, Order, Plant
 from mixflow.plan import PlanStore, Scheduler
 from mixflow.reference import feeder_loads, line_load
 from mixflow.store import connect
-from mixflow.twin import Twin, prepare, run
+from mixflow.twin import Scenario, Twin, prepare, run
 from mixflow.twin.report import write_report
 
 
@@ -129,8 +132,17 @@ def demo(
     ),
     storm: bool = typer.Option(False, "--storm", help="Breakdown storm: 10% of the cab shop down for 1 h."),
     db: str = typer.Option("sqlite://", "--db", help="Where the scheduler persists its state."),
+    mqtt: str | None = typer.Option(
+        None,
+        "--mqtt",
+        help="Broker URL: run the plant a second time as devices behind this broker and compare the KPIs.",
+    ),
 ) -> None:
-    """Show the plant, demand and capacity, then run it with the cloud scheduler and write a report."""
+    """Show the plant, demand and capacity, then run it with the cloud scheduler and write a report.
+
+    With --mqtt the same scheduler then drives the twin again, this time played as devices behind the
+    broker (the `mixflow connect devices` process), and the two runs' KPIs are compared side by side.
+    """
     check_scale(scale)
     if days <= 0:
         raise ValidationError("--days", f"must be positive, got {days}")
@@ -175,3 +187,20 @@ def demo(
     )
     write_report(result, report)
     console.print(f"report written to {report}")
+    if mqtt is not None:
+        console.print(mqtt_comparison(parse_broker(mqtt), scenario, seed, result.kpis))
+
+
+def mqtt_comparison(broker: Broker, scenario: Scenario, seed: int, kpis: dict[str, Any]) -> Table:
+    """The same run through the broker, KPI by KPI against the in-process run."""
+    until_s = -(-int(kpis["simulated_days"] * DAY_S) // 3600) * 3600  # whole plant hours
+    with Console().status(f"running the plant again through {broker.host}:{broker.port}"):
+        compared = compare_over_mqtt(broker, scenario, seed, until_s)
+    table = Table(title=f"In-process against over MQTT ({compared['over_mqtt_s']} s through the broker)")
+    for column in ("KPI", "in-process", "over MQTT", "same"):
+        table.add_column(column)
+    for key, value in compared["in_process"].items():
+        other = compared["over_mqtt"].get(key)
+        table.add_row(key, str(value), str(other), "yes" if value == other else "[red]no[/red]")
+    table.caption = "same KPIs" if compared["same_kpis"] else f"differing: {', '.join(compared['differing'])}"
+    return table
