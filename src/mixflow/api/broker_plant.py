@@ -17,6 +17,7 @@ from mixflow.connect.broker import parse_broker
 from mixflow.connect.factory import MqttFactory
 from mixflow.connect.registry import Registry
 from mixflow.errors import ValidationError
+from mixflow.model import Order
 from mixflow.plan import Scheduler
 from mixflow.reference import build_plant, reference_catalogue
 from mixflow.store import connect
@@ -73,3 +74,6 @@ class BrokerPlant(PlannedPlant):
             return  # closed already (closing twice would stop a stopped gateway)
         super().close()
         self.mqtt.close()
+
+    def enter_order(self, order: Order) -> None:
+        """Nothing to do: a real plant learns of an order from the scheduler's commands."""

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
@@ -74,7 +75,7 @@ class AlarmTap:
         return events
 
 
-class PlannedPlant:
+class PlannedPlant(ABC):
     """The scheduler driving one factory in a background thread; subclasses say how time moves."""
 
     thread_name = "mixflow-plant"
@@ -98,19 +99,21 @@ class PlannedPlant:
         self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
 
     # -- what subclasses provide --------------------------------------------------------------------
+    @abstractmethod
     def step(self) -> None:
         """Let the plant run a little (called with the lock held)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def plant_state(self) -> tuple[list[float], list[float], list[float], dict[str, str], bool]:
         """AGV x, y, state of charge; machine id -> idle | running | down; whether the line stands."""
-        raise NotImplementedError
 
+    @abstractmethod
     def enter_order(self, order: Order) -> None:
         """Tell the factory about a new order, where it learns of orders other than by commands."""
 
+    @abstractmethod
     def set_speed(self, speed: float) -> float:
-        raise NotImplementedError
+        """Set how many plant seconds pass per wall second; returns the speed in force."""
 
     # -- the LivePlant protocol ----------------------------------------------------------------------
     @property
