@@ -9,7 +9,7 @@ import pytest
 from mixflow.model import DAY_S
 from mixflow.reference import build_plant, order_stream, reference_catalogue
 from mixflow.schedule import Objective, check, solve
-from mixflow.schedule.plant import DELIVERY_MARGIN_S, line_slots, plant_day
+from mixflow.schedule.plant import DELIVERY_MARGIN_S, KITTING_LEAD_S, line_slots, plant_day
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,8 @@ def test_jobs_are_due_at_their_slots(day) -> None:  # type: ignore[no-untyped-de
     for job, data_job in zip(problem.jobs, problem.data.jobs, strict=True):
         assert data_job.due == job.due_s <= slot_of[job.order_id] - DELIVERY_MARGIN_S
         assert data_job.release == job.release_s < job.due_s
+        # material is kitted a shift ahead: released at least that long before due (plan starts at 0)
+        assert job.due_s - job.release_s >= KITTING_LEAD_S
     # the cab is built before it is painted
     parts = {(job.order_id, job.part): j for j, job in enumerate(problem.jobs)}
     for (before, _), (after, _) in problem.data.precedences:

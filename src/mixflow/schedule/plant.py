@@ -42,7 +42,19 @@ DELIVERY_MARGIN_S = 1800
 """A part must be done this long before its line slot (the AGV trip and line-side buffer)."""
 
 LEAD_FACTOR = 2.0
-"""A job is released this many times its work (stretched by the shift calendar) before it is due."""
+"""A job is released this many times its work (stretched by the shift calendar) before it is due, plus
+`KITTING_LEAD_S`."""
+
+KITTING_LEAD_S = 8 * 3600
+"""Material for a part is kitted one shift ahead of the work itself, so a job may start this much
+earlier than `LEAD_FACTOR` x its stretched work before its due date.
+
+Releasing only 2x the stretched work before the due date (the earlier rule) left no room for queueing
+at shared machine groups: a part whose routing crosses four busy groups waits longer than its own work
+at each, so tardiness was forced by the release rule, not by the schedule. A feeder shop with a
+five-day order-to-delivery has the day's material in by the previous shift; one shift of lead is the
+realistic release, still well short of releasing the whole day at once (which would hide capacity
+problems behind a day of work-in-progress)."""
 
 FOLLOWS = {"paint_cab": "cab"}
 """Part -> the part whose last operation must finish before its first one starts."""
@@ -81,8 +93,8 @@ def part_jobs(
     """The feeder jobs (one per order and part) that the line sequence `slots` needs.
 
     A job is due at its slot less the delivery margin (and less the later part's work when another
-    part follows it) and released `LEAD_FACTOR` times its calendar-stretched work before that, never
-    before the plan's `release_s`.
+    part follows it) and released `KITTING_LEAD_S` plus `LEAD_FACTOR` times its calendar-stretched
+    work before that, never before the plan's `release_s`.
     """
     if not slots:
         raise ValidationError("slots", "the line sequence is empty")
@@ -126,7 +138,7 @@ def part_jobs(
                     part=part,
                     shop=shops[part],
                     operations=tuple(ops),
-                    release_s=max(release_s, due - int(LEAD_FACTOR * stretched)),
+                    release_s=max(release_s, due - int(LEAD_FACTOR * stretched) - KITTING_LEAD_S),
                     due_s=due,
                     weight=5.0 if order.priority else 1.0,
                 )
