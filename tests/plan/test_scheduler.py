@@ -17,7 +17,7 @@ from mixflow.model.port import (
     OrderPlaced,
     StartOperation,
 )
-from mixflow.plan import PlanStore, Scheduler
+from mixflow.plan import PlanOptions, PlanStore, Scheduler
 from mixflow.reference import build_plant, order_stream, reference_catalogue
 from mixflow.store import connect
 
@@ -131,3 +131,58 @@ def test_promises_survive_a_restart(world, tmp_path) -> None:  # type: ignore[no
     taken = {p.slot for o, p in restarted.promises.items() if o != orders[6].id}
     assert restarted.promises[orders[6].id].slot not in taken
     assert len(store.load().promises) == 7
+
+
+def test_the_shops_follow_the_solved_plan(world) -> None:  # type: ignore[no-untyped-def]
+    plant, catalogue, orders = world
+    factory = ScriptedFactory()
+    scheduler = Scheduler(plant, catalogue, options=PlanOptions(replan_every_s=10**6))
+    t0 = factory.now = orders[4].placed_s  # the five orders come in at once
+    factory.script = [OrderPlaced(o.placed_s, o) for o in orders[:5]]
+    scheduler.run(factory, t0 + 120)
+    plan = scheduler.shop_plan
+    assert plan is not None and scheduler.kpis.shop_plan_fallbacks == 0
+    starts = _starts(factory)
+    shops = scheduler.shops
+    assert shops.from_plan > 0 and shops.from_plan + shops.by_pull == len(starts)
+    for s in starts:  # a planned operation runs where the plan put it, or elsewhere while that one is busy
+        planned = plan.machine_of(s.operation_id)
+        assert planned is None or planned == s.machine_id or planned in shops.busy
+        if planned is None:  # the pull rule takes what lies beyond the plan's horizon
+            assert scheduler.promises[s.order_id].slot_s > t0 + scheduler.options.shop_horizon_s
+
+
+def test_a_machine_down_moves_only_its_planned_operations(world) -> None:  # type: ignore[no-untyped-def]
+    plant, catalogue, orders = world
+    factory = ScriptedFactory()
+    scheduler = Scheduler(plant, catalogue, options=PlanOptions(replan_every_s=10**6))
+    t0 = factory.now = orders[7].placed_s
+    factory.script = [OrderPlaced(o.placed_s, o) for o in orders[:8]]
+    scheduler.run(factory, t0 + 120)
+    plan = scheduler.shop_plan
+    assert plan is not None
+    started = set(scheduler.shops.started)
+    t = t0 + 200
+    mttr = {m.id: g.mttr_s for g in plant.machine_groups for m in g.machines}
+
+    def waiting_on(machine: str) -> list[str]:  # planned there, not started, due to start before the repair
+        return [
+            o for o in plan.by_machine[machine]
+            if o not in started and plan.result.start[plan.op_ids.index(o)] < t + mttr[machine]
+        ]
+
+    victim = next(m for m in sorted(plan.by_machine) if waiting_on(m))
+    waiting = waiting_on(victim)
+    before = {op: m for m, ops in plan.by_machine.items() for op in ops}
+    factory.commands.clear()
+    factory.script = [MachineDown(t, victim)]
+    scheduler.run(factory, t + 60)
+    assert scheduler.kpis.repairs == 1
+    after = {op: m for m, ops in plan.by_machine.items() for op in ops}
+    moved = {op for op in after if after[op] != before[op] and op not in started}
+    assert moved and moved <= set(waiting)  # only the down machine's operations changed machine
+    assert all(after[op] != victim for op in moved)
+    assert victim not in {s.machine_id for s in _starts(factory)}
+    for s in _starts(factory):  # the repaired operations start where the repaired plan put them
+        if s.operation_id in moved:
+            assert s.machine_id == after[s.operation_id]

@@ -33,6 +33,10 @@ class KpiBook:
     gantt_until_s: int = 2 * DAY_S
     faults: int = 0
     resequences: int = 0
+    shop_plan_ms: list[float] = field(default_factory=list)
+    shop_plan_fallbacks: int = 0
+    repairs: int = 0
+    repaired_ops: int = 0
 
     def summary(self, plant: Plant, days: int, horizon_s: int) -> dict[str, Any]:
         """The KPI dictionary `mixflow simulate --json` prints."""
@@ -83,5 +87,11 @@ class KpiBook:
                 "p95": round(float(np.percentile(ms, 95)), 3),
                 "max": round(float(ms.max()), 3),
                 "decisions": len(self.decision_ms),
+            },
+            "shop_plans": {
+                "solved": len(self.shop_plan_ms),
+                "fallbacks": self.shop_plan_fallbacks,
+                "repairs": self.repairs,
+                "repaired_ops": self.repaired_ops,
             },
         }

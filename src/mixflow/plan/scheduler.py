@@ -13,6 +13,7 @@ task to another. Decisions are persisted through `PlanStore` as they are made.
 from __future__ import annotations
 
 import heapq
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -52,6 +53,7 @@ from mixflow.model.port import (
 from mixflow.model.work import MaterialTask
 from mixflow.plan.kpis import KpiBook
 from mixflow.plan.material import LineFeeding
+from mixflow.plan.shop_plan import ShopPlan, plan_shops
 from mixflow.plan.shops import PlannedOp, ShopDispatch
 from mixflow.plan.state import PlanStore, SavedPlan
 from mixflow.promise import Promise, Promiser, PromiseRules
@@ -59,6 +61,7 @@ from mixflow.promise.calendar import working_between
 from mixflow.sequence import solve as solve_sequence
 from mixflow.sequence.plant import build_instance
 
+_log = logging.getLogger(__name__)
 TEST_PART = "truck"
 _TO_PICKUP, _TO_CHARGER = int(RobotState.TO_PICKUP), int(RobotState.TO_CHARGER)
 _CHARGING = int(RobotState.CHARGING)
@@ -69,8 +72,11 @@ TEST_S = 3600
 @dataclass(frozen=True)
 class PlanOptions:
     """How the scheduler works: `dispatch` "slot" starts the operation of the truck with the earliest
-    line slot first (the plan), "fifo" the one that became ready first (the plain baseline); the idle
-    poll, the line queue and the store's flush period pace the loop."""
+    line slot first (the pull rule), "fifo" the one that became ready first (the plain baseline); the
+    idle poll, the line queue and the store's flush period pace the loop. Every `replan_every_s` the
+    feeder shops' open operations of the orders due within `shop_horizon_s` are scheduled with
+    `mixflow.schedule.solve` (method `shop_solver`, "none" for the pull rule alone, within
+    `shop_time_limit_s`), and a breakdown repairs that plan outside a frozen window of `frozen_s`."""
 
     dispatch: str = "slot"
     resequence: bool = True
@@ -78,8 +84,23 @@ class PlanOptions:
     line_queue: int = 2
     flush_every_s: int = 600
     promise_rules: PromiseRules = field(default_factory=PromiseRules)
+    shop_solver: str = "dispatch"
+    shop_time_limit_s: float = 1.5
+    replan_every_s: int = 4 * 3600
+    shop_horizon_s: int = 2 * DAY_S
+    frozen_s: int = 0
 
     def __post_init__(self) -> None:
+        if self.shop_solver not in ("dispatch", "auto", "none"):
+            raise ValidationError(
+                "plan options.shop_solver", f"must be dispatch, auto or none, got {self.shop_solver!r}"
+            )
+        if self.shop_time_limit_s <= 0 or self.replan_every_s < 1 or self.shop_horizon_s < 1:
+            raise ValidationError(
+                "plan options", "shop_time_limit_s, replan_every_s and shop_horizon_s must be > 0"
+            )
+        if self.frozen_s < 0:
+            raise ValidationError("plan options.frozen_s", f"must be >= 0, got {self.frozen_s}")
         if self.idle_poll_s < 1 or self.flush_every_s < 1:
             raise ValidationError("plan options", "idle_poll_s and flush_every_s must be >= 1")
         if self.line_queue < 1:
@@ -134,6 +155,11 @@ class Scheduler:
         self._step_once = False
         self._stepped = False
         self._parked_down = np.zeros(len(self.agv_ids), dtype=np.bool_)
+        self._seed = seed
+        self.shop_plan: ShopPlan | None = None
+        self._next_replan = 0
+        self._down_since: dict[str, int] = {}
+        self._mttr_of = {m.id: g.mttr_s for g in plant.machine_groups for m in g.machines}
 
     def resume(self, saved: SavedPlan) -> None:
         """Take up a plan read back from the store after a restart: every order keeps its promise and
@@ -206,6 +232,8 @@ class Scheduler:
         while self._bought_ready and self._bought_ready[0][0] <= now:
             _, order_id, part = heapq.heappop(self._bought_ready)
             self._part_ready(order_id, part, now)
+        if self.options.shop_solver != "none" and now >= self._next_replan:
+            self._replan_shops(now)
         commands += self.shops.dispatch(now)
         commands += self._release(now)
         self._stepped = False
@@ -215,6 +243,61 @@ class Scheduler:
             self._step_once = False
             self._stepped = True
         return commands
+
+    def _replan_shops(self, now: int) -> None:
+        """Schedule the open feeder operations of the orders due within the horizon with the schedule
+        solver; the machines then follow its order. If the solver fails, the pull rule carries on."""
+        self._next_replan = now + self.options.replan_every_s
+        horizon = now + self.options.shop_horizon_s
+        due = sorted(
+            (self.promises[o].slot_s, o)
+            for o in self._parts_left
+            if o in self.promises and (self.promises[o].slot_s <= horizon or self.orders[o].priority > 0)
+        )
+        chains: dict[tuple[str, str], list[str]] = {}
+        first_open: dict[tuple[str, str], int] = {}
+        started = self.shops.started
+        open_orders = []
+        for slot, o in due:
+            has_open = False
+            for part in self._parts_left[o]:
+                chain = self._chains.get((o, part))
+                if chain is None:
+                    continue
+                k = self._next_op[(o, part)]
+                if k < len(chain) and chain[k].id in started:
+                    k += 1
+                chains[(o, part)] = [op.id for op in chain]
+                first_open[(o, part)] = k
+                has_open = has_open or k < len(chain)
+            if has_open:  # an order waiting only for bought parts or running operations has no job
+                open_orders.append((self.orders[o], slot))
+        if not open_orders:  # nothing to schedule yet: plan as soon as work arrives
+            self._next_replan = now
+            return
+        closed: dict[str, int] = {}
+        for machine, op in self.shops.busy.items():
+            began = self._started.get(machine, (op.id, now))[1]
+            closed[machine] = max(now + 1, began + op.duration_s)
+        for machine in self.shops.down:
+            closed[machine] = max(now + 1, self._down_since.get(machine, now) + self._mttr_of[machine])
+        clock = time.perf_counter()
+        try:
+            plan = plan_shops(
+                self.plant, self.catalogue, open_orders, chains,
+                first_open, closed, now, self.options.shop_solver, self.options.shop_time_limit_s, self._seed,
+            )
+        except MixflowError as error:
+            self.kpis.shop_plan_fallbacks += 1
+            _log.warning("shop plan at %d s failed (%s); the pull rule dispatches alone", now, error)
+            self.shop_plan = None
+            self.shops.planned.clear()
+            return
+        self.kpis.shop_plan_ms.append((time.perf_counter() - clock) * 1000.0)
+        self.shop_plan = plan
+        self.shops.planned.clear()
+        if plan is not None:
+            self.shops.follow(plan.by_machine)
 
     def _release(self, now: int) -> list[Command]:
         """Release built trucks to the line in the shift's sequence, keeping a short queue before it."""
@@ -428,8 +511,8 @@ class Scheduler:
     def _on_machine_down(self, e: MachineDown) -> None:
         self.kpis.faults += 1
         op = self.shops.machine_down(e.machine_id)
-        self._down_since = getattr(self, "_down_since", {})
         self._down_since[e.machine_id] = e.at_s
+        self._repair_plan(e.machine_id, e.at_s)
         if op is None or op.part == TEST_PART:
             return
         # the part caught on the machine waits for the repair: is its promise still reachable?
@@ -441,9 +524,30 @@ class Scheduler:
         if self.promiser.estimate_delivery(promise.slot_s, ready) > promise.promised_s:
             self._flag(op.order_id, e.at_s, f"machine {e.machine_id} down")
 
+    def _repair_plan(self, machine: str, now: int) -> None:
+        """Move only what the down machine was to run (`mixflow.schedule.repair`); the machines whose
+        order changed follow the repaired order."""
+        plan = self.shop_plan
+        if plan is None:
+            return
+        try:
+            moved = plan.machine_down(machine, now, now + self._mttr_of[machine], self.options.frozen_s)
+        except MixflowError as error:
+            self.kpis.shop_plan_fallbacks += 1
+            _log.warning("shop plan repair at %d s failed (%s); the pull rule dispatches alone", now, error)
+            self.shop_plan = None
+            self.shops.planned.clear()
+            return
+        self.kpis.repairs += 1
+        self.kpis.repaired_ops += len(moved)
+        moved_set = set(moved)
+        self.shops.follow({m: ops for m, ops in plan.by_machine.items() if moved_set.intersection(ops)})
+        if machine in plan.by_machine:
+            self.shops.follow({machine: plan.by_machine[machine]})
+
     def _on_machine_up(self, e: MachineUp) -> None:
         self.shops.machine_up(e.machine_id)
-        since = getattr(self, "_down_since", {}).pop(e.machine_id, None)
+        since = self._down_since.pop(e.machine_id, None)
         if since is not None:
             group = self.shops.group_of[e.machine_id]
             self.kpis.down_s[group] = self.kpis.down_s.get(group, 0) + e.at_s - since

@@ -1,8 +1,11 @@
-"""Feeder-shop dispatch: a pull rule that starts the most urgent ready operation on a free machine.
+"""Feeder-shop dispatch: each free machine starts the next ready operation of its planned order.
 
-Operations wait in one queue per machine group, ordered by the line slot of their truck (earliest
-due first) and, among equal slots, by the order they became ready. A machine that is down or busy
-takes nothing; when a machine breaks, its group's queue simply flows to the others (the repair).
+The plan (`mixflow.plan.shop_plan`, from the schedule solver) gives every machine an operation
+order; a free machine starts the first operation of its order that is ready. Where the plan holds
+nothing ready for it (an order placed since the last plan, or no plan at all because the solver
+failed) the pull rule decides: operations wait in one queue per machine group, ordered by the line
+slot of their truck (earliest due first) and, among equal slots, by the order they became ready. A
+machine that is down or busy takes nothing.
 """
 
 from __future__ import annotations
@@ -49,30 +52,76 @@ class ShopDispatch:
         self.queued_work_s: dict[str, float] = {s: 0.0 for s in self.machines_in_shop}
         self._seq = 0
         self._dirty: set[str] = set()
+        self.planned: dict[str, list[str]] = {}
+        self.started: set[str] = set()
+        self._entry: dict[str, tuple[int, int, PlannedOp]] = {}
+        self.from_plan = 0
+        self.by_pull = 0
+
+    def follow(self, by_machine: dict[str, list[str]]) -> None:
+        """Take each machine's planned operation order (replacing the orders of those machines)."""
+        for machine, ops in by_machine.items():
+            self.planned[machine] = [o for o in ops if o not in self.started]
+            self._dirty.add(self.group_of[machine])
 
     def add(self, op: PlannedOp, priority: int) -> None:
         self._seq += 1
-        heapq.heappush(self.queues[op.group], (priority, self._seq, op))
+        entry = (priority, self._seq, op)
+        heapq.heappush(self.queues[op.group], entry)
+        self._entry[op.id] = entry
         self.queued_work_s[self.shop_of_group[op.group]] += op.duration_s
         self._dirty.add(op.group)
 
     def dispatch(self, now_s: int) -> list[StartOperation]:
-        """Start ready operations on free machines of the groups that changed."""
+        """Start ready operations on free machines of the groups that changed: first each free machine's
+        next planned operation, then the pull rule for the machines the plan leaves without work."""
         commands = []
         for group in sorted(self._dirty):  # sorted: set order varies with the hash seed
             queue, idle = self.queues[group], self.idle[group]
-            while queue and idle:
-                machine = idle.pop()
-                _, _, op = heapq.heappop(queue)
-                self.queued_work_s[self.shop_of_group[group]] -= op.duration_s
-                self.busy[machine] = op
-                commands.append(
-                    StartOperation(
-                        op.id, machine, now_s, op.duration_s, op.setup_key, op.order_id, op.part, op.final
-                    )
-                )
+            if not queue or not idle:
+                continue
+            left = []
+            for machine in reversed(idle):
+                op = self._planned_next(machine, queue) if queue else None
+                if op is None:
+                    left.append(machine)
+                else:
+                    self.from_plan += 1
+                    commands.append(self._start(machine, op, now_s))
+            while queue and left:
+                self.by_pull += 1
+                commands.append(self._start(left.pop(0), heapq.heappop(queue)[2], now_s))
+            idle[:] = left[::-1]
         self._dirty.clear()
         return commands
+
+    def _start(self, machine: str, op: PlannedOp, now_s: int) -> StartOperation:
+        del self._entry[op.id]
+        self.started.add(op.id)
+        self.queued_work_s[self.shop_of_group[op.group]] -= op.duration_s
+        self.busy[machine] = op
+        return StartOperation(
+            op.id, machine, now_s, op.duration_s, op.setup_key, op.order_id, op.part, op.final
+        )
+
+    def _planned_next(self, machine: str, queue: list[tuple[int, int, PlannedOp]]) -> PlannedOp | None:
+        """The first ready operation of the machine's planned order (taken out of the group queue)."""
+        plan = self.planned.get(machine)
+        if not plan:
+            return None
+        while plan and plan[0] in self.started:
+            plan.pop(0)
+        for k, op_id in enumerate(plan[:50]):
+            entry = self._entry.get(op_id)
+            if entry is not None:
+                del plan[k]
+                if queue[0] is entry:
+                    heapq.heappop(queue)
+                else:
+                    queue.remove(entry)
+                    heapq.heapify(queue)
+                return entry[2]
+        return None
 
     def finished(self, machine: str) -> PlannedOp | None:
         op = self.busy.pop(machine, None)
