@@ -2,9 +2,10 @@
 
 For each scale (default 0.25, 0.5, 1.0) it simulates `--days` days of orders at 1-second AGV steps
 (the run drains those orders afterwards) with the cloud scheduler in charge and prints the wall time
-and KPIs. In the same run, at `--compare-scale`, it sets our plan (slot-ordered dispatch) against the
-plain baseline (first-come-first-served dispatch), and the plant without and with a breakdown storm
-(10% of the cab shop down for an hour on day 1). Prints one JSON document.
+and KPIs. In the same run, at `--compare-scale`, it sets our plan (the schedule solver's
+machine orders, slot-ordered pull rule where the plan has nothing ready) against the pull rule alone
+(no shop solver) and the plain baseline (first-come-first-served dispatch), and the plant without and
+with a breakdown storm (10% of the cab shop down for an hour on day 1). Prints one JSON document.
 
     .venv/bin/python benchmarks/twin.py [--scales 0.25,0.5,1.0] [--days 5] [--compare-scale 0.25]
 """
@@ -28,6 +29,7 @@ KEYS = (
     "promises_kept",
     "orders_flagged_at_risk",
     "line_stops",
+    "line_stop_causes",
     "line_stop_minutes",
     "agv_collisions",
     "agv_refused_moves",
@@ -42,6 +44,7 @@ KEYS = (
     "wall_s",
     "cpu_s",
     "planner_ms_per_decision",
+    "shop_plans",
 )
 
 
@@ -72,6 +75,7 @@ def main() -> None:
     )
     comparison = {
         "plan_slot_dispatch": _row(base, args.seed),
+        "plan_pull_rule_only": _row(base, args.seed, PlanOptions(shop_solver="none")),
         "baseline_fifo_dispatch": _row(base, args.seed, PlanOptions(dispatch="fifo")),
         "plan_with_breakdown_storm": _row(storm, args.seed),
     }
