@@ -24,11 +24,7 @@ app = typer.Typer(
 
 def _register() -> None:
     """Attach every capability's sub-app; one import and one line per capability."""
-    from mixflow.cli import configure, demo, plant, sequence, serve
-    from mixflow.cli import fleet
-    from mixflow.cli import simulate
-    from mixflow.cli import schedule
-    from mixflow.cli import connect
+    from mixflow.cli import configure, connect, demo, fleet, plant, schedule, sequence, serve, simulate
 
     app.add_typer(plant.app, name="plant")
     app.add_typer(simulate.app, name="simulate")
@@ -58,8 +54,9 @@ def main(argv: list[str] | None = None) -> None:
         # Usage errors: click's own, or the copy of click that newer typer versions vendor.
         if not hasattr(bad, "format_message"):
             raise
-        if not bad.format_message() and getattr(bad, "ctx", None) is not None:
-            print(bad.ctx.get_help())  # a bare `mixflow` or group: show what it can do
+        context = getattr(bad, "ctx", None)
+        if not bad.format_message() and context is not None:
+            print(context.get_help())  # a bare `mixflow` or group: show what it can do
             sys.exit(2)
         print(f"mixflow: error: {bad.format_message()}", file=sys.stderr)
         sys.exit(2)
