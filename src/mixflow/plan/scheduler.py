@@ -57,7 +57,6 @@ from mixflow.plan.shop_plan import ShopPlan, plan_shops
 from mixflow.plan.shops import PlannedOp, ShopDispatch
 from mixflow.plan.state import PlanStore, SavedPlan
 from mixflow.promise import Promise, Promiser, PromiseRules
-from mixflow.promise.calendar import working_between
 from mixflow.sequence import solve as solve_sequence
 from mixflow.sequence.plant import build_instance
 
@@ -324,7 +323,7 @@ class Scheduler:
         waiting = [heapq.heappop(self._ready_to_release)[1] for _ in range(len(self._ready_to_release))]
         line = self.plant.line
         day_start = now // DAY_S * DAY_S
-        first = working_between(line.calendar, day_start, now) // line.takt_s
+        first = line.calendar.working_between(day_start, now) // line.takt_s
         per_day = int(line.calendar.working_s_per_day // line.takt_s)
         if first >= per_day:
             day_start, first = day_start + DAY_S, 0
@@ -490,7 +489,7 @@ class Scheduler:
             return
         group = op.group
         if started is not None:
-            ran = working_between(self._calendar_of[group], started[1], e.at_s)
+            ran = self._calendar_of[group].working_between(started[1], e.at_s)
             self.kpis.run_s[group] = self.kpis.run_s.get(group, 0) + ran
             if started[1] < self.kpis.gantt_until_s:
                 self.kpis.gantt.append((group, e.machine_id, op.id, started[1], e.at_s))
