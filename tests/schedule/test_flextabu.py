@@ -9,8 +9,8 @@ import numpy as np
 from mixflow.schedule import Job, Machine, Mode, Operation, ProblemData, check
 from mixflow.schedule._arrays import flat_of
 from mixflow.schedule.cpsat import Incumbent, solve_full
+from mixflow.schedule.flextabu import improve_assignment
 from mixflow.schedule.lns import retime
-from mixflow.schedule.tabu import improve_assignment
 
 
 def _all_on_first_machine(data: ProblemData) -> Incumbent:

@@ -23,9 +23,10 @@ from mixflow.schedule.bounds import lower_bound
 from mixflow.schedule.cpsat import Incumbent, Solved, solve_full
 from mixflow.schedule.data import ProblemData
 from mixflow.schedule.dispatch import best_dispatch, durations_of
+from mixflow.schedule.flextabu import improve_assignment
 from mixflow.schedule.lns import improve, retime
 from mixflow.schedule.result import ScheduleResult
-from mixflow.schedule.tabu import TABU_LIMIT, improve_assignment, improve_sequences
+from mixflow.schedule.tabu import TABU_LIMIT, improve_sequences
 
 METHODS = ("auto", "dispatch", "cpsat", "cpsat-hinted")
 FULL_MODEL_LIMIT = 300
