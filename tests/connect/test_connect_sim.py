@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pytest
 
+from mixflow.connect import topics
 from mixflow.connect.broker import Broker
 from mixflow.connect.commands import CommandTracker
 from mixflow.connect.factory import MqttFactory
@@ -97,44 +99,47 @@ def _same(a: Event, b: Event) -> bool:
     return a == b
 
 
-def test_lockstep_plant_over_the_broker_matches_in_process(mqtt_broker: tuple[str, int]) -> None:
-    plant = f"t{uuid.uuid4().hex[:10]}"
-    broker = Broker(*mqtt_broker)
-    scripted = ScriptedFactory(_script())
-    devices = FactoryDevices(scripted, broker, plant, "line-1")
+@contextlib.contextmanager
+def _served(
+    scripted: ScriptedFactory, broker: Broker, plant: str, devices: list[tuple[str, str]]
+) -> Iterator[MqttFactory]:
+    """`scripted` played as devices on a background loop, and a lock-step `MqttFactory` in front."""
+    edge = FactoryDevices(scripted, broker, plant, "line-1")
     loop = asyncio.new_event_loop()
     ready = asyncio.Event()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    serving = asyncio.run_coroutine_threadsafe(devices.run(ready), loop)
+    serving = asyncio.run_coroutine_threadsafe(edge.run(ready), loop)
     asyncio.run_coroutine_threadsafe(asyncio.wait_for(ready.wait(), 10), loop).result(15)
     registry = Registry(plant, heartbeat_timeout_ms=10**15)
-    for device_id, kind in (
-        ("m1", "machine"),
-        ("a1", "agv"),
-        ("a2", "agv"),
-        ("line-1", "line"),
-        ("fleet", "fleet"),
-    ):
+    for device_id, kind in devices:
         registry.register(device_id, kind, "password-x", b"0123456789ab")
     config = GatewayConfig(gateway_id="sim", lockstep=True, line_id="line-1", session_expiry_s=0)
     try:
         with MqttFactory(
             broker, registry, epoch_ms=0, config=config, tracker=CommandTracker(60_000, 0)
         ) as factory:
-            factory.submit([StartOperation("op-1", "m1", duration_s=60)])
-            got: list[Event] = []
-            for until in (50, 100, 175, 300):
-                got += factory.poll(until)
-                assert factory.now_s == until
-            factory.submit([AssignTask("a1", "t-1"), MoveAgvs(300, ("a1",), np.array([7]), np.array([8]))])
-            assert factory.poll(301) == []
-            stats = factory.stats()
+            yield factory
     finally:
         serving.cancel()
         asyncio.run_coroutine_threadsafe(asyncio.sleep(0.5), loop).result(5)  # let it disconnect
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+
+
+def test_lockstep_plant_over_the_broker_matches_in_process(mqtt_broker: tuple[str, int]) -> None:
+    plant = f"t{uuid.uuid4().hex[:10]}"
+    scripted = ScriptedFactory(_script())
+    devices = [("m1", "machine"), ("a1", "agv"), ("a2", "agv"), ("line-1", "line"), ("fleet", "fleet")]
+    with _served(scripted, Broker(*mqtt_broker), plant, devices) as factory:
+        factory.submit([StartOperation("op-1", "m1", duration_s=60)])
+        got: list[Event] = []
+        for until in (50, 100, 175, 300):
+            got += factory.poll(until)
+            assert factory.now_s == until
+        factory.submit([AssignTask("a1", "t-1"), MoveAgvs(300, ("a1",), np.array([7]), np.array([8]))])
+        assert factory.poll(301) == []
+        stats = factory.stats()
     expected = _script()
     assert stats.get("rejected", 0) == 0, sorted(stats.items())
     assert len(got) == len(expected)
@@ -143,3 +148,22 @@ def test_lockstep_plant_over_the_broker_matches_in_process(mqtt_broker: tuple[st
     move = scripted.commands[2]
     assert isinstance(move, MoveAgvs) and move.agv_ids == ("a1",) and move.x.tolist() == [7]
     assert stats["acks"] == 3
+
+
+def test_every_poll_holds_exactly_its_steps_events_from_all_shards(mqtt_broker: tuple[str, int]) -> None:
+    """Events of one step spread over all 16 shards (each its own broker session) must all arrive
+    before the step's clock: none may slip into the next poll (what made long broker runs drift)."""
+    plant = f"t{uuid.uuid4().hex[:10]}"
+    machines = [f"m{k:03d}" for k in range(300)]
+    steps = 25
+    script: list[Event] = [
+        OperationDone(60 * step + 59, f"op-{step}-{m}", m) for step in range(steps) for m in machines
+    ]
+    devices = [(m, "machine") for m in machines]
+    assert {topics.shard_of(m) for m in machines} == set(topics.ALL_SHARDS)
+    with _served(ScriptedFactory(script), Broker(*mqtt_broker), plant, devices) as factory:
+        for step in range(steps):
+            got = factory.poll(60 * step + 59)
+            assert {e.operation_id for e in got if isinstance(e, OperationDone)} == {
+                f"op-{step}-{m}" for m in machines
+            }, f"step {step}: {len(got)} events of {len(machines)}"

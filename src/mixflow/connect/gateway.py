@@ -108,7 +108,9 @@ class Gateway:
         self._dead_budget = float(config.dead_letters_per_s)
         self._dead_stamp = time.monotonic()
         self.events: asyncio.Queue[Event] = asyncio.Queue()
-        self.advance_topic, self.clock_topic = topics.clock_topics(self.plant)
+        self.advance_topic = topics.advance_topic(self.plant)
+        self._clock_prefix = topics.clock_topic(self.plant, "")
+        self._shard_clock: dict[str, tuple[int, int]] = {}  # shard -> (n, now_s) of its last mark
         self.clock_n = 0
         self.clock_now_s = 0
         self._clock_moved = asyncio.Event()
@@ -153,8 +155,9 @@ class Gateway:
             self._acks.append([])  # before connecting: a persistent session delivers at once
             await link.connect()
             filters = topics.shard_filters(self.plant, shard)
-            if k == 0 and self.config.lockstep:
-                filters.append(self.clock_topic)
+            if self.config.lockstep:
+                filters.append(topics.clock_filter(self.plant, shard))
+                self._shard_clock[shard] = (0, 0)
             await link.subscribe(filters, qos=1)
         self._wire = self._links[0]  # commands and the lock-step clock go through the first one
         loop = asyncio.get_running_loop()
@@ -164,24 +167,33 @@ class Gateway:
         handle = self.ingest.handle
         acks = self._acks[link]
         for message in batch:
-            if message.topic == self.clock_topic:
-                self._clock(message.payload)
+            if message.topic.startswith(self._clock_prefix):
+                self._clock(message.topic, message.payload)
             else:
                 handle(message.topic, message.payload)
             if message.qos:
                 acks.append(message.packet_id)
 
-    def _clock(self, payload: bytes) -> None:
-        """The simulated plant got to `now_s`: every event of the step is in, hand them over."""
+    def _clock(self, topic: str, payload: bytes) -> None:
+        """A shard's mark that the simulated plant got to `now_s`; once every owned shard has marked
+        step n, every event of the step is in: hand them over."""
+        shard = topic[len(self._clock_prefix) :]
         try:
             clock = json.loads(payload)
             n, now_s = int(clock["n"]), int(clock["now_s"])
         except (ValueError, KeyError, TypeError):
-            self.ingest.reject("schema", self.clock_topic, "clock needs integers n and now_s", payload)
+            self.ingest.reject("schema", topic, "clock needs integers n and now_s", payload)
+            return
+        if shard not in self._shard_clock:
+            self.ingest.reject("topic", topic, "clock mark of a shard this gateway does not own", payload)
+            return
+        self._shard_clock[shard] = max(self._shard_clock[shard], (n, now_s))
+        n, now_s = min(self._shard_clock.values())
+        if n <= self.clock_n:
             return
         for event_ in self.ingest.take_events():
             self.events.put_nowait(event_)
-        self.clock_n, self.clock_now_s = max(self.clock_n, n), max(self.clock_now_s, now_s)
+        self.clock_n, self.clock_now_s = n, max(self.clock_now_s, now_s)
         self._clock_moved.set()
 
     async def advance(self, until_s: int, timeout_s: float = 120.0) -> None:

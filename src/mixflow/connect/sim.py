@@ -5,9 +5,10 @@ factory's events go out as the device messages a real plant would send (machines
 controller, the AGV fleet controller), and command messages come back in and are executed and
 acknowledged (re-sent commands are recognised by id and executed once). A simulated plant has no
 wall clock, so the cloud drives it: `_sim/advance {"n", "until_s"}` runs the factory to `until_s`,
-and `_sim/clock {"n", "now_s"}` follows the last event of that step on the same connection. The
-gateway sees the clock message only after every event before it, so a `poll` through the broker
-returns exactly what the in-process `poll` would.
+and a mark `_sim/clock/{shard} {"n", "now_s"}` follows the last event of that step in every shard. Each
+shard reaches the gateway on its own session, in publication order, so once the gateway holds the
+mark of every shard it holds every event of the step, and a `poll` through the broker returns
+exactly what the in-process `poll` would.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class FactoryDevices:
         self.plant = topics.check_name("plant", plant)
         self.line_id = line_id
         self.binary = binary
-        self.advance_topic, self.clock_topic = topics.clock_topics(plant)
+        self.advance_topic = topics.advance_topic(plant)
         self.seq: dict[str, int] = {}
         self.executed: OrderedDict[str, None] = OrderedDict()
         self.counters = {"commands": 0, "resent_ignored": 0, "bad_commands": 0, "events": 0, "steps": 0}
@@ -161,8 +162,9 @@ class FactoryDevices:
                 await self._send(kind, device_id, channel, fields, event.at_s * 1000)
         self.counters["events"] += len(events)
         self.counters["steps"] += 1
-        clock = {"n": request["n"], "now_s": self.factory.now_s, "events": len(events)}
-        await self._client.publish_counted(self.clock_topic, json.dumps(clock).encode())
+        clock = json.dumps({"n": request["n"], "now_s": self.factory.now_s}).encode()
+        for shard in topics.ALL_SHARDS:
+            await self._client.publish_counted(topics.clock_topic(self.plant, shard), clock)
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         """Serve until cancelled: commands and advance requests, strictly in arrival order."""

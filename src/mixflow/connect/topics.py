@@ -17,8 +17,10 @@
 
 Gateway topics: `mixflow/{plant}/_dead/{reason}` (dead letters: the rejected message and why),
 `mixflow/{plant}/_alarm` (alarm raised/cleared), and for a simulated plant (the twin played as
-devices) `mixflow/{plant}/_sim/advance` (cloud: run to `until_s`) and `.../_sim/clock` (plant: got
-to `now_s`; every event before it is on the wire), which replace the wall clock.
+devices) `mixflow/{plant}/_sim/advance` (cloud: run to `until_s`) and `.../_sim/clock/{shard}` (plant:
+got to `now_s`; every message of that shard before it is on the wire), which replace the wall clock.
+The clock mark goes to every shard because each shard reaches the gateway on its own session: the
+broker keeps one publisher's order within a session, not across sessions.
 The broker ACL (see `registry.mosquitto_acl`) lets a device write only its own uplink topics and read
 only its own `cmd` topic.
 """
@@ -33,6 +35,7 @@ from mixflow.errors import ValidationError
 
 ROOT = "mixflow"
 SHARDS = 16
+ALL_SHARDS = tuple(f"s{k:02d}" for k in range(SHARDS))
 KINDS = ("machine", "agv", "line", "fleet", "opcua")
 UPLINK = ("telemetry", "state", "event", "ack")
 DOWNLINK = ("cmd",)
@@ -66,16 +69,27 @@ def shards_for(index: int, count: int) -> list[str]:
     """The shards gateway `index` of `count` owns (round robin over the shard numbers)."""
     if not 0 <= index < count:
         raise ValidationError("--gateway-index", f"must lie in [0, {count}), got {index}")
-    return [f"s{k:02d}" for k in range(SHARDS) if k % count == index]
+    return [shard for k, shard in enumerate(ALL_SHARDS) if k % count == index]
 
 
 def dead_letter_topic(plant: str, reason: str) -> str:
     return f"{ROOT}/{plant}/_dead/{reason}"
 
 
-def clock_topics(plant: str) -> tuple[str, str]:
-    """(advance, clock): the lock-step pair a simulated plant uses instead of the wall clock."""
-    return f"{ROOT}/{plant}/_sim/advance", f"{ROOT}/{plant}/_sim/clock"
+def advance_topic(plant: str) -> str:
+    """Where the cloud tells a simulated plant to run on (lock step, instead of the wall clock)."""
+    return f"{ROOT}/{plant}/_sim/advance"
+
+
+def clock_topic(plant: str, shard: str) -> str:
+    """Where a simulated plant marks, in `shard`'s stream, the clock it got to."""
+    return f"{ROOT}/{plant}/_sim/clock/{shard}"
+
+
+def clock_filter(plant: str, shard: str, group: bool = True) -> str:
+    """The gateway's subscription to one shard's clock marks, in that shard's share group."""
+    prefix = f"$share/{ROOT}-{plant}-{shard}/" if group else ""
+    return prefix + clock_topic(plant, shard)
 
 
 def alarm_topic(plant: str) -> str:
