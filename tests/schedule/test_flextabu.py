@@ -9,7 +9,7 @@ import numpy as np
 from mixflow.schedule import Job, Machine, Mode, Operation, ProblemData, check
 from mixflow.schedule._arrays import flat_of
 from mixflow.schedule.cpsat import Incumbent, solve_full
-from mixflow.schedule.flextabu import improve_assignment
+from mixflow.schedule.flextabu import _Shop, improve_assignment
 from mixflow.schedule.lns import retime
 
 
@@ -56,3 +56,19 @@ def test_reaches_the_cpsat_optimum() -> None:
     found = improve_assignment(flat, _all_on_first_machine(data), 2.0, 0, lower_bound=optimum.objective)
     assert check(data, found.machine, found.start, found.end).feasible
     assert int(found.end.max()) == optimum.objective
+
+
+def test_crossed_children_are_checked_schedules(make_problem: Callable[..., ProblemData]) -> None:
+    # the cross-job precedence of make_problem is what a plain merge of two orders could break
+    for seed in range(6):
+        data = make_problem(seed, jobs=6, machines=4, ops=4)
+        flat = flat_of(data)
+        shop = _Shop(flat, seed)
+        first = shop.rows(_all_on_first_machine(data).machine, np.arange(flat.n_ops))
+        second = shop.mutant(first, 1.0)
+        child = shop.child(first, second)
+        report = check(data, child.machine, child.start, child.end)
+        assert report.feasible, report.violations
+        assert report.makespan == child.makespan
+        mine = (child.machine == first.machine) | (child.machine == second.machine)
+        assert mine.mean() > 0.8  # at most the light mutation strays from both parents
