@@ -36,6 +36,8 @@ TABU_SHARE = 0.8
 model hinted with its result gets the rest (on ta01-ta05 the tabu gains more per second than CP-SAT)."""
 FIRST_SHARE = 0.15
 """Share of the time a small flexible problem gives the hinted whole model before the tabu search."""
+ASSIGN_SHARE = 0.7
+"""Share of the time left after that the flexible tabu search gets; the hinted whole model the rest."""
 
 
 def result_of(
@@ -105,14 +107,15 @@ def solve(
     if flat.makespan_objective and flat.n_ops <= TABU_LIMIT:
         small = flat.n_ops <= FULL_MODEL_LIMIT
         if not flexible:  # tabu search keeps machines: it pays only when there is no choice of machine
-            incumbent = improve_sequences(flat, incumbent, left * (TABU_SHARE if small else 0.6), seed, bound)
+            incumbent = improve_sequences(flat, incumbent, left * (TABU_SHARE if small else 0.6), seed, bound,
+                                          workers)
         elif small:
             # a short whole-model solve first: it settles the easy instances outright and lifts the bound;
             # then tabu search moves critical operations between machines, and CP-SAT polishes its result
             incumbent, bound = _polish(flat, incumbent, left * FIRST_SHARE, seed, workers, bound)
             if score(flat, incumbent.end)[0] > bound:
                 left = time_limit - (time.perf_counter() - started)
-                incumbent = improve_assignment(flat, incumbent, left * 0.7, seed, bound)
+                incumbent = improve_assignment(flat, incumbent, left * ASSIGN_SHARE, seed, bound)
         left = time_limit - (time.perf_counter() - started)
         if small and score(flat, incumbent.end)[0] > bound:
             incumbent, bound = _polish(flat, incumbent, max(left, 0.1), seed, workers, bound)
