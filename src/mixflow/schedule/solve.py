@@ -36,8 +36,6 @@ TABU_SHARE = 0.8
 model hinted with its result gets the rest (on ta01-ta05 the tabu gains more per second than CP-SAT)."""
 FIRST_SHARE = 0.15
 """Share of the time a small flexible problem gives the hinted whole model before the tabu search."""
-ASSIGN_SHARE = 0.7
-"""Share of the time left after that the flexible tabu search gets; the hinted whole model the rest."""
 
 
 def result_of(
@@ -115,7 +113,7 @@ def solve(
             incumbent, bound = _polish(flat, incumbent, left * FIRST_SHARE, seed, workers, bound)
             if score(flat, incumbent.end)[0] > bound:
                 left = time_limit - (time.perf_counter() - started)
-                incumbent = improve_assignment(flat, incumbent, left * ASSIGN_SHARE, seed, bound)
+                incumbent = improve_assignment(flat, incumbent, left * 0.7, seed, bound)
         left = time_limit - (time.perf_counter() - started)
         if small and score(flat, incumbent.end)[0] > bound:
             incumbent, bound = _polish(flat, incumbent, max(left, 0.1), seed, workers, bound)
