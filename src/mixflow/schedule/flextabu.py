@@ -30,6 +30,8 @@ POPULATION = 4
 """Schedules kept; the first is the tabu walk from the incumbent, the others walks from mutants of it."""
 WALK = 300
 """A child's tabu walk stops this many iterations after its last improvement."""
+CHUNK = 200
+"""Tabu iterations per kernel call, between looks at the clock."""
 MUTATION = 0.1
 """Share of operations a mutant moves to a random eligible machine."""
 
@@ -117,7 +119,7 @@ class _Shop:
                 seq, count, machine, self.dmat, flat.mode_ptr, flat.mode_machine, flat.pred_ptr,
                 flat.pred_idx, flat.succ_ptr, flat.succ_idx, flat.family, flat.setup, flat.machine_setup,
                 flat.down_ptr, flat.down_start, flat.down_end, flat.release, best_seq, best_count,
-                best_machine, tabu_machine, tabu_op, iteration, iterations - stale,
+                best_machine, tabu_machine, tabu_op, iteration, min(iterations - stale, CHUNK),
                 self.rng.integers(0, 1 << 30, 4099), 5, 10, 1 << 40, best, stale,
             )
         if best >= member.makespan:
