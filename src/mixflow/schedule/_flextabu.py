@@ -26,8 +26,6 @@ from numba import njit
 
 from mixflow.schedule._kernels import fit_start
 
-KICKS = 4
-"""Random non-improving moves applied to the best schedule when the search restarts from it."""
 CANDIDATES = 32
 """Candidate moves kept per step, per operation of the problem (beyond that, the rest are skipped)."""
 
@@ -173,7 +171,7 @@ def _critical_count(seq, count, pos, machine, dmat, succ_ptr, succ_idx, family, 
 def search(
     seq, count, machine, dmat, elig_ptr, elig_machine, pred_ptr, pred_idx, succ_ptr, succ_idx, family,
     setup, machine_setup, down_ptr, down_start, down_end, release, best_seq, best_count, best_machine,
-    tabu_machine, tabu_op, iteration0, iterations, randoms, tenure_min, tenure_span, patience,
+    tabu_machine, tabu_op, iteration0, iterations, randoms, tenure_min, tenure_span,
     best_known, stale0,
 ):  # pragma: no cover - numba
     """Run `iterations` steps from the rows `seq` / `count` / `machine` (updated in place); the best
@@ -328,41 +326,4 @@ def search(
             stale = 0
         else:
             stale += 1
-        if stale > patience:
-            # restart from the best schedule with a few random feasible moves of critical operations
-            seq[:, :] = best_seq
-            count[:] = best_count
-            machine[:] = best_machine
-            for m in range(seq.shape[0]):
-                for k in range(count[m]):
-                    pos[seq[m, k]] = k
-            evaluate(seq, count, pos, machine, dmat, pred_ptr, pred_idx, succ_ptr, succ_idx, family, setup,
-                     machine_setup, down_ptr, down_start, down_end, release, start, end, indeg, queue)
-            for _kick in range(KICKS):
-                length = _critical_path(seq, pos, machine, pred_ptr, pred_idx, family, setup, machine_setup,
-                                        start, end, path)
-                v = path[randoms[r % len(randoms)] % length]
-                r += 1
-                e = elig_ptr[v] + randoms[r % len(randoms)] % (elig_ptr[v + 1] - elig_ptr[v])
-                r += 1
-                m = elig_machine[e]
-                home = machine[v]
-                home_k = pos[v]
-                _take_out(v, seq, count, pos, machine)
-                k = randoms[r % len(randoms)] % (count[m] + 1)
-                r += 1
-                _put_in(v, m, k, seq, count, pos, machine)
-                value = evaluate(seq, count, pos, machine, dmat, pred_ptr, pred_idx, succ_ptr, succ_idx,
-                                    family, setup, machine_setup, down_ptr, down_start, down_end, release,
-                                    start, end, indeg, queue)
-                if value < 0:
-                    _take_out(v, seq, count, pos, machine)
-                    _put_in(v, home, home_k, seq, count, pos, machine)
-                    evaluate(seq, count, pos, machine, dmat, pred_ptr, pred_idx, succ_ptr, succ_idx, family,
-                             setup, machine_setup, down_ptr, down_start, down_end, release, start, end,
-                             indeg, queue)
-            current = evaluate(seq, count, pos, machine, dmat, pred_ptr, pred_idx, succ_ptr, succ_idx, family,
-                               setup, machine_setup, down_ptr, down_start, down_end, release, start, end,
-                               indeg, queue)
-            stale = 0
     return best, it, stale

@@ -8,7 +8,9 @@ is the hybrid of a genetic algorithm and tabu search of Li & Gao (2016), "An eff
 algorithm and tabu search for flexible job shop scheduling problem", with their two crossovers:
 uniform on the machine assignment, and precedence-preserving order crossover (POX) on the operation
 order (the operations of a random half of the jobs keep their places in one parent, the others follow
-the order of the other parent).
+the order of the other parent). The population replaces the restarts of the single walk: on mk06
+and mk07 four schedules and walks of 300 steps did better than 8 or 12 schedules and walks of 600 to
+1500 steps (5 s, 8 seeds).
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ class _Shop:
                 flat.pred_idx, flat.succ_ptr, flat.succ_idx, flat.family, flat.setup, flat.machine_setup,
                 flat.down_ptr, flat.down_start, flat.down_end, flat.release, best_seq, best_count,
                 best_machine, tabu_machine, tabu_op, iteration, min(iterations - stale, CHUNK),
-                self.rng.integers(0, 1 << 30, 4099), 5, 10, 1 << 40, best, stale,
+                self.rng.integers(0, 1 << 30, 4099), 5, 10, best, stale,
             )
         if best >= member.makespan:
             return member
