@@ -159,7 +159,7 @@ class Gateway:
                 filters.append(topics.clock_filter(self.plant, shard))
                 self._shard_clock[shard] = (0, 0)
             await link.subscribe(filters, qos=1)
-        self._wire = self._links[0]  # commands and the lock-step clock go through the first one
+        self._wire = self._links[0]  # commands and lock-step advance requests go out on the first one
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._flush_loop()), loop.create_task(self._tick_loop())]
 
