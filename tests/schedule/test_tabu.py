@@ -106,3 +106,23 @@ def test_general_search_keeps_setups_and_downtime() -> None:
     report = check(data, found.machine, found.start, found.end)
     assert report.feasible, report.violations
     assert int(found.end.max()) <= int(start.end.max())
+
+
+def test_random_starts_are_acyclic_machine_sequences() -> None:
+    # the walks that seed the elite pool start from random interleavings of the job chains
+    data = _job_shop(1, 6, 4, revisits=True)
+    flat = flat_of(data)
+    machine, duration, job_pred, job_succ, seq_ptr = _arrays(flat)
+    n = flat.n_ops
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(20):
+        seq, pos = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        _jobshop._random_start(seq, pos, seq_ptr, machine, job_pred, job_succ, np.zeros(n, dtype=np.int64),
+                               rng)
+        assert sorted(seq) == list(range(n)) and (pos[seq] == np.arange(n)).all()
+        assert (machine[seq] == np.repeat(np.arange(flat.n_machines), np.diff(seq_ptr))).all()
+        assert _jobshop.times(seq, pos, seq_ptr, machine, duration, job_pred, job_succ,
+                              *(np.zeros(n, dtype=np.int64) for _ in range(4))) > 0
+        seen.add(tuple(seq))
+    assert len(seen) > 10

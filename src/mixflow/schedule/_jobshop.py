@@ -11,9 +11,12 @@ general N5 search of `_tabu`:
   shifting bottleneck for job shop scheduling") and valued by their head/tail estimate, which costs
   the length of the moved segment instead of a whole schedule;
 - only the chosen move is applied and the heads and tails recomputed exactly (O(n));
-- when the walk stalls it restarts from an elite solution, part of the way along a path towards
-  another elite solution (path relinking as in Peng, Lü & Cheng 2015, "A tabu search/path relinking
-  algorithm to solve the job shop scheduling problem").
+- the first walks start from random interleavings of the job chains, so the elite pool holds distinct
+  regions and not only descendants of the dispatch start (the initial population of Peng, Lü & Cheng
+  2015, "A tabu search/path relinking algorithm to solve the job shop scheduling problem");
+- after that, when the walk stalls it restarts from an elite solution, part of the way along a path
+  towards another elite solution (their path relinking), or, when the two are nearly the same, towards
+  a random perturbation of it (a kick, as in iterated local search).
 """
 
 from __future__ import annotations
@@ -279,15 +282,17 @@ def _distance(seq, other, seq_ptr, rank):  # pragma: no cover - numba
 @njit(cache=True, nogil=True)
 def search(
     seq, seq_ptr, machine, duration, job_pred, job_succ, best_seq, walk_seq, tabu, pool, pool_value,
-    state, iterations, tenure_min, tenure_span, patience, near, lower_bound, rng,
+    state, iterations, tenure_min, tenure_span, patience, near, lower_bound, fresh, spread, kick, rng,
 ):  # pragma: no cover - numba
     """Run `iterations` tabu steps from the sequences `seq` (updated in place).
 
     `best_seq` keeps the best sequences, `walk_seq` the best of the current walk; `pool` (rows) with
     `pool_value` the elite solutions, -1 for an empty slot; `state` carries [iteration, steps since the
-    walk improved, best makespan, best makespan of the walk] between calls.
-    A walk that has not improved for `patience` steps adds its best to the pool and restarts from a
-    point on the path between two elite solutions. Returns the best makespan."""
+    walk improved, best makespan, best makespan of the walk, random starts made] between calls.
+    A walk that has not improved for `patience` steps adds its best to the pool and restarts: the first
+    `fresh` times (counted in state[4]) from a random solution, then from a point on the path between two
+    elite solutions at least `spread` pairs apart, or else on the path to a kick of `kick` random swaps
+    per machine. Returns the best makespan."""
     n = len(machine)
     pos = np.empty(n, dtype=np.int64)
     for p in range(n):
@@ -369,8 +374,12 @@ def search(
             stale += 1
         if stale > patience or pick < 0:
             _remember(walk_seq, walk_best, pool, pool_value, seq_ptr, order, near)
-            _relink(seq, pos, seq_ptr, machine, duration, job_pred, job_succ, pool, pool_value, head, tail,
-                    indeg, order, rng)
+            if state[4] < fresh:
+                state[4] += 1
+                _random_start(seq, pos, seq_ptr, machine, job_pred, job_succ, order, rng)
+            else:
+                _relink(seq, pos, seq_ptr, machine, duration, job_pred, job_succ, pool, pool_value, head,
+                        tail, indeg, order, spread, kick, rng)
             current = times(seq, pos, seq_ptr, machine, duration, job_pred, job_succ, head, tail, indeg,
                             order)
             it += tenure_min + tenure_span + 1  # every tabu mark expires
@@ -409,10 +418,12 @@ def _remember(candidate, value, pool, pool_value, seq_ptr, rank, near):  # pragm
 
 @njit(cache=True)
 def _relink(seq, pos, seq_ptr, machine, duration, job_pred, job_succ, pool, pool_value, head, tail, indeg,
-            order, rng):  # pragma: no cover - numba
+            order, spread, kick, rng):  # pragma: no cover - numba
     """Start a new walk on the path from one elite solution towards another: adjacent swaps that undo
     a difference between them, the best of a few sampled at each step, for a random share of the
-    distance (Peng, Lü & Cheng 2015). With a single elite solution, a few random swaps instead."""
+    distance (Peng, Lü & Cheng 2015). With a single elite solution, or one fewer than `spread` pairs from
+    the other, the path leads to that solution with `kick` random adjacent swaps per machine instead:
+    relinking between near twins would only restart the walk where it ended."""
     n = len(machine)
     filled = 0
     for e in range(len(pool_value)):
@@ -423,15 +434,18 @@ def _relink(seq, pos, seq_ptr, machine, duration, job_pred, job_succ, pool, pool
     for p in range(n):
         pos[seq[p]] = p
     rank = np.empty(n, dtype=np.int64)
+    target = seq.copy()
+    linked = False
     if filled >= 2:
         b = rng.integers(0, filled - 1)
         if b >= a:
             b += 1
-        target = pool[b]
-    else:
-        target = seq.copy()
+        if _distance(seq, pool[b], seq_ptr, order) >= spread:
+            target = pool[b]
+            linked = True
+    if not linked:
         for m in range(len(seq_ptr) - 1):
-            for _ in range(2):
+            for _ in range(kick):
                 p = seq_ptr[m] + rng.integers(0, max(seq_ptr[m + 1] - seq_ptr[m] - 1, 1))
                 if p + 1 < seq_ptr[m + 1]:
                     x = target[p]
@@ -463,3 +477,31 @@ def _relink(seq, pos, seq_ptr, machine, duration, job_pred, job_succ, pool, pool
         if pick < 0:
             break
         _apply(pick, pick + 1, seq, pos)
+
+
+@njit(cache=True)
+def _random_start(seq, pos, seq_ptr, machine, job_pred, job_succ, fill, rng):  # pragma: no cover - numba
+    """Sequences from a random interleaving of the job chains (each step appends the next operation of a
+    random job to its machine), acyclic by construction."""
+    n = len(machine)
+    ready = np.empty(n, dtype=np.int64)
+    size = 0
+    for i in range(n):
+        if job_pred[i] < 0:
+            ready[size] = i
+            size += 1
+    for m in range(len(seq_ptr) - 1):
+        fill[m] = seq_ptr[m]
+    while size > 0:
+        k = rng.integers(0, size)
+        i = ready[k]
+        m = machine[i]
+        seq[fill[m]] = i
+        pos[i] = fill[m]
+        fill[m] += 1
+        j = job_succ[i]
+        if j >= 0:
+            ready[k] = j
+        else:
+            size -= 1
+            ready[k] = ready[size]
