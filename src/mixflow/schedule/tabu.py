@@ -25,9 +25,12 @@ FRESH = 8
 """Walks each thread starts from a random solution (random interleaving of the job chains) before it
 relinks. Measured on ta10 (7.2 s, 2 threads, seeds 0-9, pool shared): 6 of 10 runs within 1% against
 4 of 10 with every walk grown from the dispatch start."""
-FRESH_LIMIT = 300
-"""Largest problem (operations) whose walks start from random solutions: on ta21 (400 operations, 16.8 s)
-the random starts cost more than they found (1663 against 1654 from the dispatch start alone)."""
+SHARED_LIMIT = 300
+"""Largest problem (operations) whose walks share their pool, start from random solutions and kick near
+twins; larger ones keep one pool per thread grown from the dispatch start, each walk relinking within
+its own. Sharing was not measured to help on 20x20 at 30 s (ta21 seeds 0-2: 1661, 1660, 1658 shared,
+1654, 1662, 1644 apart; ta22-ta24 seed 0 alike within run-to-run noise, ta23 gave 1571 both ways), so
+larger problems keep the walks that were there."""
 SPREAD = 60
 """Differing pairs below which two elite solutions are too alike to relink between; the walk then
 restarts from one of them kicked towards a random neighbour (KICK adjacent swaps per machine)."""
@@ -50,7 +53,7 @@ def pure_job_shop(flat: FlatProblem) -> bool:
 
 @dataclass
 class _Walk:
-    """One thread's search state: its sequences, tabu marks and copy of the shared elite pool."""
+    """One thread's search state: its sequences, tabu marks and elite pool (a copy of the shared one)."""
 
     seq: np.ndarray
     best_seq: np.ndarray
@@ -65,9 +68,9 @@ def _improve_job_shop(
     flat: FlatProblem, incumbent: Incumbent, deadline: float, seed: int, lower_bound: int, walks: int
 ) -> Incumbent:
     """`_jobshop.search` from the incumbent's machine sequences until `deadline`, in `walks` threads
-    with their own seeds (the kernel releases the GIL); the best sequences win. Between kernel calls
-    each thread merges its elite pool into one shared pool and takes that back: with a pool per thread
-    both pools grew out of the one dispatch start and held near-identical solutions."""
+    with their own seeds (the kernel releases the GIL); the best sequences win. On small problems each
+    thread merges its elite pool into one shared pool between kernel calls and takes that back: with a
+    pool per thread both pools grew out of the one dispatch start and held near-identical solutions."""
     n = flat.n_ops
     machine = flat.mode_machine.astype(np.int64)
     duration = flat.mode_duration.astype(np.int64)
@@ -89,7 +92,8 @@ def _improve_job_shop(
         for _ in range(walks)
     ]
 
-    fresh = FRESH if n <= FRESH_LIMIT else 0
+    shared = n <= SHARED_LIMIT
+    fresh, spread = (FRESH, SPREAD) if shared else (0, 0)
     shared_pool = np.zeros((POOL, n), dtype=np.int64)
     shared_value = np.full(POOL, -1, dtype=np.int64)
     lock = threading.Lock()
@@ -114,8 +118,9 @@ def _improve_job_shop(
             before = time.perf_counter()
             _jobshop.search(walk.seq, seq_ptr, machine, duration, job_pred, job_succ, walk.best_seq,
                             walk.walk_seq, walk.tabu, walk.pool, walk.pool_value, walk.state, chunk,
-                            tenure_min, TENURE_SPAN, PATIENCE, NEAR, lower_bound, fresh, SPREAD, KICK, rng)
-            share(walk, rank)
+                            tenure_min, TENURE_SPAN, PATIENCE, NEAR, lower_bound, fresh, spread, KICK, rng)
+            if shared:
+                share(walk, rank)
             if time.perf_counter() - before < 0.05:
                 chunk *= 2
 
