@@ -167,7 +167,7 @@ def _critical_count(seq, count, pos, machine, dmat, succ_ptr, succ_idx, family, 
     return critical
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def search(
     seq, count, machine, dmat, elig_ptr, elig_machine, pred_ptr, pred_idx, succ_ptr, succ_idx, family,
     setup, machine_setup, down_ptr, down_start, down_end, release, best_seq, best_count, best_machine,
@@ -177,7 +177,8 @@ def search(
     """Run `iterations` steps from the rows `seq` / `count` / `machine` (updated in place); the best
     schedule found is kept in `best_seq` / `best_count` / `best_machine` (makespan `best_known` on
     entry, `stale0` steps since it improved). `randoms` are non-negative integers from the caller's
-    seeded generator. Returns (best makespan, last iteration, steps since the last improvement)."""
+    seeded generator. Returns (best makespan, last iteration, steps since the last improvement).
+    Releases the GIL, so the exact walks of flextabu's second thread run beside it."""
     n = len(machine)
     r = 0
     pos = np.full(n, -1, dtype=np.int64)

@@ -6,7 +6,8 @@ Methods share input and output so benchmarks compare them one to one:
   sequences (job shops: N7 with an elite pool and path relinking, one walk per worker, where the shop
   is a classic one; N5 with exact evaluation where it has setups, releases or downtime), or for small
   flexible shops a short hinted CP-SAT solve then a memetic search whose children are improved by a
-  tabu search that also moves critical operations to other eligible machines; then the whole CP-SAT
+  tabu search that also moves critical operations to other eligible machines (with a second worker,
+  a pure flexible job shop also gets a thread of exactly valued tabu walks); then the whole CP-SAT
   model hinted (small problems) or CP-SAT LNS; for tardiness, LNS directly;
 - `"dispatch"`: the constructive heuristic alone (what scales to any size in milliseconds);
 - `"cpsat"`: plain CP-SAT on the whole model, no hint (the baseline);
@@ -115,7 +116,7 @@ def solve(
             incumbent, bound = _polish(flat, incumbent, left * FIRST_SHARE, seed, workers, bound)
             if score(flat, incumbent.end)[0] > bound:
                 left = time_limit - (time.perf_counter() - started)
-                incumbent = improve_assignment(flat, incumbent, left * 0.7, seed, bound)
+                incumbent = improve_assignment(flat, incumbent, left * 0.7, seed, bound, workers)
         left = time_limit - (time.perf_counter() - started)
         if small and score(flat, incumbent.end)[0] > bound:
             incumbent, bound = _polish(flat, incumbent, max(left, 0.1), seed, workers, bound)

@@ -1,0 +1,116 @@
+"""The pure flexible job-shop kernel values every insertion exactly, and its walks find optima."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from mixflow.schedule import Job, Machine, Mode, Operation, ProblemData, check
+from mixflow.schedule import _flexjobshop as fj
+from mixflow.schedule._arrays import flat_of
+from mixflow.schedule.cpsat import solve_full
+from mixflow.schedule.flextabu import _Member, _Shop, improve_assignment, pure_flexible_job_shop
+from mixflow.schedule.lns import retime
+
+
+def _plain(seed: int, jobs: int = 6, machines: int = 4, ops: int = 4) -> ProblemData:
+    """A random flexible job shop without setups, releases or downtime (one to three machines each)."""
+    rng = np.random.default_rng(seed)
+    shop = tuple(Machine(f"m{m}") for m in range(machines))
+    job_list = tuple(
+        Job(tuple(
+            Operation(tuple(Mode(int(m), int(rng.integers(1, 10)))
+                            for m in rng.choice(machines, size=int(rng.integers(1, 4)), replace=False)))
+            for _ in range(ops)
+        ))
+        for _ in range(jobs)
+    )
+    return ProblemData(shop, job_list)
+
+
+def _random_member(shop: _Shop, rng: np.random.Generator) -> _Member:
+    """Random eligible machines and a random order (as far as the job chains allow)."""
+    flat = shop.flat
+    machine = np.array([flat.mode_machine[rng.integers(flat.mode_ptr[i], flat.mode_ptr[i + 1])]
+                        for i in range(flat.n_ops)], dtype=np.int64)
+    return shop.rows(machine, rng.permutation(flat.n_ops))
+
+
+def test_insertion_values_are_the_exact_makespans() -> None:
+    checked = 0
+    for seed in range(5):
+        flat = flat_of(_plain(seed))
+        shop = _Shop(flat, seed)
+        n = flat.n_ops
+        member = _random_member(shop, np.random.default_rng(seed))
+        seq, count, machine = member.seq, member.count, member.machine
+        pos = np.full(n, -1, dtype=np.int64)
+        for m in range(flat.n_machines):
+            pos[seq[m, : count[m]]] = np.arange(count[m])
+        head, tail, indeg, order = (np.zeros(n, dtype=np.int64) for _ in range(4))
+        makespan = fj.times(seq, count, pos, machine, shop.dmat, shop.job_pred, shop.job_succ, -1, head, tail,
+                            indeg, order)
+        assert makespan == member.makespan
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n)
+        ends = head[order] + shop.dmat[order, machine[order]]
+        end_before = np.concatenate(([0], np.maximum.accumulate(ends)))
+        width = len(flat.mode_machine) + 2 * n + 2
+        out = [np.zeros(width, dtype=np.int64) for _ in range(4)]
+        for v in range(n):
+            home, home_k = int(machine[v]), int(pos[v])
+            fj.take_out(v, seq, count, pos, machine)
+            head2, tail2 = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+            lminus = fj.times_without(v, seq, count, pos, machine, shop.dmat, shop.job_pred, shop.job_succ,
+                                      order, rank, head, tail, end_before, head2, tail2)
+            head3, tail3 = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+            assert lminus == fj.times(seq, count, pos, machine, shop.dmat, shop.job_pred, shop.job_succ, v,
+                                      head3, tail3, indeg, np.zeros(n, dtype=np.int64))
+            others = np.arange(n) != v
+            assert (head2[others] == head3[others]).all() and (tail2[others] == tail3[others]).all()
+            found = fj.insertions(v, home, home_k, seq, count, machine, shop.dmat, flat.mode_ptr,
+                                  flat.mode_machine, shop.job_pred, shop.job_succ, head2, tail2, lminus, *out)
+            fj.put_in(v, home, home_k, seq, count, pos, machine)
+            for x in range(found):
+                fj.take_out(v, seq, count, pos, machine)
+                fj.put_in(v, int(out[0][x]), int(out[1][x]), seq, count, pos, machine)
+                exact = fj.times(seq, count, pos, machine, shop.dmat, shop.job_pred, shop.job_succ, -1,
+                                 np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), indeg,
+                                 np.zeros(n, dtype=np.int64))
+                assert exact == out[2][x] >= 0  # acyclic, and valued exactly
+                fj.take_out(v, seq, count, pos, machine)
+                fj.put_in(v, home, home_k, seq, count, pos, machine)
+                checked += 1
+    assert checked > 500
+
+
+def test_walk_reaches_the_cpsat_optimum() -> None:
+    data = _plain(3, jobs=6, machines=3, ops=3)
+    flat = flat_of(data)
+    optimum = solve_full(flat, 5.0, 0, 1)
+    assert optimum is not None and optimum.optimal
+    shop = _Shop(flat, 0)
+    best = _random_member(shop, np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    for _ in range(5):  # restarts from the best, as the side thread of improve_assignment does
+        best = shop.exact_walk(best, 2000, float("inf"), optimum.objective, rng)
+    assert best.makespan == optimum.objective
+    assert check(data, best.machine, best.start, best.end).feasible
+
+
+def test_pure_shops_only(make_problem: Callable[..., ProblemData]) -> None:
+    assert pure_flexible_job_shop(flat_of(_plain(0)))
+    assert not pure_flexible_job_shop(flat_of(make_problem(0)))  # setups, downtime, releases
+
+
+def test_two_workers_give_checked_schedules_never_worse() -> None:
+    for seed in range(3):
+        data = _plain(seed, jobs=8, machines=4, ops=5)
+        flat = flat_of(data)
+        machine = flat.mode_machine[flat.mode_ptr[:-1]].astype(np.int64)
+        start = retime(flat, machine, np.arange(flat.n_ops, dtype=np.int64))
+        found = improve_assignment(flat, start, 0.5, seed, workers=2)
+        report = check(data, found.machine, found.start, found.end)
+        assert report.feasible, report.violations
+        assert report.makespan == int(found.end.max()) <= int(start.end.max())
