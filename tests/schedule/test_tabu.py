@@ -126,3 +126,32 @@ def test_random_starts_are_acyclic_machine_sequences() -> None:
                               *(np.zeros(n, dtype=np.int64) for _ in range(4))) > 0
         seen.add(tuple(seq))
     assert len(seen) > 10
+
+
+def test_full_elite_pool_drops_a_near_twin_before_a_distant_worse_solution() -> None:
+    # quality alone would turn the distant candidate away and keep two near copies of one region
+    data = _job_shop(2, 8, 5)
+    flat = flat_of(data)
+    machine, _, job_pred, job_succ, seq_ptr = _arrays(flat)
+    n = flat.n_ops
+    rng = np.random.default_rng(1)
+    starts = []
+    for _ in range(3):
+        seq, pos = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        _jobshop._random_start(seq, pos, seq_ptr, machine, job_pred, job_succ, np.zeros(n, dtype=np.int64),
+                               rng)
+        starts.append(seq)
+    twin = starts[1].copy()
+    for m in range(flat.n_machines):  # one adjacent swap per machine: 5 pairs apart
+        twin[[seq_ptr[m], seq_ptr[m] + 1]] = twin[[seq_ptr[m] + 1, seq_ptr[m]]]
+    rank = np.zeros(n, dtype=np.int64)
+    assert _jobshop._distance(twin, starts[1], seq_ptr, rank) == flat.n_machines
+    pool = np.stack([starts[0], starts[1], twin])
+    values = np.array([100, 110, 110], dtype=np.int64)
+    _jobshop._remember(starts[2], 120, pool, values, seq_ptr, rank, 0, 0.6)
+    assert values.tolist() in ([100, 120, 110], [100, 110, 120])
+    assert (pool[0] == starts[0]).all() and any((row == starts[2]).all() for row in pool)
+    best_first = np.array([100, 110, 110], dtype=np.int64)
+    pool = np.stack([starts[0], starts[1], twin])
+    _jobshop._remember(starts[1], 90, pool, best_first, seq_ptr, rank, 0, 0.6)  # the better twin replaces
+    assert best_first.tolist() == [100, 90, 110]
