@@ -131,7 +131,8 @@ def _improve_job_shop(
             before = time.perf_counter()
             _jobshop.search(walk.seq, seq_ptr, machine, duration, job_pred, job_succ, walk.best_seq,
                             walk.walk_seq, walk.tabu, walk.pool, walk.pool_value, walk.state, chunk,
-                            tenure_min, TENURE_SPAN, PATIENCE, NEAR, BETA, lower_bound, fresh, spread, KICK, rng)
+                            tenure_min, TENURE_SPAN, PATIENCE, NEAR, BETA, lower_bound, fresh, spread, KICK,
+                            rng)
             if shared:
                 share(walk, rank)
             if time.perf_counter() - before < 0.05:
