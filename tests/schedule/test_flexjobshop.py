@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from mixflow.schedule import Job, Machine, Mode, Operation, ProblemData, check
 from mixflow.schedule import _flexjobshop as fj
-from mixflow.schedule._arrays import flat_of
+from mixflow.schedule._arrays import FlatProblem, flat_of
 from mixflow.schedule.cpsat import solve_full
-from mixflow.schedule.flextabu import _Member, _Shop, improve_assignment, pure_flexible_job_shop
+from mixflow.schedule.flextabu import (
+    _Intensifier,
+    _Member,
+    _Shop,
+    improve_assignment,
+    pure_flexible_job_shop,
+)
 from mixflow.schedule.lns import retime
 
 
@@ -93,7 +101,7 @@ def test_walk_reaches_the_cpsat_optimum() -> None:
     shop = _Shop(flat, 0)
     best = _random_member(shop, np.random.default_rng(0))
     rng = np.random.default_rng(1)
-    for _ in range(5):  # restarts from the best, as the side thread of improve_assignment does
+    for _ in range(5):  # walks one after another, each from the best so far
         best = shop.exact_walk(best, 2000, float("inf"), optimum.objective, rng)
     assert best.makespan == optimum.objective
     assert check(data, best.machine, best.start, best.end).feasible
@@ -114,3 +122,32 @@ def test_two_workers_give_checked_schedules_never_worse() -> None:
         report = check(data, found.machine, found.start, found.end)
         assert report.feasible, report.violations
         assert report.makespan == int(found.end.max()) <= int(start.end.max())
+
+
+class _StartsSeen(_Shop):
+    """The real shop, noting the schedule each exact walk starts from."""
+
+    def __init__(self, flat: FlatProblem, seed: int) -> None:
+        super().__init__(flat, seed)
+        self.starts: list[_Member] = []
+
+    def exact_walk(self, member: _Member, *args: Any, **kwargs: Any) -> _Member:
+        self.starts.append(member)
+        return super().exact_walk(member, *args, **kwargs)
+
+
+def test_second_thread_walks_from_members_of_the_population() -> None:
+    # walking always from the one best schedule kept returning to its plateau (mk07)
+    flat = flat_of(_plain(4, jobs=8, machines=4, ops=5))
+    shop = _StartsSeen(flat, 0)
+    rng = np.random.default_rng(2)
+    first, *population = (_random_member(shop, rng) for _ in range(4))
+    side = _Intensifier(shop, first, time.perf_counter() + 0.6, 0, 0)
+    side.offer(first, population)
+    time.sleep(0.6)
+    side.stop.set()
+    side.thread.join()
+    later = shop.starts[1:]  # the first walk may begin before the offer
+    assert len(later) >= 3
+    assert all(any(start is member for member in population) for start in later)
+    assert len({id(start) for start in later}) >= 2
