@@ -11,6 +11,7 @@ import numpy as np
 from mixflow.schedule import Job, Machine, Mode, Operation, ProblemData, check
 from mixflow.schedule import _flexjobshop as fj
 from mixflow.schedule._arrays import FlatProblem, flat_of
+from mixflow.schedule._kernels import put_in, take_out
 from mixflow.schedule.cpsat import solve_full
 from mixflow.schedule.flextabu import (
     _Intensifier,
@@ -68,7 +69,7 @@ def test_insertion_values_are_the_exact_makespans() -> None:
         out = [np.zeros(width, dtype=np.int64) for _ in range(4)]
         for v in range(n):
             home, home_k = int(machine[v]), int(pos[v])
-            fj.take_out(v, seq, count, pos, machine)
+            take_out(v, seq, count, pos, machine)
             head2, tail2 = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
             lminus = fj.times_without(v, seq, count, pos, machine, shop.dmat, shop.job_pred, shop.job_succ,
                                       order, rank, head, tail, end_before, head2, tail2)
@@ -79,16 +80,16 @@ def test_insertion_values_are_the_exact_makespans() -> None:
             assert (head2[others] == head3[others]).all() and (tail2[others] == tail3[others]).all()
             found = fj.insertions(v, home, home_k, seq, count, machine, shop.dmat, flat.mode_ptr,
                                   flat.mode_machine, shop.job_pred, shop.job_succ, head2, tail2, lminus, *out)
-            fj.put_in(v, home, home_k, seq, count, pos, machine)
+            put_in(v, home, home_k, seq, count, pos, machine)
             for x in range(found):
-                fj.take_out(v, seq, count, pos, machine)
-                fj.put_in(v, int(out[0][x]), int(out[1][x]), seq, count, pos, machine)
+                take_out(v, seq, count, pos, machine)
+                put_in(v, int(out[0][x]), int(out[1][x]), seq, count, pos, machine)
                 exact = fj.times(seq, count, pos, machine, shop.dmat, shop.job_pred, shop.job_succ, -1,
                                  np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), indeg,
                                  np.zeros(n, dtype=np.int64))
                 assert exact == out[2][x] >= 0  # acyclic, and valued exactly
-                fj.take_out(v, seq, count, pos, machine)
-                fj.put_in(v, home, home_k, seq, count, pos, machine)
+                take_out(v, seq, count, pos, machine)
+                put_in(v, home, home_k, seq, count, pos, machine)
                 checked += 1
     assert checked > 500
 

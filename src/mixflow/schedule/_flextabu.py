@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from mixflow.schedule._kernels import fit_start
+from mixflow.schedule._kernels import fit_start, put_in, take_out
 
 CANDIDATES = 32
 """Candidate moves kept per step, per operation of the problem (beyond that, the rest are skipped)."""
@@ -83,29 +83,6 @@ def evaluate(
     if tail < n:
         return -1
     return makespan
-
-
-@njit(cache=True)
-def _take_out(v, seq, count, pos, machine):  # pragma: no cover - numba
-    m = machine[v]
-    for k in range(pos[v], count[m] - 1):
-        q = seq[m, k + 1]
-        seq[m, k] = q
-        pos[q] = k
-    count[m] -= 1
-    pos[v] = -1
-
-
-@njit(cache=True)
-def _put_in(v, m, k, seq, count, pos, machine):  # pragma: no cover - numba
-    for t in range(count[m], k, -1):
-        q = seq[m, t - 1]
-        seq[m, t] = q
-        pos[q] = t
-    seq[m, k] = v
-    pos[v] = k
-    count[m] += 1
-    machine[v] = m
 
 
 @njit(cache=True)
@@ -227,7 +204,7 @@ def search(
                 j = succ_idx[k]
                 latest = min(latest, start[j])
                 tail_v = max(tail_v, dmat[j, machine[j]] + tail[j])
-            _take_out(v, seq, count, pos, machine)
+            take_out(v, seq, count, pos, machine)
             for e in range(elig_ptr[v], elig_ptr[v + 1]):
                 m = elig_machine[e]
                 kind = machine_setup[m]
@@ -255,7 +232,7 @@ def search(
                     cand_machine[found] = m
                     cand_k[found] = k
                     found += 1
-            _put_in(v, home, home_k, seq, count, pos, machine)
+            put_in(v, home, home_k, seq, count, pos, machine)
         # pass 2: exact scores in estimate order, until the estimate exceeds the best exact score
         pick_v = -1
         pick_m = -1
@@ -276,8 +253,8 @@ def search(
             home = machine[v]
             home_k = pos[v]
             blocked = tabu_op[v] >= it if m == home else tabu_machine[v, m] >= it
-            _take_out(v, seq, count, pos, machine)
-            _put_in(v, m, k, seq, count, pos, machine)
+            take_out(v, seq, count, pos, machine)
+            put_in(v, m, k, seq, count, pos, machine)
             value = evaluate(seq, count, pos, machine, dmat, pred_ptr, pred_idx, succ_ptr, succ_idx, family,
                              setup, machine_setup, down_ptr, down_start, down_end, release, cand_start,
                              cand_end, indeg, cand_queue)
@@ -299,8 +276,8 @@ def search(
                         pick_m = m
                         pick_k = k
                     r += 1
-            _take_out(v, seq, count, pos, machine)
-            _put_in(v, home, home_k, seq, count, pos, machine)
+            take_out(v, seq, count, pos, machine)
+            put_in(v, home, home_k, seq, count, pos, machine)
         if pick_v < 0:
             if any_v < 0:
                 break
@@ -314,8 +291,8 @@ def search(
             tabu_op[pick_v] = it + tenure
         else:
             tabu_machine[pick_v, home] = it + tenure
-        _take_out(pick_v, seq, count, pos, machine)
-        _put_in(pick_v, pick_m, pick_k, seq, count, pos, machine)
+        take_out(pick_v, seq, count, pos, machine)
+        put_in(pick_v, pick_m, pick_k, seq, count, pos, machine)
         current = evaluate(seq, count, pos, machine, dmat, pred_ptr, pred_idx, succ_ptr, succ_idx,
                               family, setup, machine_setup, down_ptr, down_start, down_end, release, start,
                               end, indeg, queue)

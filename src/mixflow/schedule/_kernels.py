@@ -1,4 +1,5 @@
-"""Numba kernels: calendar fitting, the dispatch (Giffler-Thompson) builder and sequence propagation.
+"""Numba kernels: calendar fitting, the dispatch (Giffler-Thompson) builder, sequence propagation and
+the machine-row edits both flexible tabu kernels make.
 
 Imported only by the solvers; all arrays come from `_arrays.FlatProblem`.
 """
@@ -170,3 +171,29 @@ def earliest_ends(
             best = min(best, s + mode_duration[k])
         end[i] = best
     return end
+
+
+@njit(cache=True, nogil=True)
+def take_out(v, seq, count, pos, machine):  # pragma: no cover - numba
+    """Remove v from its machine row (rows of `seq`, `count` long; its machine entry stays, its position
+    becomes -1)."""
+    m = machine[v]
+    for k in range(pos[v], count[m] - 1):
+        q = seq[m, k + 1]
+        seq[m, k] = q
+        pos[q] = k
+    count[m] -= 1
+    pos[v] = -1
+
+
+@njit(cache=True, nogil=True)
+def put_in(v, m, k, seq, count, pos, machine):  # pragma: no cover - numba
+    """Insert v at position k of machine m's row."""
+    for t in range(count[m], k, -1):
+        q = seq[m, t - 1]
+        seq[m, t] = q
+        pos[q] = t
+    seq[m, k] = v
+    pos[v] = k
+    count[m] += 1
+    machine[v] = m
