@@ -120,3 +120,23 @@ def test_a_run_does_not_depend_on_the_hash_seed() -> None:
         for seed in ("1", "2")
     ]
     assert outs[0] == outs[1] and outs[0]
+
+
+def test_a_part_is_due_when_its_truck_reaches_the_station(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A material task's deadline counts only the trucks queued before the line ahead of its truck: at
+    most the line queue and the station's takts after posting, however full the line is."""
+    from sqlalchemy import select
+
+    from mixflow.plan import PlanOptions, PlanStore
+    from mixflow.store import connect
+    from mixflow.store.plan_state import PlanTaskRow
+
+    _, sessions = connect(f"sqlite:///{tmp_path / 'plan.db'}")
+    options = PlanOptions()
+    run(Scenario(scale=0.05, days=1, drain_days=4), seed=3, store=PlanStore(sessions), options=options)
+    takt = build_plant(0.05, 3).line.takt_s
+    with sessions() as session:
+        tasks = session.scalars(select(PlanTaskRow)).all()
+    assert tasks
+    late = [t.id for t in tasks if t.deadline_s - t.posted_s > (options.line_queue + t.station) * takt]
+    assert not late

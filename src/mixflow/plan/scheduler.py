@@ -354,14 +354,16 @@ class Scheduler:
 
     def _post_tasks(self, order_id: str, now: int) -> list[Command]:
         line = self.plant.line
-        queued = self._released_open
+        # the truck enters the line after the released trucks still queued before it (those on the
+        # line's stations do not delay it), then moves a station per takt
+        ahead = max(self._released_open - 1 - len(line.stations), 0)
         commands: list[Command] = []
         tasks = []
         for part, qty in sorted(
             self.catalogue.bill_of_materials(self.orders[order_id].configuration).items()
         ):
             station = self.feeding.station_of[part]
-            deadline = now + (queued + station) * line.takt_s
+            deadline = now + (ahead + 1 + station) * line.takt_s
             task = MaterialTask(
                 id=f"{order_id}/{part}",
                 part=part,
