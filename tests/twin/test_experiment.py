@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from mixflow.errors import InfeasibleError
 from mixflow.model import Plant
 from mixflow.model.plant import FloorGrid
+from mixflow.plan import PlanOptions, PlanStore
 from mixflow.reference import build_plant, order_stream, reference_catalogue
+from mixflow.store import connect
+from mixflow.store.plan_state import PlanTaskRow
 from mixflow.twin import Scenario, check_feasible, run
 from mixflow.twin.report import write_report
 
@@ -125,12 +129,6 @@ def test_a_run_does_not_depend_on_the_hash_seed() -> None:
 def test_a_part_is_due_when_its_truck_reaches_the_station(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A material task's deadline counts only the trucks queued before the line ahead of its truck: at
     most the line queue and the station's takts after posting, however full the line is."""
-    from sqlalchemy import select
-
-    from mixflow.plan import PlanOptions, PlanStore
-    from mixflow.store import connect
-    from mixflow.store.plan_state import PlanTaskRow
-
     _, sessions = connect(f"sqlite:///{tmp_path / 'plan.db'}")
     options = PlanOptions()
     run(Scenario(scale=0.05, days=1, drain_days=4), seed=3, store=PlanStore(sessions), options=options)
@@ -138,5 +136,5 @@ def test_a_part_is_due_when_its_truck_reaches_the_station(tmp_path) -> None:  # 
     with sessions() as session:
         tasks = session.scalars(select(PlanTaskRow)).all()
     assert tasks
-    late = [t.id for t in tasks if t.deadline_s - t.posted_s > (options.line_queue + t.station) * takt]
-    assert not late
+    too_far = [t.id for t in tasks if t.deadline_s - t.posted_s > (options.line_queue + t.station) * takt]
+    assert not too_far
