@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 from sqlalchemy import select
@@ -9,11 +11,12 @@ from sqlalchemy import select
 from mixflow.errors import InfeasibleError
 from mixflow.model import Plant
 from mixflow.model.plant import FloorGrid
-from mixflow.plan import PlanOptions, PlanStore
+from mixflow.model.port import Command, Event, PartDelivered, PostTask, ReleaseToLine
+from mixflow.plan import PlanOptions, PlanStore, Scheduler
 from mixflow.reference import build_plant, order_stream, reference_catalogue
 from mixflow.store import connect
 from mixflow.store.plan_state import PlanTaskRow
-from mixflow.twin import Scenario, check_feasible, run
+from mixflow.twin import Scenario, Twin, check_feasible, prepare, run
 from mixflow.twin.report import write_report
 
 
@@ -138,3 +141,43 @@ def test_a_part_is_due_when_its_truck_reaches_the_station(tmp_path) -> None:  # 
     assert tasks
     too_far = [t.id for t in tasks if t.deadline_s - t.posted_s > (options.line_queue + t.station) * takt]
     assert not too_far
+
+
+class _WatchedTwin(Twin):
+    """The twin, noting in order every command it takes and every event it reports."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.log: list[object] = []
+
+    def submit(self, commands: Sequence[Command]) -> None:
+        self.log += commands
+        super().submit(commands)
+
+    def poll(self, until_s: int) -> list[Event]:
+        events = super().poll(until_s)
+        self.log += events
+        return events
+
+
+def test_a_truck_enters_the_line_with_its_first_station_parts_there() -> None:
+    """The scheduler puts a truck on the line only after the parts of its first station (the frame)
+    were delivered, so the line never waits at its head for them."""
+    scenario = Scenario(scale=0.05, days=1, drain_days=4)
+    plant, catalogue, orders = prepare(scenario, 3)
+    twin = _WatchedTwin(plant, catalogue, orders, scenario, 3)
+    Scheduler(plant, catalogue, None, PlanOptions(), seed=3).run(twin, scenario.end_s)
+    head_tasks: dict[str, set[str]] = {}
+    delivered: set[str] = set()
+    entered = 0
+    for item in twin.log:
+        if isinstance(item, PostTask) and item.task.station == "0":
+            head_tasks.setdefault(item.task.order_id, set()).add(item.task.id)
+        elif isinstance(item, PartDelivered):
+            delivered.add(item.task_id)
+        elif isinstance(item, ReleaseToLine):
+            entered += 1
+            called = head_tasks.get(item.order_id, set())
+            assert called and called <= delivered, item.order_id
+    assert entered == len(orders)
+    assert not [s for s in twin.line.stops if s.station == plant.line.stations[0].id and "missing" in s.cause]
