@@ -11,7 +11,7 @@ from sqlalchemy import select
 from mixflow.errors import InfeasibleError
 from mixflow.model import Plant
 from mixflow.model.plant import FloorGrid
-from mixflow.model.port import Command, Event, PartDelivered, PostTask, ReleaseToLine
+from mixflow.model.port import Command, Event, PartDelivered, PostTask, ReleaseToLine, StartOperation
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
 from mixflow.reference import build_plant, order_stream, reference_catalogue
 from mixflow.store import connect
@@ -160,13 +160,21 @@ class _WatchedTwin(Twin):
         return events
 
 
-def test_a_truck_enters_the_line_with_its_first_station_parts_there() -> None:
-    """The scheduler puts a truck on the line only after the parts of its first station (the frame)
-    were delivered, so the line never waits at its head for them."""
+@pytest.fixture(scope="module")
+def watched() -> tuple[Scheduler, _WatchedTwin, int]:
+    """A small run with the port's traffic noted: the scheduler, the twin and the number of orders."""
     scenario = Scenario(scale=0.05, days=1, drain_days=4)
     plant, catalogue, orders = prepare(scenario, 3)
     twin = _WatchedTwin(plant, catalogue, orders, scenario, 3)
-    Scheduler(plant, catalogue, None, PlanOptions(), seed=3).run(twin, scenario.end_s)
+    scheduler = Scheduler(plant, catalogue, None, PlanOptions(), seed=3)
+    scheduler.run(twin, scenario.end_s)
+    return scheduler, twin, len(orders)
+
+
+def test_a_truck_enters_the_line_with_its_first_station_parts_there(watched) -> None:  # type: ignore[no-untyped-def]
+    """The scheduler puts a truck on the line only after the parts of its first station (the frame)
+    were delivered, so the line never waits at its head for them."""
+    scheduler, twin, n_orders = watched
     head_tasks: dict[str, set[str]] = {}
     delivered: set[str] = set()
     entered = 0
@@ -179,5 +187,19 @@ def test_a_truck_enters_the_line_with_its_first_station_parts_there() -> None:
             entered += 1
             called = head_tasks.get(item.order_id, set())
             assert called and called <= delivered, item.order_id
-    assert entered == len(orders)
-    assert not [s for s in twin.line.stops if s.station == plant.line.stations[0].id and "missing" in s.cause]
+    assert entered == n_orders
+    first = scheduler.plant.line.stations[0].id
+    assert not [s for s in twin.line.stops if s.station == first and "missing" in s.cause]
+
+
+def test_the_scheduler_forgets_the_work_of_finished_orders(watched) -> None:  # type: ignore[no-untyped-def]
+    """Once every truck is delivered no part chain, material task or truck at the line head is kept,
+    and the shops forget the started operations no longer in a plan: a plant that runs for months
+    does not grow the scheduler's memory with every order it ever built."""
+    scheduler, twin, n_orders = watched
+    assert scheduler.kpis.delivered_s and len(scheduler.kpis.delivered_s) == n_orders
+    assert not scheduler._chains and not scheduler._next_op and not scheduler._fleet_task
+    assert not scheduler._line_head and not scheduler._head_parts_due
+    ever = sum(isinstance(c, StartOperation) for c in twin.log)
+    assert len(scheduler.shops.started) < ever / 4
+    assert scheduler.kpis.decisions >= len(scheduler.kpis.decision_ms) > 0

@@ -140,7 +140,6 @@ class Scheduler:
         self._released_open = 0
         self._line_head: deque[str] = deque()
         self._head_parts_due: dict[str, set[str]] = {}
-        self._tasks_of: dict[str, list[MaterialTask]] = {}
         self._op_order: dict[str, PlannedOp] = {}
         self._started: dict[str, tuple[str, int]] = {}
         self._commands: list[Command] = []
@@ -199,7 +198,7 @@ class Scheduler:
         began = time.perf_counter()
         commands = self.decide(now)
         if commands:
-            self.kpis.decision_ms.append((time.perf_counter() - began) * 1000.0)
+            self.kpis.decided((time.perf_counter() - began) * 1000.0)
             factory.submit(commands)
         moving = self._stepped or self.fleet_busy()
         horizon = now + 1 if moving else min(until_s, now + self.options.idle_poll_s)
@@ -294,13 +293,11 @@ class Scheduler:
             self.kpis.shop_plan_fallbacks += 1
             _log.warning("shop plan at %d s failed (%s); the pull rule dispatches alone", now, error)
             self.shop_plan = None
-            self.shops.planned.clear()
+            self.shops.replace_plan({})
             return
         self.kpis.shop_plan_ms.append((time.perf_counter() - clock) * 1000.0)
         self.shop_plan = plan
-        self.shops.planned.clear()
-        if plan is not None:
-            self.shops.follow(plan.by_machine)
+        self.shops.replace_plan(plan.by_machine if plan is not None else {})
 
     def _release(self, now: int) -> list[Command]:
         """Release built trucks in the shift's sequence, keeping a short queue before the line: each
@@ -377,7 +374,6 @@ class Scheduler:
         # line's stations do not delay it), then moves a station per takt
         ahead = max(self._released_open - 1 - len(line.stations), 0)
         commands: list[Command] = []
-        tasks = []
         for part, qty in sorted(
             self.catalogue.bill_of_materials(self.orders[order_id].configuration).items()
         ):
@@ -394,7 +390,6 @@ class Scheduler:
                 order_id=order_id,
                 station=str(station),
             )
-            tasks.append(task)
             if station == 0:
                 self._head_parts_due.setdefault(order_id, set()).add(task.id)
             commands.append(PostTask(task))
@@ -404,7 +399,6 @@ class Scheduler:
             )
             if self.store is not None:
                 self.store.task_posted(task.id, order_id, part, station, now, deadline)
-        self._tasks_of[order_id] = tasks
         return commands
 
     def _fleet_step(self, now: int) -> list[Command]:
@@ -527,7 +521,8 @@ class Scheduler:
         chain = self._chains[key]
         if k < len(chain):
             self.shops.add(chain[k], self._priority(op.order_id))
-        else:
+        else:  # the part is built: its chain is no longer needed
+            del self._chains[key], self._next_op[key]
             self._part_ready(op.order_id, op.part, e.at_s)
 
     def _on_machine_down(self, e: MachineDown) -> None:
@@ -558,7 +553,7 @@ class Scheduler:
             self.kpis.shop_plan_fallbacks += 1
             _log.warning("shop plan repair at %d s failed (%s); the pull rule dispatches alone", now, error)
             self.shop_plan = None
-            self.shops.planned.clear()
+            self.shops.replace_plan({})
             return
         self.kpis.repairs += 1
         self.kpis.repaired_ops += len(moved)
@@ -575,7 +570,7 @@ class Scheduler:
             self.kpis.down_s[group] = self.kpis.down_s.get(group, 0) + e.at_s - since
 
     def _on_delivered_part(self, e: PartDelivered) -> None:
-        task = self._fleet_task.get(e.task_id)
+        task = self._fleet_task.pop(e.task_id, None)
         if task is not None and task.order_id in self._head_parts_due:
             self._head_parts_due[task.order_id].discard(e.task_id)
         if self.store is not None:

@@ -58,6 +58,16 @@ class ShopDispatch:
         self.from_plan = 0
         self.by_pull = 0
 
+    def replace_plan(self, by_machine: dict[str, list[str]]) -> None:
+        """Drop every machine's planned order and follow `by_machine` (empty: the pull rule alone).
+        Only the started operations a plan names or a machine still runs need remembering, so the
+        rest are forgotten here: a plant that runs for months does not keep every operation it ever
+        started."""
+        keep = {op for ops in by_machine.values() for op in ops} | {op.id for op in self.busy.values()}
+        self.started &= keep
+        self.planned.clear()
+        self.follow(by_machine)
+
     def follow(self, by_machine: dict[str, list[str]]) -> None:
         """Take each machine's planned operation order (replacing the orders of those machines)."""
         for machine, ops in by_machine.items():
