@@ -9,6 +9,8 @@ machine or AGV that does not answer cannot be planned on) and an alarm is raised
 from __future__ import annotations
 
 import itertools
+import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,9 @@ class Outgoing:
     message: CommandMessage
 
 
+_log = logging.getLogger("mixflow.connect")
+REJECTED_KEPT = 1000
+"""Latest rejected commands kept for inspection (each is also logged as it comes)."""
 FLEET_ID = "fleet"
 
 
@@ -173,7 +178,7 @@ class CommandTracker:
         self.max_resends = max_resends
         self.pending: dict[str, Pending] = {}
         self.acknowledged = 0
-        self.rejected: list[tuple[Outgoing, str]] = []
+        self.rejected: deque[tuple[Outgoing, str]] = deque(maxlen=REJECTED_KEPT)
 
     def sent(self, outgoing: Outgoing, now_ms: int) -> None:
         self.pending[outgoing.message.command_id] = Pending(outgoing, now_ms + self.ack_timeout_ms)
@@ -186,6 +191,7 @@ class CommandTracker:
         del self.pending[ack.command_id]
         self.acknowledged += 1
         if ack.status == "rejected":
+            _log.warning("device %s rejected command %s: %s", device_id, ack.command_id, ack.reason)
             self.rejected.append((pending.outgoing, ack.reason))
         return True
 
