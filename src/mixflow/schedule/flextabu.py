@@ -31,8 +31,8 @@ the rest unsettled). So 57 lies far from 58 in the assignment, beyond single cri
 memetic search alone (10 s, 1 thread) reached 57 in 6 of 72 runs, only in runs at 58 within 1.5 s;
 restarting a stagnant population from a load-balanced assignment (global selection, Zhang et al.
 2011), in 8 of 72; the whole solve still ended at 58 (8 of 8 seeds), so that was left out. Plain
-CP-SAT on makespan <= 57 found nothing in 20 minutes. Given 60 s the memetic search alone reaches 57
-in 3 of 10 runs (at 28-33 s). The crux is the busiest machine's set of operations: in a 57 found so, that
+CP-SAT on makespan <= 57 found nothing in 20 minutes. Given 45-60 s the memetic search alone reached 57
+in 3 of 12 runs (at 28-33 s). The crux is the busiest machine's set of operations: in a 57 found so, that
 machine is loaded 57 (busy from 0 to the end); with its set fixed and everything else free CP-SAT finds
 57 in 0.1 s, with the set of the same run's 58 (5 operations apart) nothing in 30 s, and allowed up to
 6 changes to that set, nothing in 20 s; checking each child's busiest-machine set that way (0.2 s
