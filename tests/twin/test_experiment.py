@@ -11,7 +11,7 @@ from sqlalchemy import select
 from mixflow.errors import InfeasibleError
 from mixflow.model import Plant
 from mixflow.model.plant import FloorGrid
-from mixflow.model.port import Command, Event, PartDelivered, PostTask, ReleaseToLine, StartOperation
+from mixflow.model.port import Command, Event, PartDelivered, PostTask, StartOperation
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
 from mixflow.reference import build_plant, order_stream, reference_catalogue
 from mixflow.store import connect
@@ -144,25 +144,41 @@ def test_a_part_is_due_when_its_truck_reaches_the_station(tmp_path) -> None:  # 
 
 
 class _WatchedTwin(Twin):
-    """The twin, noting in order every command it takes and every event it reports."""
+    """The twin, noting when each truck goes onto the line, when each material task is delivered and
+    how many operations it was told to start."""
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self.log: list[object] = []
+        self.entered_s: dict[str, int] = {}
+        self.delivered_s: dict[str, int] = {}
+        self.head_tasks: dict[str, set[str]] = {}
+        self.operations_started = 0
+        index = self.line.index
+
+        def watched_index(now_s: int) -> str | None:
+            off = index(now_s)
+            if self.line.at[0] is not None:
+                self.entered_s[self.line.at[0]] = now_s
+            return off
+
+        self.line.index = watched_index  # type: ignore[method-assign]
 
     def submit(self, commands: Sequence[Command]) -> None:
-        self.log += commands
+        self.operations_started += sum(isinstance(c, StartOperation) for c in commands)
+        for c in commands:
+            if isinstance(c, PostTask) and c.task.station == "0":
+                self.head_tasks.setdefault(c.task.order_id, set()).add(c.task.id)
         super().submit(commands)
 
     def poll(self, until_s: int) -> list[Event]:
         events = super().poll(until_s)
-        self.log += events
+        self.delivered_s.update((e.task_id, e.at_s) for e in events if isinstance(e, PartDelivered))
         return events
 
 
 @pytest.fixture(scope="module")
 def watched() -> tuple[Scheduler, _WatchedTwin, int]:
-    """A small run with the port's traffic noted: the scheduler, the twin and the number of orders."""
+    """A small run with the line's entries and the deliveries noted: scheduler, twin, number of orders."""
     scenario = Scenario(scale=0.05, days=1, drain_days=4)
     plant, catalogue, orders = prepare(scenario, 3)
     twin = _WatchedTwin(plant, catalogue, orders, scenario, 3)
@@ -172,34 +188,23 @@ def watched() -> tuple[Scheduler, _WatchedTwin, int]:
 
 
 def test_a_truck_enters_the_line_with_its_first_station_parts_there(watched) -> None:  # type: ignore[no-untyped-def]
-    """The scheduler puts a truck on the line only after the parts of its first station (the frame)
-    were delivered, so the line never waits at its head for them."""
+    """Every truck goes onto the line only once the parts of its first station (the frame) are there,
+    so the line never stops at its head for them."""
     scheduler, twin, n_orders = watched
-    head_tasks: dict[str, set[str]] = {}
-    delivered: set[str] = set()
-    entered = 0
-    for item in twin.log:
-        if isinstance(item, PostTask) and item.task.station == "0":
-            head_tasks.setdefault(item.task.order_id, set()).add(item.task.id)
-        elif isinstance(item, PartDelivered):
-            delivered.add(item.task_id)
-        elif isinstance(item, ReleaseToLine):
-            entered += 1
-            called = head_tasks.get(item.order_id, set())
-            assert called and called <= delivered, item.order_id
-    assert entered == n_orders
+    assert len(twin.entered_s) == n_orders
+    for order_id, at_s in twin.entered_s.items():
+        called = twin.head_tasks.get(order_id, set())
+        assert called and all(twin.delivered_s.get(t, at_s + 1) <= at_s for t in called), order_id
     first = scheduler.plant.line.stations[0].id
     assert not [s for s in twin.line.stops if s.station == first and "missing" in s.cause]
 
 
 def test_the_scheduler_forgets_the_work_of_finished_orders(watched) -> None:  # type: ignore[no-untyped-def]
-    """Once every truck is delivered no part chain, material task or truck at the line head is kept,
-    and the shops forget the started operations no longer in a plan: a plant that runs for months
-    does not grow the scheduler's memory with every order it ever built."""
+    """Once every truck is delivered no part chain is kept, and the shops forget the started operations
+    no longer in a plan: a plant that runs for months does not grow the scheduler's memory with every
+    order it ever built."""
     scheduler, twin, n_orders = watched
     assert scheduler.kpis.delivered_s and len(scheduler.kpis.delivered_s) == n_orders
-    assert not scheduler._chains and not scheduler._next_op and not scheduler._fleet_task
-    assert not scheduler._line_head and not scheduler._head_parts_due
-    ever = sum(isinstance(c, StartOperation) for c in twin.log)
-    assert len(scheduler.shops.started) < ever / 4
+    assert not scheduler._chains and not scheduler._next_op
+    assert len(scheduler.shops.started) < twin.operations_started / 4
     assert scheduler.kpis.decisions >= len(scheduler.kpis.decision_ms) > 0

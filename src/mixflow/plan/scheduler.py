@@ -5,8 +5,7 @@ a line slot (capable-to-promise) and releases the part jobs to the feeder shops;
 starts the most urgent operation on every free machine (a breakdown simply sends the group's queue to
 the other machines, and orders whose promise the fault endangers are flagged at once); trucks whose
 parts are all built are released to the line in slot order (a late truck yields its place: the
-rolling re-sequence), each with one material task per part, and enter the line once the parts of its
-first station are at the line head; the fleet manager assigns tasks to AGVs,
+rolling re-sequence), each with one material task per part; the fleet manager assigns tasks to AGVs,
 routes them collision-free step by step, sends low batteries to chargers and hands a failed AGV's
 task to another. Decisions are persisted through `PlanStore` as they are made.
 """
@@ -138,8 +137,6 @@ class Scheduler:
         self._ready_to_release: list[tuple[int, str]] = []
         self._release_plan: deque[str] = deque()
         self._released_open = 0
-        self._line_head: deque[str] = deque()
-        self._head_parts_due: dict[str, set[str]] = {}
         self._op_order: dict[str, PlannedOp] = {}
         self._started: dict[str, tuple[str, int]] = {}
         self._commands: list[Command] = []
@@ -152,7 +149,6 @@ class Scheduler:
         self._agv_index = {a: i for i, a in enumerate(self.agv_ids)}
         self._told_task: list[str | None] = [None] * len(self.agv_ids)
         self._told_charging = np.zeros(len(self.agv_ids), dtype=np.bool_)
-        self._fleet_task: dict[str, MaterialTask] = {}
         self._step_once = False
         self._stepped = False
         self._parked_down = np.zeros(len(self.agv_ids), dtype=np.bool_)
@@ -237,7 +233,6 @@ class Scheduler:
             self._replan_shops(now)
         commands += self.shops.dispatch(now)
         commands += self._release(now)
-        commands += self._enter_line()
         self._stepped = False
         if now > self._last_step_s and self.fleet_busy():
             commands += self._fleet_step(now)
@@ -300,9 +295,7 @@ class Scheduler:
         self.shops.replace_plan(plan.by_machine if plan is not None else {})
 
     def _release(self, now: int) -> list[Command]:
-        """Release built trucks in the shift's sequence, keeping a short queue before the line: each
-        released truck's parts are called to the line and it waits at the line head for those of the
-        first station (`_enter_line`)."""
+        """Release built trucks to the line in the shift's sequence, keeping a short queue before it."""
         commands: list[Command] = []
         cap = len(self.plant.line.stations) + self.options.line_queue
         while self._released_open < cap:
@@ -313,23 +306,10 @@ class Scheduler:
             order_id = self._release_plan.popleft()
             slot = self.promises[order_id].slot
             self._released_open += 1
-            self._advance(order_id, OrderStatus.ON_LINE, now, f"released in slot {slot}")
-            commands += self._post_tasks(order_id, now)
-            self._line_head.append(order_id)
-        return commands
-
-    def _enter_line(self) -> list[Command]:
-        """Put the trucks at the line head onto the line, in release order, once the parts of the first
-        station (the frame a truck is built on) are delivered. Entering before them stops the whole
-        line at its first station until the AGV arrives (at scale 1.0 a part's trip is about 3 min, a
-        takt 4 min, and a starved line takes a released truck at its next index); waiting instead
-        leaves the line's pitch empty and delays only this truck."""
-        commands: list[Command] = []
-        while self._line_head and not self._head_parts_due.get(self._line_head[0]):
-            order_id = self._line_head.popleft()
-            self._head_parts_due.pop(order_id, None)
             self.line_sequence.append(order_id)
-            commands.append(ReleaseToLine(order_id, self.promises[order_id].slot))
+            self._advance(order_id, OrderStatus.ON_LINE, now, f"released in slot {slot}")
+            commands.append(ReleaseToLine(order_id, slot))
+            commands += self._post_tasks(order_id, now)
         return commands
 
     def _resequence(self, now: int) -> None:
@@ -348,7 +328,7 @@ class Scheduler:
         order = batch
         if self.options.resequence and len(batch) > 2:
             orders = [self.orders[o] for o in batch]
-            tail = [self.orders[o] for o in [*self.line_sequence, *self._line_head][-10:]]
+            tail = [self.orders[o] for o in self.line_sequence[-10:]]
             try:
                 data = build_instance(
                     self.plant,
@@ -390,10 +370,7 @@ class Scheduler:
                 order_id=order_id,
                 station=str(station),
             )
-            if station == 0:
-                self._head_parts_due.setdefault(order_id, set()).add(task.id)
             commands.append(PostTask(task))
-            self._fleet_task[task.id] = task
             self.fleet.post(
                 FleetTask(task.id, self.grid.cell(*task.pickup), self.grid.cell(*task.dropoff), 0, deadline)
             )
@@ -570,9 +547,6 @@ class Scheduler:
             self.kpis.down_s[group] = self.kpis.down_s.get(group, 0) + e.at_s - since
 
     def _on_delivered_part(self, e: PartDelivered) -> None:
-        task = self._fleet_task.pop(e.task_id, None)
-        if task is not None and task.order_id in self._head_parts_due:
-            self._head_parts_due[task.order_id].discard(e.task_id)
         if self.store is not None:
             self.store.task_delivered(e.task_id, e.agv_id, e.at_s)
 

@@ -1,9 +1,11 @@
 """The final-assembly line in the twin: trucks index one station per takt while parts and work allow.
 
 Each station's worker starts a truck when it arrives (or when done with the one before) and may run
-`drift_s` into the next takt window; beyond that the line waits (an overload stop). A truck entering a
-station must find the parts the scheduler called for that station delivered, and the last station
-checks the whole bill of materials; otherwise the line stops (a missing-part stop) until they arrive.
+`drift_s` into the next takt window; beyond that the line waits (an overload stop). The truck at the
+head of the queue goes onto the line only with the parts called for the first station delivered (the
+frame it is built on); until they arrive the first pitch stays empty and the line keeps moving. A truck
+moving on to a later station must find the parts called for it delivered, and the last station checks
+the whole bill of materials; otherwise the line stops (a missing-part stop) until they arrive.
 """
 
 from __future__ import annotations
@@ -77,16 +79,16 @@ class LineState:
             order = self.at[i - 1]
             if order is not None and (task := self._missing(order, i)) is not None:
                 return i, order, f"missing part ({task})"
-        if self.queue and (task := self._missing(self.queue[0], 0)) is not None:
-            return 0, self.queue[0], f"missing part ({task})"
         return None
 
     def index(self, now_s: int) -> str | None:
-        """Move every truck one station on; returns the order that left the line, if any."""
+        """Move every truck one station on, taking the queue's head in if its first-station parts are
+        there; returns the order that left the line, if any."""
         n = len(self.at)
         off = self.at[n - 1]
         self.at[1:] = self.at[: n - 1]
-        self.at[0] = self.queue.popleft() if self.queue else None
+        ready = self.queue and self._missing(self.queue[0], 0) is None
+        self.at[0] = self.queue.popleft() if ready else None
         if self.at[0] is None:
             self.empty_slots += 1
         self.indexes += 1
