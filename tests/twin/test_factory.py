@@ -71,16 +71,22 @@ def test_a_storm_takes_machines_down_and_work_waits_for_the_repair(small) -> Non
     assert done.at_s == 6 * 3600 + 7200 + 3600
 
 
-def test_the_line_stops_for_a_missing_part(small) -> None:  # type: ignore[no-untyped-def]
+def _released_with_part_missing(small, station_index: int, part: str):  # type: ignore[no-untyped-def]
+    """A truck released to the line with one `part` called for station `station_index` that never
+    comes; returns the twin, the order, the station and what happened in the day after."""
     plant, catalogue, orders = small
     order = orders[0]
     twin = Twin(plant, catalogue, [order], Scenario(scale=0.05, mtbf_factor=0, agv_mtbf_h=0), 0)
     _drain(twin, order.placed_s)
-    station = plant.line.stations[1]
-    task = MaterialTask("T1", "axle", plant.shop("axle").outbound_cell, station.drop_cell, 0, DAY_S, 10.0,
-                        order.id, "1")
+    station = plant.line.stations[station_index]
+    task = MaterialTask("T1", part, plant.shop(part).outbound_cell, station.drop_cell, 0, DAY_S, 10.0,
+                        order.id, str(station_index))
     twin.submit([PostTask(task), ReleaseToLine(order.id, 0)])
-    events = _drain(twin, order.placed_s + DAY_S)
+    return twin, order, station, _drain(twin, order.placed_s + DAY_S)
+
+
+def test_the_line_stops_for_a_missing_part(small) -> None:  # type: ignore[no-untyped-def]
+    _, order, station, events = _released_with_part_missing(small, 1, "axle")
     stops = [e for e in events if isinstance(e, LineStopped)]
     assert stops and stops[0].order_id == order.id and "missing part" in stops[0].cause
     assert stops[0].station_id == station.id
@@ -89,15 +95,7 @@ def test_the_line_stops_for_a_missing_part(small) -> None:  # type: ignore[no-un
 def test_a_truck_waits_at_the_line_head_for_its_frame(small) -> None:  # type: ignore[no-untyped-def]
     """Without the parts of the first station the truck stays in the queue and the line runs empty
     pitches instead of stopping."""
-    plant, catalogue, orders = small
-    order = orders[0]
-    twin = Twin(plant, catalogue, [order], Scenario(scale=0.05, mtbf_factor=0, agv_mtbf_h=0), 0)
-    _drain(twin, order.placed_s)
-    station = plant.line.stations[0]
-    task = MaterialTask("T1", "frame", plant.shop("frame").outbound_cell, station.drop_cell, 0, DAY_S, 10.0,
-                        order.id, "0")
-    twin.submit([PostTask(task), ReleaseToLine(order.id, 0)])
-    events = _drain(twin, order.placed_s + DAY_S)
+    twin, order, _, events = _released_with_part_missing(small, 0, "frame")
     assert not [e for e in events if isinstance(e, LineStopped)]
     assert list(twin.line.queue) == [order.id] and all(o is None for o in twin.line.at)
     assert twin.line.empty_slots > 0
