@@ -98,7 +98,7 @@ def test_a_truck_waits_at_the_line_head_for_its_frame(small) -> None:  # type: i
     twin, order, _, events = _released_with_part_missing(small, 0, "frame")
     assert not [e for e in events if isinstance(e, LineStopped)]
     assert list(twin.line.queue) == [order.id] and all(o is None for o in twin.line.at)
-    assert twin.line.empty_slots > 0
+    assert twin.line.held_for_parts == twin.line.empty_slots > 0
 
 
 def test_an_order_placed_live_arrives(small) -> None:  # type: ignore[no-untyped-def]

@@ -35,8 +35,11 @@ def test_simulate_prints_the_kpis_as_json(capsys: pytest.CaptureFixture[str]) ->
         "oee",
         "energy_kwh_per_truck",
         "planner_ms_per_decision",
+        "line_pitches",
     }
     assert set(kpis["order_to_delivery_days"]) == {"p50", "p95", "max"}
+    pitches = kpis["line_pitches"]
+    assert pitches["indexed"] >= pitches["empty"] >= pitches["held_for_first_station_parts"] >= 0
     assert kpis["days"] == 1 and kpis["agv_collisions"] == 0
 
 

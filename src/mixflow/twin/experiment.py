@@ -172,6 +172,11 @@ def collect(
             "agv_steps": counters.steps,
             "machines": len(plant.machines),
             "line_stop_minutes": round(sum(s.end_s - s.start_s for s in twin.line.stops) / 60, 1),
+            "line_pitches": {
+                "indexed": twin.line.indexes,
+                "empty": twin.line.empty_slots,
+                "held_for_first_station_parts": twin.line.held_for_parts,
+            },
             "energy_kwh": {
                 "machines": round(machine_kwh, 1),
                 "agv_drive": round(counters.drive_kwh, 1),

@@ -50,6 +50,7 @@ class LineState:
         self.open_stop: tuple[int, str, str, str] | None = None
         self.indexes = 0
         self.empty_slots = 0
+        self.held_for_parts = 0
         self.last_index_s = 0
 
     @property
@@ -91,6 +92,7 @@ class LineState:
         self.at[0] = self.queue.popleft() if ready else None
         if self.at[0] is None:
             self.empty_slots += 1
+            self.held_for_parts += bool(self.queue)
         self.indexes += 1
         self.last_index_s = now_s
         for i, order in enumerate(self.at):
