@@ -4,8 +4,9 @@ For each scale (default 0.25, 0.5, 1.0) it simulates `--days` days of orders at 
 (the run drains those orders afterwards) with the cloud scheduler in charge and prints the wall time
 and KPIs. In the same run, at `--compare-scale`, it sets our plan (the schedule solver's
 machine orders, slot-ordered pull rule where the plan has nothing ready) against the pull rule alone
-(no shop solver) and the plain baseline (first-come-first-served dispatch), and the plant without and
-with a breakdown storm (10% of the cab shop down for an hour on day 1). Prints one JSON document.
+(no shop solver), the plain baseline (first-come-first-served dispatch) and the plan without spacers on
+the line (`max_spacing=0`), and the plant without and with a breakdown storm (10% of the cab shop down
+for an hour on day 1). Prints one JSON document.
 
     .venv/bin/python benchmarks/twin.py [--scales 0.25,0.5,1.0] [--days 5] [--compare-scale 0.25]
 """
@@ -31,6 +32,7 @@ KEYS = (
     "line_stops",
     "line_stop_causes",
     "line_stop_minutes",
+    "line_pitches",
     "agv_collisions",
     "agv_refused_moves",
     "agv_steps",
@@ -77,6 +79,7 @@ def main() -> None:
         "plan_slot_dispatch": _row(base, args.seed),
         "plan_pull_rule_only": _row(base, args.seed, PlanOptions(shop_solver="none")),
         "baseline_fifo_dispatch": _row(base, args.seed, PlanOptions(dispatch="fifo")),
+        "plan_without_spacers": _row(base, args.seed, PlanOptions(max_spacing=0)),
         "plan_with_breakdown_storm": _row(storm, args.seed),
     }
     print(

@@ -16,7 +16,7 @@ def test_every_port_command_becomes_device_messages() -> None:
     task = MaterialTask("t1", "axle", (1, 2), (5, 6), 0, 100, 250.0, "o1", "st3")
     commands = [
         StartOperation("op1", "cab_weld-001", 30, duration_s=120, order_id="o1"),
-        ReleaseToLine("o1", 4),
+        ReleaseToLine("o1", 4, spacing=1),
         PostTask(task),
         AssignTask("agv-1", "t1"),
         Charge("agv-1", (9, 9)),
@@ -49,6 +49,9 @@ def test_malformed_command_fields_are_payload_errors() -> None:
         from_message(CommandMessage(1, "c1", "charge", {"agv_id": "a", "charger": [1, "x"]}))
     with pytest.raises(PayloadError, match="equal-length"):
         from_message(CommandMessage(1, "c2", "move", {"at_s": 1, "agv_ids": ["a"], "x": [1, 2], "y": [1]}))
+    with pytest.raises(PayloadError, match="spacing"):
+        from_message(CommandMessage(1, "c3", "release_to_line", {"order_id": "o", "slot": 1, "spacing": -1}))
+    assert from_message(CommandMessage(1, "c4", "release_to_line", {"order_id": "o", "slot": 1})).spacing == 0
 
 
 def test_unacknowledged_commands_are_resent_then_escalated() -> None:

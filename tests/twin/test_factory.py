@@ -101,6 +101,19 @@ def test_a_truck_waits_at_the_line_head_for_its_frame(small) -> None:  # type: i
     assert twin.line.held_for_parts == twin.line.empty_slots > 0
 
 
+def test_a_spacer_leaves_empty_pitches_before_a_truck(small) -> None:  # type: ignore[no-untyped-def]
+    plant, catalogue, orders = small
+    first, second = orders[0], orders[1]
+    twin = Twin(plant, catalogue, [first, second], Scenario(scale=0.05, mtbf_factor=0, agv_mtbf_h=0), 0)
+    start = max(first.placed_s, second.placed_s)
+    _drain(twin, start)
+    twin.submit([ReleaseToLine(first.id, 0), ReleaseToLine(second.id, 1, spacing=1)])
+    while twin.line.indexes < 3:
+        twin.poll(twin.now_s + 60)
+    assert twin.line.at[:3] == [second.id, None, first.id]
+    assert twin.line.spaced == 1 and twin.line.held_for_parts == 0
+
+
 def test_an_order_placed_live_arrives(small) -> None:  # type: ignore[no-untyped-def]
     plant, catalogue, orders = small
     twin = Twin(plant, catalogue, [], Scenario(scale=0.05, mtbf_factor=0, agv_mtbf_h=0), 0)

@@ -68,7 +68,8 @@ def to_messages(
             )
         ]
     if isinstance(command, ReleaseToLine):
-        return [make("line", line_id, "release_to_line", order_id=command.order_id, slot=command.slot)]
+        return [make("line", line_id, "release_to_line", order_id=command.order_id, slot=command.slot,
+                     spacing=command.spacing)]
     if isinstance(command, PostTask):
         task = command.task
         return [
@@ -128,7 +129,10 @@ def from_message(message: CommandMessage) -> Command:
                 bool(f.get("final", False)),
             )
         if message.type == "release_to_line":
-            return ReleaseToLine(str(f["order_id"]), int(f["slot"]))
+            spacing = int(f.get("spacing", 0))
+            if spacing < 0:
+                raise PayloadError("schema", f"release_to_line spacing must be >= 0, got {spacing}")
+            return ReleaseToLine(str(f["order_id"]), int(f["slot"]), spacing)
         if message.type == "post_task":
             task = MaterialTask(
                 str(f["task_id"]),

@@ -125,6 +125,12 @@ class AssemblyLine:
     def trucks_per_day(self) -> float:
         return self.calendar.working_s_per_day / self.takt_s
 
+    @property
+    def drift_s(self) -> int:
+        """How far into the next takt a station's worker may go on a truck before the line must wait:
+        half a takt, the reach of a worker walking along with the moving truck."""
+        return self.takt_s // 2
+
     def station_for_position(self, position: int) -> Station:
         index = self._position_to_station.get(position)  # type: ignore[attr-defined]
         if index is None:

@@ -150,10 +150,13 @@ class StartOperation:
 
 @dataclass(frozen=True)
 class ReleaseToLine:
-    """Put the truck of `order_id` on the line in slot `slot` (its position in the line sequence)."""
+    """Put the truck of `order_id` on the line in slot `slot` (its position in the line sequence), at
+    least `spacing` empty pitches after the truck before it: a spacer lets the worker of a station
+    that truck overran catch up instead of stopping the line."""
 
     order_id: str
     slot: int
+    spacing: int = 0
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from mixflow.model.port import (
 )
 from mixflow.model.work import MaterialTask
 from mixflow.plan.kpis import KpiBook
+from mixflow.plan.line_spacing import LineSpacing
 from mixflow.plan.material import LineFeeding
 from mixflow.plan.shop_plan import ShopPlan, plan_shops
 from mixflow.plan.shops import PlannedOp, ShopDispatch
@@ -72,15 +73,18 @@ TEST_S = 3600
 class PlanOptions:
     """How the scheduler works: `dispatch` "slot" starts the operation of the truck with the earliest
     line slot first (the pull rule), "fifo" the one that became ready first (the plain baseline); the
-    idle poll, the line queue and the store's flush period pace the loop. Every `replan_every_s` the
-    feeder shops' open operations of the orders due within `shop_horizon_s` are scheduled with
-    `mixflow.schedule.solve` (method `shop_solver`, "none" for the pull rule alone, within
-    `shop_time_limit_s`), and a breakdown repairs that plan outside a frozen window of `frozen_s`."""
+    idle poll, the line queue and the store's flush period pace the loop; a released truck gets up to
+    `max_spacing` empty pitches before it where a station's worker would overrun (0: none). Every
+    `replan_every_s` the feeder shops' open operations of the orders due within `shop_horizon_s` are
+    scheduled with `mixflow.schedule.solve` (method `shop_solver`, "none" for the pull rule alone,
+    within `shop_time_limit_s`), and a breakdown repairs that plan outside a frozen window of
+    `frozen_s`."""
 
     dispatch: str = "slot"
     resequence: bool = True
     idle_poll_s: int = 60
     line_queue: int = 2
+    max_spacing: int = 2
     flush_every_s: int = 600
     promise_rules: PromiseRules = field(default_factory=PromiseRules)
     shop_solver: str = "dispatch"
@@ -104,6 +108,8 @@ class PlanOptions:
             raise ValidationError("plan options", "idle_poll_s and flush_every_s must be >= 1")
         if self.line_queue < 1:
             raise ValidationError("plan options.line_queue", "must be >= 1")
+        if self.max_spacing < 0:
+            raise ValidationError("plan options.max_spacing", f"must be >= 0, got {self.max_spacing}")
         if self.dispatch not in ("slot", "fifo"):
             raise ValidationError("plan options.dispatch", f"must be slot or fifo, got {self.dispatch!r}")
 
@@ -137,6 +143,7 @@ class Scheduler:
         self._ready_to_release: list[tuple[int, str]] = []
         self._release_plan: deque[str] = deque()
         self._released_open = 0
+        self.spacing = LineSpacing(plant.line, self.options.max_spacing)
         self._op_order: dict[str, PlannedOp] = {}
         self._started: dict[str, tuple[str, int]] = {}
         self._commands: list[Command] = []
@@ -308,7 +315,8 @@ class Scheduler:
             self._released_open += 1
             self.line_sequence.append(order_id)
             self._advance(order_id, OrderStatus.ON_LINE, now, f"released in slot {slot}")
-            commands.append(ReleaseToLine(order_id, slot))
+            work = self.plant.line.station_work(self.catalogue.line_work(self.orders[order_id].configuration))
+            commands.append(ReleaseToLine(order_id, slot, self.spacing.release(work)))
             commands += self._post_tasks(order_id, now)
         return commands
 

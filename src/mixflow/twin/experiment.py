@@ -176,6 +176,7 @@ def collect(
                 "indexed": twin.line.indexes,
                 "empty": twin.line.empty_slots,
                 "held_for_first_station_parts": twin.line.held_for_parts,
+                "spaced": twin.line.spaced,
             },
             "energy_kwh": {
                 "machines": round(machine_kwh, 1),

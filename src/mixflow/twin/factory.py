@@ -149,6 +149,8 @@ class Twin:
                 self._assign(self.agvs.index[command.agv_id], command.task_id)
             elif isinstance(command, ReleaseToLine):
                 self.line.queue.append(command.order_id)
+                if command.spacing:
+                    self.line.spacing[command.order_id] = command.spacing
                 self._wake_line(self._now)
             elif isinstance(command, Charge):
                 self._start_charge(self.agvs.index[command.agv_id], command.charger)

@@ -3,7 +3,8 @@
 Each station's worker starts a truck when it arrives (or when done with the one before) and may run
 `drift_s` into the next takt window; beyond that the line waits (an overload stop). The truck at the
 head of the queue goes onto the line only with the parts called for the first station delivered (the
-frame it is built on); until they arrive the first pitch stays empty and the line keeps moving. A truck
+frame it is built on) and after the empty pitches (spacing) its release asked for since the truck
+before it; until then the first pitch stays empty and the line keeps moving. A truck
 moving on to a later station must find the parts called for it delivered, and the last station checks
 the whole bill of materials; otherwise the line stops (a missing-part stop) until they arrive.
 """
@@ -41,16 +42,19 @@ class LineState:
         self.finish_s = np.zeros(n, dtype=np.int64)
         self.worker_free_s = np.zeros(n, dtype=np.int64)
         self.queue: deque[str] = deque()
+        self.spacing: dict[str, int] = {}
+        self.pitches_since_entry = 0
         self.called: dict[tuple[str, int], set[str]] = {}
         self.delivered_tasks: set[str] = set()
         self.delivered_parts: dict[str, set[str]] = {}
         self.bom: dict[str, set[str]] = {}
-        self.drift_s = line.takt_s // 2
+        self.drift_s = line.drift_s
         self.stops: list[Stop] = []
         self.open_stop: tuple[int, str, str, str] | None = None
         self.indexes = 0
         self.empty_slots = 0
         self.held_for_parts = 0
+        self.spaced = 0
         self.last_index_s = 0
 
     @property
@@ -83,16 +87,23 @@ class LineState:
         return None
 
     def index(self, now_s: int) -> str | None:
-        """Move every truck one station on, taking the queue's head in if its first-station parts are
-        there; returns the order that left the line, if any."""
+        """Move every truck one station on, taking the queue's head in if its spacing has passed and its
+        first-station parts are there; returns the order that left the line, if any."""
         n = len(self.at)
         off = self.at[n - 1]
         self.at[1:] = self.at[: n - 1]
-        ready = self.queue and self._missing(self.queue[0], 0) is None
-        self.at[0] = self.queue.popleft() if ready else None
+        head = self.queue[0] if self.queue else None
+        spaced = head is not None and self.pitches_since_entry < self.spacing.get(head, 0)
+        held = head is not None and not spaced and self._missing(head, 0) is not None
+        self.at[0] = self.queue.popleft() if head is not None and not spaced and not held else None
         if self.at[0] is None:
             self.empty_slots += 1
-            self.held_for_parts += bool(self.queue)
+            self.spaced += spaced
+            self.held_for_parts += held
+            self.pitches_since_entry += 1
+        else:
+            self.spacing.pop(self.at[0], None)
+            self.pitches_since_entry = 0
         self.indexes += 1
         self.last_index_s = now_s
         for i, order in enumerate(self.at):
