@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from mixflow.model import DAY_S
@@ -18,6 +19,7 @@ from mixflow.model.port import (
 from mixflow.model.work import MaterialTask
 from mixflow.reference import build_plant, order_stream, reference_catalogue
 from mixflow.twin import Scenario, Storm, Twin
+from mixflow.twin.line import LineState
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +114,19 @@ def test_a_spacer_leaves_empty_pitches_before_a_truck(small) -> None:  # type: i
         twin.poll(twin.now_s + 60)
     assert twin.line.at[:3] == [second.id, None, first.id]
     assert twin.line.spaced == 1 and twin.line.held_for_parts == 0
+
+
+def test_a_spacer_counts_the_takts_an_idle_line_stood_still(small) -> None:  # type: ignore[no-untyped-def]
+    plant = small[0]
+    takt = plant.line.takt_s
+    for pause, entered in ((takt, None), (3 * takt, "B")):
+        line = LineState(plant.line, lambda order: np.zeros(len(plant.line.stations), dtype=np.int64))
+        line.queue.append("A")
+        line.index(0)
+        line.queue.append("B")
+        line.spacing["B"] = 1
+        line.index(pause)
+        assert line.at[0] == entered and line.spaced == (entered is None)
 
 
 def test_an_order_placed_live_arrives(small) -> None:  # type: ignore[no-untyped-def]

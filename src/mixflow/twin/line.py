@@ -92,6 +92,8 @@ class LineState:
         n = len(self.at)
         off = self.at[n - 1]
         self.at[1:] = self.at[: n - 1]
+        if self.indexes:  # takts without an index (an idle or stopped line) let the workers catch up too
+            self.pitches_since_entry += max(0, (now_s - self.last_index_s) // self.line.takt_s - 1)
         head = self.queue[0] if self.queue else None
         spaced = head is not None and self.pitches_since_entry < self.spacing.get(head, 0)
         held = head is not None and not spaced and self._missing(head, 0) is not None
