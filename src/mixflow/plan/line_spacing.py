@@ -27,7 +27,6 @@ class LineSpacing:
         self.drift_s = line.drift_s
         self.max_spacing = max_spacing
         self.carry = np.zeros(len(line.stations), dtype=np.int64)
-        self.spaced = 0
 
     def release(self, work: np.ndarray) -> int:
         """Empty pitches to leave before a truck with per-station `work` (seconds), and take it in."""
@@ -39,5 +38,4 @@ class LineSpacing:
                 break
             spacing += 1
         self.carry = carry
-        self.spaced += spacing > 0
         return spacing
