@@ -4,9 +4,9 @@ Each station's worker starts a truck when it arrives (or when done with the one 
 `drift_s` into the next takt window; beyond that the line waits (an overload stop). The truck at the
 head of the queue goes onto the line only with the parts called for the first station delivered (the
 frame it is built on) and after the empty pitches (spacing) its release asked for since the truck
-before it; until then the first pitch stays empty and the line keeps moving. A truck
-moving on to a later station must find the parts called for it delivered, and the last station checks
-the whole bill of materials; otherwise the line stops (a missing-part stop) until they arrive.
+before it; until then the first pitch stays empty and the line keeps moving. A truck moving on to a
+later station must find the parts called for it delivered, and the last station checks the whole bill
+of materials; otherwise the line stops (a missing-part stop) until they arrive.
 """
 
 from __future__ import annotations
