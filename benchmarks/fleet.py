@@ -301,7 +301,6 @@ def plant(hours: float) -> list[dict[str, Any]]:
             ms[step] = (time.perf_counter() - began) * 1000.0
             if step < 3600:
                 trail_check.append(nxt)
-        late = [d for d in fleet.deliveries if d.late]
         rows.append(
             {
                 "planner": name,
@@ -309,9 +308,9 @@ def plant(hours: float) -> list[dict[str, Any]]:
                 "hours_of_demand": hours,
                 "steps": horizon,
                 "tasks": len(tasks),
-                "delivered": len(fleet.deliveries),
-                "late": len(late),
-                "undelivered": len(tasks) - len(fleet.deliveries),
+                "delivered": fleet.delivered,
+                "late": fleet.delivered_late,
+                "undelivered": len(tasks) - fleet.delivered,
                 "flat_batteries": fleet.flat_batteries,
                 "first_hour_conflict_free": validate_plan(fleet.grid, np.array(trail_check)).ok,
                 "distance_bytes": fleet.planner.distances.bytes,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mixflow.fleet import manager
 from mixflow.fleet.grid import Grid
 from mixflow.fleet.manager import EnergySpec, FleetManager, RobotState
 from mixflow.fleet.tasks import FleetTask
@@ -24,9 +25,23 @@ def test_tasks_are_delivered_collision_free(warehouse: Grid) -> None:
             fleet.post(FleetTask(f"T{t}", int(a), int(b), release=t, deadline=t + 120))
         trail.append(fleet.step())
     assert validate_plan(warehouse, np.array(trail)).ok
-    assert len(fleet.deliveries) == 40 and not fleet.open
-    assert not any(d.late for d in fleet.deliveries)
+    assert fleet.delivered == len(fleet.deliveries) == 40 and not fleet.open
+    assert fleet.delivered_late == 0 and not any(d.late for d in fleet.deliveries)
     assert fleet.flat_batteries == 0
+    assert not fleet.tasks and not fleet.robot_of  # delivered tasks are forgotten
+
+
+def test_the_manager_keeps_only_the_latest_deliveries(warehouse: Grid, monkeypatch) -> None:
+    monkeypatch.setattr(manager, "DELIVERIES_KEPT", 5)
+    fleet = _manager(warehouse)
+    for k in range(12):
+        fleet.post(FleetTask(f"T{k}", warehouse.cell(k, 0), warehouse.cell(k, 3), deadline=1))
+    for _ in range(120):
+        fleet.step()
+    assert fleet.delivered == 12 and fleet.delivered_late == 12
+    assert len(fleet.deliveries) == 5 and not fleet.tasks
+    fleet.post(FleetTask("T0", warehouse.cell(0, 0), warehouse.cell(0, 3), deadline=500))  # id free again
+    assert "T0" in fleet.open
 
 
 def test_low_robots_charge_one_per_charger(warehouse: Grid) -> None:

@@ -9,6 +9,7 @@ charger serves one robot at a time) and drains batteries per move, more when loa
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -19,6 +20,10 @@ from mixflow.fleet._kernels import INF
 from mixflow.fleet.grid import Grid
 from mixflow.fleet.planner import PIBTPlanner, PlannerOptions
 from mixflow.fleet.tasks import FORBIDDEN, FleetTask, assign
+
+DELIVERIES_KEPT = 10_000
+"""Latest deliveries the manager keeps for inspection; `delivered` and `delivered_late` count all. A
+plant at scale 1.0 delivers thousands of parts a day and the manager runs for months."""
 
 
 class RobotState(IntEnum):
@@ -93,10 +98,12 @@ class FleetManager:
         self.soc_kwh = np.full(n, energy.battery_kwh)
         self.charger_owner = np.full(len(self.chargers), -1, dtype=np.int64)
         self.charger_of = np.full(n, -1, dtype=np.int64)
-        self.tasks: dict[str, FleetTask] = {}
+        self.tasks: dict[str, FleetTask] = {}  # posted and not yet delivered: open or on a robot
         self.open: set[str] = set()  # posted, not yet picked up
         self.robot_of: dict[str, int] = {}
-        self.deliveries: list[Delivery] = []
+        self.deliveries: deque[Delivery] = deque(maxlen=DELIVERIES_KEPT)
+        self.delivered = 0
+        self.delivered_late = 0
         self.flat_batteries = 0
         self.reassign_every = reassign_every
         self._dirty = False
@@ -116,9 +123,10 @@ class FleetManager:
         return self.planner.positions
 
     def post(self, task: FleetTask) -> None:
-        """Add a material task to the pool; it is assigned at the next step."""
+        """Add a material task to the pool; it is assigned at the next step. A delivered task leaves the
+        pool, so only an id still open or on its way is refused as posted twice."""
         if task.id in self.tasks:
-            raise ValidationError(f"task {task.id}", "was already posted")
+            raise ValidationError(f"task {task.id}", "is already posted and not yet delivered")
         for what, cell in (("pickup", task.pickup), ("dropoff", task.dropoff)):
             if not self.grid.is_free(cell):
                 raise ValidationError(f"task {task.id}", f"{what} {self.grid.xy(cell)} is blocked or outside")
@@ -295,8 +303,11 @@ class FleetManager:
             elif state == RobotState.TO_DROPOFF:
                 task_id = self.task_of[robot]
                 assert task_id is not None
-                task = self.tasks[task_id]
-                self.deliveries.append(Delivery(task_id, robot, now, now > task.deadline))
+                task = self.tasks.pop(task_id)
+                late = now > task.deadline
+                self.deliveries.append(Delivery(task_id, robot, now, late))
+                self.delivered += 1
+                self.delivered_late += late
                 self.robot_of.pop(task_id, None)
                 self.task_of[robot] = None
                 self.state[robot] = RobotState.IDLE
