@@ -176,6 +176,14 @@ class _WatchedTwin(Twin):
         return events
 
 
+class _FrameReportsLost(_WatchedTwin):
+    """A plant whose frames arrive at the line but whose reports of their delivery are lost."""
+
+    def poll(self, until_s: int) -> list[Event]:
+        return [e for e in super().poll(until_s)
+                if not (isinstance(e, PartDelivered) and e.task_id.endswith("/frame"))]
+
+
 @pytest.fixture(scope="module")
 def watched() -> tuple[Scheduler, _WatchedTwin, int]:
     """A small run with the line's entries and the deliveries noted: scheduler, twin, number of orders."""
@@ -197,6 +205,29 @@ def test_a_truck_enters_the_line_with_its_first_station_parts_there(watched) -> 
         assert called and all(twin.delivered_s.get(t, at_s + 1) <= at_s for t in called), order_id
     first = scheduler.plant.line.stations[0].id
     assert not [s for s in twin.line.stops if s.station == first and "missing" in s.cause]
+
+
+def test_no_material_is_overdue_in_a_run_where_every_delivery_is_reported(watched) -> None:  # type: ignore[no-untyped-def]
+    scheduler, _, _ = watched
+    assert scheduler.kpis.material_overdue == 0 and not scheduler.overdue
+    assert len(scheduler.material_watch) == 0  # every deadline passed and was looked at
+
+
+def test_a_part_not_reported_at_its_station_by_its_deadline_raises_the_andon() -> None:
+    """The scheduler hears of every frame's delivery from the plant; when the reports are lost, each
+    frame is overdue once at its deadline, its order is flagged at risk, and the run goes on."""
+    scenario = Scenario(scale=0.05, days=1, drain_days=4)
+    plant, catalogue, orders = prepare(scenario, 3)
+    twin = _FrameReportsLost(plant, catalogue, orders, scenario, 3)
+    scheduler = Scheduler(plant, catalogue, None, PlanOptions(), seed=3)
+    scheduler.run(twin, scenario.end_s)
+    assert len(twin.delivered) == len(orders)
+    assert scheduler.kpis.material_overdue == len(orders) == len(scheduler.overdue)
+    assert {late.order_id for late in scheduler.overdue} == {o.id for o in orders}
+    first = plant.line.stations[0].id
+    for late in scheduler.overdue:
+        assert late.part == "frame" and late.station == first and late.at_s > late.deadline_s
+    assert scheduler.kpis.at_risk == {o.id for o in orders}
 
 
 def test_the_scheduler_forgets_the_work_of_finished_orders(watched) -> None:  # type: ignore[no-untyped-def]

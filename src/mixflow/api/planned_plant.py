@@ -10,6 +10,7 @@ quote, the plan views) take the same lock for a moment.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -87,6 +88,7 @@ class PlannedPlant(ABC):
         self.scheduler = scheduler
         self._alarms: deque[dict[str, Any]] = deque(maxlen=MAX_ALARMS)
         self.factory = AlarmTap(factory, self._alarms)
+        self._overdue_seen = 0
         self._epoch = epoch
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -187,7 +189,19 @@ class PlannedPlant(ABC):
                 last_sync = time.monotonic()
             self._stop.wait(0.01)
 
+    def _take_overdue(self) -> None:
+        """The scheduler's material andon joins the factory's alarms."""
+        count = self.scheduler.kpis.material_overdue
+        if count == self._overdue_seen:
+            return
+        overdue = self.scheduler.overdue
+        for late in itertools.islice(overdue, max(len(overdue) - (count - self._overdue_seen), 0), None):
+            self._alarms.append({"at_s": late.at_s, "kind": "material overdue", "source": late.station,
+                                 "text": late.text()})
+        self._overdue_seen = count
+
     def take_snapshot(self) -> dict[str, Any]:
+        self._take_overdue()
         x, y, soc, machines, stopped = self.plant_state()
         down, busy = [], []
         for machine_id, state in machines.items():

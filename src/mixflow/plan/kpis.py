@@ -1,9 +1,10 @@
 """Key figures of a run, from the factory's events and the scheduler's own clock.
 
 Order-to-delivery (p50/p95/max days), promises kept, trucks a day against demand, line stops and
-their causes, OEE per machine group (availability x performance; no scrap is modelled), and the
-planner's compute time per decision (p50/p95 over the latest `DECISION_WINDOW` decisions, max and
-count over all). AGV and energy figures come from the factory's own meters.
+their causes, parts not reported at their station by their deadline (`material_overdue`), OEE per
+machine group (availability x performance; no scrap is modelled), and the planner's compute time per
+decision (p50/p95 over the latest `DECISION_WINDOW` decisions, max and count over all). AGV and energy
+figures come from the factory's own meters.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class KpiBook:
     shop_plan_fallbacks: int = 0
     repairs: int = 0
     repaired_ops: int = 0
+    material_overdue: int = 0
 
     def decided(self, ms: float) -> None:
         """Count one decision that took `ms` milliseconds."""
@@ -94,6 +96,7 @@ class KpiBook:
             "line_resequences": self.resequences,
             "line_stops": len(self.stops),
             "line_stop_causes": dict(causes),
+            "material_overdue": self.material_overdue,
             "oee": oee,
             "planner_ms_per_decision": {
                 "p50": round(float(np.percentile(ms, 50)), 3),

@@ -7,7 +7,9 @@ the other machines, and orders whose promise the fault endangers are flagged at 
 parts are all built are released to the line in slot order (a late truck yields its place: the
 rolling re-sequence), each with one material task per part; the fleet manager assigns tasks to AGVs,
 routes them collision-free step by step, sends low batteries to chargers and hands a failed AGV's
-task to another. Decisions are persisted through `PlanStore` as they are made.
+task to another; a part the factory has not reported at its station by its deadline raises the
+material andon (`overdue`, KPI `material_overdue`) and flags its order at risk. Decisions are
+persisted through `PlanStore` as they are made.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from mixflow.model.work import MaterialTask
 from mixflow.plan.kpis import KpiBook
 from mixflow.plan.line_spacing import LineSpacing
 from mixflow.plan.material import LineFeeding
+from mixflow.plan.material_watch import MaterialOverdue, MaterialWatch
 from mixflow.plan.shop_plan import ShopPlan, plan_shops
 from mixflow.plan.shops import PlannedOp, ShopDispatch
 from mixflow.plan.state import PlanStore, SavedPlan
@@ -67,6 +70,8 @@ _TO_PICKUP, _TO_CHARGER = int(RobotState.TO_PICKUP), int(RobotState.TO_CHARGER)
 _CHARGING = int(RobotState.CHARGING)
 TEST_OPERATION = "eol_test"
 TEST_S = 3600
+OVERDUE_KEPT = 1000
+"""Latest overdue parts the scheduler keeps for the plant's alarm list (the KPIs count all)."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,8 @@ class Scheduler:
         self._last_flush = 0
         self._last_step_s = -1
         self.line_sequence: list[str] = []
+        self.material_watch = MaterialWatch()
+        self.overdue: deque[MaterialOverdue] = deque(maxlen=OVERDUE_KEPT)
         self.fleet = fleet_for_plant(plant, PlannerOptions(flow_weight=0.0, lane_cost=0), seed=seed)
         self.grid = self.fleet.grid
         self.agv_ids = plant.fleet.agv_ids
@@ -240,6 +247,8 @@ class Scheduler:
             self._replan_shops(now)
         commands += self.shops.dispatch(now)
         commands += self._release(now)
+        for late in self.material_watch.overdue(now):
+            self._on_overdue(late)
         self._stepped = False
         if now > self._last_step_s and self.fleet_busy():
             commands += self._fleet_step(now)
@@ -382,9 +391,17 @@ class Scheduler:
             self.fleet.post(
                 FleetTask(task.id, self.grid.cell(*task.pickup), self.grid.cell(*task.dropoff), 0, deadline)
             )
+            self.material_watch.post(task.id, order_id, part, line.stations[station].id, deadline)
             if self.store is not None:
                 self.store.task_posted(task.id, order_id, part, station, now, deadline)
         return commands
+
+    def _on_overdue(self, late: MaterialOverdue) -> None:
+        """A part missed its station: the supervisor is told, and the truck's promise is at risk."""
+        self.kpis.material_overdue += 1
+        self.overdue.append(late)
+        _log.warning("material overdue: %s", late.text())
+        self._flag(late.order_id, late.at_s, f"material overdue: {late.part}")
 
     def _fleet_step(self, now: int) -> list[Command]:
         fleet = self.fleet
@@ -555,6 +572,7 @@ class Scheduler:
             self.kpis.down_s[group] = self.kpis.down_s.get(group, 0) + e.at_s - since
 
     def _on_delivered_part(self, e: PartDelivered) -> None:
+        self.material_watch.delivered(e.task_id)
         if self.store is not None:
             self.store.task_delivered(e.task_id, e.agv_id, e.at_s)
 
