@@ -67,3 +67,30 @@ def test_quote_says_when_no_promise_service_runs(client, add_user, cheapest_truc
     alice = add_user("alice", Role.CUSTOMER)
     quote = client.post("/api/orders/quote", json={"configuration": cheapest_truck}, headers=alice).json()
     assert quote["available"] is False and "promise" in quote["detail"]
+
+
+def test_orders_come_in_pages_by_cursor(client, add_user, cheapest_truck) -> None:  # type: ignore[no-untyped-def]
+    alice, bob = add_user("alice", Role.CUSTOMER), add_user("bob", Role.CUSTOMER)
+    planner = add_user("pat", Role.PLANNER)
+    mine = [client.post("/api/orders", json={"configuration": cheapest_truck}, headers=alice).json()["id"]
+            for _ in range(5)]
+    bobs = client.post("/api/orders", json={"configuration": cheapest_truck}, headers=bob).json()["id"]
+    everything = [o["id"] for o in client.get("/api/orders", headers=alice).json()]
+    assert sorted(everything) == sorted(mine)
+    pages, before = [], None
+    while True:
+        query = {"limit": 2} if before is None else {"limit": 2, "before": before}
+        page = [o["id"] for o in client.get("/api/orders", params=query, headers=alice).json()]
+        if not page:
+            break
+        pages.append(page)
+        before = page[-1]
+    assert [len(p) for p in pages] == [2, 2, 1] and [i for p in pages for i in p] == everything
+    # a cursor must be an order the caller may see; the page size is bounded
+    assert client.get("/api/orders", params={"before": bobs}, headers=alice).status_code == 404
+    assert client.get("/api/orders", params={"before": "nope"}, headers=alice).status_code == 404
+    assert client.get("/api/orders", params={"limit": 0}, headers=alice).status_code == 422
+    assert client.get("/api/orders", params={"limit": 1001}, headers=alice).status_code == 422
+    staff_view = [o["id"] for o in client.get("/api/orders", headers=planner).json()]
+    after_bob = [o["id"] for o in client.get("/api/orders", params={"before": bobs}, headers=planner).json()]
+    assert len(staff_view) == 6 and after_bob == staff_view[staff_view.index(bobs) + 1:]

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from mixflow.store import accounts
+from mixflow.model import DAY_S, Order, OrderStatus, StatusChange
+from mixflow.store import accounts, order_book
 from mixflow.store.accounts import Role
 
 pytestmark = pytest.mark.browser
@@ -93,3 +94,22 @@ def test_planner_sees_agvs_move(live_server, page, artifacts: Path) -> None:  # 
     assert page.evaluate("typeof Plotly") == "object"  # served from the plotly package, no CDN
     assert page.locator("#gantt .main-svg").count() >= 1
     page.screenshot(path=str(artifacts / "planner.png"), full_page=True)
+
+
+def test_a_customer_pages_back_through_many_orders(live_server, page) -> None:  # type: ignore[no-untyped-def]
+    base, app = live_server
+    with app.state.sessions() as session:
+        accounts.ensure_user(session, "olga", "olga-password", Role.CUSTOMER)
+        for k in range(60):
+            placed = StatusChange(OrderStatus.PLACED, k)
+            config = {"family": "mixer", "drive": "6x4"}
+            order = Order(f"OLGA-{k:03d}", "olga", config, k, k + DAY_S, history=(placed,))
+            order_book.save_new(session, order, 100_000.0)
+    _log_in(page, base, "orders.html", "olga", "olga-password", register=False)
+    page.locator(".order[data-order=OLGA-059]").wait_for()
+    assert page.locator(".order").count() == 50 and page.locator("#older").is_visible()
+    page.click("#older")
+    page.locator(".order[data-order=OLGA-000]").wait_for()
+    ids = page.evaluate("[...document.querySelectorAll('.order')].map((e) => e.dataset.order)")
+    assert ids == [f"OLGA-{k:03d}" for k in range(59, -1, -1)]  # newest first, each once
+    assert not page.locator("#older").is_visible()

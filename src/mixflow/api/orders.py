@@ -7,13 +7,15 @@ not even reveal that the order exists. Staff (planner, operator, admin) see ever
 from __future__ import annotations
 
 import secrets
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from mixflow.api.clock import PlantClock, to_datetime, to_seconds
 from mixflow.api.deps import STAFF, SessionDep, UserDep
 from mixflow.api.schemas import ErrorOut, OrderOut, OrderRequest, Promise, StatusStep
 from mixflow.api.security import TokenClaims
+from mixflow.errors import UnknownNameError
 from mixflow.model import DAY_S, FLOW, Order, OrderStatus
 from mixflow.store import order_book
 
@@ -21,6 +23,9 @@ router = APIRouter(prefix="/api/orders", tags=["orders"])
 
 DEFAULT_LEAD_S = 5 * DAY_S
 CANCELLABLE = {OrderStatus.PLACED, OrderStatus.PROMISED, OrderStatus.SEQUENCED}
+PAGE = 200
+"""Orders a list answers with unless asked for fewer or more (up to MAX_PAGE)."""
+MAX_PAGE = 1000
 
 
 def order_out(clock: PlantClock, order: Order, price: float) -> OrderOut:
@@ -104,12 +109,21 @@ def place(body: OrderRequest, request: Request, session: SessionDep, user: UserD
     return order_out(clock, order, price)
 
 
-@router.get("", response_model=list[OrderOut])
-def list_orders(request: Request, session: SessionDep, user: UserDep) -> list[OrderOut]:
-    """Your orders, newest first (staff: everyone's)."""
+@router.get("", response_model=list[OrderOut], responses={404: {"model": ErrorOut}})
+def list_orders(
+    request: Request, session: SessionDep, user: UserDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="orders per page")] = PAGE,
+    before: Annotated[str | None, Query(max_length=40, description="last id of the page before")] = None,
+) -> list[OrderOut]:
+    """Your orders, newest first (staff: everyone's), `limit` at a time; pass the last id of a page as
+    `before` for the next one."""
     customer = None if user.role in STAFF else user.username
     clock = request.app.state.clock
-    return [order_out(clock, o, p) for o, p in order_book.list_orders(session, customer)]
+    try:
+        page = order_book.list_orders(session, customer, limit, before)
+    except UnknownNameError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no order {before!r} of yours") from None
+    return [order_out(clock, o, p) for o, p in page]
 
 
 def _own(session: SessionDep, user: TokenClaims, order_id: str) -> tuple[Order, float]:

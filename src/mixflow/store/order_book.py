@@ -100,11 +100,22 @@ def load(session: Session, order_id: str) -> tuple[Order, float] | None:
     return _to_order(row, _history(session, [order_id])[order_id]), row.price
 
 
-def list_orders(session: Session, customer: str | None = None, limit: int = 200) -> list[tuple[Order, float]]:
-    """The newest orders first: of one customer, or of everyone when `customer` is None."""
+def list_orders(
+    session: Session, customer: str | None = None, limit: int = 200, before: str | None = None
+) -> list[tuple[Order, float]]:
+    """The newest `limit` orders first, of one customer or of everyone when `customer` is None; with
+    `before`, the next page: the orders that come after that order in this newest-first list (a cursor,
+    so orders placed meanwhile do not shift the pages). An unknown `before` (or another customer's)
+    raises UnknownNameError."""
     query = select(OrderRow).order_by(OrderRow.placed_s.desc(), OrderRow.id.desc()).limit(limit)
     if customer is not None:
         query = query.where(OrderRow.customer == customer)
+    if before is not None:
+        cursor = session.get(OrderRow, before)
+        if cursor is None or (customer is not None and cursor.customer != customer):
+            raise UnknownNameError("order", before)
+        older = OrderRow.placed_s < cursor.placed_s
+        query = query.where(older | ((OrderRow.placed_s == cursor.placed_s) & (OrderRow.id < before)))
     rows = list(session.scalars(query))
     history = _history(session, [r.id for r in rows])
     return [(_to_order(r, history[r.id]), r.price) for r in rows]

@@ -41,13 +41,29 @@ function card(order) {
   return el;
 }
 
+// Orders come a page at a time, newest first; "Show older" adds a page, and every refresh walks the
+// pages shown so far by cursor (the last id of each page), so older orders keep their status current.
+const PAGE = 50;
+let pages = 1;
+
 async function load() {
   try {
-    const orders = await api("/api/orders");
+    const orders = [];
+    let before = null, full = false;
+    for (let k = 0; k < pages; k++) {
+      const query = `limit=${PAGE}` + (before ? `&before=${encodeURIComponent(before)}` : "");
+      const page = await api(`/api/orders?${query}`);
+      orders.push(...page);
+      full = page.length === PAGE;
+      if (!full) break;
+      before = page[page.length - 1].id;
+    }
     const root = document.getElementById("orders");
     root.replaceChildren(...orders.map(card));
     if (!orders.length) root.innerHTML = `<p class="muted">No orders yet. <a href="/static/configurator.html">Configure a truck</a>.</p>`;
+    document.getElementById("older").hidden = !full;
   } catch (e) { document.getElementById("error").textContent = e.message; }
 }
 
+document.getElementById("older").onclick = () => { pages += 1; load(); };
 if (requireLogin()) { load(); setInterval(load, 5000); }
