@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, func, select
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mixflow.errors import UnknownNameError
@@ -21,6 +21,7 @@ class OrderRow(Base):
     """One customer order."""
 
     __tablename__ = "web_orders"
+    __table_args__ = (Index("ix_web_orders_placed_id", "placed_s", "id"),)  # the list's order (web_0002)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     customer: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
