@@ -91,6 +91,7 @@ def test_planner_sees_agvs_move(live_server, page, artifacts: Path) -> None:  # 
 
     page.goto(f"{base}/static/planner.html")
     page.locator(".kpi").first.wait_for()
+    assert "parts overdue at the line" in page.inner_text("#kpis")
     assert page.evaluate("typeof Plotly") == "object"  # served from the plotly package, no CDN
     assert page.locator("#gantt .main-svg").count() >= 1
     page.screenshot(path=str(artifacts / "planner.png"), full_page=True)

@@ -39,6 +39,7 @@ function showKpis(view) {
     kpiCard("order-to-delivery p50 / p95", `${k.order_to_delivery_days.p50} / ${k.order_to_delivery_days.p95} d`),
     kpiCard("promises kept", `${(100 * k.promises_kept).toFixed(1)} %`),
     kpiCard("line stops", `${k.line_stops}`),
+    kpiCard("parts overdue at the line", `${k.material_overdue ?? 0}`),
     kpiCard("mean OEE", `${(100 * meanOee).toFixed(1)} %`),
     kpiCard("energy (machines + AGVs)", `${((energy.machines || 0) + (energy.agv_drive || 0)).toFixed(0)} kWh`),
     kpiCard("energy per delivered truck", k.delivered
