@@ -76,8 +76,8 @@ def _polish(
 def _dispatch_budget(flat: FlatProblem, time_limit: float) -> float:
     """Time for dispatch restarts: a tenth of the limit up to 2 s; on a small flexible makespan problem
     a fiftieth, since the hinted whole model and the memetic search replace its start at once and the
-    search gains more from the time (10 s, 2 workers: mk06 57 in 3 of 30 runs, before in none of 12;
-    mk07 139 in 17 of 30, before in 6 of 12; the noise is large)."""
+    search gains more from the time (10 s, 2 workers: mk06 57 in 2 of 22 runs, before in none of 12;
+    mk07 139 in 12 of 22, before in 6 of 12; the noise is large)."""
     if flat.n_ops > 5000:
         return 0.0
     flexible = bool((np.diff(flat.mode_ptr) > 1).any())
