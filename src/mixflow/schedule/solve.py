@@ -73,14 +73,13 @@ def _polish(
     return incumbent, bound
 
 
-def _dispatch_budget(flat: FlatProblem, time_limit: float) -> float:
+def _dispatch_budget(flat: FlatProblem, time_limit: float, flexible: bool) -> float:
     """Time for dispatch restarts: a tenth of the limit up to 2 s; on a small flexible makespan problem
     a fiftieth, since the hinted whole model and the memetic search replace its start at once and the
     search gains more from the time (10 s, 2 workers: mk06 57 in 2 of 22 runs, before in none of 12;
     mk07 139 in 12 of 22, before in 6 of 12; the noise is large)."""
     if flat.n_ops > 5000:
         return 0.0
-    flexible = bool((np.diff(flat.mode_ptr) > 1).any())
     small_flexible = flexible and flat.makespan_objective and flat.n_ops <= FULL_MODEL_LIMIT
     return min((0.02 if small_flexible else 0.1) * time_limit, 2.0)
 
@@ -104,7 +103,8 @@ def solve(
         empty = np.zeros(flat.n_ops, dtype=np.int64)
         incumbent = _from_solved(flat, Incumbent(empty, empty, empty), solved)
         return result_of(flat, incumbent, max(bound, solved.bound), started, "cpsat")
-    machine, start, _ = best_dispatch(flat, _dispatch_budget(flat, time_limit), seed)
+    flexible = bool((np.diff(flat.mode_ptr) > 1).any())
+    machine, start, _ = best_dispatch(flat, _dispatch_budget(flat, time_limit, flexible), seed)
     incumbent = retime(flat, machine, start)
     if method == "dispatch":
         return result_of(flat, incumbent, bound, started, "dispatch")
@@ -115,7 +115,6 @@ def solve(
             incumbent = _from_solved(flat, incumbent, solved)
             bound = max(bound, solved.bound)
         return result_of(flat, incumbent, bound, started, "cpsat-hinted")
-    flexible = bool((np.diff(flat.mode_ptr) > 1).any())
     if flat.makespan_objective and flat.n_ops <= TABU_LIMIT:
         small = flat.n_ops <= FULL_MODEL_LIMIT
         if not flexible:  # tabu search keeps machines: it pays only when there is no choice of machine
