@@ -70,16 +70,19 @@ def order_from_map(data: dict[str, Any]) -> Order:
 
 
 def agv_states_from_map(at_s: int, data: dict[str, Any]) -> AgvStates:
-    """The fleet controller's report of every AGV (equal-length lists)."""
+    """The fleet controller's report of every AGV (equal-length lists; `load`, the task each carries, is
+    optional)."""
     ids, x, y, soc = data["agv_ids"], data["x"], data["y"], data["soc"]
-    if not len(ids) == len(x) == len(y) == len(soc):
-        raise PayloadError("schema", "agv_states needs equal-length agv_ids, x, y, soc")
+    load = data.get("load", [])
+    if not len(ids) == len(x) == len(y) == len(soc) or (load and len(load) != len(ids)):
+        raise PayloadError("schema", "agv_states needs equal-length agv_ids, x, y, soc (and load, if sent)")
     return AgvStates(
         at_s,
         tuple(map(str, ids)),
         np.asarray(x, dtype=np.int64),
         np.asarray(y, dtype=np.int64),
         np.asarray(soc, dtype=np.float64),
+        tuple(map(str, load)),
     )
 
 

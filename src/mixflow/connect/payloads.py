@@ -40,10 +40,12 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "truck_delivered": ("order_id",),
     # from the line controller: a new order (`order`: id, customer, configuration, placed_s, ...)
     "order_placed": ("order_id",),
-    # from the AGV fleet controller: every AGV at once (`agv_ids`, `x`, `y`, `soc`: equal-length lists)
+    # from the AGV fleet controller: every AGV at once (`agv_ids`, `x`, `y`, `soc`: equal-length lists;
+    # optionally `load`, the task whose part each carries, "" for none)
     "agv_states": (),
 }
 STRUCTURED = {"order_placed": ("order",), "agv_states": ("agv_ids", "x", "y", "soc")}
+OPTIONAL_STRUCTURED = {"agv_states": ("load",)}
 COMMAND_FIELDS: dict[str, tuple[str, ...]] = {
     "start_operation": ("operation_id", "machine_id"),
     "release_to_line": ("order_id",),
@@ -180,6 +182,13 @@ class DeviceEvent:
             value = data.get(name)
             if not isinstance(value, dict | list):
                 raise PayloadError("schema", f"event {kind!r} needs field {name!r} (a map or a list)")
+            structured[name] = value
+        for name in OPTIONAL_STRUCTURED.get(kind, ()):
+            value = data.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise PayloadError("schema", f"event {kind!r} field {name!r} must be a list of strings")
             structured[name] = value
         # a line stop may have no truck in the station (order_id "") or no cause named
         texts = {name: _text(data, name, kind == "line_stopped") for name in EVENT_FIELDS[kind]}

@@ -75,6 +75,8 @@ def event_messages(event: Event, line_id: str) -> list[Message]:
             "y": event.y.tolist(),
             "soc": event.soc.tolist(),
         }
+        if event.load:
+            fields["load"] = list(event.load)
         return [("fleet", FLEET_ID, "event", fields)]
     if isinstance(event, AgvBatteryLow):
         return [("agv", event.agv_id, "event", {"type": "battery_low", "soc": float(event.soc)})]

@@ -134,6 +134,40 @@ class FleetManager:
         self.open.add(task.id)
         self._dirty = True
 
+    def reseat(self, cells: np.ndarray, loads: tuple[str, ...]) -> list[int]:
+        """Take up a fleet found running: every robot on the cell it reports, those carrying a posted
+        task's part (`loads[robot]`, "" for none) on their way to its dropoff, all others idle and every
+        other posted task open again. A robot holding a part of no posted task would never take another
+        errand, so it stands as broken until repaired. Used after a restart, when the manager knows
+        the tasks (read back from the store) but not where the robots are or what they hold. Returns
+        the robots found holding unknown parts."""
+        if loads and len(loads) != self.n_robots:
+            raise ValidationError("FleetManager.reseat", f"needs {self.n_robots} loads, got {len(loads)}")
+        self.planner.place(cells)
+        self.state[:] = RobotState.IDLE
+        self.task_of = [None] * self.n_robots
+        self.robot_of.clear()
+        self.charger_owner[:] = -1
+        self.charger_of[:] = -1
+        self.open = set(self.tasks)
+        unknown = []
+        for robot, task_id in enumerate(loads):
+            if not task_id:
+                continue
+            task = self.tasks.get(task_id)
+            if task is None:
+                unknown.append(robot)
+                continue
+            self.task_of[robot] = task_id
+            self.robot_of[task_id] = robot
+            self.open.discard(task_id)
+            self.state[robot] = RobotState.TO_DROPOFF
+            self.planner.set_goal(robot, task.dropoff)
+        for robot in unknown:
+            self.set_broken(robot, True)
+        self._dirty = True
+        return unknown
+
     def set_broken(self, robot: int, broken: bool) -> None:
         """A broken robot becomes an obstacle and gives its task back; a repaired one becomes idle."""
         if not 0 <= robot < self.n_robots:

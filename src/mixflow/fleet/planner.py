@@ -145,6 +145,26 @@ class PIBTPlanner:
         self.goals[agent] = goal
         self.priorities[agent] = self._tiebreak[agent]
 
+    def place(self, cells: np.ndarray) -> None:
+        """Put every agent on the cell it was seen on (a restarted planner learns where its robots
+        stand); each then waits there until given a goal. Broken marks are cleared."""
+        cells = np.asarray(cells, dtype=np.int32)
+        if cells.shape != self.positions.shape:
+            raise ValidationError("PIBTPlanner.place", f"needs {self.n_agents} cells, got {cells.shape}")
+        seen = np.full(self.grid.n_cells, -1, dtype=np.int64)
+        for i, cell in enumerate(cells.tolist()):
+            if not self.grid.is_free(cell):
+                raise ValidationError(f"agent {i}", f"seen on cell {self.grid.xy(cell)}, blocked or outside")
+            if seen[cell] >= 0:
+                where = self.grid.xy(cell)
+                raise ValidationError(f"agent {i}", f"seen on cell {where} like agent {seen[cell]}")
+            seen[cell] = i
+        self.broken[:] = False
+        self.distances.set_closed(np.zeros(self.grid.n_cells, dtype=np.bool_))
+        self.positions = cells.copy()
+        for i, cell in enumerate(cells.tolist()):
+            self.set_goal(i, cell)
+
     def reachable(self, agent: int, goal: int) -> bool:
         """Whether the agent can reach `goal` with the current broken robots as walls."""
         return self.distances.distance(int(self.positions[agent]), goal) < INF

@@ -55,13 +55,16 @@ class MachineUp:
 
 @dataclass(frozen=True, eq=False)
 class AgvStates:
-    """Positions and battery of many AGVs at once (arrays, one entry per AGV in `agv_ids` order)."""
+    """Positions and battery of many AGVs at once (arrays, one entry per AGV in `agv_ids` order), and
+    the task whose part each carries ("" none) where the reporter knows it (`load` empty otherwise):
+    a restarted scheduler learns from it what is on its way."""
 
     at_s: int
     agv_ids: tuple[str, ...]
     x: np.ndarray
     y: np.ndarray
     soc: np.ndarray
+    load: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

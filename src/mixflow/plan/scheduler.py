@@ -78,12 +78,12 @@ OVERDUE_KEPT = 1000
 class PlanOptions:
     """How the scheduler works: `dispatch` "slot" starts the operation of the truck with the earliest
     line slot first (the pull rule), "fifo" the one that became ready first (the plain baseline); the
-    idle poll, the line queue and the store's flush period pace the loop; a released truck gets up to
-    `max_spacing` empty pitches before it where a station's worker would overrun (0: none). Every
-    `replan_every_s` the feeder shops' open operations of the orders due within `shop_horizon_s` are
-    scheduled with `mixflow.schedule.solve` (method `shop_solver`, "none" for the pull rule alone,
-    within `shop_time_limit_s`), and a breakdown repairs that plan outside a frozen window of
-    `frozen_s`."""
+    idle poll, the line queue and the store's flush period (0: before every batch of commands) pace
+    the loop; a released truck gets up to `max_spacing` empty pitches before it where a station's
+    worker would overrun (0: none). Every `replan_every_s` the feeder shops' open operations of the
+    orders due within `shop_horizon_s` are scheduled with `mixflow.schedule.solve` (method
+    `shop_solver`, "none" for the pull rule alone, within `shop_time_limit_s`), and a breakdown
+    repairs that plan outside a frozen window of `frozen_s`."""
 
     dispatch: str = "slot"
     resequence: bool = True
@@ -109,8 +109,8 @@ class PlanOptions:
             )
         if self.frozen_s < 0:
             raise ValidationError("plan options.frozen_s", f"must be >= 0, got {self.frozen_s}")
-        if self.idle_poll_s < 1 or self.flush_every_s < 1:
-            raise ValidationError("plan options", "idle_poll_s and flush_every_s must be >= 1")
+        if self.idle_poll_s < 1 or self.flush_every_s < 0:
+            raise ValidationError("plan options", "idle_poll_s must be >= 1 and flush_every_s >= 0")
         if self.line_queue < 1:
             raise ValidationError("plan options.line_queue", "must be >= 1")
         if self.max_spacing < 0:
@@ -171,22 +171,76 @@ class Scheduler:
         self._next_replan = 0
         self._down_since: dict[str, int] = {}
         self._mttr_of = {m.id: g.mttr_s for g in plant.machine_groups for m in g.machines}
+        self._unseen_agvs: set[str] = set()  # after a restart: AGVs yet to report where they stand
+        self._seen_cells = np.zeros(len(self.agv_ids), dtype=np.int64)
+        self._seen_loads = [""] * len(self.agv_ids)
 
     def resume(self, saved: SavedPlan) -> None:
-        """Take up a plan read back from the store after a restart: every order keeps its promise and
-        slot, and the part jobs continue after their last finished operation."""
-        for order_id, order in saved.orders.items():
+        """Take up a plan read back from the store after a restart, where the plant has it now: every
+        order keeps its promise and slot; a part job continues after its last finished operation, and
+        one a machine still runs stays on that machine; built trucks wait for the line; the trucks on
+        the line fill its queue again and their parts not yet delivered are called again (the same
+        task ids, so the plant takes them as repeats); a truck off the line gets its test. The AGVs stay
+        put until they have all reported where they stand and what they carry (`_on_agv_states`)."""
+        on_line: list[tuple[int, str]] = []
+        for order_id, order in sorted(saved.orders.items(), key=lambda item: (item[1].placed_s, item[0])):
             self.orders[order_id] = order
             self.kpis.placed_s[order_id] = order.placed_s
+            for status, kept in ((OrderStatus.OFF_LINE, self.kpis.off_line_s),
+                                 (OrderStatus.DELIVERED, self.kpis.delivered_s)):
+                at = order.reached(status)
+                if at is not None:
+                    kept[order_id] = at
             promise = saved.promises.get(order_id)
             if promise is None:
                 continue
             self.promises[order_id] = promise
             self.promiser.restore(promise)
             self.kpis.promised_s[order_id] = promise.promised_s
-            if order.reached(OrderStatus.ON_LINE) is None:
-                self._plan_parts(order, order.history[-1].at_s, saved.done_operations)
+            status = order.status
+            if status in (OrderStatus.TESTED, OrderStatus.DELIVERED, OrderStatus.CANCELLED):
+                continue
+            if status is OrderStatus.OFF_LINE:
+                group = self.shops.group_for_operation[TEST_OPERATION]
+                test = PlannedOp(f"{order_id}/{TEST_PART}", order_id, TEST_PART, group, TEST_S, "", True)
+                self._queue_or_run(test, saved.running_operations)
+            elif status is OrderStatus.ON_LINE:
+                on_line.append((order.history[-1].at_s, order_id))
+            elif status is OrderStatus.PARTS_BUILT:
+                heapq.heappush(self._ready_to_release, (promise.slot, order_id))
+            else:
+                self._plan_parts(order, saved.done_operations, saved.running_operations)
         self.kpis.at_risk |= saved.at_risk
+        for at_s, order_id in sorted(on_line):
+            self.line_sequence.append(order_id)
+            self._released_open += 1
+            self._commands += self._call_again(order_id, at_s, saved)
+        self._unseen_agvs = set(self.agv_ids)
+        self._told_task = ["?"] * len(self.agv_ids)  # unknown: the first fleet step tells every AGV
+
+    def _queue_or_run(self, op: PlannedOp, running: dict[str, tuple[str, int]]) -> None:
+        """Queue `op`, or, if a machine reported it started and not yet done, keep it on that machine."""
+        machine, started_s = running.get(op.id, ("", 0))
+        if machine in self.shops.group_of:
+            self.shops.resume_running(machine, op)
+            self._started[machine] = (op.id, started_s)
+        else:
+            self.shops.add(op, self._priority(op.order_id))
+
+    def _call_again(self, order_id: str, on_line_s: int, saved: SavedPlan) -> list[Command]:
+        """The material tasks of a truck on the line whose parts have not been delivered, posted again
+        with the deadlines they had (computed as at release if the store never saw the task)."""
+        bom = self.catalogue.bill_of_materials(self.orders[order_id].configuration)
+        commands: list[Command] = []
+        for part, qty in sorted(bom.items()):
+            task_id = f"{order_id}/{part}"
+            if task_id in saved.delivered_tasks:
+                continue
+            station = self.feeding.station_of[part]
+            deadline = saved.open_tasks.get(task_id, on_line_s + (1 + station) * self.plant.line.takt_s)
+            stored = task_id in saved.open_tasks
+            commands.append(self._post_task(order_id, part, qty, on_line_s, deadline, stored))
+        return commands
 
     # -- the loop ------------------------------------------------------------------------------------
     def run(self, factory: Factory, until_s: int, on_progress: Callable[[int], bool] | None = None) -> None:
@@ -207,6 +261,9 @@ class Scheduler:
         now = factory.now_s
         began = time.perf_counter()
         commands = self.decide(now)
+        if now - self._last_flush >= self.options.flush_every_s:
+            self.flush()  # before the commands go out: a restart never repeats what the plant was told
+            self._last_flush = now
         if commands:
             self.kpis.decided((time.perf_counter() - began) * 1000.0)
             factory.submit(commands)
@@ -216,9 +273,8 @@ class Scheduler:
             horizon = min(horizon, max(now + 1, self._bought_ready[0][0]))
         events = factory.poll(min(horizon, until_s))
         self.consume(events)
-        if now - self._last_flush >= self.options.flush_every_s:
-            self.flush()
-            self._last_flush = now
+        if self.options.flush_every_s == 0:
+            self.flush()  # what the plant reported is kept before the next look at it
 
     def flush(self) -> None:
         if self.store is not None:
@@ -229,6 +285,8 @@ class Scheduler:
 
         Idle, broken and charging AGVs cost nothing; a charged AGV asks for one step to be released.
         """
+        if self._unseen_agvs:
+            return False
         f = self.fleet
         if f.open or self._step_once:
             return True
@@ -370,31 +428,37 @@ class Scheduler:
         # the truck enters the line after the released trucks still queued before it (those on the
         # line's stations do not delay it), then moves a station per takt
         ahead = max(self._released_open - 1 - len(line.stations), 0)
-        commands: list[Command] = []
-        for part, qty in sorted(
-            self.catalogue.bill_of_materials(self.orders[order_id].configuration).items()
-        ):
-            station = self.feeding.station_of[part]
-            deadline = now + (ahead + 1 + station) * line.takt_s
-            task = MaterialTask(
-                id=f"{order_id}/{part}",
-                part=part,
-                pickup=self.feeding.pickup_of[part],
-                dropoff=self.feeding.drop_cell(part),
-                release_s=now,
-                deadline_s=deadline,
-                payload_kg=50.0 * qty,
-                order_id=order_id,
-                station=str(station),
-            )
-            commands.append(PostTask(task))
-            self.fleet.post(
-                FleetTask(task.id, self.grid.cell(*task.pickup), self.grid.cell(*task.dropoff), 0, deadline)
-            )
-            self.material_watch.post(task.id, order_id, part, line.stations[station].id, deadline)
-            if self.store is not None:
-                self.store.task_posted(task.id, order_id, part, station, now, deadline)
-        return commands
+        bom = self.catalogue.bill_of_materials(self.orders[order_id].configuration)
+        takts = {part: ahead + 1 + self.feeding.station_of[part] for part in bom}
+        return [
+            self._post_task(order_id, part, qty, now, now + takts[part] * line.takt_s)
+            for part, qty in sorted(bom.items())
+        ]
+
+    def _post_task(
+        self, order_id: str, part: str, qty: int, now: int, deadline: int, stored: bool = False
+    ) -> PostTask:
+        """One part called to its station: the fleet model and the andon take it, the store keeps it
+        (unless `stored` already), and the returned command tells the plant."""
+        station = self.feeding.station_of[part]
+        task = MaterialTask(
+            id=f"{order_id}/{part}",
+            part=part,
+            pickup=self.feeding.pickup_of[part],
+            dropoff=self.feeding.drop_cell(part),
+            release_s=now,
+            deadline_s=deadline,
+            payload_kg=50.0 * qty,
+            order_id=order_id,
+            station=str(station),
+        )
+        self.fleet.post(
+            FleetTask(task.id, self.grid.cell(*task.pickup), self.grid.cell(*task.dropoff), 0, deadline)
+        )
+        self.material_watch.post(task.id, order_id, part, self.plant.line.stations[station].id, deadline)
+        if self.store is not None and not stored:
+            self.store.task_posted(task.id, order_id, part, station, now, deadline)
+        return PostTask(task)
 
     def _on_overdue(self, late: MaterialOverdue) -> None:
         """A part missed its station: the supervisor is told, and the truck's promise is at risk."""
@@ -444,9 +508,14 @@ class Scheduler:
         self.kpis.promised_s[order.id] = promise.promised_s
         if self.store is not None:
             self.store.save_order(order, promise, False, now=True)
-        self._plan_parts(order, e.at_s)
+        self._plan_parts(order)
 
-    def _plan_parts(self, order: Order, now: int, done_ops: dict[str, int] | None = None) -> None:
+    def _plan_parts(
+        self,
+        order: Order,
+        done_ops: dict[str, int] | None = None,
+        running_ops: dict[str, tuple[str, int]] | None = None,
+    ) -> None:
         chains: dict[str, list[PlannedOp]] = {}
         for work in self.catalogue.feeder_operations(order.configuration):
             group = self.shops.group_for_operation[work.operation]
@@ -474,7 +543,7 @@ class Scheduler:
             self._next_op[(order.id, part)] = k
             if k < len(ops):
                 left.add(part)
-                self.shops.add(ops[k], self._priority(order.id))
+                self._queue_or_run(ops[k], running_ops or {})
         for part_id in self.catalogue.bill_of_materials(order.configuration):
             bought = self.catalogue.part(part_id)
             if bought.shop is None:
@@ -596,8 +665,31 @@ class Scheduler:
     def _on_agv_states(self, e: AgvStates) -> None:
         idx = np.array([self._agv_index[a] for a in e.agv_ids], dtype=np.int64)
         self.fleet.soc_kwh[idx] = e.soc * self.plant.fleet.spec.battery_kwh
-        if (self.fleet.state[idx] == RobotState.CHARGING).any():
+        if self._unseen_agvs:
+            self._reseat_from(e, idx)
+        elif (self.fleet.state[idx] == RobotState.CHARGING).any():
             self._step_once = True
+
+    def _reseat_from(self, e: AgvStates, idx: np.ndarray) -> None:
+        """After a restart: note where the reported AGVs stand and what they carry; once every AGV has
+        reported, the fleet model takes them up there (`FleetManager.reseat`) and the AGVs move again."""
+        self._seen_cells[idx] = e.y * self.grid.width + e.x
+        for k, agv in enumerate(e.agv_ids):
+            self._seen_loads[idx[k]] = e.load[k] if e.load else ""
+            self._unseen_agvs.discard(agv)
+        if self._unseen_agvs:
+            return
+        try:
+            lost = self.fleet.reseat(self._seen_cells, tuple(self._seen_loads))
+        except ValidationError as error:  # two AGVs reported on one cell, or one inside a wall
+            _log.error("the AGVs' reports do not fit the floor (%s); waiting for the next report", error)
+            self._unseen_agvs = set(self.agv_ids)
+            return
+        for robot in lost:
+            _log.warning("AGV %s carries %s, a part of no open task: it stands until repaired",
+                         self.agv_ids[robot], self._seen_loads[robot])
+        _log.warning("the fleet is taken up where it stands: %d AGVs carrying parts",
+                     sum(1 for load in self._seen_loads if load))
 
     def _on_battery_low(self, e: AgvBatteryLow) -> None:
         a = self._agv_index[e.agv_id]

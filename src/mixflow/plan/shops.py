@@ -133,6 +133,14 @@ class ShopDispatch:
                 return entry[2]
         return None
 
+    def resume_running(self, machine: str, op: PlannedOp) -> None:
+        """After a restart: `machine` still runs `op` (started before, not reported done)."""
+        idle = self.idle[self.group_of[machine]]
+        if machine in idle:
+            idle.remove(machine)
+        self.busy[machine] = op
+        self.started.add(op.id)
+
     def finished(self, machine: str) -> PlannedOp | None:
         op = self.busy.pop(machine, None)
         if machine not in self.down:

@@ -11,7 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mixflow.model import Order, OrderStatus, StatusChange
 from mixflow.promise import Promise
-from mixflow.store.plan_state import PlanOperationRow, PlanOrderRow, PlanTaskRow
+from mixflow.store.plan_state import PlanClockRow, PlanOperationRow, PlanOrderRow, PlanTaskRow
+
+_FINISHED = (OrderStatus.DELIVERED, OrderStatus.CANCELLED)
+_CHUNK = 500
+"""Order ids per query when reading operations and tasks back (well under SQLite's bound of 32,766)."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,10 @@ class SavedPlan:
     at_risk: set[str]
     done_operations: dict[str, int]
     delivered_tasks: set[str]
+    running_operations: dict[str, tuple[str, int]]
+    """Operations started and not reported done: id -> (machine, start)."""
+    open_tasks: dict[str, int]
+    """Material tasks posted and not reported delivered: id -> deadline."""
 
 
 class PlanStore:
@@ -133,8 +141,18 @@ class PlanStore:
         self._tasks_new.clear()
         self._tasks_update.clear()
 
+    def epoch_ms(self, plant_id: str, now_ms: int) -> int:
+        """The instant the plan of `plant_id` counts its seconds from: the one stored, or `now_ms`, stored
+        for the next start."""
+        with self.sessions.begin() as session:
+            row = session.get(PlanClockRow, plant_id)
+            if row is not None:
+                return row.epoch_ms
+            session.add(PlanClockRow(plant_id=plant_id, epoch_ms=now_ms))
+        return now_ms
+
     def load(self) -> SavedPlan:
-        """Every order, promise and finished operation and task the store holds."""
+        """Every order and promise the store holds, and the operations and tasks of unfinished orders."""
         orders: dict[str, Order] = {}
         promises: dict[str, Promise] = {}
         at_risk: set[str] = set()
@@ -163,13 +181,25 @@ class PlanStore:
                     )
                 if row.at_risk:
                     at_risk.add(row.id)
-            done = {
-                r.id: r.done_s
-                for r in session.scalars(select(PlanOperationRow).where(PlanOperationRow.done_s.is_not(None)))
-                if r.done_s is not None
-            }
-            delivered = set(
-                session.scalars(select(PlanTaskRow.id).where(PlanTaskRow.delivered_s.is_not(None)))
-            )
+            # the operations and tasks of the orders still in the plant (a plant's history of them grows
+            # by tens of thousands a day; those of delivered orders are not needed to resume)
+            unfinished = sorted(o for o, order in orders.items() if order.status not in _FINISHED)
+            done: dict[str, int] = {}
+            running: dict[str, tuple[str, int]] = {}
+            delivered: set[str] = set()
+            open_tasks: dict[str, int] = {}
+            for k in range(0, len(unfinished), _CHUNK):
+                chunk = unfinished[k : k + _CHUNK]
+                ops = select(PlanOperationRow).where(PlanOperationRow.order_id.in_(chunk))
+                for op in session.scalars(ops):
+                    if op.done_s is None:
+                        running[op.id] = (op.machine_id, op.started_s)
+                    else:
+                        done[op.id] = op.done_s
+                for task in session.scalars(select(PlanTaskRow).where(PlanTaskRow.order_id.in_(chunk))):
+                    if task.delivered_s is None:
+                        open_tasks[task.id] = task.deadline_s
+                    else:
+                        delivered.add(task.id)
         self._known_orders = set(orders)
-        return SavedPlan(orders, promises, at_risk, done, delivered)
+        return SavedPlan(orders, promises, at_risk, done, delivered, running, open_tasks)

@@ -6,7 +6,7 @@ minute), so a scheduler killed and restarted resumes without losing an order or 
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mixflow.store.db import Base
@@ -60,3 +60,13 @@ class PlanTaskRow(Base):
     posted_s: Mapped[int] = mapped_column(Integer, nullable=False)
     deadline_s: Mapped[int] = mapped_column(Integer, nullable=False)
     delivered_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class PlanClockRow(Base):
+    """The epoch of a plant's plan: every time the scheduler keeps counts seconds from it, so a restarted
+    scheduler must count from the same instant."""
+
+    __tablename__ = "plan_clocks"
+
+    plant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    epoch_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -47,6 +47,7 @@ from mixflow.twin.scenario import Scenario
 # kinds of internal events on the heap
 _ORDER, _OP_DONE, _WAKE, _FAIL, _REPAIR, _LINE, _DELIVER, _AGV_FAIL, _AGV_REPAIR, _CHARGED = range(10)
 AGV_REPORT_S = 60
+"""The fleet controller reports every AGV's cell, charge and load this often, moving or not."""
 LINE_RETRY_S = 10
 
 
@@ -121,7 +122,6 @@ class Twin:
         self._charge_version = np.zeros(len(self.agvs.ids), dtype=np.int64)
         self._charge_start = np.zeros(len(self.agvs.ids), dtype=np.int64)
         self._last_agv_report = -AGV_REPORT_S
-        self._moved_since_report = False
         if scenario.agv_mtbf_h > 0:
             for a in range(len(self.agvs.ids)):
                 self._push(int(self._rng.exponential(scenario.agv_mtbf_h * 3600)), _AGV_FAIL, a)
@@ -174,10 +174,9 @@ class Twin:
                 limit = t
                 break
         self._now = max(self._now, limit)
-        if self._moved_since_report and self._now - self._last_agv_report >= AGV_REPORT_S:
+        if self._now - self._last_agv_report >= AGV_REPORT_S:
             out.append(self.agv_states())
             self._last_agv_report = self._now
-            self._moved_since_report = False
         out.sort(key=lambda e: e.at_s)
         return out
 
@@ -192,8 +191,13 @@ class Twin:
 
     # -- read-only views -----------------------------------------------------------------------------
     def agv_states(self) -> AgvStates:
+        """Every AGV's cell, charge and load, as the fleet controller reports them each minute."""
         a = self.agvs
-        return AgvStates(self._now, a.ids, a.x.copy(), a.y.copy(), a.soc.copy())
+        load = [""] * len(a.ids)
+        for agv, task_id in self._task_of.items():
+            if a.loaded[agv]:
+                load[agv] = task_id
+        return AgvStates(self._now, a.ids, a.x.copy(), a.y.copy(), a.soc.copy(), tuple(load))
 
     def snapshot(self) -> dict[str, object]:
         """Plant state for dashboards: AGVs, machine states, trucks on the line (plain JSON types)."""
@@ -404,7 +408,6 @@ class Twin:
         moved = agvs.move(command.agv_ids, command.x, command.y)
         if len(moved) == 0:
             return
-        self._moved_since_report = True
         t = command.at_s + 1
         for a in moved.tolist():
             if a in self._task_of:
