@@ -5,13 +5,18 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from dataclasses import replace
+
+import numpy as np
+import pytest
 
 from mixflow.connect import topics
 from mixflow.connect.alarms import AlarmEngine, Offline, Threshold
 from mixflow.connect.commands import CommandTracker, to_messages
-from mixflow.connect.ingest import Ingest
-from mixflow.connect.payloads import MAX_PAYLOAD_BYTES, encode
+from mixflow.connect.ingest import Ingest, agv_states_from_map
+from mixflow.connect.payloads import MAX_PAYLOAD_BYTES, DeviceEvent, PayloadError, encode
 from mixflow.connect.registry import Registry
+from mixflow.connect.sim import event_messages
 from mixflow.model.port import (
     AgvDown,
     AgvStates,
@@ -206,3 +211,20 @@ def test_hostile_payloads_never_raise() -> None:
         ingest.handle(topics.device_topic("p", kind, device, channel), raw)
     assert ingest.counters["received"] == 3000
     assert ingest.counters["rejected"] > 0
+
+
+def test_the_fleet_controller_reports_what_each_agv_carries() -> None:
+    """The load of each AGV crosses the wire with its cell (a restarted scheduler needs it); a load list
+    of the wrong length or type is refused as a schema error."""
+    cells = np.array([3, 4]), np.array([5, 6])
+    sent = AgvStates(7, ("a1", "a2"), *cells, np.array([0.5, 0.9]), ("O1/cab", ""))
+    (_, _, _, fields), = event_messages(sent, "line")
+    back = agv_states_from_map(7, DeviceEvent.parse({"v": 1, "t": 1, "seq": 1, **fields}).data)
+    assert back.load == sent.load and back.x.tolist() == [3, 4] and back.agv_ids == sent.agv_ids
+    unloaded = replace(sent, load=())
+    (_, _, _, fields), = event_messages(unloaded, "line")
+    assert agv_states_from_map(7, DeviceEvent.parse({"v": 1, "t": 1, "seq": 1, **fields}).data).load == ()
+    for bad in (["O1/cab"], [1, 2]):
+        payload = {"v": 1, "t": 1, "seq": 1, **fields, "load": bad}
+        with pytest.raises(PayloadError, match="load"):
+            agv_states_from_map(7, DeviceEvent.parse(payload).data)
