@@ -8,6 +8,7 @@ import time
 import uuid
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,5 +74,64 @@ def test_a_real_plant_through_the_broker(mqtt_broker: tuple[str, int], tmp_path:
             assert alarms and alarms[-1]["source"] == machine.id and alarms[-1]["kind"] == "machine down"
             down = client.get("/api/plant/state", headers=planner).json()["machines_down"]
             assert 3 in down
+    finally:
+        live.close()  # type: ignore[union-attr]
+
+
+def _signed_in(client: TestClient, name: str) -> dict[str, str]:
+    """Headers of an account made before the restart."""
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        user = accounts.authenticate(session, name, "password-123")
+    assert user is not None
+    token = client.app.state.tokens.issue(user.id, name, Role(user.role))[0]  # type: ignore[attr-defined]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _slot_of(order: dict[str, Any]) -> str:
+    return next(str(step["note"]) for step in order["history"] if step["status"] == "sequenced")
+
+
+def test_a_restarted_service_takes_the_plan_up_again(mqtt_broker: tuple[str, int], tmp_path: Path) -> None:
+    """`mixflow serve --mqtt` stopped and started on the same database: the plan's clock goes on, a slot
+    promised before is not given again, and a web order's progress still reaches the order book."""
+    plant_id = f"r{uuid.uuid4().hex[:10]}"
+    db = f"sqlite:///{tmp_path / 'plant.db'}"
+    plant = build_plant(SCALE, 0)
+    engine, _ = connect(db)
+    registry_for_plant(plant, plant_id, "device-secret").save(engine)
+    host, port = mqtt_broker
+    settings = Settings(db_url=db, secret_key="broker-test-secret-key", mqtt_url=f"mqtt://{host}:{port}",
+                        twin=False, scale=SCALE, plant_id=plant_id)
+    truck = compile_catalogue(reference_catalogue()).complete({"family": "mixer"})
+    live = start_live_plant(settings)
+    try:
+        with TestClient(create_app(settings, live)) as client:
+            buyer = _headers(client.app, "buyer", Role.CUSTOMER)
+            planner = _headers(client.app, "plan", Role.PLANNER)
+            first = client.post("/api/orders", json={"configuration": truck}, headers=buyer).json()
+            time.sleep(2.5)  # the plan's clock runs on the wall clock
+            before_s = client.get("/api/plant/state", headers=planner).json()["at_s"]
+    finally:
+        live.close()  # type: ignore[union-attr]
+
+    live = start_live_plant(settings)
+    try:
+        with TestClient(create_app(settings, live)) as client:
+            buyer, planner = _signed_in(client, "buyer"), _signed_in(client, "plan")
+            assert client.get("/api/plant/state", headers=planner).json()["at_s"] >= before_s
+            second = client.post("/api/orders", json={"configuration": truck}, headers=buyer).json()
+            assert _slot_of(second) != _slot_of(first)
+
+            async def deliver() -> None:
+                async with DeviceLink(Broker(host, port), plant_id, "line", plant.line.id) as link:
+                    await link.event("truck_delivered", order_id=first["id"])
+
+            asyncio.run(deliver())
+            deadline = time.monotonic() + 15
+            status = ""
+            while time.monotonic() < deadline and status != "delivered":
+                time.sleep(0.3)
+                status = client.get(f"/api/orders/{first['id']}", headers=buyer).json()["status"]
+            assert status == "delivered"
     finally:
         live.close()  # type: ignore[union-attr]

@@ -4,9 +4,11 @@ refused), because the restarted scheduler takes the plant up where it stands."""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
+import psycopg
 import pytest
 
 from mixflow.fleet.manager import RobotState
@@ -40,14 +42,31 @@ class _CountingTwin(Twin):
         return events
 
 
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def database(request, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """An empty plan database: a SQLite file, or a schema of its own on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('restart') / 'plan.db'}"
+        return
+    server = request.getfixturevalue("postgres_url").replace("+psycopg", "")
+    schema = f"restart_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{server}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @pytest.fixture(scope="module")
-def restarted(tmp_path_factory):  # type: ignore[no-untyped-def]
+def restarted(database: str):  # type: ignore[no-untyped-def]
     """A small run whose scheduler is dropped once the plant is busy everywhere (trucks on the line,
     machines running, AGVs carrying parts) and a new one resumes from the store."""
     scenario = Scenario(scale=0.05, days=1, drain_days=4)
     plant, catalogue, orders = prepare(scenario, 3)
     twin = _CountingTwin(plant, catalogue, orders, scenario, 3)
-    url = f"sqlite:///{tmp_path_factory.mktemp('restart') / 'plan.db'}"
+    url = database
     options = PlanOptions(flush_every_s=0)
     first = Scheduler(plant, catalogue, PlanStore(connect(url)[1]), options, seed=3)
     while not (first._released_open > 1 and first.shops.busy and twin.agvs.loaded.sum() > 1):

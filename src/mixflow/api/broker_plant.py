@@ -1,9 +1,15 @@
 """A real plant behind the MQTT broker, under the cloud scheduler: what `mixflow serve --mqtt URL` shows.
 
 The factory is `mixflow.connect`'s `MqttFactory` (devices registered with `mixflow connect provision`
-in the same database); time is the wall clock. The floor map shows the plant as the scheduler knows it
-from the devices' reports: AGV positions and charge from their state messages, machine states from
-their events.
+in the same database); time is the wall clock, counted from the plant's plan epoch. The floor map
+shows the plant as the scheduler knows it from the devices' reports: AGV positions and charge from
+their state messages, machine states from their events.
+
+The scheduler writes every decision to the database before the devices are told of it and every
+report as it comes (`PlanStore`, flushed each cycle), and a restart takes the plan up where the plant
+stands (`Scheduler.resume`): promises and slots, running operations, trucks on the line, parts on
+their way; the web orders' progress goes on into the order book. The AGVs wait for their first
+report before they move again.
 """
 
 from __future__ import annotations
@@ -15,12 +21,14 @@ from mixflow.api.planned_plant import PlannedPlant
 from mixflow.api.settings import Settings
 from mixflow.connect.broker import parse_broker
 from mixflow.connect.factory import MqttFactory
+from mixflow.connect.gateway import now_ms
 from mixflow.connect.registry import Registry
 from mixflow.errors import ValidationError
 from mixflow.model import Order
-from mixflow.plan import Scheduler
+from mixflow.plan import PlanOptions, PlanStore, Scheduler
+from mixflow.plan.state import FINISHED
 from mixflow.reference import build_plant, reference_catalogue
-from mixflow.store import connect
+from mixflow.store import connect, order_book
 
 log = logging.getLogger("mixflow.api")
 
@@ -33,17 +41,26 @@ class BrokerPlant(PlannedPlant):
     def __init__(self, settings: Settings) -> None:
         if settings.mqtt_url is None:
             raise ValidationError("--mqtt", "needs the broker URL")
-        engine, _ = connect(settings.db_url)
+        engine, sessions = connect(settings.db_url)
         registry = Registry.load(engine, settings.plant_id)
         if not len(registry):
             raise ValidationError("--plant", f"no devices registered for plant {settings.plant_id!r} in "
                                   f"{settings.db_url} (run `mixflow connect provision` first)")
         plant = build_plant(settings.scale, settings.seed)
         catalogue = reference_catalogue()
-        self.mqtt = MqttFactory(parse_broker(settings.mqtt_url), registry, engine=engine)
-        epoch = datetime.fromtimestamp(self.mqtt.epoch_ms / 1000, UTC)
-        scheduler = Scheduler(plant, catalogue, None, seed=settings.seed)
-        super().__init__(plant, catalogue, scheduler, self.mqtt, epoch)
+        store = PlanStore(sessions)
+        epoch_ms = store.epoch_ms(settings.plant_id, now_ms())
+        saved = store.load()
+        self.mqtt = MqttFactory(parse_broker(settings.mqtt_url), registry, epoch_ms=epoch_ms, engine=engine)
+        scheduler = Scheduler(plant, catalogue, store, PlanOptions(flush_every_s=0), seed=settings.seed)
+        scheduler.resume(saved)
+        super().__init__(plant, catalogue, scheduler, self.mqtt, datetime.fromtimestamp(epoch_ms / 1000, UTC))
+        with sessions() as session:
+            unfinished = [o for o, order in saved.orders.items() if order.status not in FINISHED]
+            self._web_orders = dict.fromkeys(order_book.known(session, unfinished), 0)
+        if saved.orders:
+            log.warning("took up the plan of plant %r: %d orders, %d of them web orders still in the plant",
+                        settings.plant_id, len(saved.orders), len(self._web_orders))
         self._snapshot = self.take_snapshot()
 
     @classmethod

@@ -172,6 +172,8 @@ class PlannedPlant(ABC):
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        with self._lock:
+            self.scheduler.flush()
 
     # -- the loop ------------------------------------------------------------------------------------
     def _run(self) -> None:

@@ -70,6 +70,8 @@ _TO_PICKUP, _TO_CHARGER = int(RobotState.TO_PICKUP), int(RobotState.TO_CHARGER)
 _CHARGING = int(RobotState.CHARGING)
 TEST_OPERATION = "eol_test"
 TEST_S = 3600
+UNSEEN_WARN_S = 600
+"""After a restart, how often the log names the AGVs that have not reported yet (the fleet waits)."""
 OVERDUE_KEPT = 1000
 """Latest overdue parts the scheduler keeps for the plant's alarm list (the KPIs count all)."""
 
@@ -174,6 +176,7 @@ class Scheduler:
         self._unseen_agvs: set[str] = set()  # after a restart: AGVs yet to report where they stand
         self._seen_cells = np.zeros(len(self.agv_ids), dtype=np.int64)
         self._seen_loads = [""] * len(self.agv_ids)
+        self._unseen_warn_s = 0
 
     def resume(self, saved: SavedPlan) -> None:
         """Take up a plan read back from the store after a restart, where the plant has it now: every
@@ -216,6 +219,7 @@ class Scheduler:
             self._released_open += 1
             self._commands += self._call_again(order_id, at_s, saved)
         self._unseen_agvs = set(self.agv_ids)
+        self._unseen_warn_s = 0
         self._told_task = ["?"] * len(self.agv_ids)  # unknown: the first fleet step tells every AGV
 
     def _queue_or_run(self, op: PlannedOp, running: dict[str, tuple[str, int]]) -> None:
@@ -307,6 +311,11 @@ class Scheduler:
         commands += self._release(now)
         for late in self.material_watch.overdue(now):
             self._on_overdue(late)
+        if self._unseen_agvs and now >= self._unseen_warn_s:
+            self._unseen_warn_s = now + UNSEEN_WARN_S
+            unseen = sorted(self._unseen_agvs)
+            _log.warning("the fleet waits for %d AGVs to report where they stand (%s)", len(unseen),
+                         ", ".join(unseen[:5]))
         self._stepped = False
         if now > self._last_step_s and self.fleet_busy():
             commands += self._fleet_step(now)
@@ -679,12 +688,16 @@ class Scheduler:
             self._unseen_agvs.discard(agv)
         if self._unseen_agvs:
             return
+        down = np.flatnonzero(self.fleet.planner.broken | self._parked_down).tolist()
         try:
             lost = self.fleet.reseat(self._seen_cells, tuple(self._seen_loads))
         except ValidationError as error:  # two AGVs reported on one cell, or one inside a wall
             _log.error("the AGVs' reports do not fit the floor (%s); waiting for the next report", error)
             self._unseen_agvs = set(self.agv_ids)
             return
+        self._parked_down[:] = False
+        for robot in down:  # reported down since the restart: an obstacle where it stands
+            self.fleet.set_broken(robot, True)
         for robot in lost:
             _log.warning("AGV %s carries %s, a part of no open task: it stands until repaired",
                          self.agv_ids[robot], self._seen_loads[robot])

@@ -13,7 +13,8 @@ from mixflow.model import Order, OrderStatus, StatusChange
 from mixflow.promise import Promise
 from mixflow.store.plan_state import PlanClockRow, PlanOperationRow, PlanOrderRow, PlanTaskRow
 
-_FINISHED = (OrderStatus.DELIVERED, OrderStatus.CANCELLED)
+FINISHED = (OrderStatus.DELIVERED, OrderStatus.CANCELLED)
+"""Orders the plant is done with: a restart needs none of their operations or tasks."""
 _CHUNK = 500
 """Order ids per query when reading operations and tasks back (well under SQLite's bound of 32,766)."""
 
@@ -183,7 +184,7 @@ class PlanStore:
                     at_risk.add(row.id)
             # the operations and tasks of the orders still in the plant (a plant's history of them grows
             # by tens of thousands a day; those of delivered orders are not needed to resume)
-            unfinished = sorted(o for o, order in orders.items() if order.status not in _FINISHED)
+            unfinished = sorted(o for o, order in orders.items() if order.status not in FINISHED)
             done: dict[str, int] = {}
             running: dict[str, tuple[str, int]] = {}
             delivered: set[str] = set()

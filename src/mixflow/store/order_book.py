@@ -122,6 +122,14 @@ def list_orders(
     return [(_to_order(r, history[r.id]), r.price) for r in rows]
 
 
+def known(session: Session, order_ids: list[str]) -> set[str]:
+    """Which of `order_ids` the book holds (orders placed on the web, not from the plant's own systems)."""
+    found: set[str] = set()
+    for k in range(0, len(order_ids), 500):  # well under SQLite's bound on query parameters
+        found.update(session.scalars(select(OrderRow.id).where(OrderRow.id.in_(order_ids[k : k + 500]))))
+    return found
+
+
 def save_progress(session: Session, order: Order) -> None:
     """Store the steps of `order` the book does not hold yet (and its promise) and commit."""
     row = session.get(OrderRow, order.id)
