@@ -214,17 +214,18 @@ def test_hostile_payloads_never_raise() -> None:
 
 
 def test_the_fleet_controller_reports_what_each_agv_carries() -> None:
-    """The load of each AGV crosses the wire with its cell (a restarted scheduler needs it); a load list
-    of the wrong length or type is refused as a schema error."""
+    """The load of each AGV and whether it is down cross the wire with its cell (a restarted scheduler
+    needs them); a list of the wrong length or type is refused as a schema error."""
     cells = np.array([3, 4]), np.array([5, 6])
-    sent = AgvStates(7, ("a1", "a2"), *cells, np.array([0.5, 0.9]), ("O1/cab", ""))
+    sent = AgvStates(7, ("a1", "a2"), *cells, np.array([0.5, 0.9]), ("O1/cab", ""), (False, True))
     (_, _, _, fields), = event_messages(sent, "line")
     back = agv_states_from_map(7, DeviceEvent.parse({"v": 1, "t": 1, "seq": 1, **fields}).data)
-    assert back.load == sent.load and back.x.tolist() == [3, 4] and back.agv_ids == sent.agv_ids
-    unloaded = replace(sent, load=())
+    assert back.load == sent.load and back.down == sent.down
+    assert back.x.tolist() == [3, 4] and back.agv_ids == sent.agv_ids
+    unloaded = replace(sent, load=(), down=())
     (_, _, _, fields), = event_messages(unloaded, "line")
     assert agv_states_from_map(7, DeviceEvent.parse({"v": 1, "t": 1, "seq": 1, **fields}).data).load == ()
-    for bad in (["O1/cab"], [1, 2]):
-        payload = {"v": 1, "t": 1, "seq": 1, **fields, "load": bad}
-        with pytest.raises(PayloadError, match="load"):
+    for name, bad in (("load", ["O1/cab"]), ("load", [1, 2]), ("down", [True]), ("down", [0, 1])):
+        payload = {"v": 1, "t": 1, "seq": 1, **fields, name: bad}
+        with pytest.raises(PayloadError, match=name):
             agv_states_from_map(7, DeviceEvent.parse(payload).data)

@@ -75,6 +75,8 @@ def restarted(database: str):  # type: ignore[no-untyped-def]
     before = {o: (p.slot, p.promised_s) for o, p in first.promises.items()}
     loads = {twin.agvs.ids[a]: t for a, t in twin._task_of.items() if twin.agvs.loaded[a]}
     del first  # killed: nothing more is written
+    broken = next(a for a in range(len(twin.agvs.ids)) if not twin.agvs.loaded[a])
+    twin._agv_fail(broken, killed_s, [])  # fails while no scheduler listens (repaired later)
 
     store = PlanStore(connect(url)[1])
     second = Scheduler(plant, catalogue, store, options, seed=3)
@@ -84,6 +86,7 @@ def restarted(database: str):  # type: ignore[no-untyped-def]
     fleet = second.fleet
     on_way = fleet.state == RobotState.TO_DROPOFF
     carried = {second.agv_ids[r]: t for r, t in enumerate(fleet.task_of) if on_way[r]}
+    assert fleet.state[broken] == RobotState.BROKEN and fleet.planner.broken[broken]
     second.run(twin, scenario.end_s, lambda now: len(twin.delivered) < len(orders))
     return twin, second, orders, killed_s, before, (loads, carried)
 
@@ -103,8 +106,9 @@ def test_nothing_the_plant_did_is_done_again(restarted) -> None:  # type: ignore
 
 
 def test_the_fleet_is_taken_up_where_it_stood(restarted) -> None:  # type: ignore[no-untyped-def]
-    """Had the restarted fleet model started the AGVs from their homes, the twin would refuse its moves;
-    had it forgotten the parts on their way, those trucks would wait for them."""
+    """Had the restarted fleet model started the AGVs from their homes, or moved the one that failed
+    while it was away, the twin would refuse its moves; had it forgotten the parts on their way, another
+    AGV would fetch them again."""
     twin, second, _, _, _, (loads, carried) = restarted
     assert len(loads) > 1 and carried == loads  # each part on its way stays with the AGV carrying it
     assert twin.agvs.counters.refused_moves == 0 and twin.agvs.counters.collisions == 0

@@ -70,12 +70,13 @@ def order_from_map(data: dict[str, Any]) -> Order:
 
 
 def agv_states_from_map(at_s: int, data: dict[str, Any]) -> AgvStates:
-    """The fleet controller's report of every AGV (equal-length lists; `load`, the task each carries, is
-    optional)."""
+    """The fleet controller's report of every AGV (equal-length lists; `load`, the task each carries, and
+    `down` are optional)."""
     ids, x, y, soc = data["agv_ids"], data["x"], data["y"], data["soc"]
-    load = data.get("load", [])
-    if not len(ids) == len(x) == len(y) == len(soc) or (load and len(load) != len(ids)):
-        raise PayloadError("schema", "agv_states needs equal-length agv_ids, x, y, soc (and load, if sent)")
+    load, down = data.get("load", []), data.get("down", [])
+    sizes = {len(ids), len(x), len(y), len(soc)} | {len(extra) for extra in (load, down) if extra}
+    if len(sizes) > 1:
+        raise PayloadError("schema", "agv_states needs equal-length agv_ids, x, y, soc, load and down")
     return AgvStates(
         at_s,
         tuple(map(str, ids)),
@@ -83,6 +84,7 @@ def agv_states_from_map(at_s: int, data: dict[str, Any]) -> AgvStates:
         np.asarray(y, dtype=np.int64),
         np.asarray(soc, dtype=np.float64),
         tuple(map(str, load)),
+        tuple(map(bool, down)),
     )
 
 

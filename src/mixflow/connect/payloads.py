@@ -41,11 +41,11 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     # from the line controller: a new order (`order`: id, customer, configuration, placed_s, ...)
     "order_placed": ("order_id",),
     # from the AGV fleet controller: every AGV at once (`agv_ids`, `x`, `y`, `soc`: equal-length lists;
-    # optionally `load`, the task whose part each carries, "" for none)
+    # optionally `load`, the task whose part each carries, "" for none, and `down`, true or false)
     "agv_states": (),
 }
 STRUCTURED = {"order_placed": ("order",), "agv_states": ("agv_ids", "x", "y", "soc")}
-OPTIONAL_STRUCTURED = {"agv_states": ("load",)}
+OPTIONAL_STRUCTURED: dict[str, dict[str, type]] = {"agv_states": {"load": str, "down": bool}}
 COMMAND_FIELDS: dict[str, tuple[str, ...]] = {
     "start_operation": ("operation_id", "machine_id"),
     "release_to_line": ("order_id",),
@@ -183,12 +183,13 @@ class DeviceEvent:
             if not isinstance(value, dict | list):
                 raise PayloadError("schema", f"event {kind!r} needs field {name!r} (a map or a list)")
             structured[name] = value
-        for name in OPTIONAL_STRUCTURED.get(kind, ()):
+        for name, item in OPTIONAL_STRUCTURED.get(kind, {}).items():
             value = data.get(name)
             if value is None:
                 continue
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise PayloadError("schema", f"event {kind!r} field {name!r} must be a list of strings")
+            if not isinstance(value, list) or not all(type(v) is item for v in value):
+                kind_of = item.__name__
+                raise PayloadError("schema", f"event {kind!r} field {name!r} must be a list of {kind_of}")
             structured[name] = value
         # a line stop may have no truck in the station (order_id "") or no cause named
         texts = {name: _text(data, name, kind == "line_stopped") for name in EVENT_FIELDS[kind]}

@@ -77,6 +77,8 @@ def event_messages(event: Event, line_id: str) -> list[Message]:
         }
         if event.load:
             fields["load"] = list(event.load)
+        if event.down:
+            fields["down"] = list(event.down)
         return [("fleet", FLEET_ID, "event", fields)]
     if isinstance(event, AgvBatteryLow):
         return [("agv", event.agv_id, "event", {"type": "battery_low", "soc": float(event.soc)})]

@@ -56,8 +56,8 @@ class MachineUp:
 @dataclass(frozen=True, eq=False)
 class AgvStates:
     """Positions and battery of many AGVs at once (arrays, one entry per AGV in `agv_ids` order), and
-    the task whose part each carries ("" none) where the reporter knows it (`load` empty otherwise):
-    a restarted scheduler learns from it what is on its way."""
+    where the reporter knows them (empty otherwise) the task whose part each carries ("" none) and
+    which are down: a restarted scheduler learns from them what is on its way and what cannot move."""
 
     at_s: int
     agv_ids: tuple[str, ...]
@@ -65,6 +65,7 @@ class AgvStates:
     y: np.ndarray
     soc: np.ndarray
     load: tuple[str, ...] = ()
+    down: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,7 @@ class Scheduler:
         self._unseen_agvs: set[str] = set()  # after a restart: AGVs yet to report where they stand
         self._seen_cells = np.zeros(len(self.agv_ids), dtype=np.int64)
         self._seen_loads = [""] * len(self.agv_ids)
+        self._seen_down = np.zeros(len(self.agv_ids), dtype=np.bool_)
         self._unseen_warn_s = 0
 
     def resume(self, saved: SavedPlan) -> None:
@@ -683,20 +684,20 @@ class Scheduler:
         """After a restart: note where the reported AGVs stand and what they carry; once every AGV has
         reported, the fleet model takes them up there (`FleetManager.reseat`) and the AGVs move again."""
         self._seen_cells[idx] = e.y * self.grid.width + e.x
+        if e.down:
+            self._seen_down[idx] = e.down
         for k, agv in enumerate(e.agv_ids):
             self._seen_loads[idx[k]] = e.load[k] if e.load else ""
             self._unseen_agvs.discard(agv)
         if self._unseen_agvs:
             return
-        down = np.flatnonzero(self.fleet.planner.broken | self._parked_down).tolist()
         try:
             lost = self.fleet.reseat(self._seen_cells, tuple(self._seen_loads))
         except ValidationError as error:  # two AGVs reported on one cell, or one inside a wall
             _log.error("the AGVs' reports do not fit the floor (%s); waiting for the next report", error)
             self._unseen_agvs = set(self.agv_ids)
             return
-        self._parked_down[:] = False
-        for robot in down:  # reported down since the restart: an obstacle where it stands
+        for robot in np.flatnonzero(self._seen_down).tolist():  # down: an obstacle where it stands
             self.fleet.set_broken(robot, True)
         for robot in lost:
             _log.warning("AGV %s carries %s, a part of no open task: it stands until repaired",
@@ -713,6 +714,9 @@ class Scheduler:
         planner and hands its task to another AGV."""
         self.kpis.faults += 1
         a = self._agv_index[e.agv_id]
+        if self._unseen_agvs:  # the fleet model is not seated yet: remembered for it
+            self._seen_down[a] = True
+            return
         f = self.fleet
         if f.state[a] == RobotState.IDLE and f.positions[a] == f.planner.goals[a]:
             f.state[a] = RobotState.BROKEN
@@ -722,6 +726,9 @@ class Scheduler:
 
     def _on_agv_up(self, e: AgvUp) -> None:
         a = self._agv_index[e.agv_id]
+        if self._unseen_agvs:
+            self._seen_down[a] = False
+            return
         if self._parked_down[a]:
             self._parked_down[a] = False
             self.fleet.state[a] = RobotState.IDLE

@@ -191,13 +191,15 @@ class Twin:
 
     # -- read-only views -----------------------------------------------------------------------------
     def agv_states(self) -> AgvStates:
-        """Every AGV's cell, charge and load, as the fleet controller reports them each minute."""
+        """Every AGV's cell, charge, load and whether it is down, as the fleet controller reports them
+        each minute."""
         a = self.agvs
         load = [""] * len(a.ids)
         for agv, task_id in self._task_of.items():
             if a.loaded[agv]:
                 load[agv] = task_id
-        return AgvStates(self._now, a.ids, a.x.copy(), a.y.copy(), a.soc.copy(), tuple(load))
+        down = tuple((a.state == DOWN).tolist())
+        return AgvStates(self._now, a.ids, a.x.copy(), a.y.copy(), a.soc.copy(), tuple(load), down)
 
     def snapshot(self) -> dict[str, object]:
         """Plant state for dashboards: AGVs, machine states, trucks on the line (plain JSON types)."""
