@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import pytest
@@ -12,6 +13,7 @@ from mixflow.model.port import (
     Event,
     Factory,
     MachineDown,
+    MachineUp,
     OperationDone,
     OperationStarted,
     OrderPlaced,
@@ -105,6 +107,19 @@ def test_a_broken_machine_gets_no_work_and_the_order_is_checked(world) -> None: 
     assert len(scheduler.shops.queues[group.id]) == 4  # the rest wait for the one machine
 
 
+def test_a_machine_reported_up_without_being_seen_down_still_runs_one_operation(world) -> None:  # type: ignore[no-untyped-def]
+    """After a restart the scheduler may hear a machine come back up that it never saw go down; the
+    machine must not count as free twice (it was given a second operation while busy)."""
+    plant, catalogue, orders = world
+    factory = ScriptedFactory()
+    scheduler = Scheduler(plant, catalogue)
+    ups = [MachineUp(1, m.id) for m in plant.machines]
+    factory.script = [*ups, *(OrderPlaced(o.placed_s, o) for o in orders[:8])]
+    scheduler.run(factory, orders[7].placed_s + 60)
+    per_machine = Counter(s.machine_id for s in _starts(factory))  # nothing reports done: one each
+    assert per_machine and max(per_machine.values()) == 1
+
+
 def test_promises_survive_a_restart(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
     plant, catalogue, orders = world
     _, sessions = connect(f"sqlite:///{tmp_path / 'plan.db'}")
@@ -186,3 +201,27 @@ def test_a_machine_down_moves_only_its_planned_operations(world) -> None:  # typ
     for s in _starts(factory):  # the repaired operations start where the repaired plan put them
         if s.operation_id in moved:
             assert s.machine_id == after[s.operation_id]
+
+
+def test_an_operation_sent_but_not_yet_begun_is_not_sent_again_after_a_restart(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The machine may not have begun (or reported) an operation when the scheduler dies: the store
+    holds it from the moment it is sent, so the restarted scheduler waits for that machine instead of
+    sending the operation again (the plant would run it twice and report its end once)."""
+    plant, catalogue, orders = world
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    factory = ScriptedFactory()
+    scheduler = Scheduler(plant, catalogue, PlanStore(connect(url)[1]), PlanOptions(flush_every_s=0))
+    factory.script = [OrderPlaced(o.placed_s, o) for o in orders[:4]]
+    scheduler.run(factory, orders[3].placed_s + 60)  # no machine reports anything
+    sent = {s.operation_id: s.machine_id for s in _starts(factory)}
+    assert sent
+    del scheduler
+
+    store = PlanStore(connect(url)[1])
+    restarted = Scheduler(plant, catalogue, store, PlanOptions(flush_every_s=0))
+    restarted.resume(store.load())
+    again = ScriptedFactory()
+    again.now = factory.now
+    restarted.run(again, factory.now + 600)
+    assert not {s.operation_id for s in _starts(again)} & set(sent)
+    assert {m: op.id for m, op in restarted.shops.busy.items()} == {m: o for o, m in sent.items()}

@@ -308,7 +308,13 @@ class Scheduler:
             self._part_ready(order_id, part, now)
         if self.options.shop_solver != "none" and now >= self._next_replan:
             self._replan_shops(now)
-        commands += self.shops.dispatch(now)
+        starts = self.shops.dispatch(now)
+        if self.store is not None:
+            for start in starts:
+                self.store.operation_dispatched(
+                    start.operation_id, start.order_id, start.part, start.machine_id, now
+                )
+        commands += starts
         commands += self._release(now)
         for late in self.material_watch.overdue(now):
             self._on_overdue(late)
@@ -577,7 +583,7 @@ class Scheduler:
     def _on_started(self, e: OperationStarted) -> None:
         op = self.shops.busy.get(e.machine_id)
         if op is not None and self.store is not None:
-            self.store.operation_started(op.id, op.order_id, op.part, e.machine_id, e.at_s)
+            self.store.operation_started(op.id, e.at_s)
         self._started[e.machine_id] = (e.operation_id, e.at_s)
 
     def _on_done(self, e: OperationDone) -> None:

@@ -162,7 +162,9 @@ class ShopDispatch:
 
     def _free(self, machine: str) -> None:
         group = self.group_of[machine]
-        self.idle[group].append(machine)
+        idle = self.idle[group]
+        if machine not in idle:  # a machine reported up that was never seen down (after a restart)
+            idle.append(machine)
         self._dirty.add(group)
 
     def backlog_per_machine_s(self) -> dict[str, float]:

@@ -41,6 +41,7 @@ class PlanStore:
         self.sessions = sessions
         self._orders: dict[str, dict[str, object]] = {}
         self._ops_new: list[dict[str, object]] = []
+        self._ops_started: list[dict[str, object]] = []
         self._ops_done: list[dict[str, object]] = []
         self._tasks_new: list[dict[str, object]] = []
         self._tasks_update: list[dict[str, object]] = []
@@ -69,7 +70,9 @@ class PlanStore:
         if now:
             self.flush()
 
-    def operation_started(self, op_id: str, order_id: str, part: str, machine: str, at_s: int) -> None:
+    def operation_dispatched(self, op_id: str, order_id: str, part: str, machine: str, at_s: int) -> None:
+        """The operation is sent to `machine` (kept before the machine is told, so a restart finds it
+        there even if the machine has not begun it)."""
         self._ops_new.append(
             {
                 "id": op_id,
@@ -80,6 +83,10 @@ class PlanStore:
                 "done_s": None,
             }
         )
+
+    def operation_started(self, op_id: str, at_s: int) -> None:
+        """The machine reports the operation begun."""
+        self._ops_started.append({"b_id": op_id, "started_s": at_s})
 
     def operation_done(self, op_id: str, at_s: int) -> None:
         self._ops_done.append({"b_id": op_id, "done_s": at_s})
@@ -105,7 +112,8 @@ class PlanStore:
 
     def flush(self) -> None:
         """Write everything queued in one transaction."""
-        if not (self._orders or self._ops_new or self._ops_done or self._tasks_new or self._tasks_update):
+        ops = (self._ops_new, self._ops_started, self._ops_done)
+        if not (self._orders or any(ops) or self._tasks_new or self._tasks_update):
             return
         with self.sessions.begin() as session:
             new = [r for k, r in self._orders.items() if k not in self._known_orders]
@@ -120,6 +128,13 @@ class PlanStore:
                 )
             if self._ops_new:
                 session.execute(insert(PlanOperationRow), self._ops_new)
+            if self._ops_started:
+                session.connection().execute(
+                    update(PlanOperationRow)
+                    .where(PlanOperationRow.id == bindparam("b_id"))
+                    .values(started_s=bindparam("started_s")),
+                    self._ops_started,
+                )
             if self._ops_done:
                 session.connection().execute(
                     update(PlanOperationRow)
@@ -138,6 +153,7 @@ class PlanStore:
                 )
         self._orders.clear()
         self._ops_new.clear()
+        self._ops_started.clear()
         self._ops_done.clear()
         self._tasks_new.clear()
         self._tasks_update.clear()

@@ -35,7 +35,8 @@ class PlanOrderRow(Base):
 
 
 class PlanOperationRow(Base):
-    """One feeder-shop operation: on which machine it started and when it was done."""
+    """One feeder-shop operation: the machine it was sent to, when it started (when it was sent, until
+    the machine reports its start) and when it was done."""
 
     __tablename__ = "plan_operations"
 

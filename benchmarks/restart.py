@@ -1,0 +1,162 @@
+"""The cloud scheduler restarted in the middle of a busy plant, as the plant grows; prints JSON.
+
+    .venv/bin/python benchmarks/restart.py [--scales 0.25,0.5,1.0] [--kill-hours 54] [--url sqlite:///...]
+
+For each scale it simulates a day of orders (drained afterwards) twice with the plan written through
+`PlanStore` before every command batch (`flush_every_s=0`, what `mixflow serve --mqtt` runs with):
+once without interruption (the baseline) and once with the scheduler dropped at `--kill-hours` (or
+later, once trucks are on the line and AGVs carry parts) and a new one built on the same store, resumed
+(`Scheduler.resume`) and seated on the AGVs' next report. It prints what the restarted scheduler had to
+take up, how long reading the store, resuming and seating took, anything the plant was told twice
+(operations, releases, parts) or refused (AGV moves), and the KPIs of both runs side by side.
+The database is a fresh SQLite file per run unless `--url` names a PostgreSQL server (a schema of its
+own per run, dropped at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from mixflow.model import DAY_S
+from mixflow.model.port import Command, Event, PartDelivered, ReleaseToLine, StartOperation
+from mixflow.plan import PlanOptions, PlanStore, Scheduler
+from mixflow.store import connect
+from mixflow.twin import Scenario, Twin, prepare
+from mixflow.twin.experiment import collect
+
+KEYS = ("orders", "delivered", "order_to_delivery_days", "promises_kept", "line_stops", "line_stop_minutes",
+        "material_overdue", "agv_collisions", "agv_refused_moves")
+
+
+class CountingTwin(Twin):
+    """The twin, counting what it is told more than once."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.started: Counter[str] = Counter()
+        self.released: Counter[str] = Counter()
+        self.parts: Counter[str] = Counter()
+
+    def submit(self, commands: Sequence[Command]) -> None:
+        for c in commands:
+            if isinstance(c, StartOperation):
+                self.started[c.operation_id] += 1
+            elif isinstance(c, ReleaseToLine):
+                self.released[c.order_id] += 1
+        super().submit(commands)
+
+    def poll(self, until_s: int) -> list[Event]:
+        events = super().poll(until_s)
+        self.parts.update(e.task_id for e in events if isinstance(e, PartDelivered))
+        return events
+
+    def repeats(self) -> dict[str, int]:
+        return {what: sum(n - 1 for n in counter.values() if n > 1)
+                for what, counter in (("operations", self.started), ("releases", self.released),
+                                      ("parts", self.parts))}
+
+
+@contextmanager
+def database(url: str | None) -> Iterator[str]:
+    """A fresh, empty database for one run."""
+    if url is None:
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite:///{Path(folder) / 'plan.db'}"
+        return
+    server = url.replace("+psycopg", "")
+    schema = f"bench_restart_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{server}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def one_scale(scale: float, kill_s: int, seed: int, url: str | None) -> dict[str, Any]:
+    scenario = Scenario(scale=scale, days=1, drain_days=4)
+    plant, catalogue, orders = prepare(scenario, seed)
+    options = PlanOptions(flush_every_s=0)
+
+    def until_done(twin: Twin) -> Any:
+        return lambda now: len(twin.delivered) < len(orders)
+
+    with database(url) as db:
+        twin = CountingTwin(plant, catalogue, orders, scenario, seed)
+        began = time.perf_counter()
+        baseline = Scheduler(plant, catalogue, PlanStore(connect(db)[1]), options, seed=seed)
+        baseline.run(twin, scenario.end_s, until_done(twin))
+        base = collect(scenario, seed, plant, baseline, twin, time.perf_counter() - began, False).kpis
+
+    with database(url) as db:
+        twin = CountingTwin(plant, catalogue, orders, scenario, seed)
+        began = time.perf_counter()
+        first = Scheduler(plant, catalogue, PlanStore(connect(db)[1]), options, seed=seed)
+        first.run(twin, kill_s)
+        while not (first._released_open and twin.agvs.loaded.any()) and twin.now_s < scenario.end_s:
+            first.cycle(twin, scenario.end_s)  # from there, until trucks are on the line and parts on the way
+        at_kill = {"plant_s": twin.now_s, "trucks_on_line": first._released_open, "machines_running":
+                   len(first.shops.busy), "agvs_carrying": int(twin.agvs.loaded.sum())}
+        del first
+
+        clock = time.perf_counter()
+        store = PlanStore(connect(db)[1])
+        saved = store.load()
+        load_ms = (time.perf_counter() - clock) * 1000
+        clock = time.perf_counter()
+        second = Scheduler(plant, catalogue, store, options, seed=seed)
+        build_ms = (time.perf_counter() - clock) * 1000
+        clock = time.perf_counter()
+        second.resume(saved)
+        resume_ms = (time.perf_counter() - clock) * 1000
+        clock, waited_from = time.perf_counter(), twin.now_s
+        while second._unseen_agvs:
+            second.cycle(twin, scenario.end_s)
+        seat_ms = (time.perf_counter() - clock) * 1000
+        waited_s = twin.now_s - waited_from
+        second.run(twin, scenario.end_s, until_done(twin))
+        after = collect(scenario, seed, plant, second, twin, time.perf_counter() - began, False).kpis
+    return {
+        "scale": scale, "machines": len(plant.machines), "agvs": len(plant.fleet.agv_ids),
+        "at_restart": at_kill | {"orders_in_store": len(saved.orders), "operations_running":
+                                 len(saved.running_operations), "tasks_open": len(saved.open_tasks)},
+        "read_store_ms": round(load_ms, 1), "build_scheduler_ms": round(build_ms, 1),
+        "resume_ms": round(resume_ms, 1), "seat_fleet_ms": round(seat_ms, 1),
+        "agvs_stood_plant_s": waited_s,
+        "told_twice": twin.repeats(),
+        "kpis": {"uninterrupted": {k: base[k] for k in KEYS}, "restarted": {k: after[k] for k in KEYS}},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scales", default="0.25,0.5,1.0")
+    parser.add_argument("--kill-hours", type=float, default=54.0, help="plant hours before the restart")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--url", default=None, help="PostgreSQL server URL (default: a SQLite file)")
+    args = parser.parse_args()
+    kill_s = int(args.kill_hours * 3600)
+    if not 0 < kill_s < 5 * DAY_S:
+        parser.error("--kill-hours must lie within the run (0 to 120)")
+    results = [one_scale(float(s), kill_s, args.seed, args.url) for s in args.scales.split(",")]
+    print(json.dumps({"benchmark": "restart", "machine": platform.machine(), "kill_hours": args.kill_hours,
+                      "database": "postgresql" if args.url else "sqlite", "scales": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
