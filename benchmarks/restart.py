@@ -11,6 +11,10 @@ take up, how long reading the store, resuming and seating took, anything the pla
 (operations, releases, parts) or refused (AGV moves), and the KPIs of both runs side by side.
 The database is a fresh SQLite file per run unless `--url` names a PostgreSQL server (a schema of its
 own per run, dropped at the end).
+
+Then it times reading a plan back from the store of a plant that has run for years (`--history`
+delivered orders, 220 a day, and 300 open ones): everything, as a restart read it before (the
+baseline), against the open orders and the finished ones of the last 30 days (`PlanStore.load(now_s)`).
 """
 
 from __future__ import annotations
@@ -28,11 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from sqlalchemy import insert
 
 from mixflow.model import DAY_S
 from mixflow.model.port import Command, Event, PartDelivered, ReleaseToLine, StartOperation
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
 from mixflow.store import connect
+from mixflow.store.plan_state import PlanOrderRow
 from mixflow.twin import Scenario, Twin, prepare
 from mixflow.twin.experiment import collect
 
@@ -141,6 +147,37 @@ def one_scale(scale: float, kill_s: int, seed: int, url: str | None) -> dict[str
     }
 
 
+def read_back(history: int, url: str | None) -> dict[str, Any]:
+    """Seconds to read the plan back from a store of `history` delivered orders and 300 open ones."""
+    day_s = DAY_S // 220
+    now = (history + 300) * day_s
+    rows = []
+    for k in range(history + 300):
+        delivered = k < history
+        placed = k * day_s
+        steps = [["placed", placed, ""], ["sequenced", placed, "line slot 1"]]
+        if delivered:
+            steps.append(["delivered", placed + 3 * DAY_S, ""])
+        times = dict.fromkeys(("placed_s", "requested_s", "slot_s", "parts_ready_s", "earliest_s"), placed)
+        rows.append(times | {"id": f"H{k:07d}", "customer": "c", "configuration": '{"family": "mixer"}',
+                             "priority": 0, "promised_s": placed + 5 * DAY_S, "slot": k, "binding": "",
+                             "at_risk": False, "status": "delivered" if delivered else "sequenced",
+                             "history": json.dumps(steps)})
+    with database(url) as db:
+        _, sessions = connect(db)
+        with sessions.begin() as session:
+            for k in range(0, len(rows), 20_000):
+                session.execute(insert(PlanOrderRow), rows[k : k + 20_000])
+        store = PlanStore(sessions)
+        timings = {}
+        for name, now_s in (("everything_s", None), ("open_and_recent_s", now)):
+            began = time.perf_counter()
+            saved = store.load(now_s=now_s)
+            timings[name] = round(time.perf_counter() - began, 3)
+            timings[name.replace("_s", "_orders")] = len(saved.orders)
+    return {"delivered_orders_in_store": history, "open_orders": 300} | timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -149,13 +186,15 @@ def main() -> None:
     parser.add_argument("--kill-hours", type=float, default=54.0, help="plant hours before the restart")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--url", default=None, help="PostgreSQL server URL (default: a SQLite file)")
+    parser.add_argument("--history", type=int, default=200_000, help="delivered orders in the read-back test")
     args = parser.parse_args()
     kill_s = int(args.kill_hours * 3600)
     if not 0 < kill_s < 5 * DAY_S:
         parser.error("--kill-hours must lie within the run (0 to 120)")
-    results = [one_scale(float(s), kill_s, args.seed, args.url) for s in args.scales.split(",")]
+    results = [one_scale(float(s), kill_s, args.seed, args.url) for s in args.scales.split(",") if s]
     print(json.dumps({"benchmark": "restart", "machine": platform.machine(), "kill_hours": args.kill_hours,
-                      "database": "postgresql" if args.url else "sqlite", "scales": results}, indent=1))
+                      "database": "postgresql" if args.url else "sqlite", "scales": results,
+                      "read_back": read_back(args.history, args.url)}, indent=1))
 
 
 if __name__ == "__main__":

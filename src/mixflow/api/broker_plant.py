@@ -50,7 +50,7 @@ class BrokerPlant(PlannedPlant):
         catalogue = reference_catalogue()
         store = PlanStore(sessions)
         epoch_ms = store.epoch_ms(settings.plant_id, now_ms())
-        saved = store.load()
+        saved = store.load(now_s=max(0, (now_ms() - epoch_ms) // 1000))
         self.mqtt = MqttFactory(parse_broker(settings.mqtt_url), registry, epoch_ms=epoch_ms, engine=engine)
         scheduler = Scheduler(plant, catalogue, store, PlanOptions(flush_every_s=0), seed=settings.seed)
         scheduler.resume(saved)

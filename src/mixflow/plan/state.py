@@ -15,6 +15,8 @@ from mixflow.store.plan_state import PlanClockRow, PlanOperationRow, PlanOrderRo
 
 FINISHED = (OrderStatus.DELIVERED, OrderStatus.CANCELLED)
 """Orders the plant is done with: a restart needs none of their operations or tasks."""
+FINISHED_KEPT_S = 30 * 24 * 3600
+"""Finished orders a restart reads back: those placed within the last 30 days (the KPIs' window)."""
 _CHUNK = 500
 """Order ids per query when reading operations and tasks back (well under SQLite's bound of 32,766)."""
 
@@ -168,13 +170,22 @@ class PlanStore:
             session.add(PlanClockRow(plant_id=plant_id, epoch_ms=now_ms))
         return now_ms
 
-    def load(self) -> SavedPlan:
-        """Every order and promise the store holds, and the operations and tasks of unfinished orders."""
+    def load(self, now_s: int | None = None, finished_kept_s: int = FINISHED_KEPT_S) -> SavedPlan:
+        """The orders and promises the store holds, and the operations and tasks of unfinished orders.
+        Given `now_s`, finished orders placed more than `finished_kept_s` before it are left out: a plant
+        that has run for years has hundreds of thousands, and a restart needs only the open ones (and
+        the recent, for the KPIs)."""
         orders: dict[str, Order] = {}
         promises: dict[str, Promise] = {}
         at_risk: set[str] = set()
+        query = select(PlanOrderRow)
+        if now_s is not None:
+            finished = [str(s) for s in FINISHED]
+            query = query.where(
+                PlanOrderRow.status.not_in(finished) | (PlanOrderRow.placed_s >= now_s - finished_kept_s)
+            )
         with self.sessions() as session:
-            for row in session.scalars(select(PlanOrderRow)):
+            for row in session.scalars(query):
                 history = tuple(StatusChange(OrderStatus(s), t, n) for s, t, n in json.loads(row.history))
                 orders[row.id] = Order(
                     row.id,
