@@ -18,8 +18,9 @@ from mixflow.configure import compile_catalogue
 from mixflow.connect.broker import Broker
 from mixflow.connect.device import DeviceLink
 from mixflow.connect.registry import registry_for_plant
+from mixflow.model import Order
 from mixflow.reference import build_plant, reference_catalogue
-from mixflow.store import accounts, connect
+from mixflow.store import accounts, connect, order_book
 from mixflow.store.accounts import Role
 
 with warnings.catch_warnings():
@@ -93,7 +94,8 @@ def _slot_of(order: dict[str, Any]) -> str:
 
 def test_a_restarted_service_takes_the_plan_up_again(mqtt_broker: tuple[str, int], tmp_path: Path) -> None:
     """`mixflow serve --mqtt` stopped and started on the same database: the plan's clock goes on, a slot
-    promised before is not given again, and a web order's progress still reaches the order book."""
+    promised before is not given again, a web order's progress still reaches the order book, and an
+    order stored while the plant was down is promised when it comes back."""
     plant_id = f"r{uuid.uuid4().hex[:10]}"
     db = f"sqlite:///{tmp_path / 'plant.db'}"
     plant = build_plant(SCALE, 0)
@@ -113,6 +115,9 @@ def test_a_restarted_service_takes_the_plan_up_again(mqtt_broker: tuple[str, int
             before_s = client.get("/api/plant/state", headers=planner).json()["at_s"]
     finally:
         live.close()  # type: ignore[union-attr]
+    _, sessions = connect(db)
+    with sessions() as session:  # what the web app stores when the plant does not answer
+        order_book.save_new(session, Order("W-WHILE-DOWN", "buyer", truck, before_s, before_s), 100_000.0)
 
     live = start_live_plant(settings)
     try:
@@ -121,6 +126,13 @@ def test_a_restarted_service_takes_the_plan_up_again(mqtt_broker: tuple[str, int
             assert client.get("/api/plant/state", headers=planner).json()["at_s"] >= before_s
             second = client.post("/api/orders", json={"configuration": truck}, headers=buyer).json()
             assert _slot_of(second) != _slot_of(first)
+            deadline = time.monotonic() + 10
+            waiting: dict[str, Any] = {}
+            while time.monotonic() < deadline and waiting.get("status") != "sequenced":
+                time.sleep(0.3)
+                waiting = client.get("/api/orders/W-WHILE-DOWN", headers=buyer).json()
+            assert waiting["status"] == "sequenced" and waiting["promised_date"] is not None
+            assert len({_slot_of(first), _slot_of(second), _slot_of(waiting)}) == 3
 
             async def deliver() -> None:
                 async with DeviceLink(Broker(host, port), plant_id, "line", plant.line.id) as link:

@@ -58,9 +58,14 @@ class BrokerPlant(PlannedPlant):
         with sessions() as session:
             unfinished = [o for o, order in saved.orders.items() if order.status not in FINISHED]
             self._web_orders = dict.fromkeys(order_book.known(session, unfinished), 0)
-        if saved.orders:
-            log.warning("took up the plan of plant %r: %d orders, %d of them web orders still in the plant",
-                        settings.plant_id, len(saved.orders), len(self._web_orders))
+            unheard = [o for o in order_book.only_placed(session) if o.id not in saved.orders]
+        for order in unheard:  # stored by the web app while the plant was down: promised now
+            self.place(order)
+            self._web_orders[order.id] = 1  # the book holds its first step; the sync writes the rest
+        if saved.orders or unheard:
+            log.warning("took up the plan of plant %r: %d orders, %d of them web orders still in the plant; "
+                        "%d web orders placed while it was down", settings.plant_id, len(saved.orders),
+                        len(self._web_orders) - len(unheard), len(unheard))
         self._snapshot = self.take_snapshot()
 
     @classmethod

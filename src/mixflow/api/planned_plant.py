@@ -185,7 +185,8 @@ class PlannedPlant(ABC):
                 if now - last_snapshot >= SNAPSHOT_EVERY_S:
                     self._snapshot = self.take_snapshot()
                     last_snapshot = now
-                changed = self._changed_web_orders() if now - last_sync >= SYNC_EVERY_S else None
+                due = self._sessions is not None and now - last_sync >= SYNC_EVERY_S  # none before `attach`
+                changed = self._changed_web_orders() if due else None
             if changed is not None:
                 self._store(changed)
                 last_sync = time.monotonic()

@@ -130,6 +130,17 @@ def known(session: Session, order_ids: list[str]) -> set[str]:
     return found
 
 
+def only_placed(session: Session) -> list[Order]:
+    """Orders that never got past "placed", oldest first: the plant never heard of them (it was down
+    when they came), so a starting plant takes them up."""
+    step = OrderStatusRow
+    later = select(step.order_id).where(step.order_id == OrderRow.id, step.seq > 0)
+    query = select(OrderRow).where(~later.exists()).order_by(OrderRow.placed_s, OrderRow.id)
+    rows = list(session.scalars(query))
+    history = _history(session, [r.id for r in rows])
+    return [_to_order(r, history[r.id]) for r in rows]
+
+
 def save_progress(session: Session, order: Order) -> None:
     """Store the steps of `order` the book does not hold yet (and its promise) and commit."""
     row = session.get(OrderRow, order.id)
