@@ -22,74 +22,21 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import tempfile
 import time
-import uuid
-from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import insert
 
 from mixflow.model import DAY_S
-from mixflow.model.port import Command, Event, PartDelivered, ReleaseToLine, StartOperation
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
-from mixflow.store import connect
+from mixflow.store import connect, scratch_database
 from mixflow.store.plan_state import PlanOrderRow
 from mixflow.twin import Scenario, Twin, prepare
+from mixflow.twin.audit import RepeatAudit
 from mixflow.twin.experiment import collect
 
 KEYS = ("orders", "delivered", "order_to_delivery_days", "promises_kept", "line_stops", "line_stop_minutes",
         "material_overdue", "agv_collisions", "agv_refused_moves")
-
-
-class CountingTwin(Twin):
-    """The twin, counting what it is told more than once."""
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.started: Counter[str] = Counter()
-        self.released: Counter[str] = Counter()
-        self.parts: Counter[str] = Counter()
-
-    def submit(self, commands: Sequence[Command]) -> None:
-        for c in commands:
-            if isinstance(c, StartOperation):
-                self.started[c.operation_id] += 1
-            elif isinstance(c, ReleaseToLine):
-                self.released[c.order_id] += 1
-        super().submit(commands)
-
-    def poll(self, until_s: int) -> list[Event]:
-        events = super().poll(until_s)
-        self.parts.update(e.task_id for e in events if isinstance(e, PartDelivered))
-        return events
-
-    def repeats(self) -> dict[str, int]:
-        return {what: sum(n - 1 for n in counter.values() if n > 1)
-                for what, counter in (("operations", self.started), ("releases", self.released),
-                                      ("parts", self.parts))}
-
-
-@contextmanager
-def database(url: str | None) -> Iterator[str]:
-    """A fresh, empty database for one run."""
-    if url is None:
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite:///{Path(folder) / 'plan.db'}"
-        return
-    server = url.replace("+psycopg", "")
-    schema = f"bench_restart_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{server}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def one_scale(scale: float, kill_s: int, seed: int, url: str | None) -> dict[str, Any]:
@@ -100,20 +47,21 @@ def one_scale(scale: float, kill_s: int, seed: int, url: str | None) -> dict[str
     def until_done(twin: Twin) -> Any:
         return lambda now: len(twin.delivered) < len(orders)
 
-    with database(url) as db:
-        twin = CountingTwin(plant, catalogue, orders, scenario, seed)
+    with scratch_database(url) as db:
+        twin = Twin(plant, catalogue, orders, scenario, seed)
         began = time.perf_counter()
         baseline = Scheduler(plant, catalogue, PlanStore(connect(db)[1]), options, seed=seed)
         baseline.run(twin, scenario.end_s, until_done(twin))
         base = collect(scenario, seed, plant, baseline, twin, time.perf_counter() - began, False).kpis
 
-    with database(url) as db:
-        twin = CountingTwin(plant, catalogue, orders, scenario, seed)
+    with scratch_database(url) as db:
+        twin = Twin(plant, catalogue, orders, scenario, seed)
+        audit = RepeatAudit(twin)
         began = time.perf_counter()
         first = Scheduler(plant, catalogue, PlanStore(connect(db)[1]), options, seed=seed)
-        first.run(twin, kill_s)
+        first.run(audit, kill_s)
         while not (first._released_open and twin.agvs.loaded.any()) and twin.now_s < scenario.end_s:
-            first.cycle(twin, scenario.end_s)  # from there, until trucks are on the line and parts on the way
+            first.cycle(audit, scenario.end_s)  # on until trucks are on the line and parts on the way
         at_kill = {"plant_s": twin.now_s, "trucks_on_line": first._released_open, "machines_running":
                    len(first.shops.busy), "agvs_carrying": int(twin.agvs.loaded.sum())}
         del first
@@ -130,10 +78,10 @@ def one_scale(scale: float, kill_s: int, seed: int, url: str | None) -> dict[str
         resume_ms = (time.perf_counter() - clock) * 1000
         clock, waited_from = time.perf_counter(), twin.now_s
         while second._unseen_agvs:
-            second.cycle(twin, scenario.end_s)
+            second.cycle(audit, scenario.end_s)
         seat_ms = (time.perf_counter() - clock) * 1000
         waited_s = twin.now_s - waited_from
-        second.run(twin, scenario.end_s, until_done(twin))
+        second.run(audit, scenario.end_s, until_done(twin))
         after = collect(scenario, seed, plant, second, twin, time.perf_counter() - began, False).kpis
     return {
         "scale": scale, "machines": len(plant.machines), "agvs": len(plant.fleet.agv_ids),
@@ -142,7 +90,7 @@ def one_scale(scale: float, kill_s: int, seed: int, url: str | None) -> dict[str
         "read_store_ms": round(load_ms, 1), "build_scheduler_ms": round(build_ms, 1),
         "resume_ms": round(resume_ms, 1), "seat_fleet_ms": round(seat_ms, 1),
         "agvs_stood_plant_s": waited_s,
-        "told_twice": twin.repeats(),
+        "told_twice": audit.repeats(),
         "kpis": {"uninterrupted": {k: base[k] for k in KEYS}, "restarted": {k: after[k] for k in KEYS}},
     }
 
@@ -163,7 +111,7 @@ def read_back(history: int, url: str | None) -> dict[str, Any]:
                              "priority": 0, "promised_s": placed + 5 * DAY_S, "slot": k, "binding": "",
                              "at_risk": False, "status": "delivered" if delivered else "sequenced",
                              "history": json.dumps(steps)})
-    with database(url) as db:
+    with scratch_database(url) as db:
         _, sessions = connect(db)
         with sessions.begin() as session:
             for k in range(0, len(rows), 20_000):

@@ -18,7 +18,7 @@ from mixflow.configure import compile_catalogue
 from mixflow.connect.broker import Broker
 from mixflow.connect.device import DeviceLink
 from mixflow.connect.registry import registry_for_plant
-from mixflow.model import Order
+from mixflow.model import Order, Plant
 from mixflow.reference import build_plant, reference_catalogue
 from mixflow.store import accounts, connect, order_book
 from mixflow.store.accounts import Role
@@ -38,15 +38,22 @@ def _headers(app, name: str, role: Role) -> dict[str, str]:  # type: ignore[no-u
         return {"Authorization": f"Bearer {app.state.tokens.issue(user.id, name, role)[0]}"}
 
 
-def test_a_real_plant_through_the_broker(mqtt_broker: tuple[str, int], tmp_path: Path) -> None:
+def _provisioned(mqtt_broker: tuple[str, int], tmp_path: Path) -> tuple[Plant, Settings]:
+    """A plant of a fresh id whose devices are registered in a fresh database, and the settings of
+    `mixflow serve --mqtt` for it."""
     plant_id = f"w{uuid.uuid4().hex[:10]}"
     db = f"sqlite:///{tmp_path / 'plant.db'}"
     plant = build_plant(SCALE, 0)
     engine, _ = connect(db)
     registry_for_plant(plant, plant_id, "device-secret").save(engine)
     host, port = mqtt_broker
-    settings = Settings(db_url=db, secret_key="broker-test-secret-key", mqtt_url=f"mqtt://{host}:{port}",
-                        twin=False, scale=SCALE, plant_id=plant_id)
+    return plant, Settings(db_url=db, secret_key="broker-test-secret-key", mqtt_url=f"mqtt://{host}:{port}",
+                           twin=False, scale=SCALE, plant_id=plant_id)
+
+
+def test_a_real_plant_through_the_broker(mqtt_broker: tuple[str, int], tmp_path: Path) -> None:
+    plant, settings = _provisioned(mqtt_broker, tmp_path)
+    host, port = mqtt_broker
     live = start_live_plant(settings)
     try:
         with TestClient(create_app(settings, live)) as client:
@@ -63,7 +70,7 @@ def test_a_real_plant_through_the_broker(mqtt_broker: tuple[str, int], tmp_path:
             machine = plant.machines[3]
 
             async def report_down() -> None:
-                async with DeviceLink(Broker(host, port), plant_id, "machine", machine.id) as link:
+                async with DeviceLink(Broker(host, port), settings.plant_id, "machine", machine.id) as link:
                     await link.heartbeat(down=True, reason="spindle overheated")
 
             asyncio.run(report_down())
@@ -96,14 +103,9 @@ def test_a_restarted_service_takes_the_plan_up_again(mqtt_broker: tuple[str, int
     """`mixflow serve --mqtt` stopped and started on the same database: the plan's clock goes on, a slot
     promised before is not given again, a web order's progress still reaches the order book, and an
     order stored while the plant was down is promised when it comes back."""
-    plant_id = f"r{uuid.uuid4().hex[:10]}"
-    db = f"sqlite:///{tmp_path / 'plant.db'}"
-    plant = build_plant(SCALE, 0)
-    engine, _ = connect(db)
-    registry_for_plant(plant, plant_id, "device-secret").save(engine)
+    plant, settings = _provisioned(mqtt_broker, tmp_path)
     host, port = mqtt_broker
-    settings = Settings(db_url=db, secret_key="broker-test-secret-key", mqtt_url=f"mqtt://{host}:{port}",
-                        twin=False, scale=SCALE, plant_id=plant_id)
+    plant_id, db = settings.plant_id, settings.db_url
     truck = compile_catalogue(reference_catalogue()).complete({"family": "mixer"})
     live = start_live_plant(settings)
     try:

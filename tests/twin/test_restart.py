@@ -4,59 +4,24 @@ refused), because the restarted scheduler takes the plant up where it stands."""
 
 from __future__ import annotations
 
-import uuid
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
-import psycopg
 import pytest
 
 from mixflow.fleet.manager import RobotState
 from mixflow.model import OrderStatus
-from mixflow.model.port import Command, Event, PartDelivered, ReleaseToLine, StartOperation
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
-from mixflow.store import connect
+from mixflow.store import connect, scratch_database
 from mixflow.twin import Scenario, Twin, prepare
-
-
-class _CountingTwin(Twin):
-    """The twin, counting what it is told and what it reports."""
-
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
-        self.started: Counter[str] = Counter()
-        self.released: Counter[str] = Counter()
-        self.parts: Counter[str] = Counter()
-
-    def submit(self, commands: Sequence[Command]) -> None:
-        for c in commands:
-            if isinstance(c, StartOperation):
-                self.started[c.operation_id] += 1
-            elif isinstance(c, ReleaseToLine):
-                self.released[c.order_id] += 1
-        super().submit(commands)
-
-    def poll(self, until_s: int) -> list[Event]:
-        events = super().poll(until_s)
-        self.parts.update(e.task_id for e in events if isinstance(e, PartDelivered))
-        return events
+from mixflow.twin.audit import RepeatAudit
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
-def database(request, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def database(request) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """An empty plan database: a SQLite file, or a schema of its own on the real PostgreSQL server."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('restart') / 'plan.db'}"
-        return
-    server = request.getfixturevalue("postgres_url").replace("+psycopg", "")
-    schema = f"restart_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{server}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    server = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    with scratch_database(server) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +30,13 @@ def restarted(database: str):  # type: ignore[no-untyped-def]
     machines running, AGVs carrying parts) and a new one resumes from the store."""
     scenario = Scenario(scale=0.05, days=1, drain_days=4)
     plant, catalogue, orders = prepare(scenario, 3)
-    twin = _CountingTwin(plant, catalogue, orders, scenario, 3)
+    twin = Twin(plant, catalogue, orders, scenario, 3)
+    plant_port = RepeatAudit(twin)
     url = database
     options = PlanOptions(flush_every_s=0)
     first = Scheduler(plant, catalogue, PlanStore(connect(url)[1]), options, seed=3)
     while not (first._released_open > 1 and first.shops.busy and twin.agvs.loaded.sum() > 1):
-        first.cycle(twin, scenario.end_s)
+        first.cycle(plant_port, scenario.end_s)
     killed_s = twin.now_s
     before = {o: (p.slot, p.promised_s) for o, p in first.promises.items()}
     loads = {twin.agvs.ids[a]: t for a, t in twin._task_of.items() if twin.agvs.loaded[a]}
@@ -82,39 +48,38 @@ def restarted(database: str):  # type: ignore[no-untyped-def]
     second = Scheduler(plant, catalogue, store, options, seed=3)
     second.resume(store.load())
     while second._unseen_agvs:  # the AGVs stand still until they have reported
-        second.cycle(twin, scenario.end_s)
+        second.cycle(plant_port, scenario.end_s)
     fleet = second.fleet
     on_way = fleet.state == RobotState.TO_DROPOFF
     carried = {second.agv_ids[r]: t for r, t in enumerate(fleet.task_of) if on_way[r]}
     assert fleet.state[broken] == RobotState.BROKEN and fleet.planner.broken[broken]
-    second.run(twin, scenario.end_s, lambda now: len(twin.delivered) < len(orders))
-    return twin, second, orders, killed_s, before, (loads, carried)
+    second.run(plant_port, scenario.end_s, lambda now: len(twin.delivered) < len(orders))
+    return twin, second, orders, killed_s, before, (loads, carried), plant_port
 
 
 def test_every_truck_is_delivered_after_the_restart(restarted) -> None:  # type: ignore[no-untyped-def]
-    twin, second, orders, killed_s, _, _ = restarted
+    twin, second, orders, killed_s, _, _, _ = restarted
     assert killed_s > 0
     assert set(twin.delivered) == {o.id for o in orders}
     assert all(second.orders[o.id].status is OrderStatus.DELIVERED for o in orders)
 
 
 def test_nothing_the_plant_did_is_done_again(restarted) -> None:  # type: ignore[no-untyped-def]
-    twin, _, orders, _, _, _ = restarted
-    assert max(twin.started.values()) == 1  # no operation started twice
-    assert set(twin.released) == {o.id for o in orders} and max(twin.released.values()) == 1
-    assert max(twin.parts.values()) == 1  # no part brought twice, the ones on their way included
+    _, _, orders, _, _, _, audit = restarted
+    assert audit.repeats() == {"operations": 0, "releases": 0, "parts": 0}  # parts on their way included
+    assert set(audit.released) == {o.id for o in orders} and audit.started and audit.parts
 
 
 def test_the_fleet_is_taken_up_where_it_stood(restarted) -> None:  # type: ignore[no-untyped-def]
     """Had the restarted fleet model started the AGVs from their homes, or moved the one that failed
     while it was away, the twin would refuse its moves; had it forgotten the parts on their way, another
     AGV would fetch them again."""
-    twin, second, _, _, _, (loads, carried) = restarted
+    twin, second, _, _, _, (loads, carried), _ = restarted
     assert len(loads) > 1 and carried == loads  # each part on its way stays with the AGV carrying it
     assert twin.agvs.counters.refused_moves == 0 and twin.agvs.counters.collisions == 0
     assert second.kpis.material_overdue == 0
 
 
 def test_promises_and_slots_are_kept(restarted) -> None:  # type: ignore[no-untyped-def]
-    _, second, _, _, before, _ = restarted
+    _, second, _, _, before, _, _ = restarted
     assert {o: (p.slot, p.promised_s) for o, p in second.promises.items() if o in before} == before

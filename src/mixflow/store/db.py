@@ -7,6 +7,10 @@ branches never have to be ordered against each other.
 
 from __future__ import annotations
 
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -70,3 +74,25 @@ def migrate(engine: Engine) -> None:
         config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.upgrade(config, "heads")
+
+
+@contextmanager
+def scratch_database(server_url: str | None) -> Iterator[str]:
+    """The URL of a fresh, empty database for a throwaway run (a benchmark, a test), removed after: a
+    SQLite file in a temporary folder when `server_url` is None, else a schema of its own on that
+    PostgreSQL server (so runs never see each other's rows)."""
+    if server_url is None:
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite:///{Path(folder) / 'scratch.db'}"
+        return
+    import psycopg  # only for PostgreSQL scratch schemas; SQLAlchemy loads it itself otherwise
+
+    server = normalise_url(server_url).replace("postgresql+psycopg://", "postgresql://")
+    schema = f"scratch_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{server}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
