@@ -182,10 +182,11 @@ class Scheduler:
     def resume(self, saved: SavedPlan) -> None:
         """Take up a plan read back from the store after a restart, where the plant has it now: every
         order keeps its promise and slot; a part job continues after its last finished operation, and
-        one a machine still runs stays on that machine; built trucks wait for the line; the trucks on
-        the line fill its queue again and their parts not yet delivered are called again (the same
-        task ids, so the plant takes them as repeats); a truck off the line gets its test. The AGVs stay
-        put until they have all reported where they stand and what they carry (`_on_agv_states`)."""
+        one sent to a machine and not reported done stays on that machine; built trucks wait for the
+        line; the trucks on the line fill its queue again and their parts not yet delivered are called
+        again (the same task ids, so the plant takes them as repeats); a truck off the line gets its
+        test. The AGVs stay put until they have all reported where they stand and what they carry
+        (`_on_agv_states`)."""
         on_line: list[tuple[int, str]] = []
         for order_id, order in sorted(saved.orders.items(), key=lambda item: (item[1].placed_s, item[0])):
             self.orders[order_id] = order
@@ -224,7 +225,7 @@ class Scheduler:
         self._told_task = ["?"] * len(self.agv_ids)  # unknown: the first fleet step tells every AGV
 
     def _queue_or_run(self, op: PlannedOp, running: dict[str, tuple[str, int]]) -> None:
-        """Queue `op`, or, if a machine reported it started and not yet done, keep it on that machine."""
+        """Queue `op`, or, if it was sent to a machine and not reported done, keep it on that machine."""
         machine, started_s = running.get(op.id, ("", 0))
         if machine in self.shops.group_of:
             self.shops.resume_running(machine, op)
