@@ -44,5 +44,9 @@ class UnknownNameError(MixflowError, KeyError):
         return str(self.args[0])
 
 
+class StoreUnavailableError(MixflowError):
+    """The database did not take a write. Nothing is lost: the writes wait in memory and are tried again."""
+
+
 class InfeasibleError(MixflowError):
     """The request cannot be met (a catalogue with no valid configuration, demand above capacity)."""

@@ -180,7 +180,14 @@ class PlannedPlant(ABC):
         last_snapshot = last_sync = 0.0
         while not self._stop.is_set():
             with self._lock:
-                self.step()
+                try:
+                    self.step()
+                except Exception as error:  # a failed cycle must not leave the plant unplanned for good
+                    log.exception("the plant's cycle failed; trying again in a second")
+                    text = f"{type(error).__name__}: {error}"[:200]
+                    self._alarms.append({"at_s": self.factory.now_s, "kind": "plan error",
+                                         "source": "scheduler", "text": text})
+                    self._stop.wait(1.0)
                 now = time.monotonic()
                 if now - last_snapshot >= SNAPSHOT_EVERY_S:
                     self._snapshot = self.take_snapshot()

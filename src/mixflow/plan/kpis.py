@@ -46,6 +46,7 @@ class KpiBook:
     repairs: int = 0
     repaired_ops: int = 0
     material_overdue: int = 0
+    store_failures: int = 0
 
     def decided(self, ms: float) -> None:
         """Count one decision that took `ms` milliseconds."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mixflow.errors import MixflowError, ValidationError
+from mixflow.errors import MixflowError, StoreUnavailableError, ValidationError
 from mixflow.fleet.manager import RobotState
 from mixflow.fleet.planner import PlannerOptions
 from mixflow.fleet.plant import fleet_for_plant
@@ -70,6 +70,8 @@ _TO_PICKUP, _TO_CHARGER = int(RobotState.TO_PICKUP), int(RobotState.TO_CHARGER)
 _CHARGING = int(RobotState.CHARGING)
 TEST_OPERATION = "eol_test"
 TEST_S = 3600
+STORE_WARN_S = 60
+"""While the plan store refuses writes, how often the log says so."""
 UNSEEN_WARN_S = 600
 """After a restart, how often the log names the AGVs that have not reported yet (the fleet waits)."""
 OVERDUE_KEPT = 1000
@@ -178,6 +180,7 @@ class Scheduler:
         self._seen_loads = [""] * len(self.agv_ids)
         self._seen_down = np.zeros(len(self.agv_ids), dtype=np.bool_)
         self._unseen_warn_s = 0
+        self._store_warn_s = 0
 
     def resume(self, saved: SavedPlan) -> None:
         """Take up a plan read back from the store after a restart, where the plant has it now: every
@@ -268,8 +271,13 @@ class Scheduler:
         began = time.perf_counter()
         commands = self.decide(now)
         if now - self._last_flush >= self.options.flush_every_s:
-            self.flush()  # before the commands go out: a restart never repeats what the plant was told
-            self._last_flush = now
+            # before the commands go out, so a restart never repeats what the plant was told; while the
+            # store refuses writes, nothing goes out (the commands wait, in order, for the next cycle)
+            if self._flushed(now):
+                self._last_flush = now
+            else:
+                self._commands[:0] = commands
+                commands = []
         if commands:
             self.kpis.decided((time.perf_counter() - began) * 1000.0)
             factory.submit(commands)
@@ -280,11 +288,23 @@ class Scheduler:
         events = factory.poll(min(horizon, until_s))
         self.consume(events)
         if self.options.flush_every_s == 0:
-            self.flush()  # what the plant reported is kept before the next look at it
+            self._flushed(now)  # what the plant reported is kept before the next look at it
 
     def flush(self) -> None:
         if self.store is not None:
             self.store.flush()
+
+    def _flushed(self, now: int) -> bool:
+        """Flush; False (logged, counted in `kpis.store_failures`) while the store refuses writes."""
+        try:
+            self.flush()
+        except StoreUnavailableError as error:
+            self.kpis.store_failures += 1
+            if now >= self._store_warn_s:
+                self._store_warn_s = now + STORE_WARN_S
+                _log.error("%s; commands wait until it takes writes again", error)
+            return False
+        return True
 
     def fleet_busy(self) -> bool:
         """Whether the fleet must be stepped: a task waits, an AGV is on an errand or off its goal.
@@ -524,7 +544,7 @@ class Scheduler:
         self.kpis.placed_s[order.id] = order.placed_s
         self.kpis.promised_s[order.id] = promise.promised_s
         if self.store is not None:
-            self.store.save_order(order, promise, False, now=True)
+            self._save_now(order, promise, False, order.placed_s)
         self._plan_parts(order)
 
     def _plan_parts(
@@ -756,12 +776,19 @@ class Scheduler:
         if self.store is not None:
             self.store.save_order(order, self.promises.get(order_id), order_id in self.kpis.at_risk)
 
+    def _save_now(self, order: Order, promise: Promise | None, at_risk: bool, now: int) -> None:
+        """Write the order at once; if the store refuses, it stays queued for the next flush (a web
+        order the plan never stored is taken up again from the order book at the next start)."""
+        assert self.store is not None
+        self.store.save_order(order, promise, at_risk)
+        self._flushed(now)
+
     def _flag(self, order_id: str, at_s: int, why: str) -> None:
         if order_id in self.kpis.at_risk:
             return
         self.kpis.at_risk.add(order_id)
         if self.store is not None:
-            self.store.save_order(self.orders[order_id], self.promises.get(order_id), True, now=True)
+            self._save_now(self.orders[order_id], self.promises.get(order_id), True, at_s)
 
     # -- read-only views -----------------------------------------------------------------------------
     def snapshot(self, now_s: int) -> dict[str, object]:

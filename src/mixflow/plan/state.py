@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mixflow.errors import StoreUnavailableError
 from mixflow.model import Order, OrderStatus, StatusChange
 from mixflow.promise import Promise
 from mixflow.store.plan_state import PlanClockRow, PlanOperationRow, PlanOrderRow, PlanTaskRow
@@ -49,8 +51,8 @@ class PlanStore:
         self._tasks_update: list[dict[str, object]] = []
         self._known_orders: set[str] = set()
 
-    def save_order(self, order: Order, promise: Promise | None, at_risk: bool, now: bool = False) -> None:
-        """Queue the order's row; `now` writes at once (a promise must never be lost)."""
+    def save_order(self, order: Order, promise: Promise | None, at_risk: bool) -> None:
+        """Queue the order's row (the scheduler flushes a new promise at once)."""
         row: dict[str, object] = {
             "id": order.id,
             "customer": order.customer,
@@ -69,8 +71,6 @@ class PlanStore:
             "history": json.dumps([[str(c.status), c.at_s, c.note] for c in order.history]),
         }
         self._orders[order.id] = row
-        if now:
-            self.flush()
 
     def operation_dispatched(self, op_id: str, order_id: str, part: str, machine: str, at_s: int) -> None:
         """The operation is sent to `machine` (kept before the machine is told, so a restart finds it
@@ -113,16 +113,31 @@ class PlanStore:
         self._tasks_update.append({"b_id": task_id, "agv_id": agv_id, "delivered_s": at_s})
 
     def flush(self) -> None:
-        """Write everything queued in one transaction."""
+        """Write everything queued in one transaction. If the database refuses it (down, restarting),
+        `StoreUnavailableError` is raised and everything stays queued for the next flush."""
         ops = (self._ops_new, self._ops_started, self._ops_done)
         if not (self._orders or any(ops) or self._tasks_new or self._tasks_update):
             return
+        new = [r for k, r in self._orders.items() if k not in self._known_orders]
+        try:
+            self._write(new)
+        except SQLAlchemyError as error:
+            reason = str(error).splitlines()[0]
+            raise StoreUnavailableError(f"plan store: {type(error).__name__}: {reason}") from error
+        self._known_orders.update(str(r["id"]) for r in new)
+        self._orders.clear()
+        self._ops_new.clear()
+        self._ops_started.clear()
+        self._ops_done.clear()
+        self._tasks_new.clear()
+        self._tasks_update.clear()
+
+    def _write(self, new: list[dict[str, object]]) -> None:
         with self.sessions.begin() as session:
-            new = [r for k, r in self._orders.items() if k not in self._known_orders]
-            old = [dict(r, b_id=k) for k, r in self._orders.items() if k in self._known_orders]
+            fresh = {str(r["id"]) for r in new}
+            old = [dict(r, b_id=k) for k, r in self._orders.items() if k not in fresh]
             if new:
                 session.execute(insert(PlanOrderRow), new)
-                self._known_orders.update(str(r["id"]) for r in new)
             if old:
                 cols: dict[str, Any] = {c: bindparam(c) for c in old[0] if c not in ("id", "b_id")}
                 session.connection().execute(
@@ -153,12 +168,6 @@ class PlanStore:
                     .values(agv_id=bindparam("agv_id"), delivered_s=bindparam("delivered_s")),
                     self._tasks_update,
                 )
-        self._orders.clear()
-        self._ops_new.clear()
-        self._ops_started.clear()
-        self._ops_done.clear()
-        self._tasks_new.clear()
-        self._tasks_update.clear()
 
     def epoch_ms(self, plant_id: str, now_ms: int) -> int:
         """The instant the plan of `plant_id` counts its seconds from: the one stored, or `now_ms`, stored
