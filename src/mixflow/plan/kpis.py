@@ -1,7 +1,8 @@
 """Key figures of a run, from the factory's events and the scheduler's own clock.
 
 Order-to-delivery (p50/p95/max days), promises kept, trucks a day against demand, line stops and
-their causes, parts not reported at their station by their deadline (`material_overdue`), OEE per
+their causes, parts not reported at their station by their deadline (`material_overdue`), flushes the
+plan store refused (`store_failures`: commands waited meanwhile), OEE per
 machine group (availability x performance; no scrap is modelled), and the planner's compute time per
 decision (p50/p95 over the latest `DECISION_WINDOW` decisions, max and count over all). AGV and energy
 figures come from the factory's own meters.
@@ -98,6 +99,7 @@ class KpiBook:
             "line_stops": len(self.stops),
             "line_stop_causes": dict(causes),
             "material_overdue": self.material_overdue,
+            "store_failures": self.store_failures,
             "oee": oee,
             "planner_ms_per_decision": {
                 "p50": round(float(np.percentile(ms, 50)), 3),
