@@ -2,10 +2,10 @@
 
 Order-to-delivery (p50/p95/max days), promises kept, trucks a day against demand, line stops and
 their causes, parts not reported at their station by their deadline (`material_overdue`), flushes the
-plan store refused (`store_failures`: commands waited meanwhile), OEE per
-machine group (availability x performance; no scrap is modelled), and the planner's compute time per
-decision (p50/p95 over the latest `DECISION_WINDOW` decisions, max and count over all). AGV and energy
-figures come from the factory's own meters.
+plan store refused (`store_failures`: commands waited meanwhile), OEE per machine group (availability
+x performance; no scrap is modelled), and the planner's compute time per decision (p50/p95 over the
+latest `DECISION_WINDOW` decisions, max and count over all). AGV and energy figures come from the
+factory's own meters.
 """
 
 from __future__ import annotations
