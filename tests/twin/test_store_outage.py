@@ -51,6 +51,9 @@ def test_commands_wait_for_the_store_and_nothing_is_lost() -> None:
         scheduler = Scheduler(plant, catalogue, store, PlanOptions(flush_every_s=0), seed=3)
         scheduler.run(plant_port, scenario.end_s, lambda now: len(twin.delivered) < len(orders))
         assert scheduler.kpis.store_failures > 0
+        told = [n for n in scheduler.notices if n.kind == "plan store"]  # once a minute for the supervisor
+        assert told and all(OUTAGE[0] <= n.at_s < OUTAGE[1] for n in told) and len(told) <= 61
+        assert "server closed the connection" in told[0].text
         assert not [t for t in plant_port.at if OUTAGE[0] <= t < OUTAGE[1]]  # nothing went out
         assert any(t >= OUTAGE[1] for t in plant_port.at)
         assert set(twin.delivered) == {o.id for o in orders}

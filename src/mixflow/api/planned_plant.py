@@ -210,8 +210,16 @@ class PlannedPlant(ABC):
                                  "text": late.text()})
         self._overdue_seen = count
 
+    def _take_notices(self) -> None:
+        """The scheduler's notices about itself (plan store refusing writes, fleet waiting) join them."""
+        notices = self.scheduler.notices
+        while notices:
+            n = notices.popleft()
+            self._alarms.append({"at_s": n.at_s, "kind": n.kind, "source": n.source, "text": n.text})
+
     def take_snapshot(self) -> dict[str, Any]:
         self._take_overdue()
+        self._take_notices()
         x, y, soc, machines, stopped = self.plant_state()
         down, busy = [], []
         for machine_id, state in machines.items():

@@ -74,8 +74,20 @@ STORE_WARN_S = 60
 """While the plan store refuses writes, how often the log says so."""
 UNSEEN_WARN_S = 600
 """After a restart, how often the log names the AGVs that have not reported yet (the fleet waits)."""
+NOTICES_KEPT = 100
+"""The scheduler's latest notices about itself (store refusing writes, fleet waiting) not yet shown."""
 OVERDUE_KEPT = 1000
 """Latest overdue parts the scheduler keeps for the plant's alarm list (the KPIs count all)."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something about the scheduler itself a supervisor must see: what, where, and since when."""
+
+    at_s: int
+    kind: str
+    source: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -161,6 +173,7 @@ class Scheduler:
         self.line_sequence: list[str] = []
         self.material_watch = MaterialWatch()
         self.overdue: deque[MaterialOverdue] = deque(maxlen=OVERDUE_KEPT)
+        self.notices: deque[Notice] = deque(maxlen=NOTICES_KEPT)
         self.fleet = fleet_for_plant(plant, PlannerOptions(flow_weight=0.0, lane_cost=0), seed=seed)
         self.grid = self.fleet.grid
         self.agv_ids = plant.fleet.agv_ids
@@ -303,6 +316,7 @@ class Scheduler:
             if now >= self._store_warn_s:
                 self._store_warn_s = now + STORE_WARN_S
                 _log.error("%s; commands wait until it takes writes again", error)
+                self.notices.append(Notice(now, "plan store", "database", f"{error}; commands wait"[:200]))
             return False
         return True
 
@@ -342,8 +356,9 @@ class Scheduler:
         if self._unseen_agvs and now >= self._unseen_warn_s:
             self._unseen_warn_s = now + UNSEEN_WARN_S
             unseen = sorted(self._unseen_agvs)
-            _log.warning("the fleet waits for %d AGVs to report where they stand (%s)", len(unseen),
-                         ", ".join(unseen[:5]))
+            text = f"{len(unseen)} AGVs have not reported where they stand ({', '.join(unseen[:5])})"
+            _log.warning("the fleet waits: %s", text)
+            self.notices.append(Notice(now, "fleet waiting", "fleet", text))
         self._stepped = False
         if now > self._last_step_s and self.fleet_busy():
             commands += self._fleet_step(now)
