@@ -229,3 +229,20 @@ def test_the_fleet_controller_reports_what_each_agv_carries() -> None:
         payload = {"v": 1, "t": 1, "seq": 1, **fields, name: bad}
         with pytest.raises(PayloadError, match=name):
             agv_states_from_map(7, DeviceEvent.parse(payload).data)
+
+
+def test_an_agv_says_in_its_heartbeat_what_it_carries() -> None:
+    """An AGV reporting on its own (not through a fleet controller) gives its cell in telemetry and its
+    load in its heartbeat; the folded AgvStates carry both. A load that is not a task id is refused."""
+    ingest = make_ingest()
+    state = topics.device_topic("p", "agv", "a1", "state")
+    ingest.handle(*tel("a1", 1, 5, kind="agv", x=3.0, y=4.0, soc=0.8))
+    (states,) = ingest.take_events()
+    assert isinstance(states, AgvStates) and states.load == ()  # no AGV has said what it carries
+    ingest.handle(state, encode({"v": 1, "t": EPOCH_MS + 6000, "seq": 2, "status": "up", "load": "O1/cab"}))
+    ingest.handle(*tel("a1", 3, 7, kind="agv", x=3.0, y=5.0, soc=0.8))
+    (states,) = ingest.take_events()
+    assert isinstance(states, AgvStates) and states.load == ("O1/cab",)
+    bad = {"v": 1, "t": EPOCH_MS + 8000, "seq": 4, "status": "up", "load": 7}
+    assert not ingest.handle(state, encode(bad))
+    assert ingest.dead[-1].reason == "schema"

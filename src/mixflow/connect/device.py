@@ -64,10 +64,15 @@ class DeviceLink:
     async def telemetry(self, metrics: dict[str, float], t_ms: int | None = None) -> None:
         await self._send("telemetry", {"m": metrics}, t_ms)
 
-    async def heartbeat(self, down: bool = False, reason: str = "", t_ms: int | None = None) -> None:
+    async def heartbeat(
+        self, down: bool = False, reason: str = "", t_ms: int | None = None, load: str | None = None
+    ) -> None:
+        """Say the device is up or down; an AGV may add the task whose part it carries ("" none)."""
         fields: dict[str, Any] = {"status": "down" if down else "up"}
         if reason:
             fields["reason"] = reason
+        if load is not None:
+            fields["load"] = load
         await self._send("state", fields, t_ms)
 
     async def event(self, type_: str, t_ms: int | None = None, **fields: Any) -> None:

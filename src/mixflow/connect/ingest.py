@@ -112,6 +112,7 @@ class Ingest:
         self.escalated: list[Outgoing] = []
         self.last_seq: dict[str, int] = {}
         self.agv_state: dict[str, tuple[int, float, float, float]] = {}
+        self.agv_load: dict[str, str] = {}  # the last load each AGV said it carries, if it says so
         self._down: dict[str, set[str]] = {}
         self._topics: dict[str, tuple[str, str, str]] = {}
 
@@ -209,6 +210,8 @@ class Ingest:
             self.alarm_changes += changes
 
     def _state(self, device_id: str, kind: str, message: State) -> None:
+        if kind == "agv" and message.load is not None:
+            self.agv_load[device_id] = message.load
         if message.status == "down":
             self._set_down(device_id, kind, message.reason or "reported down", True, message.t_ms)
             return
@@ -290,7 +293,8 @@ class Ingest:
             x = np.array([s[1] for s in states])
             y = np.array([s[2] for s in states])
             soc = np.array([s[3] for s in states])
-            events.append(AgvStates(at, ids, x, y, soc))
+            load = tuple(self.agv_load.get(i, "") for i in ids) if self.agv_load else ()
+            events.append(AgvStates(at, ids, x, y, soc, load))
             self.agv_state = {}
         events.sort(key=lambda event: event.at_s)
         return events

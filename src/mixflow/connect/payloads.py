@@ -133,12 +133,14 @@ class Telemetry:
 
 @dataclass(frozen=True, slots=True)
 class State:
-    """The heartbeat: a device is up (working or idle) or down, with a reason when down."""
+    """The heartbeat: a device is up (working or idle) or down, with a reason when down; an AGV may say
+    which task's part it carries (`load`, "" for none; None when it does not tell)."""
 
     t_ms: int
     seq: int
     status: str
     reason: str = ""
+    load: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, str) or self.status not in STATUSES:
@@ -149,7 +151,10 @@ class State:
         reason = data.get("reason", "")
         if not isinstance(reason, str):
             raise PayloadError("schema", "field 'reason' must be a string")
-        return cls(data["t"], _seq(data), data.get("status"), reason[:256])  # type: ignore[arg-type]
+        load = data.get("load")
+        if load is not None and (not isinstance(load, str) or len(load) > 128):
+            raise PayloadError("schema", "field 'load' must be a task id of at most 128 characters")
+        return cls(data["t"], _seq(data), data.get("status"), reason[:256], load)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

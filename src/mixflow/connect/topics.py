@@ -11,7 +11,8 @@
             moves the whole fleet in one command and reports it in one event) or `opcua` (machines
             bridged from OPC UA).
 - `device`  the device id as in the plant (`cab_weld-017`, `agv-0042`).
-- `channel` device to cloud: `telemetry` (measurements), `state` (heartbeat and status), `event`
+- `channel` device to cloud: `telemetry` (measurements), `state` (heartbeat and status; an AGV may
+            add `load`, the task whose part it carries), `event`
             (factory events: operation done, part delivered, ...), `ack` (command acknowledgements);
             cloud to device: `cmd` (commands with ids).
 
