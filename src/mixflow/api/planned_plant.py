@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from mixflow.errors import ValidationError
+from mixflow.errors import UnknownNameError, ValidationError
 from mixflow.model import DAY_S, Catalogue, Order, Plant
 from mixflow.model.port import (
     AgvBatteryLow,
@@ -35,6 +35,7 @@ from mixflow.model.port import (
     OrderPlaced,
 )
 from mixflow.plan import Scheduler
+from mixflow.plan.state import FINISHED
 from mixflow.store import order_book
 
 log = logging.getLogger("mixflow.api")
@@ -95,6 +96,7 @@ class PlannedPlant(ABC):
         self._speed = 1.0
         self._machine_index = {m.id: k for k, m in enumerate(plant.machines)}
         self._web_orders: dict[str, int] = {}  # order id -> history length already in the order book
+        self._book_failing = False
         self._sessions: sessionmaker[Session] | None = None
         self._views: dict[str, tuple[float, dict[str, Any]]] = {}
         self._snapshot: dict[str, Any] = {}
@@ -241,25 +243,43 @@ class PlannedPlant(ABC):
         }
 
     def _changed_web_orders(self) -> list[Order]:
+        """The web orders with steps the order book does not hold yet, as they stand now."""
         changed = []
         for order_id, stored in self._web_orders.items():
             order = self.scheduler.orders.get(order_id)
             if order is not None and len(order.history) > stored:
                 changed.append(order)
-                self._web_orders[order_id] = len(order.history)
         return changed
 
     def _store(self, orders: list[Order]) -> None:
+        """Write the new steps of `orders` into the order book. An order counts as synced only once
+        written (a database that refuses writes is tried again at the next sync, so no step is lost),
+        and a finished one is then forgotten (the plant runs for years of web orders)."""
         if self._sessions is None or not orders:
             return
+        written: list[Order] = []
         with self._sessions() as session:
             for order in orders:
                 try:
                     order_book.save_progress(session, order)
-                except Exception:  # one bad row must not stop the plant's bookkeeping
-                    log.exception("could not store the progress of order %s", order.id)
+                    written.append(order)
+                except UnknownNameError:  # not in the book (deleted meanwhile): nothing to keep in sync
+                    log.warning("order %s is no longer in the order book; its progress is not kept", order.id)
+                    with self._lock:
+                        self._web_orders.pop(order.id, None)
+                except Exception as error:  # one bad row must not stop the plant's bookkeeping
+                    if not self._book_failing:  # once per outage, not every second of it
+                        log.error("could not store the progress of order %s (%s); trying again", order.id,
+                                  error)
                     with contextlib.suppress(Exception):
                         session.rollback()
+        self._book_failing = len(written) < len(orders)
+        with self._lock:
+            for order in written:
+                if order.status in FINISHED:
+                    self._web_orders.pop(order.id, None)
+                else:
+                    self._web_orders[order.id] = len(order.history)
 
     # -- plan views ----------------------------------------------------------------------------------
     def _plan_view(self, kind: str) -> dict[str, Any]:
