@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from mixflow.model import OrderStatus
+from mixflow.errors import ValidationError
+from mixflow.model import DAY_S, OrderStatus
 from mixflow.model.port import (
     Command,
     Event,
@@ -18,6 +19,7 @@ from mixflow.model.port import (
     OperationStarted,
     OrderPlaced,
     StartOperation,
+    TruckDelivered,
 )
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
 from mixflow.reference import build_plant, order_stream, reference_catalogue
@@ -225,3 +227,26 @@ def test_an_operation_sent_but_not_yet_begun_is_not_sent_again_after_a_restart(w
     restarted.run(again, factory.now + 600)
     assert not {s.operation_id for s in _starts(again)} & set(sent)
     assert {m: op.id for m, op in restarted.shops.busy.items()} == {m: o for o, m in sent.items()}
+
+
+def test_a_service_forgets_orders_delivered_long_ago(world) -> None:  # type: ignore[no-untyped-def]
+    """With `forget_after_s` the scheduler lets orders delivered longer ago than that go (order, promise,
+    slot, KPIs), so a plant served for years does not grow its memory; newer orders stay."""
+    plant, catalogue, orders = world
+    factory = ScriptedFactory()
+    scheduler = Scheduler(plant, catalogue, options=PlanOptions(forget_after_s=DAY_S))
+    old, new = orders[:3], orders[3:5]
+    delivered_s = new[-1].placed_s + 60
+    factory.script = [
+        *(OrderPlaced(o.placed_s, o) for o in orders[:5]),
+        *(TruckDelivered(delivered_s, o.id) for o in old),
+    ]
+    scheduler.run(factory, delivered_s + DAY_S - 60)
+    assert all(o.id in scheduler.orders and o.id in scheduler.kpis.delivered_s for o in old)
+    scheduler.run(factory, delivered_s + DAY_S + 120)
+    for o in old:
+        assert o.id not in scheduler.orders and o.id not in scheduler.promises
+        assert o.id not in scheduler.promiser.slots.slot_of and o.id not in scheduler.kpis.delivered_s
+    assert all(o.id in scheduler.orders and o.id in scheduler.promises for o in new)
+    with pytest.raises(ValidationError, match="forget_after_s"):
+        PlanOptions(forget_after_s=60)

@@ -26,7 +26,7 @@ from mixflow.connect.registry import Registry
 from mixflow.errors import ValidationError
 from mixflow.model import Order
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
-from mixflow.plan.state import FINISHED
+from mixflow.plan.state import FINISHED, FINISHED_KEPT_S
 from mixflow.reference import build_plant, reference_catalogue
 from mixflow.store import connect, order_book
 
@@ -52,7 +52,8 @@ class BrokerPlant(PlannedPlant):
         epoch_ms = store.epoch_ms(settings.plant_id, now_ms())
         saved = store.load(now_s=max(0, (now_ms() - epoch_ms) // 1000))
         self.mqtt = MqttFactory(parse_broker(settings.mqtt_url), registry, epoch_ms=epoch_ms, engine=engine)
-        scheduler = Scheduler(plant, catalogue, store, PlanOptions(flush_every_s=0), seed=settings.seed)
+        options = PlanOptions(flush_every_s=0, forget_after_s=FINISHED_KEPT_S)
+        scheduler = Scheduler(plant, catalogue, store, options, seed=settings.seed)
         scheduler.resume(saved)
         super().__init__(plant, catalogue, scheduler, self.mqtt, datetime.fromtimestamp(epoch_ms / 1000, UTC))
         with sessions() as session:

@@ -74,6 +74,8 @@ STORE_WARN_S = 60
 """While the plan store refuses writes, how often the log says so."""
 UNSEEN_WARN_S = 600
 """After a restart, how often the log names the AGVs that have not reported yet (the fleet waits)."""
+LINE_SEQUENCE_KEPT = 1000
+"""Trucks of the line's sequence a scheduler that forgets delivered orders keeps (the views show 200)."""
 NOTICES_KEPT = 100
 """The scheduler's latest notices about itself (store refusing writes, fleet waiting) not yet shown."""
 OVERDUE_KEPT = 1000
@@ -99,7 +101,9 @@ class PlanOptions:
     worker would overrun (0: none). Every `replan_every_s` the feeder shops' open operations of the
     orders due within `shop_horizon_s` are scheduled with `mixflow.schedule.solve` (method
     `shop_solver`, "none" for the pull rule alone, within `shop_time_limit_s`), and a breakdown
-    repairs that plan outside a frozen window of `frozen_s`."""
+    repairs that plan outside a frozen window of `frozen_s`. With `forget_after_s`, orders delivered
+    longer ago than that leave the scheduler's memory (and its KPIs): a service that runs for years keeps
+    a window, a simulation (None) all of its run."""
 
     dispatch: str = "slot"
     resequence: bool = True
@@ -113,6 +117,7 @@ class PlanOptions:
     replan_every_s: int = 4 * 3600
     shop_horizon_s: int = 2 * DAY_S
     frozen_s: int = 0
+    forget_after_s: int | None = None
 
     def __post_init__(self) -> None:
         if self.shop_solver not in ("dispatch", "auto", "none"):
@@ -125,6 +130,10 @@ class PlanOptions:
             )
         if self.frozen_s < 0:
             raise ValidationError("plan options.frozen_s", f"must be >= 0, got {self.frozen_s}")
+        if self.forget_after_s is not None and self.forget_after_s < DAY_S:
+            raise ValidationError(
+                "plan options.forget_after_s", f"must be a day or more, got {self.forget_after_s}"
+            )
         if self.idle_poll_s < 1 or self.flush_every_s < 0:
             raise ValidationError("plan options", "idle_poll_s must be >= 1 and flush_every_s >= 0")
         if self.line_queue < 1:
@@ -174,6 +183,7 @@ class Scheduler:
         self.material_watch = MaterialWatch()
         self.overdue: deque[MaterialOverdue] = deque(maxlen=OVERDUE_KEPT)
         self.notices: deque[Notice] = deque(maxlen=NOTICES_KEPT)
+        self._delivered: deque[tuple[int, str]] = deque()  # (when, order), oldest first, to forget
         self.fleet = fleet_for_plant(plant, PlannerOptions(flow_weight=0.0, lane_cost=0), seed=seed)
         self.grid = self.fleet.grid
         self.agv_ids = plant.fleet.agv_ids
@@ -232,6 +242,8 @@ class Scheduler:
             else:
                 self._plan_parts(order, saved.done_operations, saved.running_operations)
         self.kpis.at_risk |= saved.at_risk
+        if self.options.forget_after_s is not None:
+            self._delivered.extend(sorted((at, o) for o, at in self.kpis.delivered_s.items()))
         for at_s, order_id in sorted(on_line):
             self.line_sequence.append(order_id)
             self._released_open += 1
@@ -353,6 +365,9 @@ class Scheduler:
         commands += self._release(now)
         for late in self.material_watch.overdue(now):
             self._on_overdue(late)
+        keep = self.options.forget_after_s
+        if keep is not None and self._delivered and self._delivered[0][0] < now - keep:
+            self._forget_delivered(now - keep)
         if self._unseen_agvs and now >= self._unseen_warn_s:
             self._unseen_warn_s = now + UNSEEN_WARN_S
             unseen = sorted(self._unseen_agvs)
@@ -713,6 +728,22 @@ class Scheduler:
     def _on_truck_delivered(self, e: TruckDelivered) -> None:
         self.kpis.delivered_s[e.order_id] = e.at_s
         self._advance(e.order_id, OrderStatus.DELIVERED, e.at_s)
+        if self.options.forget_after_s is not None:
+            self._delivered.append((e.at_s, e.order_id))
+
+    def _forget_delivered(self, before_s: int) -> None:
+        """Let the orders delivered before `before_s` go, with their promise, slot and KPIs."""
+        while self._delivered and self._delivered[0][0] < before_s:
+            _, order_id = self._delivered.popleft()
+            self.orders.pop(order_id, None)
+            self.promises.pop(order_id, None)
+            self.promiser.slots.release(order_id)
+            kpis = self.kpis
+            for book in (kpis.placed_s, kpis.promised_s, kpis.off_line_s, kpis.delivered_s):
+                book.pop(order_id, None)
+            self.kpis.at_risk.discard(order_id)
+        if len(self.line_sequence) > 2 * LINE_SEQUENCE_KEPT:
+            del self.line_sequence[:-LINE_SEQUENCE_KEPT]
 
     def _on_agv_states(self, e: AgvStates) -> None:
         idx = np.array([self._agv_index[a] for a in e.agv_ids], dtype=np.int64)
