@@ -168,6 +168,35 @@ class FleetManager:
         self._dirty = True
         return unknown
 
+    def relocate(self, robot: int, cell: int, load: str | None = None) -> None:
+        """The robot stands on `cell`, not where the model moved it (a move it did not make), and carries
+        `load` ("" nothing, None unknown): it goes on from there, with the part it carries to that
+        part's dropoff (taking the errand from whoever had it), or back to its pickup if it never took
+        the part the model thought it had."""
+        planner = self.planner
+        planner.positions[robot] = cell
+        if planner.broken.any():  # broken robots are walls where they stand
+            planner.set_broken(robot, bool(planner.broken[robot]))
+        goal = int(planner.goals[robot])
+        if load and load in self.tasks:
+            if self.task_of[robot] != load:
+                self._drop_errand(robot)
+                other = self.robot_of.get(load)
+                if other is not None:
+                    self._drop_errand(other)
+                    planner.set_goal(other, self._home_or_here(other))
+                self.open.discard(load)
+                self.task_of[robot] = load
+                self.robot_of[load] = robot
+            self.state[robot] = RobotState.TO_DROPOFF
+            goal = self.tasks[load].dropoff
+        elif load == "" and self.state[robot] == RobotState.TO_DROPOFF:
+            self.state[robot] = RobotState.TO_PICKUP
+            goal = self.tasks[self.task_of[robot]].pickup  # type: ignore[index]
+        if planner.reachable(robot, goal):
+            planner.set_goal(robot, goal)
+        self._dirty = True
+
     def set_broken(self, robot: int, broken: bool) -> None:
         """A broken robot becomes an obstacle and gives its task back; a repaired one becomes idle."""
         if not 0 <= robot < self.n_robots:

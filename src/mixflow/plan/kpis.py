@@ -48,6 +48,7 @@ class KpiBook:
     repaired_ops: int = 0
     material_overdue: int = 0
     store_failures: int = 0
+    agv_resyncs: int = 0
 
     def decided(self, ms: float) -> None:
         """Count one decision that took `ms` milliseconds."""
@@ -100,6 +101,7 @@ class KpiBook:
             "line_stop_causes": dict(causes),
             "material_overdue": self.material_overdue,
             "store_failures": self.store_failures,
+            "agv_resyncs": self.agv_resyncs,
             "oee": oee,
             "planner_ms_per_decision": {
                 "p50": round(float(np.percentile(ms, 50)), 3),

@@ -76,6 +76,10 @@ UNSEEN_WARN_S = 600
 """After a restart, how often the log names the AGVs that have not reported yet (the fleet waits)."""
 LINE_SEQUENCE_KEPT = 1000
 """Trucks of the line's sequence a scheduler that forgets delivered orders keeps (the views show 200)."""
+REPORT_LAG_S = 10
+"""How far an AGV's report may lag the fleet model: a cell the model had it on within this is no news."""
+TRAIL_STEPS = 64
+"""Fleet steps whose cells the scheduler keeps to compare late reports with (a step a second or less)."""
 NOTICES_KEPT = 100
 """The scheduler's latest notices about itself (store refusing writes, fleet waiting) not yet shown."""
 OVERDUE_KEPT = 1000
@@ -184,6 +188,7 @@ class Scheduler:
         self.overdue: deque[MaterialOverdue] = deque(maxlen=OVERDUE_KEPT)
         self.notices: deque[Notice] = deque(maxlen=NOTICES_KEPT)
         self._delivered: deque[tuple[int, str]] = deque()  # (when, order), oldest first, to forget
+        self._trail: deque[tuple[int, np.ndarray]] = deque(maxlen=TRAIL_STEPS)  # (when, cells) per step
         self.fleet = fleet_for_plant(plant, PlannerOptions(flow_weight=0.0, lane_cost=0), seed=seed)
         self.grid = self.fleet.grid
         self.agv_ids = plant.fleet.agv_ids
@@ -527,8 +532,20 @@ class Scheduler:
             self.store.task_posted(task.id, order_id, part, station, now, deadline)
         return PostTask(task)
 
+    def _repost(self, task_id: str) -> None:
+        """Give the fleet model back a material task it let go (an AGV still carries its part)."""
+        order_id, _, part = task_id.rpartition("/")
+        if order_id not in self.orders or part not in self.feeding.station_of:
+            _log.warning("an AGV carries %s, a part of no order of the plan", task_id)
+            return
+        pickup, dropoff = self.feeding.pickup_of[part], self.feeding.drop_cell(part)
+        self.fleet.post(FleetTask(task_id, self.grid.cell(*pickup), self.grid.cell(*dropoff), 0, 0))
+
     def _on_overdue(self, late: MaterialOverdue) -> None:
-        """A part missed its station: the supervisor is told, and the truck's promise is at risk."""
+        """A part missed its station: the supervisor is told, the truck's promise is at risk, and if the
+        fleet model took the part for delivered (an AGV that missed moves), it is fetched again."""
+        if late.task_id not in self.fleet.tasks:
+            self._repost(late.task_id)
         self.kpis.material_overdue += 1
         self.overdue.append(late)
         _log.warning("material overdue: %s", late.text())
@@ -537,6 +554,7 @@ class Scheduler:
     def _fleet_step(self, now: int) -> list[Command]:
         fleet = self.fleet
         nxt = fleet.step(self._parked_down if self._parked_down.any() else None)
+        self._trail.append((now, nxt))
         commands: list[Command] = []
         if fleet.task_of != self._told_task:  # list equality runs in C; changes are rare
             for agv, task_id in enumerate(fleet.task_of):
@@ -750,8 +768,36 @@ class Scheduler:
         self.fleet.soc_kwh[idx] = e.soc * self.plant.fleet.spec.battery_kwh
         if self._unseen_agvs:
             self._reseat_from(e, idx)
-        elif (self.fleet.state[idx] == RobotState.CHARGING).any():
+            return
+        if (self.fleet.state[idx] == RobotState.CHARGING).any():
             self._step_once = True
+        self._follow(e, idx)
+
+    def _follow(self, e: AgvStates, idx: np.ndarray) -> None:
+        """The AGVs' report is the truth: an AGV not where the model has it, nor where the model had it
+        shortly before the report (reports lag), did not make a move (refused, blocked); the model puts
+        it where it stands, if no other robot of the model is there (else the next report settles it).
+        Without this one missed move left the model planning from a cell the AGV never reached, and
+        every later move of it was refused."""
+        cells = e.y * self.grid.width + e.x
+        off = cells != self.fleet.positions[idx]
+        if not off.any():
+            return
+        for at_s, past in self._trail:
+            if at_s >= e.at_s - REPORT_LAG_S:
+                off &= cells != past[idx]
+        positions = self.fleet.positions
+        for k in np.flatnonzero(off).tolist():
+            robot, cell = int(idx[k]), int(cells[k])
+            if not self.grid.is_free(cell) or (positions == cell).any():
+                continue
+            _log.warning("AGV %s reported at %s, not where planned: the fleet model follows it",
+                         self.agv_ids[robot], self.grid.xy(cell))
+            load = e.load[k] if e.load else None
+            if load and load not in self.fleet.tasks:  # the model took it for delivered: it is not
+                self._repost(load)
+            self.fleet.relocate(robot, cell, load)
+            self.kpis.agv_resyncs += 1
 
     def _reseat_from(self, e: AgvStates, idx: np.ndarray) -> None:
         """After a restart: note where the reported AGVs stand and what they carry; once every AGV has
