@@ -36,7 +36,7 @@ from mixflow.twin.audit import RepeatAudit
 from mixflow.twin.experiment import collect
 
 KEYS = ("orders", "delivered", "order_to_delivery_days", "promises_kept", "line_stops", "line_stop_minutes",
-        "material_overdue", "agv_collisions", "agv_refused_moves")
+        "material_overdue", "agv_collisions", "agv_refused_moves", "agv_resyncs")
 
 
 def one_scale(scale: float, kill_s: int, seed: int, url: str | None) -> dict[str, Any]:
