@@ -77,7 +77,7 @@ def one_scale(scale: float, kill_s: int, seed: int, url: str | None) -> dict[str
         second.resume(saved)
         resume_ms = (time.perf_counter() - clock) * 1000
         clock, waited_from = time.perf_counter(), twin.now_s
-        while second._unseen_agvs:
+        while second.reports.waiting:
             second.cycle(audit, scenario.end_s)
         seat_ms = (time.perf_counter() - clock) * 1000
         waited_s = twin.now_s - waited_from

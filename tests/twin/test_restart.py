@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from mixflow.fleet.manager import RobotState
 from mixflow.model import OrderStatus
+from mixflow.model.port import AgvStates, Event
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
 from mixflow.store import connect, scratch_database
 from mixflow.twin import Scenario, Twin, prepare
@@ -47,7 +49,7 @@ def restarted(database: str):  # type: ignore[no-untyped-def]
     store = PlanStore(connect(url)[1])
     second = Scheduler(plant, catalogue, store, options, seed=3)
     second.resume(store.load())
-    while second._unseen_agvs:  # the AGVs stand still until they have reported
+    while second.reports.waiting:  # the AGVs stand still until they have reported
         second.cycle(plant_port, scenario.end_s)
     fleet = second.fleet
     on_way = fleet.state == RobotState.TO_DROPOFF
@@ -83,3 +85,55 @@ def test_the_fleet_is_taken_up_where_it_stood(restarted) -> None:  # type: ignor
 def test_promises_and_slots_are_kept(restarted) -> None:  # type: ignore[no-untyped-def]
     _, second, _, _, before, _, _ = restarted
     assert {o: (p.slot, p.promised_s) for o, p in second.promises.items() if o in before} == before
+
+
+class _OneSilent(Twin):
+    """The twin, whose reports leave out one AGV until `until_s` (its radio is down)."""
+
+    silent: str = ""
+    until_s: int = 0
+
+    def poll(self, until_s: int) -> list[Event]:
+        events = super().poll(until_s)
+        if self.now_s >= self.until_s or not self.silent:
+            return events
+        kept: list[Event] = []
+        for e in events:
+            if isinstance(e, AgvStates) and self.silent in e.agv_ids:
+                keep = np.array([a != self.silent for a in e.agv_ids])
+                if not keep.any():
+                    continue
+                e = AgvStates(e.at_s, tuple(a for a in e.agv_ids if a != self.silent), e.x[keep], e.y[keep],
+                              e.soc[keep], tuple(np.array(e.load, dtype=object)[keep]) if e.load else (),
+                              tuple(np.array(e.down)[keep].tolist()) if e.down else ())
+            kept.append(e)
+        return kept
+
+
+def test_an_agv_that_stays_silent_after_a_restart_does_not_hold_the_fleet() -> None:
+    """An AGV whose reports do not come after the restart: the others move again after the grace, it
+    counts as down meanwhile, and its first report puts it where it stands and back to work."""
+    scenario = Scenario(scale=0.05, days=1, drain_days=4)
+    plant, catalogue, orders = prepare(scenario, 3)
+    twin = _OneSilent(plant, catalogue, orders, scenario, 3)
+    with scratch_database(None) as url:
+        first = Scheduler(plant, catalogue, PlanStore(connect(url)[1]), PlanOptions(flush_every_s=0), seed=3)
+        while not (first._released_open > 1 and twin.agvs.loaded.sum() > 1):
+            first.cycle(twin, scenario.end_s)
+        homes = [plant.floor.width * y + x for x, y in plant.fleet.homes]
+        away = [a for a in range(len(twin.agvs.ids)) if not twin.agvs.loaded[a]
+                and plant.floor.width * int(twin.agvs.y[a]) + int(twin.agvs.x[a]) != homes[a]]
+        silent = away[0]
+        twin.silent, twin.until_s = twin.agvs.ids[silent], twin.now_s + 1800
+        del first
+        store = PlanStore(connect(url)[1])
+        second = Scheduler(plant, catalogue, store, PlanOptions(flush_every_s=0), seed=3)
+        second.resume(store.load())
+        second.run(twin, twin.until_s - 60)
+        assert not second.reports.waiting and second.fleet.planner.broken[silent]
+        assert [n.kind for n in second.notices].count("fleet seated") == 1
+        second.run(twin, scenario.end_s, lambda now: len(twin.delivered) < len(orders))
+    assert set(twin.delivered) == {o.id for o in orders}
+    w = plant.floor.width
+    assert int(second.fleet.positions[silent]) == w * int(twin.agvs.y[silent]) + int(twin.agvs.x[silent])
+    assert not second.fleet.planner.broken[silent] and twin.agvs.counters.collisions == 0

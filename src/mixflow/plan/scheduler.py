@@ -53,6 +53,7 @@ from mixflow.model.port import (
     TruckOffLine,
 )
 from mixflow.model.work import MaterialTask
+from mixflow.plan.fleet_reports import FleetReports, Notice
 from mixflow.plan.kpis import KpiBook
 from mixflow.plan.line_spacing import LineSpacing
 from mixflow.plan.material import LineFeeding
@@ -72,28 +73,12 @@ TEST_OPERATION = "eol_test"
 TEST_S = 3600
 STORE_WARN_S = 60
 """While the plan store refuses writes, how often the log says so."""
-UNSEEN_WARN_S = 600
-"""After a restart, how often the log names the AGVs that have not reported yet (the fleet waits)."""
 LINE_SEQUENCE_KEPT = 1000
 """Trucks of the line's sequence a scheduler that forgets delivered orders keeps (the views show 200)."""
-REPORT_LAG_S = 10
-"""How far an AGV's report may lag the fleet model: a cell the model had it on within this is no news."""
-TRAIL_STEPS = 64
-"""Fleet steps whose cells the scheduler keeps to compare late reports with (a step a second or less)."""
 NOTICES_KEPT = 100
 """The scheduler's latest notices about itself (store refusing writes, fleet waiting) not yet shown."""
 OVERDUE_KEPT = 1000
 """Latest overdue parts the scheduler keeps for the plant's alarm list (the KPIs count all)."""
-
-
-@dataclass(frozen=True)
-class Notice:
-    """Something about the scheduler itself a supervisor must see: what, where, and since when."""
-
-    at_s: int
-    kind: str
-    source: str
-    text: str
 
 
 @dataclass(frozen=True)
@@ -188,7 +173,6 @@ class Scheduler:
         self.overdue: deque[MaterialOverdue] = deque(maxlen=OVERDUE_KEPT)
         self.notices: deque[Notice] = deque(maxlen=NOTICES_KEPT)
         self._delivered: deque[tuple[int, str]] = deque()  # (when, order), oldest first, to forget
-        self._trail: deque[tuple[int, np.ndarray]] = deque(maxlen=TRAIL_STEPS)  # (when, cells) per step
         self.fleet = fleet_for_plant(plant, PlannerOptions(flow_weight=0.0, lane_cost=0), seed=seed)
         self.grid = self.fleet.grid
         self.agv_ids = plant.fleet.agv_ids
@@ -203,11 +187,7 @@ class Scheduler:
         self._next_replan = 0
         self._down_since: dict[str, int] = {}
         self._mttr_of = {m.id: g.mttr_s for g in plant.machine_groups for m in g.machines}
-        self._unseen_agvs: set[str] = set()  # after a restart: AGVs yet to report where they stand
-        self._seen_cells = np.zeros(len(self.agv_ids), dtype=np.int64)
-        self._seen_loads = [""] * len(self.agv_ids)
-        self._seen_down = np.zeros(len(self.agv_ids), dtype=np.bool_)
-        self._unseen_warn_s = 0
+        self.reports = FleetReports(self.fleet, self.agv_ids, self.notices.append, self._repost)
         self._store_warn_s = 0
 
     def resume(self, saved: SavedPlan) -> None:
@@ -253,8 +233,7 @@ class Scheduler:
             self.line_sequence.append(order_id)
             self._released_open += 1
             self._commands += self._call_again(order_id, at_s, saved)
-        self._unseen_agvs = set(self.agv_ids)
-        self._unseen_warn_s = 0
+        self.reports.wait_for_all(saved.agv_cells)
         self._told_task = ["?"] * len(self.agv_ids)  # unknown: the first fleet step tells every AGV
 
     def _queue_or_run(self, op: PlannedOp, running: dict[str, tuple[str, int]]) -> None:
@@ -342,7 +321,7 @@ class Scheduler:
 
         Idle, broken and charging AGVs cost nothing; a charged AGV asks for one step to be released.
         """
-        if self._unseen_agvs:
+        if self.reports.waiting:
             return False
         f = self.fleet
         if f.open or self._step_once:
@@ -373,12 +352,7 @@ class Scheduler:
         keep = self.options.forget_after_s
         if keep is not None and self._delivered and self._delivered[0][0] < now - keep:
             self._forget_delivered(now - keep)
-        if self._unseen_agvs and now >= self._unseen_warn_s:
-            self._unseen_warn_s = now + UNSEEN_WARN_S
-            unseen = sorted(self._unseen_agvs)
-            text = f"{len(unseen)} AGVs have not reported where they stand ({', '.join(unseen[:5])})"
-            _log.warning("the fleet waits: %s", text)
-            self.notices.append(Notice(now, "fleet waiting", "fleet", text))
+        self.reports.tick(now)
         self._stepped = False
         if now > self._last_step_s and self.fleet_busy():
             commands += self._fleet_step(now)
@@ -554,7 +528,9 @@ class Scheduler:
     def _fleet_step(self, now: int) -> list[Command]:
         fleet = self.fleet
         nxt = fleet.step(self._parked_down if self._parked_down.any() else None)
-        self._trail.append((now, nxt))
+        self.reports.stepped(now, nxt)
+        if self.store is not None:
+            self.store.fleet_at(now, nxt)
         commands: list[Command] = []
         if fleet.task_of != self._told_task:  # list equality runs in C; changes are rare
             for agv, task_id in enumerate(fleet.task_of):
@@ -766,63 +742,10 @@ class Scheduler:
     def _on_agv_states(self, e: AgvStates) -> None:
         idx = np.array([self._agv_index[a] for a in e.agv_ids], dtype=np.int64)
         self.fleet.soc_kwh[idx] = e.soc * self.plant.fleet.spec.battery_kwh
-        if self._unseen_agvs:
-            self._reseat_from(e, idx)
-            return
-        if (self.fleet.state[idx] == RobotState.CHARGING).any():
+        if not self.reports.waiting and (self.fleet.state[idx] == RobotState.CHARGING).any():
             self._step_once = True
-        self._follow(e, idx)
-
-    def _follow(self, e: AgvStates, idx: np.ndarray) -> None:
-        """The AGVs' report is the truth: an AGV not where the model has it, nor where the model had it
-        shortly before the report (reports lag), did not make a move (refused, blocked); the model puts
-        it where it stands, if no other robot of the model is there (else the next report settles it).
-        Without this one missed move left the model planning from a cell the AGV never reached, and
-        every later move of it was refused."""
-        cells = e.y * self.grid.width + e.x
-        off = cells != self.fleet.positions[idx]
-        if not off.any():
-            return
-        for at_s, past in self._trail:
-            if at_s >= e.at_s - REPORT_LAG_S:
-                off &= cells != past[idx]
-        positions = self.fleet.positions
-        for k in np.flatnonzero(off).tolist():
-            robot, cell = int(idx[k]), int(cells[k])
-            if not self.grid.is_free(cell) or (positions == cell).any():
-                continue
-            _log.warning("AGV %s reported at %s, not where planned: the fleet model follows it",
-                         self.agv_ids[robot], self.grid.xy(cell))
-            load = e.load[k] if e.load else None
-            if load and load not in self.fleet.tasks:  # the model took it for delivered: it is not
-                self._repost(load)
-            self.fleet.relocate(robot, cell, load)
-            self.kpis.agv_resyncs += 1
-
-    def _reseat_from(self, e: AgvStates, idx: np.ndarray) -> None:
-        """After a restart: note where the reported AGVs stand and what they carry; once every AGV has
-        reported, the fleet model takes them up there (`FleetManager.reseat`) and the AGVs move again."""
-        self._seen_cells[idx] = e.y * self.grid.width + e.x
-        if e.down:
-            self._seen_down[idx] = e.down
-        for k, agv in enumerate(e.agv_ids):
-            self._seen_loads[idx[k]] = e.load[k] if e.load else ""
-            self._unseen_agvs.discard(agv)
-        if self._unseen_agvs:
-            return
-        try:
-            lost = self.fleet.reseat(self._seen_cells, tuple(self._seen_loads))
-        except ValidationError as error:  # two AGVs reported on one cell, or one inside a wall
-            _log.error("the AGVs' reports do not fit the floor (%s); waiting for the next report", error)
-            self._unseen_agvs = set(self.agv_ids)
-            return
-        for robot in np.flatnonzero(self._seen_down).tolist():  # down: an obstacle where it stands
-            self.fleet.set_broken(robot, True)
-        for robot in lost:
-            _log.warning("AGV %s carries %s, a part of no open task: it stands until repaired",
-                         self.agv_ids[robot], self._seen_loads[robot])
-        _log.warning("the fleet is taken up where it stands: %d AGVs carrying parts",
-                     sum(1 for load in self._seen_loads if load))
+        self.reports.on_states(e, idx)
+        self.kpis.agv_resyncs = self.reports.relocated
 
     def _on_battery_low(self, e: AgvBatteryLow) -> None:
         a = self._agv_index[e.agv_id]
@@ -833,8 +756,7 @@ class Scheduler:
         planner and hands its task to another AGV."""
         self.kpis.faults += 1
         a = self._agv_index[e.agv_id]
-        if self._unseen_agvs:  # the fleet model is not seated yet: remembered for it
-            self._seen_down[a] = True
+        if self.reports.on_down(a):  # the fleet model is not seated yet: remembered for it
             return
         f = self.fleet
         if f.state[a] == RobotState.IDLE and f.positions[a] == f.planner.goals[a]:
@@ -845,8 +767,7 @@ class Scheduler:
 
     def _on_agv_up(self, e: AgvUp) -> None:
         a = self._agv_index[e.agv_id]
-        if self._unseen_agvs:
-            self._seen_down[a] = False
+        if self.reports.on_up(a):
             return
         if self._parked_down[a]:
             self._parked_down[a] = False

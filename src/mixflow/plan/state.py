@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mixflow.errors import StoreUnavailableError
 from mixflow.model import Order, OrderStatus, StatusChange
 from mixflow.promise import Promise
-from mixflow.store.plan_state import PlanClockRow, PlanOperationRow, PlanOrderRow, PlanTaskRow
+from mixflow.store.plan_state import PlanClockRow, PlanFleetRow, PlanOperationRow, PlanOrderRow, PlanTaskRow
 
 FINISHED = (OrderStatus.DELIVERED, OrderStatus.CANCELLED)
 """Orders the plant is done with: a restart needs none of their operations or tasks."""
@@ -36,6 +37,8 @@ class SavedPlan:
     """Operations started and not reported done: id -> (machine, start)."""
     open_tasks: dict[str, int]
     """Material tasks posted and not reported delivered: id -> deadline."""
+    agv_cells: np.ndarray | None = None
+    """Where the fleet model last had every AGV (cell indices), if it ever stepped."""
 
 
 class PlanStore:
@@ -49,6 +52,7 @@ class PlanStore:
         self._ops_done: list[dict[str, object]] = []
         self._tasks_new: list[dict[str, object]] = []
         self._tasks_update: list[dict[str, object]] = []
+        self._fleet: tuple[int, bytes] | None = None
         self._known_orders: set[str] = set()
 
     def save_order(self, order: Order, promise: Promise | None, at_risk: bool) -> None:
@@ -109,6 +113,10 @@ class PlanStore:
             }
         )
 
+    def fleet_at(self, at_s: int, cells: np.ndarray) -> None:
+        """Where the fleet model has every AGV now (the latest call before a flush is written)."""
+        self._fleet = (at_s, np.asarray(cells, dtype=np.int32).tobytes())
+
     def task_delivered(self, task_id: str, agv_id: str, at_s: int) -> None:
         self._tasks_update.append({"b_id": task_id, "agv_id": agv_id, "delivered_s": at_s})
 
@@ -116,7 +124,7 @@ class PlanStore:
         """Write everything queued in one transaction. If the database refuses it (down, restarting),
         `StoreUnavailableError` is raised and everything stays queued for the next flush."""
         ops = (self._ops_new, self._ops_started, self._ops_done)
-        if not (self._orders or any(ops) or self._tasks_new or self._tasks_update):
+        if not (self._orders or any(ops) or self._tasks_new or self._tasks_update or self._fleet):
             return
         new = [r for k, r in self._orders.items() if k not in self._known_orders]
         try:
@@ -131,6 +139,7 @@ class PlanStore:
         self._ops_done.clear()
         self._tasks_new.clear()
         self._tasks_update.clear()
+        self._fleet = None
 
     def _write(self, new: list[dict[str, object]]) -> None:
         with self.sessions.begin() as session:
@@ -168,6 +177,8 @@ class PlanStore:
                     .values(agv_id=bindparam("agv_id"), delivered_s=bindparam("delivered_s")),
                     self._tasks_update,
                 )
+            if self._fleet is not None:
+                session.merge(PlanFleetRow(id=1, at_s=self._fleet[0], cells=self._fleet[1]))
 
     def epoch_ms(self, plant_id: str, now_ms: int) -> int:
         """The instant the plan of `plant_id` counts its seconds from: the one stored, or `now_ms`, stored
@@ -238,5 +249,7 @@ class PlanStore:
                         open_tasks[task.id] = task.deadline_s
                     else:
                         delivered.add(task.id)
+            fleet = session.get(PlanFleetRow, 1)
+        cells = None if fleet is None else np.frombuffer(fleet.cells, dtype=np.int32).astype(np.int64)
         self._known_orders = set(orders)
-        return SavedPlan(orders, promises, at_risk, done, delivered, running, open_tasks)
+        return SavedPlan(orders, promises, at_risk, done, delivered, running, open_tasks, cells)

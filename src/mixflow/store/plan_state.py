@@ -6,7 +6,7 @@ minute), so a scheduler killed and restarted resumes without losing an order or 
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mixflow.store.db import Base
@@ -71,3 +71,14 @@ class PlanClockRow(Base):
 
     plant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     epoch_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class PlanFleetRow(Base):
+    """Where the fleet model last had every AGV (cells as int32 bytes, in the plant's AGV order): a
+    restarted scheduler's best guess for an AGV that does not report."""
+
+    __tablename__ = "plan_fleet"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at_s: Mapped[int] = mapped_column(Integer, nullable=False)
+    cells: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
