@@ -177,8 +177,11 @@ class PlanStore:
                     .values(agv_id=bindparam("agv_id"), delivered_s=bindparam("delivered_s")),
                     self._tasks_update,
                 )
-            if self._fleet is not None:
-                session.merge(PlanFleetRow(id=1, at_s=self._fleet[0], cells=self._fleet[1]))
+            if self._fleet is not None:  # one row, rewritten: an update, an insert the first time
+                at_s, cells = self._fleet
+                row = update(PlanFleetRow).where(PlanFleetRow.id == 1).values(at_s=at_s, cells=cells)
+                if session.execute(row).rowcount == 0:  # type: ignore[attr-defined]
+                    session.add(PlanFleetRow(id=1, at_s=at_s, cells=cells))
 
     def epoch_ms(self, plant_id: str, now_ms: int) -> int:
         """The instant the plan of `plant_id` counts its seconds from: the one stored, or `now_ms`, stored
