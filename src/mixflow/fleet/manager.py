@@ -171,8 +171,8 @@ class FleetManager:
     def relocate(self, robot: int, cell: int, load: str | None = None) -> None:
         """The robot stands on `cell`, not where the model moved it (a move it did not make), and carries
         `load` ("" nothing, None unknown): it goes on from there, with the part it carries to that
-        part's dropoff (taking the errand from whoever had it), or back to its pickup if it never took
-        the part the model thought it had."""
+        part's dropoff (taking the errand from whoever had it), back to its pickup if it never took the
+        part the model thought it had, or to its charger if it never reached it."""
         planner = self.planner
         planner.positions[robot] = cell
         if planner.broken.any():  # broken robots are walls where they stand
@@ -193,6 +193,8 @@ class FleetManager:
         elif load == "" and self.state[robot] == RobotState.TO_DROPOFF:
             self.state[robot] = RobotState.TO_PICKUP
             goal = self.tasks[self.task_of[robot]].pickup  # type: ignore[index]
+        elif self.state[robot] == RobotState.CHARGING:  # never reached its charger: on its way again
+            self.state[robot] = RobotState.TO_CHARGER
         if planner.reachable(robot, goal):
             planner.set_goal(robot, goal)
         self._dirty = True
