@@ -498,9 +498,7 @@ class Scheduler:
             order_id=order_id,
             station=str(station),
         )
-        self.fleet.post(
-            FleetTask(task.id, self.grid.cell(*task.pickup), self.grid.cell(*task.dropoff), 0, deadline)
-        )
+        self.fleet.post(self._fleet_task(task.id, part, deadline))
         self.material_watch.post(task.id, order_id, part, self.plant.line.stations[station].id, deadline)
         if self.store is not None and not stored:
             self.store.task_posted(task.id, order_id, part, station, now, deadline)
@@ -512,8 +510,12 @@ class Scheduler:
         if order_id not in self.orders or part not in self.feeding.station_of:
             _log.warning("an AGV carries %s, a part of no order of the plan", task_id)
             return
+        self.fleet.post(self._fleet_task(task_id, part, 0))
+
+    def _fleet_task(self, task_id: str, part: str, deadline: int) -> FleetTask:
+        """The fleet model's view of a material task: from the part's pickup to its drop cell."""
         pickup, dropoff = self.feeding.pickup_of[part], self.feeding.drop_cell(part)
-        self.fleet.post(FleetTask(task_id, self.grid.cell(*pickup), self.grid.cell(*dropoff), 0, 0))
+        return FleetTask(task_id, self.grid.cell(*pickup), self.grid.cell(*dropoff), 0, deadline)
 
     def _on_overdue(self, late: MaterialOverdue) -> None:
         """A part missed its station: the supervisor is told, the truck's promise is at risk, and if the

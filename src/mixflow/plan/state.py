@@ -52,7 +52,7 @@ class PlanStore:
         self._ops_done: list[dict[str, object]] = []
         self._tasks_new: list[dict[str, object]] = []
         self._tasks_update: list[dict[str, object]] = []
-        self._fleet: tuple[int, bytes] | None = None
+        self._fleet: tuple[int, np.ndarray] | None = None
         self._known_orders: set[str] = set()
 
     def save_order(self, order: Order, promise: Promise | None, at_risk: bool) -> None:
@@ -114,8 +114,9 @@ class PlanStore:
         )
 
     def fleet_at(self, at_s: int, cells: np.ndarray) -> None:
-        """Where the fleet model has every AGV now (the latest call before a flush is written)."""
-        self._fleet = (at_s, np.asarray(cells, dtype=np.int32).tobytes())
+        """Where the fleet model has every AGV now (the latest call before a flush is written; `cells`
+        must not change afterwards, as the fleet's per-step arrays do not)."""
+        self._fleet = (at_s, cells)
 
     def task_delivered(self, task_id: str, agv_id: str, at_s: int) -> None:
         self._tasks_update.append({"b_id": task_id, "agv_id": agv_id, "delivered_s": at_s})
@@ -178,7 +179,7 @@ class PlanStore:
                     self._tasks_update,
                 )
             if self._fleet is not None:  # one row, rewritten: an update, an insert the first time
-                at_s, cells = self._fleet
+                at_s, cells = self._fleet[0], np.asarray(self._fleet[1], dtype=np.int32).tobytes()
                 row = update(PlanFleetRow).where(PlanFleetRow.id == 1).values(at_s=at_s, cells=cells)
                 if session.execute(row).rowcount == 0:  # type: ignore[attr-defined]
                     session.add(PlanFleetRow(id=1, at_s=at_s, cells=cells))
