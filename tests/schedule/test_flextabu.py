@@ -9,7 +9,7 @@ import numpy as np
 from mixflow.schedule import Job, Machine, Mode, Operation, ProblemData, check
 from mixflow.schedule._arrays import flat_of
 from mixflow.schedule.cpsat import Incumbent, solve_full
-from mixflow.schedule.flextabu import _Shop, improve_assignment
+from mixflow.schedule.flextabu import _Member, _replaced, _Shop, improve_assignment
 from mixflow.schedule.lns import retime
 
 
@@ -72,3 +72,22 @@ def test_crossed_children_are_checked_schedules(make_problem: Callable[..., Prob
         assert report.makespan == child.makespan
         mine = (child.machine == first.machine) | (child.machine == second.machine)
         assert mine.mean() > 0.8  # at most the light mutation strays from both parents
+
+
+def _member(makespan: int, machine: list[int]) -> _Member:
+    """A population member of which only the makespan and machine assignment matter here."""
+    empty = np.zeros(len(machine), dtype=np.int64)
+    return _Member(empty, empty, np.array(machine, dtype=np.int64), empty, empty, makespan)
+
+
+def test_a_child_replaces_the_closest_member_no_better_than_it() -> None:
+    population = [_member(60, [0, 0, 0, 0]), _member(58, [1, 1, 0, 0]), _member(59, [1, 1, 1, 0])]
+    # not the worst (60, three machines apart) but the 59 one machine apart; the 58 is better
+    assert _replaced(population, _member(59, [1, 1, 1, 1])) == 2
+    # an equal makespan counts as no better: the 58 one machine apart goes
+    assert _replaced(population, _member(58, [1, 1, 0, 1])) == 1
+    # of two members equally far, the worse goes
+    assert _replaced(population, _member(57, [1, 0, 0, 0])) == 0
+    # a child worse than every member, or one already kept, takes no place
+    assert _replaced(population, _member(61, [0, 0, 0, 0])) == -1
+    assert _replaced(population, _member(58, [1, 1, 0, 0])) == -1

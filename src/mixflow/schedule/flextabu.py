@@ -3,14 +3,19 @@ inside a small memetic population.
 
 One tabu walk from one schedule settles in a basin within a second on Brandimarte's instances and
 restarts from its best with a few random moves return there. So the search keeps a few schedules,
-crosses two of them and improves the child by a short tabu walk, replacing the worst schedule; this
+crosses two of them and improves the child by a short tabu walk, which replaces one of them; this
 is the hybrid of a genetic algorithm and tabu search of Li & Gao (2016), "An effective hybrid genetic
 algorithm and tabu search for flexible job shop scheduling problem", with their two crossovers:
 uniform on the machine assignment, and precedence-preserving order crossover (POX) on the operation
 order (the operations of a random half of the jobs keep their places in one parent, the others follow
-the order of the other parent). The population replaces the restarts of the single walk: on mk06
-and mk07 four schedules and walks of 300 steps did better than 8 or 12 schedules and walks of 600 to
-1500 steps (5 s, 8 seeds).
+the order of the other parent). The population replaces the restarts of the single walk. A child takes
+the place of the member closest to it in machine assignment among those no better than it, which
+keeps several basins alive. Replacing the worst member, four schedules and walks of 300 steps did best
+(10 s, this search alone: mk06 57 in 2 of 12 runs, 6 of 72 in an earlier session); with this rule ten
+schedules and walks of 75 to 150 steps reach it in 36 of 96 (seven or fourteen schedules: 3 and 6 of
+18; twenty: 0 of 12; tabu tenures 2-7 or 10-25 instead of 5-15: 3 of 18 each), and mk07 139 in 9 of
+12 against 3 of 12. Replacing by a score of makespan and distance to the nearest member (the goodness
+of Lü & Hao) did worse (5 of 36).
 
 On a pure flexible job shop (chains, no setups, releases or downtime) with a second worker, a second
 thread walks from members of the population with the exact `_flexjobshop` kernel (all critical
@@ -23,20 +28,20 @@ the population needs `_flextabu`'s noisier ranking. Walking always from the best
 0-11), with mk06, mk05 and Dauzere-Peres 01a/02a unchanged within the noise: the walks from the one
 best schedule kept returning to its plateau.
 
-Where this search stops short, Brandimarte mk06 (optimum 57): its schedules of 58 have 108-122 of 150
-operations critical; with their machine assignment fixed CP-SAT proves 58 optimal at once, and with
-20-45% of the assignment set free (random operations, or those of some jobs, machines or a time
-window; sequences all free) none of 236 such neighbourhoods held a 57 (60% proved empty within 1 s,
-the rest unsettled). So 57 lies far from 58 in the assignment, beyond single critical moves. The
-memetic search alone (10 s, 1 thread) reached 57 in 6 of 72 runs, only in runs at 58 within 1.5 s;
-restarting a stagnant population from a load-balanced assignment (global selection, Zhang et al.
-2011), in 8 of 72; the whole solve still ended at 58 (8 of 8 seeds), so that was left out. Plain
-CP-SAT on makespan <= 57 found nothing in 20 minutes. Given 45-60 s the memetic search alone reached 57
-in 3 of 12 runs (at 28-33 s). The crux is the busiest machine's set of operations: in a 57 found so, that
-machine is loaded 57 (busy from 0 to the end); with its set fixed and everything else free CP-SAT finds
-57 in 0.1 s, with the set of the same run's 58 (5 operations apart) nothing in 30 s, and allowed up to
-6 changes to that set, nothing in 20 s; checking each child's busiest-machine set that way (0.2 s
-each) found no 57 in 8 runs of 30 s.
+Where this search was weakest, Brandimarte mk06 (optimum 57), before that replacement rule: its schedules of
+58 have 108-122 of 150 operations critical; with their machine assignment fixed CP-SAT proves 58 optimal at
+once, and with 20-45% of the assignment set free (random operations, or those of some jobs, machines or a
+time window; sequences all free) none of 236 such neighbourhoods held a 57 (60% proved empty within 1 s, the
+rest unsettled). So 57 lies far from 58 in the assignment, beyond single critical moves. The memetic search
+alone (10 s, 1 thread) reached 57 in 6 of 72 runs, only in runs at 58 within 1.5 s; restarting a stagnant
+population from a load-balanced assignment (global selection, Zhang et al. 2011), in 8 of 72; the whole
+solve still ended at 58 (8 of 8 seeds), so that was left out. Plain CP-SAT on makespan <= 57 found nothing
+in 20 minutes (16 workers, 300 s, makespan <= 60: no schedule at all; set-times branching, 60 s: none).
+Given 45-60 s the memetic search alone reached 57 in 3 of 12 runs (at 28-33 s). The crux is the busiest
+machine's set of operations: in a 57 found so, that machine is loaded 57 (busy from 0 to the end); with its
+set fixed and everything else free CP-SAT finds 57 in 0.1 s, with the set of the same run's 58 (5 operations
+apart) nothing in 30 s, and allowed up to 6 changes to that set, nothing in 20 s; checking each child's
+busiest-machine set that way (0.2 s each) found no 57 in 8 runs of 30 s.
 """
 
 from __future__ import annotations
@@ -55,9 +60,9 @@ from mixflow.schedule.cpsat import Incumbent
 FLEX_LIMIT = 1500
 """Largest flexible problem (operations) the machine-reassigning tabu search runs on: it scores every
 candidate move exactly, O(operations) each."""
-POPULATION = 4
+POPULATION = 10
 """Schedules kept; the first is the tabu walk from the incumbent, the others walks from mutants of it."""
-WALK = 300
+WALK = 100
 """A child's tabu walk stops this many iterations after its last improvement."""
 CHUNK = 200
 """Tabu iterations per kernel call, between looks at the clock."""
@@ -273,6 +278,22 @@ class _Intensifier:
                     self.best = new
 
 
+def _replaced(population: list[_Member], new: _Member) -> int:
+    """The member `new` takes the place of: of those no better than it, the one whose machine assignment
+    is closest to its own; -1 if every member is better, or one equals it. Replacing the worst instead
+    let a few basins fill the population: on mk06 (10 s, memetic search alone, 30 seeds) 57 was reached
+    in 11 of 30 runs this way and in about 1 of 6 the other, on mk07 139 in 9 of 12 against 3 of 12."""
+    closest, distance = -1, len(new.machine) + 1
+    for k, member in enumerate(population):
+        if member.makespan == new.makespan and np.array_equal(member.machine, new.machine):
+            return -1
+        if member.makespan >= new.makespan:
+            apart = int(np.count_nonzero(member.machine != new.machine))
+            if apart < distance or (apart == distance and member.makespan > population[closest].makespan):
+                closest, distance = k, apart
+    return closest
+
+
 def improve_assignment(
     flat: FlatProblem, incumbent: Incumbent, time_limit: float, seed: int, lower_bound: int = 0,
     workers: int = 1,
@@ -299,12 +320,10 @@ def improve_assignment(
         else:
             a, b = shop.rng.choice(len(population), 2, replace=False)
             new = shop.walk(shop.child(population[a], population[b]), WALK, deadline)
-            worst = max(range(len(population)), key=lambda k: population[k].makespan)
-            if new.makespan > population[worst].makespan or any(
-                new.makespan == p.makespan and np.array_equal(new.machine, p.machine) for p in population
-            ):
+            replaced = _replaced(population, new)
+            if replaced < 0:
                 continue
-            population.pop(worst)
+            population.pop(replaced)
         population.append(new)
         if new.makespan < best.makespan:
             best = new
