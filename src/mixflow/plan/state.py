@@ -155,20 +155,14 @@ class PlanStore:
                 )
             if self._ops_new:
                 session.execute(insert(PlanOperationRow), self._ops_new)
-            if self._ops_started:
-                session.connection().execute(
-                    update(PlanOperationRow)
-                    .where(PlanOperationRow.id == bindparam("b_id"))
-                    .values(started_s=bindparam("started_s")),
-                    self._ops_started,
-                )
-            if self._ops_done:
-                session.connection().execute(
-                    update(PlanOperationRow)
-                    .where(PlanOperationRow.id == bindparam("b_id"))
-                    .values(done_s=bindparam("done_s")),
-                    self._ops_done,
-                )
+            for column, rows in (("started_s", self._ops_started), ("done_s", self._ops_done)):
+                if rows:
+                    session.connection().execute(
+                        update(PlanOperationRow)
+                        .where(PlanOperationRow.id == bindparam("b_id"))
+                        .values({column: bindparam(column)}),
+                        rows,
+                    )
             if self._tasks_new:
                 session.execute(insert(PlanTaskRow), self._tasks_new)
             if self._tasks_update:
