@@ -8,14 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from mixflow.schedule import Job, Machine, Mode, Operation, ProblemData, check
+from mixflow.schedule import Job, Machine, Mode, Operation, ProblemData, check, flextabu
 from mixflow.schedule import _flexjobshop as fj
 from mixflow.schedule._arrays import FlatProblem, flat_of
 from mixflow.schedule._kernels import put_in, take_out
 from mixflow.schedule.cpsat import solve_full
 from mixflow.schedule.flextabu import (
-    _Intensifier,
+    LEAD_CHECK,
     _Member,
+    _SecondWorker,
     _Shop,
     improve_assignment,
     pure_flexible_job_shop,
@@ -143,7 +144,7 @@ def test_second_thread_walks_from_members_of_the_population() -> None:
     shop = _StartsSeen(flat, 0)
     rng = np.random.default_rng(2)
     first, *population = (_random_member(shop, rng) for _ in range(4))
-    side = _Intensifier(shop, first, time.perf_counter() + 0.6, 0, 0)
+    side = _SecondWorker(shop, first, time.perf_counter() + 0.6, 0, 0)
     side.offer(first, population)
     time.sleep(0.6)
     side.stop.set()
@@ -152,3 +153,54 @@ def test_second_thread_walks_from_members_of_the_population() -> None:
     assert len(later) >= 3
     assert all(any(start is member for member in population) for start in later)
     assert len({id(start) for start in later}) >= 2
+
+
+def _memetic_starts(monkeypatch: Any) -> list[float]:
+    """When the second worker starts its own memetic search (the real one runs)."""
+    starts: list[float] = []
+    real = flextabu.memetic
+
+    def noted(*args: Any, **kwargs: Any) -> _Member:
+        starts.append(time.perf_counter())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(flextabu, "memetic", noted)
+    return starts
+
+
+def test_walks_that_do_not_lead_give_way_to_a_population_of_its_own(monkeypatch: Any) -> None:
+    flat = flat_of(_plain(3, jobs=6, machines=3, ops=3))
+    optimum = solve_full(flat, 5.0, 0, 1)
+    assert optimum is not None and optimum.optimal
+    machine, start = np.zeros(flat.n_ops, dtype=np.int64), np.zeros(flat.n_ops, dtype=np.int64)
+    machine[optimum.ops], start[optimum.ops] = optimum.machine, optimum.start
+    shop = _Shop(flat, 0)
+    unbeatable = shop.rows(machine, shop.order_key(start))
+    assert unbeatable.makespan == optimum.objective
+    starts = _memetic_starts(monkeypatch)
+    began = time.perf_counter()
+    second = _SecondWorker(shop, unbeatable, began + 1.0, 0, 0)
+    second.thread.join()
+    assert len(starts) == 1 and starts[0] - began >= LEAD_CHECK * 1.0 - 0.05
+
+    poor = _random_member(shop, np.random.default_rng(5))  # walks beat it at once and keep walking
+    leading = _SecondWorker(shop, poor, time.perf_counter() + 0.5, 0, 0)
+    leading.thread.join()
+    assert len(starts) == 1 and leading.led and leading.best.makespan < poor.makespan
+
+
+def test_where_walks_do_not_apply_the_second_worker_searches_alone(
+    make_problem: Callable[..., ProblemData], monkeypatch: Any
+) -> None:
+    data = make_problem(0)  # setups, downtime, releases
+    flat = flat_of(data)
+    shop = _Shop(flat, 0)
+    poor = _random_member(shop, np.random.default_rng(0))
+    starts = _memetic_starts(monkeypatch)
+    began = time.perf_counter()
+    second = _SecondWorker(shop, poor, began + 1.0, 0, 0)
+    second.thread.join()
+    assert len(starts) == 1 and starts[0] - began < 0.1
+    assert second.best.makespan < poor.makespan
+    report = check(data, second.best.machine, second.best.start, second.best.end)
+    assert report.feasible, report.violations

@@ -17,16 +17,23 @@ schedules and walks of 75 to 150 steps reach it in 36 of 96 (seven or fourteen s
 12 against 3 of 12. Replacing by a score of makespan and distance to the nearest member (the goodness
 of Lü & Hao) did worse (5 of 36).
 
-On a pure flexible job shop (chains, no setups, releases or downtime) with a second worker, a second
-thread walks from members of the population with the exact `_flexjobshop` kernel (all critical
-operations, every insertion valued from heads and tails); the better of its best and the population's
-is the result. That walk leaves the plateaus the memetic search ends on (mk07: of ten walks from a schedule
-of 140, two reached 139 within 5,000 steps, three within 40,000; of three `_flextabu` walks of 30,000
-steps, none), but as the children's walk it did worse (10 s, 4 seeds: mk06 mean 61.75, mk07 141.75):
-the population needs `_flextabu`'s noisier ranking. Walking always from the best, mk07 reached 139 in
-3 of 12 runs at 10 s; walking from a random member of the population each time, in 10 of 12 (seeds
-0-11), with mk06, mk05 and Dauzere-Peres 01a/02a unchanged within the noise: the walks from the one
-best schedule kept returning to its plateau.
+With a second worker, a second thread works beside the population. On a pure flexible job shop
+(chains, no setups, releases or downtime) it first walks from members of the population with the
+exact `_flexjobshop` kernel (all critical operations, every insertion valued from heads and tails);
+the better of its best and the population's is the result. That walk leaves the plateaus the memetic
+search ends on (mk07: of ten walks from a schedule of 140, two reached 139 within 5,000 steps, three
+within 40,000; of three `_flextabu` walks of 30,000 steps, none), but as the children's walk it did
+worse (10 s, 4 seeds: mk06 mean 61.75, mk07 141.75): the population needs `_flextabu`'s noisier
+ranking. Walking always from the best, mk07 reached 139 in 3 of 12 runs at 10 s; walking from a
+random member of the population each time, in 10 of 12 (seeds 0-11): the walks from the one best
+schedule kept returning to its plateau. Where the walks have not beaten the population by a fifth of
+the time (mk06, Dauzere-Peres 01a, 04a, 07a, 10a), or the shop is not a pure one, the thread runs a
+memetic search of its own instead. mk06 reaches 57 in about 4 of 10 runs of one population at 10 s,
+and its late hits are rare (of 20 runs of 40 s, 8 by 9.5 s, 10 by 20 s, 14 by 40 s): a second,
+independent population is the better use of the core (10 s, 2 workers, seeds 300-329: 57 in 15 of 30
+runs with a second population from the start, 10 of 30 with walks throughout, 13 of 30 with walks
+that give way; Dauzere-Peres 01a-12a, seeds 0-1, mean gap 1.97%, 1.48% and 1.42%; with walks that
+give way mk05 and mk07 at best known in 10 of 10 runs).
 
 Where this search was weakest, Brandimarte mk06 (optimum 57), before that replacement rule: its schedules of
 58 have 108-122 of 150 operations critical; with their machine assignment fixed CP-SAT proves 58 optimal at
@@ -49,6 +56,7 @@ from __future__ import annotations
 import heapq
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +81,9 @@ SIDE_PATIENCE = 3000
 improvement and the next starts from a random member of the population: on mk07 from a schedule of 140,
 budgets of 20,000 steps in walks of 1,000 or 3,000 reached 139 in 3 of 10 runs, one walk of 20,000
 steps in 1 of 10."""
+LEAD_CHECK = 0.2
+"""Share of the time by which the second worker's exact walks must have beaten the memetic search's
+best to go on; otherwise it runs a memetic search of its own (see `_SecondWorker`)."""
 SIDE_CHUNK = 500
 """Steps per call of the pure flexible job-shop kernel, between looks at the clock."""
 TENURE_MIN = 5
@@ -106,7 +117,7 @@ class _Member:
 class _Shop:
     """The problem arrays the kernels take, and the steps of the memetic search on them."""
 
-    def __init__(self, flat: FlatProblem, seed: int) -> None:
+    def __init__(self, flat: FlatProblem, seed: int | list[int]) -> None:
         self.flat = flat
         n = flat.n_ops
         self.dmat = np.full((n, flat.n_machines), -1, dtype=np.int64)
@@ -236,25 +247,34 @@ class _Shop:
         return self.mutant(child, MUTATION / 4) if self.rng.random() < 0.5 else child
 
 
-class _Intensifier:
-    """Tabu walks of the exact pure flexible job-shop kernel, one after another in a thread, each from a
-    random member of the memetic search's population as last offered (from the start schedule until
-    there is one); the best of all walks is kept. Its finds do not enter the population:
-    injected there, they pulled it together and Dauzere-Peres 01a ended worse on each of 5 seeds."""
+class _SecondWorker:
+    """The second worker's thread. On a pure flexible job shop it first runs tabu walks of the exact
+    kernel, one after another, each from a random member of the memetic search's population as last
+    offered (from the start schedule until there is one). If by `LEAD_CHECK` of the time no walk has
+    beaten every schedule the memetic search offered, or the shop is not a pure one, it runs a memetic
+    search of its own instead, with its own random stream: on Brandimarte's mk06 the walks never lead
+    and an independent population doubles the chances of reaching the optimum; on Dauzere-Peres'
+    instances and mk05/mk07 the walks lead within a second and keep finding the best schedules.
+    The walks' finds do not enter the main population: injected there, they pulled it together and
+    Dauzere-Peres 01a ended worse on each of 5 seeds. `offer` is the exchange between the two threads."""
 
     def __init__(self, shop: _Shop, start: _Member, deadline: float, lower_bound: int, seed: int) -> None:
-        self.shop, self.deadline, self.lower_bound = shop, deadline, lower_bound
+        self.shop, self.start, self.deadline, self.lower_bound = shop, start, deadline, lower_bound
+        now = time.perf_counter()
+        self.check = now + LEAD_CHECK * (deadline - now)
         self.best = start
+        self.led = False
         self.population: list[_Member] = []
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.rng = np.random.default_rng([seed, 1])
+        self.own = _Shop(shop.flat, [seed, 2])
         self.thread = threading.Thread(target=self.run)
         self.thread.start()
 
     def offer(self, member: _Member, population: list[_Member] | None = None) -> _Member:
-        """Take the memetic search's best if it is better, and a copy of its population to start walks
-        from; return the better of that best and the walks' best."""
+        """Take a thread's best if it is better, and a copy of the main population to start walks
+        from; return the best of both threads."""
         with self.lock:
             if member.makespan < self.best.makespan:
                 self.best = member
@@ -263,19 +283,55 @@ class _Intensifier:
             return self.best
 
     def run(self) -> None:
-        """Walk from members of the population until the deadline, the lower bound or `stop`."""
-        while time.perf_counter() < self.deadline and not self.stop.is_set():
+        """Walk from members of the population while the walks lead, then, or at once where walks do
+        not apply, a memetic search of its own; until the deadline, the lower bound or `stop`."""
+        walking = self.shop.pure
+        while walking and time.perf_counter() < self.deadline and not self.stop.is_set():
+            if not self.led and time.perf_counter() >= self.check:
+                walking = False
+                break
             with self.lock:
                 start = self.best
                 if self.population:
                     start = self.population[self.rng.integers(len(self.population))]
             if self.best.makespan <= self.lower_bound:
                 return
-            new = self.shop.exact_walk(start, SIDE_PATIENCE, self.deadline, self.lower_bound, self.rng,
-                                       self.stop)
+            until = self.deadline if self.led else self.check
+            new = self.shop.exact_walk(start, SIDE_PATIENCE, until, self.lower_bound, self.rng, self.stop)
             with self.lock:
                 if new.makespan < self.best.makespan:
-                    self.best = new
+                    self.best, self.led = new, True
+        if not walking:
+            memetic(self.own, self.start, self.deadline, self.lower_bound, self.offer, self.stop)
+
+
+def memetic(
+    shop: _Shop, first: _Member, deadline: float, lower_bound: int,
+    exchange: Callable[[_Member, list[_Member]], _Member] | None = None, stop: threading.Event | None = None,
+) -> _Member:
+    """The memetic search from `first`: a population of tabu walks from mutants of it, then children
+    of two members, each replacing the member `_replaced` names. `exchange` is called with the best
+    and the population before each child and returns the best of both workers' searches."""
+    best = first
+    population = [first]
+    while time.perf_counter() < deadline and best.makespan > lower_bound and not (
+        stop is not None and stop.is_set()
+    ):
+        if exchange is not None:
+            best = exchange(best, population)
+        if len(population) < POPULATION:
+            new = shop.walk(shop.mutant(first, MUTATION), WALK, deadline)
+        else:
+            a, b = shop.rng.choice(len(population), 2, replace=False)
+            new = shop.walk(shop.child(population[a], population[b]), WALK, deadline)
+            replaced = _replaced(population, new)
+            if replaced < 0:
+                continue
+            population.pop(replaced)
+        population.append(new)
+        if new.makespan < best.makespan:
+            best = new
+    return best
 
 
 def _replaced(population: list[_Member], new: _Member) -> int:
@@ -299,37 +355,20 @@ def improve_assignment(
 ) -> Incumbent:
     """Shorten the makespan of `incumbent` within `time_limit` seconds by a memetic search whose
     children are improved by a tabu walk that moves critical operations within their machine sequence
-    or to another eligible machine (flexible shops). On a pure flexible job shop with two workers, a
-    second thread keeps walking from members of the population with the exact `_flexjobshop` kernel."""
+    or to another eligible machine (flexible shops). With two workers a second thread helps: exact
+    walks from members of the population where they lead, else a memetic search of its own."""
     n = flat.n_ops
     if n == 0 or n > FLEX_LIMIT or not flat.makespan_objective:
         return incumbent
     deadline = time.perf_counter() + time_limit
     shop = _Shop(flat, seed)
     first = shop.walk(shop.rows(incumbent.machine, shop.order_key(incumbent.start)), WALK, deadline)
-    best = first
-    population = [first]
-    side = _Intensifier(shop, first, deadline, lower_bound, seed) if shop.pure and workers >= 2 else None
-
-    while time.perf_counter() < deadline and best.makespan > lower_bound:
-        if side is not None:
-            best = side.offer(best, population)
-        if len(population) < POPULATION:
-            new = shop.walk(shop.mutant(first, MUTATION), WALK, deadline)
-        else:
-            a, b = shop.rng.choice(len(population), 2, replace=False)
-            new = shop.walk(shop.child(population[a], population[b]), WALK, deadline)
-            replaced = _replaced(population, new)
-            if replaced < 0:
-                continue
-            population.pop(replaced)
-        population.append(new)
-        if new.makespan < best.makespan:
-            best = new
-    if side is not None:
-        side.stop.set()
-        side.thread.join()
-        best = side.offer(best)
+    second = _SecondWorker(shop, first, deadline, lower_bound, seed) if workers >= 2 else None
+    best = memetic(shop, first, deadline, lower_bound, second.offer if second is not None else None)
+    if second is not None:
+        second.stop.set()
+        second.thread.join()
+        best = second.offer(best)
     if best.makespan > int(incumbent.end.max()):
         return incumbent
     return Incumbent(best.machine, best.start, best.end)

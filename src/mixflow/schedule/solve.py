@@ -6,9 +6,9 @@ Methods share input and output so benchmarks compare them one to one:
   sequences (job shops: N7 with an elite pool and path relinking, one walk per worker, where the shop
   is a classic one; N5 with exact evaluation where it has setups, releases or downtime), or for small
   flexible shops a memetic search whose children are improved by a tabu search that also moves
-  critical operations to other eligible machines (with a second worker, a pure flexible job shop also
-  gets a thread of exactly valued tabu walks); then the whole CP-SAT model hinted (small problems) or
-  CP-SAT LNS; for tardiness, LNS directly;
+  critical operations to other eligible machines (with a second worker, a second thread of exactly
+  valued tabu walks where they beat it early, else a second population); then the whole CP-SAT model
+  hinted (small problems) or CP-SAT LNS; for tardiness, LNS directly;
 - `"dispatch"`: the constructive heuristic alone (what scales to any size in milliseconds);
 - `"cpsat"`: plain CP-SAT on the whole model, no hint (the baseline);
 - `"cpsat-hinted"`: the whole model hinted with the dispatch schedule.
