@@ -120,7 +120,7 @@ def test_two_workers_give_checked_schedules_never_worse() -> None:
         flat = flat_of(data)
         machine = flat.mode_machine[flat.mode_ptr[:-1]].astype(np.int64)
         start = retime(flat, machine, np.arange(flat.n_ops, dtype=np.int64))
-        found = improve_assignment(flat, start, 0.5, seed, workers=2)
+        found, _ = improve_assignment(flat, start, 0.5, seed, workers=2)
         report = check(data, found.machine, found.start, found.end)
         assert report.feasible, report.violations
         assert report.makespan == int(found.end.max()) <= int(start.end.max())
@@ -138,8 +138,9 @@ class _StartsSeen(_Shop):
         return super().exact_walk(member, *args, **kwargs)
 
 
-def test_second_thread_walks_from_members_of_the_population() -> None:
+def test_second_thread_walks_from_members_of_the_population(monkeypatch: Any) -> None:
     # walking always from the one best schedule kept returning to its plateau (mk07)
+    _without_proof(monkeypatch)
     flat = flat_of(_plain(4, jobs=8, machines=4, ops=5))
     shop = _StartsSeen(flat, 0)
     rng = np.random.default_rng(2)
@@ -155,8 +156,15 @@ def test_second_thread_walks_from_members_of_the_population() -> None:
     assert len({id(start) for start in later}) >= 2
 
 
+def _without_proof(monkeypatch: Any) -> None:
+    """No first CP-SAT run in the second worker: on these small shops it would prove the optimum and
+    end the thread before what the test looks at."""
+    monkeypatch.setattr(flextabu, "PROOF_SHARE", 0.0)
+
+
 def _memetic_starts(monkeypatch: Any) -> list[float]:
-    """When the second worker starts its own memetic search (the real one runs)."""
+    """When the second worker starts its own memetic search (the real one runs); no CP-SAT run first."""
+    _without_proof(monkeypatch)
     starts: list[float] = []
     real = flextabu.memetic
 
@@ -204,3 +212,29 @@ def test_where_walks_do_not_apply_the_second_worker_searches_alone(
     assert second.best.makespan < poor.makespan
     report = check(data, second.best.machine, second.best.start, second.best.end)
     assert report.feasible, report.violations
+
+
+def test_an_optimum_cpsat_proves_ends_both_searches_early() -> None:
+    # the second worker's first CP-SAT run proves this shop's optimum: the solve stops there with that
+    # bound rather than searching out its limit
+    data = _plain(3, jobs=6, machines=3, ops=3)
+    flat = flat_of(data)
+    optimum = solve_full(flat, 5.0, 0, 1)
+    assert optimum is not None and optimum.optimal
+    machine = flat.mode_machine[flat.mode_ptr[:-1]].astype(np.int64)
+    start = retime(flat, machine, np.arange(flat.n_ops, dtype=np.int64))
+    assert int(start.end.max()) > optimum.objective
+    began = time.perf_counter()
+    found, bound = improve_assignment(flat, start, 60.0, 0, workers=2)
+    assert time.perf_counter() - began < 30.0
+    assert bound == int(found.end.max()) == optimum.objective
+    assert check(data, found.machine, found.start, found.end).feasible
+
+
+def test_without_a_proof_the_bound_is_the_one_given() -> None:
+    data = _plain(1, jobs=8, machines=4, ops=5)
+    flat = flat_of(data)
+    machine = flat.mode_machine[flat.mode_ptr[:-1]].astype(np.int64)
+    start = retime(flat, machine, np.arange(flat.n_ops, dtype=np.int64))
+    found, bound = improve_assignment(flat, start, 0.3, 0, lower_bound=7, workers=1)
+    assert bound == 7 and int(found.end.max()) <= int(start.end.max())

@@ -24,7 +24,7 @@ def test_checked_and_never_worse(make_problem: Callable[..., ProblemData]) -> No
     for seed in range(4):
         data = make_problem(seed, jobs=6, machines=4, ops=4)  # setups, downtime, releases, precedence
         start = _all_on_first_machine(data)
-        found = improve_assignment(flat_of(data), start, 0.3, seed)
+        found, _ = improve_assignment(flat_of(data), start, 0.3, seed)
         report = check(data, found.machine, found.start, found.end)
         assert report.feasible, report.violations
         assert report.makespan == int(found.end.max()) <= int(start.end.max())
@@ -36,7 +36,7 @@ def test_moves_work_to_the_idle_machine() -> None:
     data = ProblemData((Machine("a"), Machine("b")), (job,) * 4)
     start = _all_on_first_machine(data)
     assert int(start.end.max()) == 20
-    found = improve_assignment(flat_of(data), start, 1.0, 0, lower_bound=10)
+    found, _ = improve_assignment(flat_of(data), start, 1.0, 0, lower_bound=10)
     assert int(found.end.max()) == 10
     assert set(found.machine.tolist()) == {0, 1}
 
@@ -53,7 +53,7 @@ def test_reaches_the_cpsat_optimum() -> None:
     flat = flat_of(data)
     optimum = solve_full(flat, 5.0, 0, 1)
     assert optimum is not None and optimum.optimal
-    found = improve_assignment(flat, _all_on_first_machine(data), 2.0, 0, lower_bound=optimum.objective)
+    found, _ = improve_assignment(flat, _all_on_first_machine(data), 2.0, 0, lower_bound=optimum.objective)
     assert check(data, found.machine, found.start, found.end).feasible
     assert int(found.end.max()) == optimum.objective
 

@@ -68,6 +68,15 @@ def test_cpsat_and_auto_reach_the_brute_force_optimum() -> None:
         assert solve(data, time_limit=2.0, method=method).makespan == optimum
 
 
+def test_a_proved_optimum_ends_the_solve_early(flexible: ProblemData) -> None:
+    # the second worker's moment of CP-SAT proves this small shop's optimum (setups, downtime, releases):
+    # the solve returns it with that bound instead of searching out its limit
+    result = solve(flexible, time_limit=60.0, seed=0, workers=2)
+    assert result.lower_bound == result.makespan
+    assert result.time_s < 30.0
+    assert check(flexible, result.machine, result.start, result.end).feasible
+
+
 def test_local_lns_keeps_schedules_valid(tardy: ProblemData, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lns, "CHAINED_LIMIT", 0)  # force the plant-scale neighbourhoods
     result = solve(tardy, time_limit=1.5, seed=1)

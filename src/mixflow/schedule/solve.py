@@ -6,9 +6,10 @@ Methods share input and output so benchmarks compare them one to one:
   sequences (job shops: N7 with an elite pool and path relinking, one walk per worker, where the shop
   is a classic one; N5 with exact evaluation where it has setups, releases or downtime), or for small
   flexible shops a memetic search whose children are improved by a tabu search that also moves
-  critical operations to other eligible machines (with a second worker, a second thread of exactly
-  valued tabu walks where they beat it early, else a second population); then the whole CP-SAT model
-  hinted (small problems) or CP-SAT LNS; for tardiness, LNS directly;
+  critical operations to other eligible machines (with a second worker, a second thread: a moment of
+  the whole CP-SAT model hinted, which ends the solve where it proves the optimum, then exactly valued
+  tabu walks where they beat the memetic search early, else a second population); then the whole CP-SAT
+  model hinted (small problems) or CP-SAT LNS; for tardiness, LNS directly;
 - `"dispatch"`: the constructive heuristic alone (what scales to any size in milliseconds);
 - `"cpsat"`: plain CP-SAT on the whole model, no hint (the baseline);
 - `"cpsat-hinted"`: the whole model hinted with the dispatch schedule.
@@ -122,7 +123,8 @@ def solve(
             incumbent = improve_sequences(flat, incumbent, left * (TABU_SHARE if small else 0.6), seed, bound,
                                           workers)
         elif small:  # tabu search moves critical operations between machines; CP-SAT polishes its result
-            incumbent = improve_assignment(flat, incumbent, left * ASSIGNMENT_SHARE, seed, bound, workers)
+            incumbent, bound = improve_assignment(flat, incumbent, left * ASSIGNMENT_SHARE, seed, bound,
+                                                  workers)
         left = time_limit - (time.perf_counter() - started)
         if small and score(flat, incumbent.end)[0] > bound:
             incumbent, bound = _polish(flat, incumbent, max(left, 0.1), seed, workers, bound)
