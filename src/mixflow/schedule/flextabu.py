@@ -15,12 +15,16 @@ keeps several basins alive. Replacing the worst member, four schedules and walks
 schedules and walks of 75 to 150 steps reach it in 36 of 96 (seven or fourteen schedules: 3 and 6 of
 18; twenty: 0 of 12; tabu tenures 2-7 or 10-25 instead of 5-15: 3 of 18 each), and mk07 139 in 9 of
 12 against 3 of 12. Replacing by a score of makespan and distance to the nearest member (the goodness
-of Lü & Hao) did worse (5 of 36).
+of Lü & Hao) did worse (5 of 36). Measured later on another machine (10 s, 40 seeds, 57 in 7 runs
+with these crossovers): half the children made by path relinking instead (from one parent, moving
+to the other's machine the operation whose move gives the shortest schedule among 8 sampled, the best
+point between a quarter and three quarters of the way), 3 runs; the machine crossover taking three
+quarters from one parent, 7 runs.
 
 With a second worker, a second thread works beside the population. It first gives the whole CP-SAT
 model, hinted with the start, a moment (`PROOF_SHARE`): small shops whose optimum CP-SAT proves at once
-(mk01, mk03, mk04) then end in under half a second instead of searching out the limit, since no
-heuristic can tell it holds an optimum. On a pure flexible job shop
+(mk01, mk04) then end in under half a second instead of searching out the limit, since no heuristic
+can tell it holds an optimum unless a simple bound shows it (mk03). On a pure flexible job shop
 (chains, no setups, releases or downtime) it then walks from members of the population with the
 exact `_flexjobshop` kernel (all critical operations, every insertion valued from heads and tails);
 the better of its best and the population's is the result. That walk leaves the plateaus the memetic
@@ -90,9 +94,9 @@ best to go on; otherwise it runs a memetic search of its own (see `_SecondWorker
 PROOF_SHARE = 0.05
 """Share of the time (at most `PROOF_LIMIT` seconds) the second worker first gives the whole CP-SAT model,
 hinted with the start schedule, one CP-SAT worker: where that proves the optimum (Brandimarte mk01 in
-0.05 s, mk03 in 0.08 s, mk04 in 0.2 s, this machine) the solve ends there instead of searching out its
-limit. It comes out of the exact walks' time before the lead check, so the second population of mk06
-starts when it did."""
+0.05 s, mk04 in 0.2 s, this machine) the solve ends there instead of searching out its limit. It
+comes out of the exact walks' time before the lead check, so the second population of mk06 starts
+when it did."""
 PROOF_LIMIT = 1.0
 """Most seconds of that first CP-SAT run."""
 SIDE_CHUNK = 500
