@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 
 from mixflow.schedule import Job, Machine, Mode, Operation, ProblemData, check, flextabu
 from mixflow.schedule import _flexjobshop as fj
@@ -214,9 +215,10 @@ def test_where_walks_do_not_apply_the_second_worker_searches_alone(
     assert report.feasible, report.violations
 
 
-def test_an_optimum_cpsat_proves_ends_both_searches_early() -> None:
-    # the second worker's first CP-SAT run proves this shop's optimum: the solve stops there with that
-    # bound rather than searching out its limit
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_optimum_cpsat_proves_ends_the_search_early(workers: int) -> None:
+    # the moment of CP-SAT (the second worker's first step, or with one worker before the search) proves
+    # this shop's optimum: the search stops there with that bound rather than searching out its limit
     data = _plain(3, jobs=6, machines=3, ops=3)
     flat = flat_of(data)
     optimum = solve_full(flat, 5.0, 0, 1)
@@ -225,13 +227,14 @@ def test_an_optimum_cpsat_proves_ends_both_searches_early() -> None:
     start = retime(flat, machine, np.arange(flat.n_ops, dtype=np.int64))
     assert int(start.end.max()) > optimum.objective
     began = time.perf_counter()
-    found, bound = improve_assignment(flat, start, 60.0, 0, workers=2)
+    found, bound = improve_assignment(flat, start, 60.0, 0, workers=workers)
     assert time.perf_counter() - began < 30.0
     assert bound == int(found.end.max()) == optimum.objective
     assert check(data, found.machine, found.start, found.end).feasible
 
 
-def test_without_a_proof_the_bound_is_the_one_given() -> None:
+def test_without_time_for_cpsat_the_bound_is_the_one_given(monkeypatch: Any) -> None:
+    _without_proof(monkeypatch)
     data = _plain(1, jobs=8, machines=4, ops=5)
     flat = flat_of(data)
     machine = flat.mode_machine[flat.mode_ptr[:-1]].astype(np.int64)

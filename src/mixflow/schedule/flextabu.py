@@ -24,7 +24,8 @@ quarters from one parent, 7 runs.
 With a second worker, a second thread works beside the population. It first gives the whole CP-SAT
 model, hinted with the start, a moment (`PROOF_SHARE`): small shops whose optimum CP-SAT proves at once
 (mk01, mk04) then end in under half a second instead of searching out the limit, since no heuristic
-can tell it holds an optimum unless a simple bound shows it (mk03). On a pure flexible job shop
+can tell it holds an optimum unless a simple bound shows it (mk03). (With one worker that moment comes
+before the search.) On a pure flexible job shop
 (chains, no setups, releases or downtime) it then walks from members of the population with the
 exact `_flexjobshop` kernel (all critical operations, every insertion valued from heads and tails);
 the better of its best and the population's is the result. That walk leaves the plateaus the memetic
@@ -92,11 +93,11 @@ LEAD_CHECK = 0.2
 """Share of the time by which the second worker's exact walks must have beaten the memetic search's
 best to go on; otherwise it runs a memetic search of its own (see `_SecondWorker`)."""
 PROOF_SHARE = 0.05
-"""Share of the time (at most `PROOF_LIMIT` seconds) the second worker first gives the whole CP-SAT model,
-hinted with the start schedule, one CP-SAT worker: where that proves the optimum (Brandimarte mk01 in
-0.05 s, mk04 in 0.2 s, this machine) the solve ends there instead of searching out its limit. It
-comes out of the exact walks' time before the lead check, so the second population of mk06 starts
-when it did."""
+"""Share of the time (at most `PROOF_LIMIT` seconds) first given to the whole CP-SAT model, hinted with
+the start schedule, one CP-SAT worker: where that proves the optimum (Brandimarte mk01 in 0.05 s, mk04
+in 0.2 s, this machine) the solve ends there instead of searching out its limit. With two workers the
+second worker runs it, out of the exact walks' time before the lead check, so the second population
+of mk06 starts when it did; with one, it runs before the search."""
 PROOF_LIMIT = 1.0
 """Most seconds of that first CP-SAT run."""
 SIDE_CHUNK = 500
@@ -309,21 +310,13 @@ class _SecondWorker:
             return self.best
 
     def prove(self) -> None:
-        """The whole CP-SAT model hinted with the start schedule, for `PROOF_SHARE` of the time: offer its
-        schedule and raise the bound by its own."""
-        budget = min(PROOF_SHARE * (self.deadline - time.perf_counter()), PROOF_LIMIT)
-        if budget <= 0:
+        """A moment of CP-SAT (`cpsat_moment`): offer its schedule and raise the bound by its own."""
+        moment = cpsat_moment(self.shop, self.start, self.deadline, self.seed)
+        if moment is None:
             return
-        start = self.start
-        hint = Incumbent(start.machine, start.start, start.end)
-        solved = solve_full(self.shop.flat, budget, self.seed, 1, hint)
-        if solved is None:
-            return
-        machine, begin = start.machine.copy(), start.start.copy()
-        machine[solved.ops], begin[solved.ops] = solved.machine, solved.start
-        found = self.shop.rows(machine, self.shop.order_key(begin))
+        found, bound = moment
         with self.lock:
-            self.bound = max(self.bound, solved.bound)
+            self.bound = max(self.bound, bound)
         self.offer(found)
 
     def run(self) -> None:
@@ -352,6 +345,20 @@ class _SecondWorker:
         if not walking:
             memetic(self.own, self.start, self.deadline, self.bound, lambda best, _: self.offer(best),
                     self.stop)
+
+
+def cpsat_moment(shop: _Shop, start: _Member, deadline: float, seed: int) -> tuple[_Member, int] | None:
+    """The whole CP-SAT model hinted with `start`, one CP-SAT worker, for `PROOF_SHARE` of the time left
+    (at most `PROOF_LIMIT` s): its schedule and its bound, or None if it had no time."""
+    budget = min(PROOF_SHARE * (deadline - time.perf_counter()), PROOF_LIMIT)
+    if budget <= 0:
+        return None
+    solved = solve_full(shop.flat, budget, seed, 1, Incumbent(start.machine, start.start, start.end))
+    if solved is None:
+        return None
+    machine, begin = start.machine.copy(), start.start.copy()
+    machine[solved.ops], begin[solved.ops] = solved.machine, solved.start
+    return shop.rows(machine, shop.order_key(begin)), solved.bound
 
 
 def memetic(
@@ -383,6 +390,10 @@ def memetic(
     return best
 
 
+def _makespan(member: _Member) -> int:
+    return member.makespan
+
+
 def _replaced(population: list[_Member], new: _Member) -> int:
     """The member `new` takes the place of: of those no better than it, the one whose machine assignment
     is closest to its own; -1 if every member is better, or one equals it. Replacing the worst instead
@@ -404,10 +415,10 @@ def improve_assignment(
 ) -> tuple[Incumbent, int]:
     """Shorten the makespan of `incumbent` within `time_limit` seconds by a memetic search whose
     children are improved by a tabu walk that moves critical operations within their machine sequence
-    or to another eligible machine (flexible shops). With two workers a second thread helps: a moment of
-    hinted CP-SAT that may prove the optimum, then exact walks from members of the population where they
-    lead, else a memetic search of its own. Returns the schedule and the lower bound, raised where CP-SAT
-    proved more."""
+    or to another eligible machine (flexible shops), after a moment of hinted CP-SAT that may prove the
+    optimum and end it there. With two workers that moment and the search run side by side in a second
+    thread, followed by exact walks from members of the population where they lead, else a memetic
+    search of its own. Returns the schedule and the lower bound, raised where CP-SAT proved more."""
     n = flat.n_ops
     if n == 0 or n > FLEX_LIMIT or not flat.makespan_objective:
         return incumbent, lower_bound
@@ -415,8 +426,13 @@ def improve_assignment(
     shop = _Shop(flat, seed)
     first = shop.walk(shop.rows(incumbent.machine, shop.order_key(incumbent.start)), WALK, deadline)
     second = _SecondWorker(shop, first, deadline, lower_bound, seed) if workers >= 2 else None
-    if second is None:
-        best, bound = memetic(shop, first, deadline, lower_bound), lower_bound
+    if second is None:  # one thread: the moment of CP-SAT first, then the search unless it proved
+        best, bound = first, lower_bound
+        moment = cpsat_moment(shop, first, deadline, seed)
+        if moment is not None:
+            best, bound = min(first, moment[0], key=_makespan), max(lower_bound, moment[1])
+        if best.makespan > bound:
+            best = min(best, memetic(shop, first, deadline, bound), key=_makespan)
     else:
         best = memetic(shop, first, deadline, lower_bound, second.offer, second.done)
         second.stop.set()
