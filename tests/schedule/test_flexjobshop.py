@@ -158,8 +158,8 @@ def test_second_thread_walks_from_members_of_the_population(monkeypatch: Any) ->
 
 
 def _without_proof(monkeypatch: Any) -> None:
-    """No first CP-SAT run in the second worker: on these small shops it would prove the optimum and
-    end the thread before what the test looks at."""
+    """No moment of CP-SAT first (`flextabu.cpsat_moment`): on these small shops it would prove the
+    optimum and end the search before what the test looks at."""
     monkeypatch.setattr(flextabu, "PROOF_SHARE", 0.0)
 
 
