@@ -24,27 +24,26 @@ about 1,000 children each: at 58 in 2% to 30%, the rest at 59-65), but walking f
 that end at the best or one above it (400 more steps without improvement) gave 6 runs, and those at
 the best (1,000 more) 7: the time those walks take comes out of other children.
 
-With a second worker, a second thread works beside the population. It first gives the whole CP-SAT
-model, hinted with the start, a moment (`PROOF_SHARE`): small shops whose optimum CP-SAT proves at once
-(mk01, mk04) then end in under half a second instead of searching out the limit, since no heuristic
-can tell it holds an optimum unless a simple bound shows it (mk03). (With one worker that moment comes
-before the search.) On a pure flexible job shop
-(chains, no setups, releases or downtime) it then walks from members of the population with the
-exact `_flexjobshop` kernel (all critical operations, every insertion valued from heads and tails);
-the better of its best and the population's is the result. That walk leaves the plateaus the memetic
-search ends on (mk07: of ten walks from a schedule of 140, two reached 139 within 5,000 steps, three
-within 40,000; of three `_flextabu` walks of 30,000 steps, none), but as the children's walk it did
-worse (10 s, 4 seeds: mk06 mean 61.75, mk07 141.75): the population needs `_flextabu`'s noisier
-ranking. Walking always from the best, mk07 reached 139 in 3 of 12 runs at 10 s; walking from a
-random member of the population each time, in 10 of 12 (seeds 0-11): the walks from the one best
-schedule kept returning to its plateau. Where the walks have not beaten the population by a fifth of
-the time (mk06, Dauzere-Peres 01a, 04a, 07a, 10a), or the shop is not a pure one, the thread runs a
-memetic search of its own instead. mk06 reaches 57 in about 4 of 10 runs of one population at 10 s,
-and its late hits are rare (of 20 runs of 40 s, 8 by 9.5 s, 10 by 20 s, 14 by 40 s): a second,
-independent population is the better use of the core (10 s, 2 workers, seeds 300-329: 57 in 15 of 30
-runs with a second population from the start, 10 of 30 with walks throughout, 13 of 30 with walks
-that give way; Dauzere-Peres 01a-12a, seeds 0-1, mean gap 1.97%, 1.48% and 1.42%; with walks that
-give way mk05 and mk07 at best known in 10 of 10 runs).
+With a second worker, a second thread works beside the population. It first gives the whole CP-SAT model,
+hinted with the start, a moment (`PROOF_SHARE`): small shops whose optimum CP-SAT proves at once (mk01,
+mk04) then end in under half a second instead of searching out the limit, since no heuristic can tell it
+holds an optimum unless a simple bound shows it (mk03); with one worker that moment comes before the
+search. On a pure flexible job shop (chains, no setups, releases or downtime) the second thread then
+walks from members of the population with the exact `_flexjobshop` kernel (all critical operations, every
+insertion valued from heads and tails); the better of its best and the population's is the result. That
+walk leaves the plateaus the memetic search ends on (mk07: of ten walks from a schedule of 140, two
+reached 139 within 5,000 steps, three within 40,000; of three `_flextabu` walks of 30,000 steps, none),
+but as the children's walk it did worse (10 s, 4 seeds: mk06 mean 61.75, mk07 141.75): the population
+needs `_flextabu`'s noisier ranking. Walking always from the best, mk07 reached 139 in 3 of 12 runs at
+10 s; walking from a random member of the population each time, in 10 of 12 (seeds 0-11): the walks from
+the one best schedule kept returning to its plateau. Where the walks have not beaten the population by a
+fifth of the time (mk06, Dauzere-Peres 01a, 04a, 07a, 10a), or the shop is not a pure one, the thread
+runs a memetic search of its own instead. mk06 reaches 57 in about 4 of 10 runs of one population at
+10 s, and its late hits are rare (of 20 runs of 40 s, 8 by 9.5 s, 10 by 20 s, 14 by 40 s): a second,
+independent population is the better use of the core (10 s, 2 workers, seeds 300-329: 57 in 15 of 30 runs
+with a second population from the start, 10 of 30 with walks throughout, 13 of 30 with walks that give
+way; Dauzere-Peres 01a-12a, seeds 0-1, mean gap 1.97%, 1.48% and 1.42%; with walks that give way mk05 and
+mk07 at best known in 10 of 10 runs).
 
 Where this search was weakest, Brandimarte mk06 (optimum 57), before that replacement rule: its schedules of
 58 have 108-122 of 150 operations critical; with their machine assignment fixed CP-SAT proves 58 optimal at
@@ -69,6 +68,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
@@ -393,10 +393,6 @@ def memetic(
     return best
 
 
-def _makespan(member: _Member) -> int:
-    return member.makespan
-
-
 def _replaced(population: list[_Member], new: _Member) -> int:
     """The member `new` takes the place of: of those no better than it, the one whose machine assignment
     is closest to its own; -1 if every member is better, or one equals it. Replacing the worst instead
@@ -433,9 +429,9 @@ def improve_assignment(
         best, bound = first, lower_bound
         moment = cpsat_moment(shop, first, deadline, seed)
         if moment is not None:
-            best, bound = min(first, moment[0], key=_makespan), max(lower_bound, moment[1])
+            best, bound = min(first, moment[0], key=attrgetter("makespan")), max(lower_bound, moment[1])
         if best.makespan > bound:
-            best = min(best, memetic(shop, first, deadline, bound), key=_makespan)
+            best = min(best, memetic(shop, first, deadline, bound), key=attrgetter("makespan"))
     else:
         best = memetic(shop, first, deadline, lower_bound, second.offer, second.done)
         second.stop.set()

@@ -6,10 +6,11 @@ Methods share input and output so benchmarks compare them one to one:
   sequences (job shops: N7 with an elite pool and path relinking, one walk per worker, where the shop
   is a classic one; N5 with exact evaluation where it has setups, releases or downtime), or for small
   flexible shops a memetic search whose children are improved by a tabu search that also moves
-  critical operations to other eligible machines (with a second worker, a second thread: a moment of
-  the whole CP-SAT model hinted, which ends the solve where it proves the optimum, then exactly valued
-  tabu walks where they beat the memetic search early, else a second population); then the whole CP-SAT
-  model hinted (small problems) or CP-SAT LNS; for tardiness, LNS directly;
+  critical operations to other eligible machines, after a moment of the whole CP-SAT model hinted,
+  which ends the solve where it proves the optimum (with a second worker that moment runs in a second
+  thread, which then runs exactly valued tabu walks where they beat the memetic search early, else a
+  second population); then the whole CP-SAT model hinted (small problems) or CP-SAT LNS; for tardiness,
+  LNS directly;
 - `"dispatch"`: the constructive heuristic alone (what scales to any size in milliseconds);
 - `"cpsat"`: plain CP-SAT on the whole model, no hint (the baseline);
 - `"cpsat-hinted"`: the whole model hinted with the dispatch schedule.
