@@ -41,6 +41,21 @@ def test_moves_work_to_the_idle_machine() -> None:
     assert set(found.machine.tolist()) == {0, 1}
 
 
+def test_one_step_trades_two_operations_between_machines() -> None:
+    # each operation is slow on the machine it starts on: moving either alone makes the other machine
+    # longer (12), trading places gives 2
+    jobs = (Job((Operation((Mode(0, 2), Mode(1, 10))),)), Job((Operation((Mode(0, 10), Mode(1, 2))),)))
+    data = ProblemData((Machine("a"), Machine("b")), jobs)
+    flat = flat_of(data)
+    start = retime(flat, np.array([1, 0], dtype=np.int64), np.zeros(2, dtype=np.int64))
+    shop = _Shop(flat, 0)
+    member = shop.rows(start.machine, shop.order_key(start.start))
+    assert member.makespan == 10
+    found = shop.walk(member, 1, float("inf"))
+    assert found.makespan == 2
+    assert found.machine.tolist() == [0, 1]
+
+
 def test_reaches_the_cpsat_optimum() -> None:
     # a plain flexible job shop (no setups or calendars): 6 jobs x 3 operations on 3 machines
     rng = np.random.default_rng(5)

@@ -414,10 +414,11 @@ def improve_assignment(
 ) -> tuple[Incumbent, int]:
     """Shorten the makespan of `incumbent` within `time_limit` seconds by a memetic search whose
     children are improved by a tabu walk that moves critical operations within their machine sequence
-    or to another eligible machine (flexible shops), after a moment of hinted CP-SAT that may prove the
-    optimum and end it there. With two workers that moment and the search run side by side in a second
-    thread, followed by exact walks from members of the population where they lead, else a memetic
-    search of its own. Returns the schedule and the lower bound, raised where CP-SAT proved more."""
+    or to another eligible machine, or trades two of them between machines (flexible shops), after a
+    moment of hinted CP-SAT that may prove the optimum and end it there. With two workers that moment
+    and the search run side by side in a second thread, followed by exact walks from members of the
+    population where they lead, else a memetic search of its own. Returns the schedule and the lower
+    bound, raised where CP-SAT proved more."""
     n = flat.n_ops
     if n == 0 or n > FLEX_LIMIT or not flat.makespan_objective:
         return incumbent, lower_bound
