@@ -176,6 +176,24 @@ def _place(v, m, k, u, m_u, k_u, seq, count, pos, machine):  # pragma: no cover 
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _window(i, release, pred_ptr, pred_idx, succ_ptr, succ_idx, dmat, machine, start, end, tail):
+    # pragma: no cover - numba
+    """Operation i's window in its job in the current schedule: the earliest start its release and
+    predecessors allow, the earliest start among its successors, and the longest of their durations
+    plus tails (what follows i in its job)."""
+    head = release[i]
+    for q in range(pred_ptr[i], pred_ptr[i + 1]):
+        head = max(head, end[pred_idx[q]])
+    latest = np.iinfo(np.int64).max
+    after = 0
+    for q in range(succ_ptr[i], succ_ptr[i + 1]):
+        j = succ_idx[q]
+        latest = min(latest, start[j])
+        after = max(after, dmat[j, machine[j]] + tail[j])
+    return head, latest, after
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _through(head, prev, v, nxt, m, after, dmat, family, setup, machine_setup, end, tail):
     # pragma: no cover - numba
     """Estimated longest path through v placed between `prev` and `nxt` on machine m (-1: none), from
@@ -201,7 +219,6 @@ def _exchanges(
     `makespan`): v takes u's place, u takes v's, kept where each one's neighbours there overlap its
     window in its job (as for insertions). The estimate is the longer of the two paths through them.
     Returns the new number of candidates."""
-    big = np.iinfo(np.int64).max
     v_prev = seq[home, home_k - 1] if home_k > 0 else -1
     v_next = seq[home, home_k + 1] if home_k + 1 < count[home] else -1
     for e in range(elig_ptr[v], elig_ptr[v + 1]):
@@ -218,15 +235,8 @@ def _exchanges(
                 continue  # u not critical (then moving v alone does as well), or not eligible for home
             if (prev >= 0 and start[prev] >= latest_v) or (nxt >= 0 and end[nxt] <= head_v):
                 continue
-            head_u = release[u]
-            for q in range(pred_ptr[u], pred_ptr[u + 1]):
-                head_u = max(head_u, end[pred_idx[q]])
-            latest_u = big
-            tail_u = 0
-            for q in range(succ_ptr[u], succ_ptr[u + 1]):
-                j = succ_idx[q]
-                latest_u = min(latest_u, start[j])
-                tail_u = max(tail_u, dmat[j, machine[j]] + tail[j])
+            head_u, latest_u, tail_u = _window(u, release, pred_ptr, pred_idx, succ_ptr, succ_idx, dmat,
+                                               machine, start, end, tail)
             if (v_prev >= 0 and start[v_prev] >= latest_u) or (v_next >= 0 and end[v_next] <= head_u):
                 continue
             there = _through(head_v, prev, v, nxt, m, tail_v, dmat, family, setup, machine_setup, end, tail)
@@ -294,15 +304,8 @@ def search(
             v = path[c]
             home = machine[v]
             home_k = pos[v]
-            head_v = release[v]
-            for k in range(pred_ptr[v], pred_ptr[v + 1]):
-                head_v = max(head_v, end[pred_idx[k]])
-            latest = big
-            tail_v = 0
-            for k in range(succ_ptr[v], succ_ptr[v + 1]):
-                j = succ_idx[k]
-                latest = min(latest, start[j])
-                tail_v = max(tail_v, dmat[j, machine[j]] + tail[j])
+            head_v, latest, tail_v = _window(v, release, pred_ptr, pred_idx, succ_ptr, succ_idx, dmat,
+                                             machine, start, end, tail)
             found = _exchanges(
                 v, home, home_k, head_v, latest, tail_v, seq, count, machine, dmat, elig_ptr, elig_machine,
                 pred_ptr, pred_idx, succ_ptr, succ_idx, family, setup, machine_setup, release, start, end,
