@@ -48,6 +48,13 @@ class Solved:
     bound: int
     optimal: bool
 
+    def overlay(self, machine: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of an incumbent's `machine` and `start` with the solved operations' values written
+        over them (a neighbourhood's solve covers only some operations)."""
+        machine, start = machine.copy(), start.copy()
+        machine[self.ops], start[self.ops] = self.machine, self.start
+        return machine, start
+
 
 def _horizon(flat: FlatProblem) -> int:
     max_duration = np.maximum.reduceat(flat.mode_duration, flat.mode_ptr[:-1]) if flat.n_ops else [0]

@@ -359,8 +359,7 @@ def cpsat_moment(shop: _Shop, start: _Member, deadline: float, seed: int) -> tup
     solved = solve_full(shop.flat, budget, seed, 1, Incumbent(start.machine, start.start, start.end))
     if solved is None:
         return None
-    machine, begin = start.machine.copy(), start.start.copy()
-    machine[solved.ops], begin[solved.ops] = solved.machine, solved.start
+    machine, begin = solved.overlay(start.machine, start.start)
     return shop.rows(machine, shop.order_key(begin)), solved.bound
 
 

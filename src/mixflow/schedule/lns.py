@@ -17,7 +17,7 @@ import numpy as np
 
 from mixflow.schedule import _kernels
 from mixflow.schedule._arrays import FlatProblem, score
-from mixflow.schedule.cpsat import Incumbent, Solved, solve_chained, solve_local
+from mixflow.schedule.cpsat import Incumbent, solve_chained, solve_local
 from mixflow.schedule.dispatch import durations_of
 
 STEP_LIMIT = 0.3
@@ -88,14 +88,6 @@ def _group_window(flat: FlatProblem, incumbent: Incumbent, size: int, rng: np.ra
     return on_group[np.argsort(distance, kind="stable")[:size]]
 
 
-def _merge(flat: FlatProblem, incumbent: Incumbent, solved: Solved) -> Incumbent:
-    machine = incumbent.machine.copy()
-    start = incumbent.start.copy()
-    machine[solved.ops] = solved.machine
-    start[solved.ops] = solved.start
-    return retime(flat, machine, start)
-
-
 def improve(
     flat: FlatProblem, incumbent: Incumbent, time_limit: float, seed: int, workers: int, lower_bound: int
 ) -> tuple[Incumbent, int]:
@@ -132,7 +124,7 @@ def improve(
         if solved is None:
             size = max(8, int(size * 0.8))
             continue
-        candidate = _merge(flat, best, solved)
+        candidate = retime(flat, *solved.overlay(best.machine, best.start))
         value = score(flat, candidate.end)[0]
         if value <= best_score:
             moves += value < best_score

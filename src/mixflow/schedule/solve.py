@@ -61,8 +61,7 @@ def result_of(
 
 
 def _from_solved(flat: FlatProblem, incumbent: Incumbent, solved: Solved) -> Incumbent:
-    machine, start = incumbent.machine.copy(), incumbent.start.copy()
-    machine[solved.ops], start[solved.ops] = solved.machine, solved.start
+    machine, start = solved.overlay(incumbent.machine, incumbent.start)
     return Incumbent(machine, start, start + durations_of(flat, machine))
 
 
