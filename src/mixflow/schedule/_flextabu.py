@@ -32,6 +32,18 @@ either way by instance, within the noise). A step costs about a fifth more. With
 critical or not, mk06 did no better (20 of 40, seeds 0-39) and mk07 reached 139 in only 21 of 30
 (29 of 30).
 
+Also tried and dropped, each against this kernel in the same conditions (the memetic search alone on
+mk06, 10 s, two runs side by side; this kernel reached 57 in 14 of seeds 0-39 and 11 of 40-79; hits
+come evenly over the ten seconds, about 4% of the runs per second, whatever the variant):
+- u placed anywhere on v's machine where its neighbours overlap its window, not only at v's place:
+  14 (seeds 0-39), a step about a tenth dearer;
+- before the critical count, a tie-break by the machines' overload (over the machines whose load
+  reaches the candidate's makespan, load - makespan + 1), to steer off machines no sequence can
+  bring under it: 12 (seeds 40-79);
+- as what a step minimises, the total excess over the walk's best minus one of the longest paths
+  through every operation (makespan only as aspiration), the 8 best-estimated candidates valued:
+  17 and 9 (26 of 80 against 25); 16 valued, 9 (seeds 0-39); 4 valued, 11 (seeds 40-79).
+
 Machine sequences are rows of `seq` (machine x capacity) with `count` operations each; `pos[i]` is
 operation i's index in its machine's row. Tabu attributes: after v leaves machine m, v may not return
 to m for a few iterations; after v moves within its machine, v stays put for a few iterations; after
