@@ -8,19 +8,25 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from mixflow.api.planned_plant import PlannedPlant
 from mixflow.api.settings import Settings
 from mixflow.errors import ValidationError
 from mixflow.model import DAY_S, Order
 from mixflow.plan import Scheduler
-from mixflow.twin import Scenario, Twin, prepare
+from mixflow.reference import order_stream
+from mixflow.twin import Scenario, Twin, check_configured, prepare
 
 log = logging.getLogger("mixflow.api")
 
 STEP_BUDGET_S = 0.01
 # Start the live plant at 07:00 of its third day: the first trucks are on the line and AGVs feed it.
 WARM_UP_S = 2 * DAY_S + 7 * 3600
-SERVE_DAYS = 30
+ORDER_DAYS = 7
+"""Days of customer orders the live twin draws at a time. It draws the next days' orders a day before
+those it has run out, so a plant left running for weeks never runs dry (it used to freeze at the end of
+its 30 days of orders, 12 hours into a demo at the default speed)."""
 
 
 class TwinPlant(PlannedPlant):
@@ -28,14 +34,18 @@ class TwinPlant(PlannedPlant):
 
     thread_name = "mixflow-twin"
 
-    def __init__(self, settings: Settings, warm_up_s: int = WARM_UP_S) -> None:
-        scenario = Scenario(scale=settings.scale, days=SERVE_DAYS, drain_days=0)
+    def __init__(self, settings: Settings, warm_up_s: int = WARM_UP_S, order_days: int = ORDER_DAYS) -> None:
+        scenario = Scenario(scale=settings.scale, days=order_days, drain_days=0)
         plant, catalogue, orders = prepare(scenario, settings.seed)
         self.twin = Twin(plant, catalogue, orders, scenario, settings.seed)
         epoch = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         scheduler = Scheduler(plant, catalogue, None, seed=settings.seed)
         super().__init__(plant, catalogue, scheduler, self.twin, epoch)
-        self._end_s = scenario.end_s
+        self._seed = settings.seed
+        self._order_days = order_days
+        self._orders_until_s = order_days * DAY_S
+        self._windows = 1
+        self._next_order = len(orders) + 1
         self._speed = settings.twin_speed
         with self._lock:
             self._advance_to(warm_up_s)
@@ -66,9 +76,22 @@ class TwinPlant(PlannedPlant):
         self._wall0 = time.monotonic()
         self._sim0 = self.twin.now_s
 
+    def _draw_orders(self) -> None:
+        """The customers' orders of the next `order_days` days, from a random stream of their own."""
+        seed = int(np.random.SeedSequence([self._seed, self._windows]).generate_state(1)[0])
+        orders = order_stream(self.plant, self.catalogue, self._order_days, seed, self._orders_until_s,
+                              self._next_order)
+        check_configured(self.catalogue, orders)
+        for order in orders:
+            self.twin.place_order(order)
+        self._orders_until_s += self._order_days * DAY_S
+        self._windows += 1
+        self._next_order += len(orders)
+
     def _advance_to(self, target_s: int, budget_s: float | None = None) -> None:
         began = time.perf_counter()
-        target_s = min(target_s, self._end_s)
+        while target_s + DAY_S > self._orders_until_s:
+            self._draw_orders()
         while self.twin.now_s < target_s:
             self.scheduler.cycle(self.factory, target_s)
             if budget_s is not None and time.perf_counter() - began > budget_s:

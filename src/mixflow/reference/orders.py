@@ -18,9 +18,10 @@ def orders_per_day(plant: Plant) -> float:
 
 
 def order_stream(
-    plant: Plant, catalogue: Catalogue, days: int, seed: int = 0, start_s: int = 0
+    plant: Plant, catalogue: Catalogue, days: int, seed: int = 0, start_s: int = 0, first_number: int = 1
 ) -> list[Order]:
-    """Orders arriving over `days` days from `start_s`, each asking for delivery in 5 to 7 days."""
+    """Orders arriving over `days` days from `start_s`, each asking for delivery in 5 to 7 days; their
+    ids count up from `first_number`, so a stream continued window by window keeps them unique."""
     rng = random.Random(seed)
     models = buildable_models(catalogue)
     weights = model_weights(catalogue, models)
@@ -39,7 +40,7 @@ def order_stream(
         requested = placed + DELIVERY_DAYS * DAY_S + rng.choice((0, 0, 0, 1, 2)) * DAY_S
         orders.append(
             Order(
-                id=f"O{len(orders) + 1:06d}",
+                id=f"O{first_number + len(orders):06d}",
                 customer=f"C{rng.randrange(1, 400):04d}",
                 configuration=config,
                 placed_s=placed,

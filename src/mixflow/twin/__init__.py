@@ -10,8 +10,8 @@ Read-only view for dashboards: `Twin.snapshot()` returns plain JSON types: `agvs
 `line` (`stations`, `trucks` at each station, `queue`, `stopped`) and `collisions` seen so far.
 """
 
-from mixflow.twin.experiment import Result, check_feasible, prepare, run
+from mixflow.twin.experiment import Result, check_configured, check_feasible, prepare, run
 from mixflow.twin.factory import Twin
 from mixflow.twin.scenario import Scenario, Storm
 
-__all__ = ["Result", "Scenario", "Storm", "Twin", "check_feasible", "prepare", "run"]
+__all__ = ["Result", "Scenario", "Storm", "Twin", "check_configured", "check_feasible", "prepare", "run"]

@@ -94,12 +94,18 @@ def prepare(scenario: Scenario, seed: int) -> tuple[Plant, Catalogue, list[Order
         orders = sorted(
             orders + [replace(o, id=f"R{o.id[1:]}") for o in more], key=lambda o: (o.placed_s, o.id)
         )
-    engine = compile_catalogue(catalogue)
-    for order in orders:  # every order is configured through the configurator before it arrives
-        if not engine.is_consistent(dict(order.configuration)):
-            raise ValidationError(f"order {order.id}", "its configuration breaks the catalogue's rules")
+    check_configured(catalogue, orders)
     check_feasible(plant, catalogue, orders, scenario.days)
     return plant, catalogue, orders
+
+
+def check_configured(catalogue: Catalogue, orders: list[Order]) -> None:
+    """Refuse an order whose configuration breaks the catalogue's rules: every order is configured
+    through the configurator before it arrives, so a generated one must pass it too."""
+    engine = compile_catalogue(catalogue)
+    for order in orders:
+        if not engine.is_consistent(dict(order.configuration)):
+            raise ValidationError(f"order {order.id}", "its configuration breaks the catalogue's rules")
 
 
 def run(

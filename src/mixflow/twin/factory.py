@@ -181,7 +181,8 @@ class Twin:
         return out
 
     def place_order(self, order: Order) -> None:
-        """A customer places `order` (from the web configurator): it arrives at `order.placed_s`."""
+        """A customer places `order` (from the web configurator or the live twin's order stream): it arrives
+        at `order.placed_s`."""
         if order.id in self.orders:
             return
         self.orders[order.id] = order
