@@ -43,8 +43,7 @@ class TwinPlant(PlannedPlant):
         super().__init__(plant, catalogue, scheduler, self.twin, epoch)
         self._seed = settings.seed
         self._order_days = order_days
-        self._orders_until_s = order_days * DAY_S
-        self._windows = 1
+        self._windows = 1  # windows of `order_days` days of orders drawn so far
         self._next_order = len(orders) + 1
         self._speed = settings.twin_speed
         with self._lock:
@@ -76,21 +75,24 @@ class TwinPlant(PlannedPlant):
         self._wall0 = time.monotonic()
         self._sim0 = self.twin.now_s
 
+    def _orders_until_s(self) -> int:
+        """End of the orders drawn so far."""
+        return self._windows * self._order_days * DAY_S
+
     def _draw_orders(self) -> None:
         """The customers' orders of the next `order_days` days, from a random stream of their own."""
         seed = int(np.random.SeedSequence([self._seed, self._windows]).generate_state(1)[0])
-        orders = order_stream(self.plant, self.catalogue, self._order_days, seed, self._orders_until_s,
+        orders = order_stream(self.plant, self.catalogue, self._order_days, seed, self._orders_until_s(),
                               self._next_order)
         check_configured(self.catalogue, orders)
         for order in orders:
             self.twin.place_order(order)
-        self._orders_until_s += self._order_days * DAY_S
         self._windows += 1
         self._next_order += len(orders)
 
     def _advance_to(self, target_s: int, budget_s: float | None = None) -> None:
         began = time.perf_counter()
-        while target_s + DAY_S > self._orders_until_s:
+        while target_s + DAY_S > self._orders_until_s():
             self._draw_orders()
         while self.twin.now_s < target_s:
             self.scheduler.cycle(self.factory, target_s)
