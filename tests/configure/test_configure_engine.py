@@ -173,16 +173,18 @@ def test_counts_beyond_float_precision_are_exact() -> None:
 
 
 def test_quote_gives_price_bom_and_routing() -> None:
-    from mixflow.reference import reference_catalogue
+    from mixflow.reference import build_plant, reference_catalogue
 
     catalogue = reference_catalogue()
     engine = compile_catalogue(catalogue)
     config = engine.complete({"family": "mixer", "powertrain": "bev_564"}, "cheapest")
-    quote = engine.quote(config)
+    assert engine.quote(config).feeder_operations == ()
+    quote = engine.quote(config, build_plant(0.1))
     assert quote.price == catalogue.price(config)
     assert quote.bill_of_materials["battery_pack"] == 1
     assert quote.line_work_s == catalogue.line_work(config)
-    assert quote.feeder_operations
+    made = {op.part for op in quote.feeder_operations}
+    assert made == {"cab", "paint_cab", "frame", "axles", "battery_pack"}
     with pytest.raises(ValidationError):
         engine.quote({"family": "mixer"})
     with pytest.raises(ValidationError):

@@ -35,7 +35,7 @@ def small_catalogue() -> Catalogue:
         ),
         limits=(Limit("l1", "kg", maximum=7, text="too heavy"),),
         surcharges=(Surcharge("s1", is_("family", "dump"), -5.0),),
-        parts=(Part("axle", "Axle", shop="axle"),),
+        parts=(Part("axle", "Axle"),),
         bom=(BomLine("axle", 2), BomLine("axle", 2, is_("drive", "8x4"))),
         station_work=(StationWork(3, 60, is_("drive", "8x4")),),
     )

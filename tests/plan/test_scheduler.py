@@ -71,7 +71,8 @@ def test_an_order_is_promised_and_its_part_jobs_start(world) -> None:  # type: i
     promise = scheduler.promises[order.id]
     assert promise.promised_s >= order.requested_s
     starts = _starts(factory)
-    parts = {w.part for w in catalogue.feeder_operations(order.configuration)}
+    config = order.configuration
+    parts = {w.part for w in plant.feeder_operations(config, catalogue.attributes(config))}
     assert {s.part for s in starts} == parts  # the first operation of every part job
     for s in starts:
         assert s.duration_s > 0 and s.order_id == order.id

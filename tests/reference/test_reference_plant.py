@@ -10,7 +10,7 @@ from mixflow.reference import (
     build_plant,
     buildable_models,
     feeder_loads,
-    line_load,
+    line_loads,
     order_stream,
     reference_catalogue,
 )
@@ -74,9 +74,9 @@ def test_generated_orders_satisfy_the_catalogue_and_fit_capacity() -> None:
         assert catalogue.violations(order.configuration) == []
         model = tuple(order.configuration[v.name] for v in catalogue.variables_of(Scope.MODEL))
         assert model in set(buildable_models(catalogue))
-    for load in [*feeder_loads(plant, catalogue, orders, 3), line_load(plant, catalogue, orders, 3)]:
+    for load in [*feeder_loads(plant, catalogue, orders, 3), *line_loads(plant, catalogue, orders, 3)]:
         assert load.utilisation < 1.0, load
-    assert len(orders) / 3 < plant.line.trucks_per_day
+    assert len(orders) / 3 < plant.line.units_per_day
 
 
 def test_scale_is_checked() -> None:

@@ -41,7 +41,7 @@ def test_rules_come_from_stations_over_takt(plant_day) -> None:  # type: ignore[
 
 def test_day_sequence_keeps_the_paint_limit_and_beats_first_in_first_out(plant_day) -> None:  # type: ignore[no-untyped-def]
     plant, _, _, line = plant_day
-    assert len(line.orders) == int(plant.line.trucks_per_day)
+    assert len(line.orders) == int(plant.line.units_per_day)
     result = evaluate(line.data, line.result.order)
     assert result.feasible and result.longest_paint_run <= PAINT_BATCH_LIMIT
     assert line.overload_s <= line.fifo_overload_s

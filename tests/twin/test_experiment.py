@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from sqlalchemy import select
 
 from mixflow.errors import InfeasibleError
-from mixflow.model import Plant
-from mixflow.model.plant import FloorGrid
 from mixflow.model.port import Command, Event, PartDelivered, PostTask, StartOperation
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
 from mixflow.reference import build_plant, order_stream, reference_catalogue
@@ -60,18 +59,7 @@ def test_no_reachable_charger_is_refused() -> None:
         for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
             if (x + dx, y + dy) not in floor.chargers and 0 <= y + dy < floor.height:
                 blocked[y + dy, x + dx] = True
-    walled = FloorGrid(
-        floor.width,
-        floor.height,
-        blocked,
-        floor.exits,
-        floor.cell_m,
-        floor.warehouse_cells,
-        floor.chargers,
-        floor.parking,
-        floor.zones,
-    )
-    plant = Plant(plant.name, plant.line, plant.shops, walled, plant.fleet, plant.scale)
+    plant = replace(plant, floor=replace(floor, blocked=blocked))
     catalogue = reference_catalogue()
     with pytest.raises(InfeasibleError, match="no charger is reachable"):
         check_feasible(plant, catalogue, order_stream(plant, catalogue, 1, 0), 1)

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,6 @@ from mixflow.errors import MixflowError, ValidationError
 from mixflow.model import Plant
 from mixflow.model.port import Factory
 from mixflow.plan import PlanOptions, Scheduler
-from mixflow.promise import PromiseRules
 from mixflow.reference import build_plant
 from mixflow.store.db import connect as connect_store
 from mixflow.twin import Scenario, Twin, prepare
@@ -240,7 +238,7 @@ def serve_devices(broker: Broker, scenario: Scenario, seed: int, plant_id: str) 
 
 
 def _scheduler(plant: Plant, scenario: Scenario, seed: int, catalogue: Any) -> Scheduler:
-    options = replace(PlanOptions(), promise_rules=PromiseRules(handover_s=scenario.handover_s))
+    options = PlanOptions()
     return Scheduler(plant, catalogue, None, options, seed=seed)
 
 

@@ -25,7 +25,7 @@ from mixflow.connect.broker import Broker, parse_broker
 from mixflow.errors import ValidationError
 from mixflow.model import DAY_S, Catalogue, Order, Plant
 from mixflow.plan import PlanStore, Scheduler
-from mixflow.reference import feeder_loads, line_load
+from mixflow.reference import feeder_loads, line_loads
 from mixflow.store import connect
 from mixflow.twin import Scenario, Twin, prepare, run
 from mixflow.twin.report import write_report
@@ -68,7 +68,7 @@ def demand_table(catalogue: Catalogue, orders: list[Order], days: int) -> Table:
 
 
 def capacity_table(plant: Plant, catalogue: Catalogue, orders: list[Order], days: int) -> Table:
-    loads = [line_load(plant, catalogue, orders, days), *feeder_loads(plant, catalogue, orders, days)]
+    loads = [*line_loads(plant, catalogue, orders, days), *feeder_loads(plant, catalogue, orders, days)]
     table = Table(title="Capacity against demand (seconds of work a day)")
     for column in ("resource", "shop", "machines", "demand/day", "capacity/day", "utilisation"):
         table.add_column(column, justify="left" if column in ("resource", "shop") else "right")

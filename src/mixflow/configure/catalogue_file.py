@@ -18,16 +18,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
-
 from mixflow.errors import InputFileError, MixflowError
 from mixflow.model import (
     AllOf,
     AnyOf,
     BomLine,
     Catalogue,
-    FeederWork,
     Formula,
     Is,
     Limit,
@@ -43,36 +39,9 @@ from mixflow.model import (
     implies,
 )
 from mixflow.model.formula import TRUE
+from mixflow.model.yaml_file import check_schema, load_yaml
 
 FORMAT = "mixflow-catalogue-v1"
-
-
-class _LineDict(dict[str, Any]):
-    line: int = 0
-
-
-class _LineList(list[Any]):
-    line: int = 0
-
-
-class _LineLoader(yaml.SafeLoader):
-    """A safe YAML loader whose mappings and lists remember their 1-based line."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
-    result = _LineDict({str(k): v for k, v in loader.construct_mapping(node, deep=True).items()})
-    result.line = node.start_mark.line + 1
-    return result
-
-
-def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> _LineList:
-    result = _LineList(loader.construct_sequence(node, deep=True))
-    result.line = node.start_mark.line + 1
-    return result
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 @cache
@@ -80,19 +49,6 @@ def schema() -> dict[str, Any]:
     """The JSON Schema of the catalogue file."""
     text = resources.files("mixflow.configure").joinpath("catalogue.schema.json").read_text()
     return dict(json.loads(text))
-
-
-def _line_of(data: Any, path: list[str | int]) -> int | None:
-    """The line of the deepest node along `path` that knows its line."""
-    line = getattr(data, "line", None)
-    node = data
-    for key in path:
-        try:
-            node = node[key]
-        except (KeyError, IndexError, TypeError):
-            break
-        line = getattr(node, "line", line)
-    return line
 
 
 def load_catalogue(path: str | Path) -> Catalogue:
@@ -107,18 +63,15 @@ def load_catalogue(path: str | Path) -> Catalogue:
 
 def parse_catalogue(text: str, source: str = "<catalogue>") -> Catalogue:
     """Build a catalogue from file text (YAML, of which JSON is a subset)."""
-    try:
-        data = yaml.load(text, Loader=_LineLoader)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise InputFileError(source, f"not valid YAML: {exc.problem}", line) from exc
-    if not isinstance(data, dict):
-        raise InputFileError(source, "a catalogue file holds a mapping at its top level", 1)
-    errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(data), key=lambda e: e.path)
-    if errors:
-        first = errors[0]
-        where = "/".join(str(p) for p in first.absolute_path) or "top level"
-        raise InputFileError(source, f"{where}: {first.message}", _line_of(data, list(first.absolute_path)))
+    data = load_yaml(text, source, "catalogue")
+    if "feeder_work" in data:
+        raise InputFileError(
+            source,
+            "feeder_work: routings belong to the plant now; move them to the plant file's `routings` "
+            "(mixflow-plant-v1, see docs/plant-format.md)",
+            getattr(data["feeder_work"], "line", None),
+        )
+    check_schema(data, schema(), source)
     try:
         return _build(data)
     except _AtLine as exc:
@@ -210,6 +163,8 @@ def _build(data: Mapping[str, Any]) -> Catalogue:
         name=data["name"],
         currency=data.get("currency", "EUR"),
         base_price=float(data.get("base_price", 0.0)),
+        product=data.get("product", {}).get("singular", "unit"),
+        products=data.get("product", {}).get("plural", "units"),
         variables=variables,
         rules=tuple(at(r, conditions.rule) for r in data.get("rules", [])),
         tables=tuple(
@@ -252,7 +207,6 @@ def _build(data: Mapping[str, Any]) -> Catalogue:
                 lambda p: Part(
                     id=p["id"],
                     name=p.get("name", p["id"]),
-                    shop=p.get("shop"),
                     lead_time_s=int(p.get("lead_time_s", 0)),
                     unit_cost=float(p.get("unit_cost", 0.0)),
                 ),
@@ -266,19 +220,5 @@ def _build(data: Mapping[str, Any]) -> Catalogue:
         station_work=tuple(
             at(w, lambda w: StationWork(position=int(w["position"]), work_s=int(w["work_s"]), when=_when(w)))
             for w in data.get("station_work", [])
-        ),
-        feeder_work=tuple(
-            at(
-                w,
-                lambda w: FeederWork(
-                    part=w["part"],
-                    shop=w["shop"],
-                    operation=w["operation"],
-                    work_s=int(w["work_s"]),
-                    step=int(w["step"]),
-                    when=_when(w),
-                ),
-            )
-            for w in data.get("feeder_work", [])
         ),
     )

@@ -21,7 +21,7 @@ from mixflow.configure import _kernels as k
 from mixflow.configure.compile import CompiledModel, load_or_compile
 from mixflow.configure.sat import Constraint, SatModel
 from mixflow.errors import InfeasibleError, UnknownNameError, ValidationError
-from mixflow.model import Catalogue, FeederWork
+from mixflow.model import Catalogue, FeederWork, Plant
 
 Objective = Literal["cheapest", "default"]
 _EXACT_FLOAT = float(1 << 52)  # below this a float path count is an exact integer
@@ -308,8 +308,9 @@ class Engine:
             config[name] = c.codes[layer][int(path[layer]) - int(c.value_start[layer])]
         return config
 
-    def quote(self, configuration: Mapping[str, str]) -> Quote:
-        """Price, BOM explosion and routing of a complete valid configuration (else ValidationError)."""
+    def quote(self, configuration: Mapping[str, str], plant: Plant | None = None) -> Quote:
+        """Price, BOM explosion and, in `plant`, routing of a complete valid configuration (else
+        ValidationError). The routing is the plant's: without one it is empty."""
         self._allowed(configuration)
         missing = [name for name in self.variables if name not in configuration]
         if missing:
@@ -326,7 +327,9 @@ class Engine:
             currency=cat.currency,
             bill_of_materials=MappingProxyType(cat.bill_of_materials(configuration)),
             line_work_s=MappingProxyType(cat.line_work(configuration)),
-            feeder_operations=tuple(cat.feeder_operations(configuration)),
+            feeder_operations=()
+            if plant is None
+            else tuple(plant.feeder_operations(configuration, cat.attributes(configuration))),
         )
 
 

@@ -13,8 +13,8 @@ import numpy as np
 
 from mixflow.errors import InputFileError, ValidationError
 from mixflow.fleet.grid import Grid
+from mixflow.model.floor_map import MOVINGAI_FREE, parse_movingai
 
-MOVINGAI_FREE = ".G"
 LORR_FREE = ".GES"  # Robot Runners maps mark emitters (E) and service points (S) on free floor
 
 
@@ -56,34 +56,7 @@ class RobotRunnersInstance:
 def read_map(path: str | Path, free_chars: str = MOVINGAI_FREE) -> Grid:
     """Read a MovingAI-style `.map` (header `type`, `height`, `width`, `map`, then the rows)."""
     path = Path(path)
-    lines = _read_lines(path)
-    header: dict[str, str] = {}
-    row0 = None
-    for number, line in enumerate(lines[:6], start=1):
-        word, _, value = line.strip().partition(" ")
-        if word == "map":
-            row0 = number
-            break
-        if word in ("type", "height", "width"):
-            header[word] = value.strip()
-        else:
-            raise InputFileError(str(path), f"unexpected header line {line.strip()!r}", line=number)
-    if row0 is None or "height" not in header or "width" not in header:
-        raise InputFileError(str(path), "missing 'height', 'width' or 'map' header line")
-    height = _positive_int(header["height"], path, "height")
-    width = _positive_int(header["width"], path, "width")
-    rows = [line.rstrip("\r\n") for line in lines[row0:]]
-    while rows and not rows[-1].strip():
-        rows.pop()
-    if len(rows) != height:
-        raise InputFileError(str(path), f"header says height {height} but {len(rows)} map rows follow")
-    blocked = np.empty((height, width), dtype=bool)
-    for r, row in enumerate(rows):
-        if len(row) != width:
-            raise InputFileError(
-                str(path), f"map row has {len(row)} characters, header says width {width}", line=row0 + r + 1
-            )
-        blocked[r] = [ch not in free_chars for ch in row]
+    blocked = parse_movingai(_read_lines(path), str(path), free_chars)
     return Grid(blocked=blocked, name=path.stem)
 
 

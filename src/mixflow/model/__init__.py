@@ -4,7 +4,6 @@ from mixflow.model.catalogue import (
     BomLine,
     Catalogue,
     Configuration,
-    FeederWork,
     Limit,
     Part,
     Rule,
@@ -26,12 +25,14 @@ from mixflow.model.plant import (
     Cell,
     Fleet,
     FloorGrid,
+    LineTest,
     Machine,
     MachineGroup,
     Plant,
     Shop,
     Station,
 )
+from mixflow.model.routing import Duration, FeederWork, Routing, RoutingStep
 from mixflow.model.work import Job, MaterialTask, Operation
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "Catalogue",
     "Cell",
     "Configuration",
+    "Duration",
     "FeederWork",
     "Fleet",
     "FloorGrid",
@@ -54,6 +56,7 @@ __all__ = [
     "Is",
     "Job",
     "Limit",
+    "LineTest",
     "Machine",
     "MachineGroup",
     "MaterialTask",
@@ -63,6 +66,8 @@ __all__ = [
     "OrderStatus",
     "Part",
     "Plant",
+    "Routing",
+    "RoutingStep",
     "Rule",
     "Scope",
     "Shop",

@@ -20,7 +20,7 @@ Configuration = Mapping[str, str]
 
 
 class Scope(StrEnum):
-    """Whether a variable defines the truck model or is an option chosen per order on top of it."""
+    """Whether a variable defines the product model or is an option chosen per order on top of it."""
 
     MODEL = "model"
     ORDER = "order"
@@ -128,11 +128,11 @@ class Surcharge:
 
 @dataclass(frozen=True)
 class Part:
-    """A component: made in a feeder shop (`shop` set) or bought with a lead time."""
+    """A component of the product. Whether a plant makes it (a routing in its plant file) or buys it
+    (after `lead_time_s`) is the plant's business, not the catalogue's."""
 
     id: str
     name: str
-    shop: str | None = None
     lead_time_s: int = 0
     unit_cost: float = 0.0
 
@@ -143,7 +143,7 @@ class Part:
 
 @dataclass(frozen=True)
 class BomLine:
-    """`qty` of `part` go into every truck whose configuration satisfies `when`."""
+    """`qty` of `part` go into every unit whose configuration satisfies `when`."""
 
     part: str
     qty: int = 1
@@ -167,25 +167,12 @@ class StationWork:
             raise ValidationError(f"station work at position {self.position}", "work_s must be >= 0")
 
 
-@dataclass(frozen=True)
-class FeederWork:
-    """One feeder-shop operation a truck needs: on machine group kind `operation` of `shop`."""
-
-    part: str
-    shop: str
-    operation: str
-    work_s: int
-    step: int
-    when: Formula = TRUE
-
-    def __post_init__(self) -> None:
-        if self.work_s <= 0:
-            raise ValidationError(f"feeder work {self.part}/{self.operation}", "work_s must be positive")
-
-
 @dataclass(frozen=True, eq=False)
 class Catalogue:
     """A configurable product line; validates that every name a rule or effect uses exists.
+
+    `product` and `products` are what a unit is called (truck, bus, tractor): pages and reports say
+    them instead of assuming a product.
 
     Compared and hashed by identity, so solvers can cache compiled forms per catalogue object.
     """
@@ -199,9 +186,10 @@ class Catalogue:
     parts: tuple[Part, ...] = ()
     bom: tuple[BomLine, ...] = ()
     station_work: tuple[StationWork, ...] = ()
-    feeder_work: tuple[FeederWork, ...] = ()
     currency: str = "EUR"
     base_price: float = 0.0
+    product: str = "unit"
+    products: str = "units"
 
     def __post_init__(self) -> None:
         names = [v.name for v in self.variables]
@@ -213,7 +201,6 @@ class Catalogue:
         formulas += [(f"surcharge {s.id}", s.when) for s in self.surcharges]
         formulas += [(f"bom line {b.part}", b.when) for b in self.bom]
         formulas += [(f"station work {w.position}", w.when) for w in self.station_work]
-        formulas += [(f"feeder work {w.part}/{w.operation}", w.when) for w in self.feeder_work]
         for where, formula in formulas:
             for lit in literals(formula):
                 var = index.get(lit.var)
@@ -230,11 +217,6 @@ class Catalogue:
         for line in self.bom:
             if line.part not in part_ids:
                 raise ValidationError(f"bom line {line.part}", "names a part the catalogue does not define")
-        for work in self.feeder_work:
-            if work.part not in part_ids:
-                raise ValidationError(
-                    f"feeder work {work.part}", "names a part the catalogue does not define"
-                )
 
     # -- look-ups ---------------------------------------------------------------------------------
     def variable(self, name: str) -> Variable:
@@ -290,7 +272,7 @@ class Catalogue:
         return round(total, 2)
 
     def bill_of_materials(self, config: Configuration) -> dict[str, int]:
-        """Part id -> quantity for one truck of this configuration."""
+        """Part id -> quantity for one unit of this configuration."""
         parts: dict[str, int] = {}
         for line in self.bom:
             if holds(line.when, config):
@@ -305,10 +287,13 @@ class Catalogue:
                 work[item.position] = work.get(item.position, 0) + item.work_s
         return work
 
-    def feeder_operations(self, config: Configuration) -> list[FeederWork]:
-        """The feeder-shop operations one truck needs, ordered by part and step."""
-        ops = [w for w in self.feeder_work if holds(w.when, config)]
-        return sorted(ops, key=lambda w: (w.part, w.step))
+    def attributes(self, config: Configuration) -> dict[str, float]:
+        """Every numeric attribute summed over the chosen values (what routing durations read)."""
+        totals: dict[str, float] = {}
+        for name, code in config.items():
+            for attribute, amount in self.variable(name).value(code).attributes.items():
+                totals[attribute] = totals.get(attribute, 0.0) + amount
+        return totals
 
     def product_space(self, scope: Scope | None = None) -> int:
         """Size of the unconstrained cross product (of one scope, or of all variables)."""

@@ -133,6 +133,10 @@ Event = (
 # -- commands: scheduler -> factory ---------------------------------------------------------------
 
 
+WHOLE_UNIT = "unit"
+"""The `part` of an operation on the whole built unit (its end-of-line test), not on one of its parts."""
+
+
 @dataclass(frozen=True)
 class StartOperation:
     """Run `operation_id` on `machine_id` as soon as the machine is free, not before `not_before_s`.

@@ -1,48 +1,52 @@
-"""Line-side material: which line position each part is fitted at, and where AGVs fetch it from."""
+"""Line-side material: at which station of a line each part is fitted, and where AGVs fetch it from.
+
+Both come from the plant: a line names the position each part is fitted at (`AssemblyLine.parts`),
+a part with a routing is picked up at its shop's outbound cell, and a bought part at a warehouse
+rack cell (spread over the racks by a fixed hash, so neighbouring parts do not share one cell).
+"""
 
 from __future__ import annotations
 
-from mixflow.model import Catalogue, Plant
+from mixflow.errors import ValidationError
+from mixflow.model import AssemblyLine, Catalogue, Plant
 from mixflow.model.plant import Cell
-
-# Full-scale line position where each part of the reference catalogue is fitted.
-PART_POSITION: dict[str, int] = {
-    "frame": 1,
-    "axles": 6,
-    "e_drive": 12,
-    "engine": 12,
-    "fuel_cell": 14,
-    "battery_pack": 16,
-    "pto_unit": 20,
-    "tyre": 28,
-    "cab": 34,
-    "paint_cab": 34,
-    "mcs_inlet": 40,
-    "ccs_inlet": 40,
-    "kit": 45,
-    "adas_kit": 50,
-    "body": 55,
-}
-DEFAULT_POSITION = 30
 
 
 class LineFeeding:
-    """Station index and pickup cell of every part, for one plant and catalogue."""
+    """Station index of every part on every line, and the pickup cell of every part."""
 
     def __init__(self, plant: Plant, catalogue: Catalogue) -> None:
         self.plant = plant
-        line = plant.line
-        self.station_of: dict[str, int] = {}
+        self.station_on: dict[str, dict[str, int]] = {}
         self.pickup_of: dict[str, Cell] = {}
         racks = plant.floor.warehouse_cells
         shops = {s.id: s for s in plant.shops}
+        for line in plant.lines:
+            stations: dict[str, int] = {}
+            for part in catalogue.parts:
+                position = line.position_of(part.id)
+                if position is not None:
+                    stations[part.id] = line.station_for_position(position).index
+            self.station_on[line.id] = stations
         for k, part in enumerate(sorted(catalogue.parts, key=lambda p: p.id)):
-            position = PART_POSITION.get(part.id, DEFAULT_POSITION)
-            self.station_of[part.id] = line.station_for_position(position).index
-            if part.shop is not None and part.shop in shops:
-                self.pickup_of[part.id] = shops[part.shop].outbound_cell
-            else:
+            routing = plant.routing(part.id)
+            if routing is not None:
+                self.pickup_of[part.id] = shops[routing.shop].outbound_cell
+            elif racks:
                 self.pickup_of[part.id] = racks[(k * 7919) % len(racks)]
+            elif plant.floor.docks:
+                self.pickup_of[part.id] = plant.floor.docks[k % len(plant.floor.docks)]
+            else:
+                raise ValidationError(
+                    f"part {part.id}", "is bought, but the floor has no warehouse cell or dock"
+                )
 
-    def drop_cell(self, part: str) -> Cell:
-        return self.plant.line.stations[self.station_of[part]].drop_cell
+    def station(self, line: AssemblyLine, part: str) -> int:
+        """Index of the station of `line` where `part` is fitted."""
+        return self.station_on[line.id][part]
+
+    def fits(self, line: AssemblyLine, part: str) -> bool:
+        return part in self.station_on[line.id]
+
+    def drop_cell(self, line: AssemblyLine, part: str) -> Cell:
+        return line.stations[self.station(line, part)].drop_cell

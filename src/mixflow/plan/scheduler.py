@@ -28,8 +28,9 @@ from mixflow.fleet.manager import RobotState
 from mixflow.fleet.planner import PlannerOptions
 from mixflow.fleet.plant import fleet_for_plant
 from mixflow.fleet.tasks import FleetTask
-from mixflow.model import DAY_S, Catalogue, Order, OrderStatus, Plant
+from mixflow.model import DAY_S, AssemblyLine, Catalogue, Order, OrderStatus, Plant
 from mixflow.model.port import (
+    WHOLE_UNIT,
     AgvBatteryLow,
     AgvDown,
     AgvStates,
@@ -66,11 +67,8 @@ from mixflow.sequence import solve as solve_sequence
 from mixflow.sequence.plant import build_instance
 
 _log = logging.getLogger(__name__)
-TEST_PART = "truck"
 _TO_PICKUP, _TO_CHARGER = int(RobotState.TO_PICKUP), int(RobotState.TO_CHARGER)
 _CHARGING = int(RobotState.CHARGING)
-TEST_OPERATION = "eol_test"
-TEST_S = 3600
 STORE_WARN_S = 60
 """While the plan store refuses writes, how often the log says so."""
 LINE_SEQUENCE_KEPT = 1000
@@ -217,9 +215,7 @@ class Scheduler:
             if status in (OrderStatus.TESTED, OrderStatus.DELIVERED, OrderStatus.CANCELLED):
                 continue
             if status is OrderStatus.OFF_LINE:
-                group = self.shops.group_for_operation[TEST_OPERATION]
-                test = PlannedOp(f"{order_id}/{TEST_PART}", order_id, TEST_PART, group, TEST_S, "", True)
-                self._queue_or_run(test, saved.running_operations)
+                self._queue_or_run(self._test_op(order_id), saved.running_operations)
             elif status is OrderStatus.ON_LINE:
                 on_line.append((order.history[-1].at_s, order_id))
             elif status is OrderStatus.PARTS_BUILT:
@@ -254,8 +250,9 @@ class Scheduler:
             task_id = f"{order_id}/{part}"
             if task_id in saved.delivered_tasks:
                 continue
-            station = self.feeding.station_of[part]
-            deadline = saved.open_tasks.get(task_id, on_line_s + (1 + station) * self.plant.line.takt_s)
+            line = self._line_of(order_id)
+            station = self.feeding.station(line, part)
+            deadline = saved.open_tasks.get(task_id, on_line_s + (1 + station) * line.takt_s)
             stored = task_id in saved.open_tasks
             commands.append(self._post_task(order_id, part, qty, on_line_s, deadline, stored))
         return commands
@@ -470,12 +467,12 @@ class Scheduler:
             heapq.heappush(self._ready_to_release, (self.promises[o].slot, o))
 
     def _post_tasks(self, order_id: str, now: int) -> list[Command]:
-        line = self.plant.line
-        # the truck enters the line after the released trucks still queued before it (those on the
+        line = self._line_of(order_id)
+        # the unit enters the line after the released units still queued before it (those on the
         # line's stations do not delay it), then moves a station per takt
         ahead = max(self._released_open - 1 - len(line.stations), 0)
         bom = self.catalogue.bill_of_materials(self.orders[order_id].configuration)
-        takts = {part: ahead + 1 + self.feeding.station_of[part] for part in bom}
+        takts = {part: ahead + 1 + self.feeding.station(line, part) for part in bom}
         return [
             self._post_task(order_id, part, qty, now, now + takts[part] * line.takt_s)
             for part, qty in sorted(bom.items())
@@ -486,12 +483,13 @@ class Scheduler:
     ) -> PostTask:
         """One part called to its station: the fleet model and the andon take it, the store keeps it
         (unless `stored` already), and the returned command tells the plant."""
-        station = self.feeding.station_of[part]
+        line = self._line_of(order_id)
+        station = self.feeding.station(line, part)
         task = MaterialTask(
             id=f"{order_id}/{part}",
             part=part,
             pickup=self.feeding.pickup_of[part],
-            dropoff=self.feeding.drop_cell(part),
+            dropoff=self.feeding.drop_cell(line, part),
             release_s=now,
             deadline_s=deadline,
             payload_kg=50.0 * qty,
@@ -499,7 +497,7 @@ class Scheduler:
             station=str(station),
         )
         self.fleet.post(self._fleet_task(task.id, part, deadline))
-        self.material_watch.post(task.id, order_id, part, self.plant.line.stations[station].id, deadline)
+        self.material_watch.post(task.id, order_id, part, line.stations[station].id, deadline)
         if self.store is not None and not stored:
             self.store.task_posted(task.id, order_id, part, station, now, deadline)
         return PostTask(task)
@@ -507,14 +505,15 @@ class Scheduler:
     def _repost(self, task_id: str) -> None:
         """Give the fleet model back a material task it let go (an AGV still carries its part)."""
         order_id, _, part = task_id.rpartition("/")
-        if order_id not in self.orders or part not in self.feeding.station_of:
+        if order_id not in self.orders or not self.feeding.fits(self._line_of(order_id), part):
             _log.warning("an AGV carries %s, a part of no order of the plan", task_id)
             return
         self.fleet.post(self._fleet_task(task_id, part, 0))
 
     def _fleet_task(self, task_id: str, part: str, deadline: int) -> FleetTask:
         """The fleet model's view of a material task: from the part's pickup to its drop cell."""
-        pickup, dropoff = self.feeding.pickup_of[part], self.feeding.drop_cell(part)
+        order_id = task_id.rpartition("/")[0]
+        pickup, dropoff = self.feeding.pickup_of[part], self.feeding.drop_cell(self._line_of(order_id), part)
         return FleetTask(task_id, self.grid.cell(*pickup), self.grid.cell(*dropoff), 0, deadline)
 
     def _on_overdue(self, late: MaterialOverdue) -> None:
@@ -580,17 +579,19 @@ class Scheduler:
         running_ops: dict[str, tuple[str, int]] | None = None,
     ) -> None:
         chains: dict[str, list[PlannedOp]] = {}
-        for work in self.catalogue.feeder_operations(order.configuration):
-            group = self.shops.group_for_operation[work.operation]
+        config = order.configuration
+        groups = self.plant.group_index
+        for work in self.plant.feeder_operations(config, self.catalogue.attributes(config)):
+            family = groups[work.group].setup_family
             ops = chains.setdefault(work.part, [])
             ops.append(
                 PlannedOp(
                     f"{order.id}/{work.part}/{work.step}",
                     order.id,
                     work.part,
-                    group,
+                    work.group,
                     work.work_s,
-                    f"{work.operation}:{order.configuration.get('family', '')}",
+                    f"{work.operation}:{config.get(family, '')}" if family else "",
                     False,
                 )
             )
@@ -609,7 +610,7 @@ class Scheduler:
                 self._queue_or_run(ops[k], running_ops or {})
         for part_id in self.catalogue.bill_of_materials(order.configuration):
             bought = self.catalogue.part(part_id)
-            if bought.shop is None:
+            if not self.plant.makes(part_id):
                 left.add(part_id)
                 heapq.heappush(self._bought_ready, (order.placed_s + bought.lead_time_s, order.id, part_id))
         self._parts_left[order.id] = left
@@ -646,7 +647,7 @@ class Scheduler:
                 self.kpis.gantt.append((group, e.machine_id, op.id, started[1], e.at_s))
         if self.store is not None:
             self.store.operation_done(op.id, e.at_s)
-        if op.part == TEST_PART:
+        if op.part == WHOLE_UNIT:
             self._advance(op.order_id, OrderStatus.TESTED, e.at_s)
             return
         key = (op.order_id, op.part)
@@ -664,7 +665,7 @@ class Scheduler:
         op = self.shops.machine_down(e.machine_id)
         self._down_since[e.machine_id] = e.at_s
         self._repair_plan(e.machine_id, e.at_s)
-        if op is None or op.part == TEST_PART:
+        if op is None or op.part == WHOLE_UNIT:
             return
         # the part caught on the machine waits for the repair: is its promise still reachable?
         group = next(g for g in self.plant.machine_groups if g.id == op.group)
@@ -711,15 +712,22 @@ class Scheduler:
     def _on_line_stopped(self, e: LineStopped) -> None:
         self.kpis.stops.append((e.at_s, e.station_id, e.order_id, e.cause))
 
+    def _test_op(self, order_id: str) -> PlannedOp:
+        """The end-of-line test of `order_id`'s unit on its line's test group."""
+        test = self._line_of(order_id).test
+        if test is None:
+            raise ValidationError(f"line {self._line_of(order_id).id}", "has no end-of-line test")
+        return PlannedOp(f"{order_id}/{WHOLE_UNIT}", order_id, WHOLE_UNIT, test.group, test.work_s, "", True)
+
+    def _line_of(self, order_id: str) -> AssemblyLine:
+        """The line `order_id` is built on."""
+        return self.plant.lines[0]
+
     def _on_off_line(self, e: TruckOffLine) -> None:
         self._released_open -= 1
         self.kpis.off_line_s[e.order_id] = e.at_s
         self._advance(e.order_id, OrderStatus.OFF_LINE, e.at_s)
-        group = self.shops.group_for_operation[TEST_OPERATION]
-        self.shops.add(
-            PlannedOp(f"{e.order_id}/{TEST_PART}", e.order_id, TEST_PART, group, TEST_S, "", True),
-            self._priority(e.order_id),
-        )
+        self.shops.add(self._test_op(e.order_id), self._priority(e.order_id))
 
     def _on_truck_delivered(self, e: TruckDelivered) -> None:
         self.kpis.delivered_s[e.order_id] = e.at_s

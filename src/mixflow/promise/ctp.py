@@ -19,7 +19,6 @@ from mixflow.model import DAY_S, Catalogue, Order, Plant
 from mixflow.promise.slots import SlotBook
 
 TRANSPORT_MARGIN_S = 1800
-TEST_S = 3600
 
 
 @dataclass(frozen=True)
@@ -45,11 +44,10 @@ class PromiseRules:
 
     chain_slack: float = 0.15
     safety_s: int = 12 * 3600
-    handover_s: int = 4 * 3600
     shop_utilisation: float = 0.92
 
     def __post_init__(self) -> None:
-        if self.chain_slack < 0 or self.safety_s < 0 or self.handover_s < 0:
+        if self.chain_slack < 0 or self.safety_s < 0:
             raise ValidationError("promise rules", "slack and margins must be >= 0")
         if not 0 < self.shop_utilisation <= 1:
             raise ValidationError("promise rules.shop_utilisation", "must lie in (0, 1]")
@@ -70,8 +68,9 @@ class Promiser:
         }
         self._booked: dict[str, np.ndarray] = {s.id: np.zeros(64) for s in plant.shops}
         self._calendar = {s.id: s.groups[0].calendar for s in plant.shops}
-        self._test_calendar = next(g.calendar for g in plant.machine_groups if g.operation == "eol_test")
-        line = plant.line
+        line = plant.lines[0]
+        self._test = line.test
+        self._test_calendar = plant.group_index[line.test.group].calendar if line.test else line.calendar
         self.line_run_s = len(line.stations) * line.takt_s
         self.backlog_s: dict[str, float] = {}
 
@@ -93,14 +92,15 @@ class Promiser:
     def parts_ready(self, order: Order, now_s: int, book: bool = False) -> tuple[int, str]:
         """When every part of `order` can be at the line, and which part binds."""
         chains: dict[str, tuple[str, int]] = {}
-        for op in self.catalogue.feeder_operations(order.configuration):
+        config = order.configuration
+        for op in self.plant.feeder_operations(config, self.catalogue.attributes(config)):
             shop, total = chains.get(op.part, (op.shop, 0))
             chains[op.part] = (shop, total + op.work_s)
         ready, binding = now_s, "now"
         start = max(now_s, order.placed_s)
         for part_id in self.catalogue.bill_of_materials(order.configuration):
             part = self.catalogue.part(part_id)
-            if part.shop is None and start + part.lead_time_s > ready:
+            if not self.plant.makes(part_id) and start + part.lead_time_s > ready:
                 ready, binding = start + part.lead_time_s, f"bought part {part_id}"
         for part_id, (shop, work) in chains.items():
             day = self._shop_start_day(shop, start // DAY_S, work)
@@ -115,8 +115,10 @@ class Promiser:
     def delivery_after(self, slot_s: int) -> int:
         """Earliest delivery of a truck entering the line at `slot_s`."""
         off = slot_s + self.line_run_s
-        tested = self._test_calendar.working_end(off, TEST_S)
-        return tested + self.rules.handover_s
+        if self._test is None:
+            return off
+        tested = self._test_calendar.working_end(off, self._test.work_s)
+        return tested + self._test.handover_s
 
     def promise(self, order: Order, now_s: int) -> Promise:
         """Book the earliest feasible slot for `order` and return the promise (requested date if later)."""

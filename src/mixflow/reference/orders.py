@@ -13,8 +13,8 @@ DELIVERY_DAYS = 5
 
 
 def orders_per_day(plant: Plant) -> float:
-    """Mean number of orders a day the reference plant receives."""
-    return LOAD_FACTOR * plant.line.trucks_per_day
+    """Mean number of orders a day the plant receives: a little under what its lines can build."""
+    return LOAD_FACTOR * plant.units_per_day
 
 
 def order_stream(

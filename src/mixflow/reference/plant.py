@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 import numpy as np
 
@@ -27,7 +29,9 @@ from mixflow.model import (
     Shop,
     Station,
 )
-from mixflow.model.plant import ALL_EXITS, Cell
+from mixflow.model.plant import ALL_EXITS, Cell, LineTest
+from mixflow.model.plant_file import routings_from_text
+from mixflow.model.routing import Routing
 
 LINE_POSITIONS = 60
 FULL_TAKT_S = 240
@@ -36,8 +40,46 @@ TWO_SHIFTS = Calendar(((6 * 3600, 14 * 3600), (14 * 3600, 22 * 3600)))
 FULL_AGVS = 720
 FULL_GRID = (240, 130)
 CELL_M = 1.5
-# Work after the line, per truck, by machine group: every truck spends an hour on an end-of-line rig.
-POST_LINE_WORK_S = {"eol_test": 3600}
+# Every truck spends an hour on an end-of-line rig, then four hours in the yard before handover.
+LINE_TEST = LineTest(group="eol_test", work_s=3600, handover_s=4 * 3600)
+# Full-scale line position where each part of the truck catalogue is fitted; others at position 30.
+PART_POSITION: dict[str, int] = {
+    "frame": 1,
+    "axles": 6,
+    "e_drive": 12,
+    "engine": 12,
+    "fuel_cell": 14,
+    "battery_pack": 16,
+    "pto_unit": 20,
+    "tyre": 28,
+    "cab": 34,
+    "paint_cab": 34,
+    "mcs_inlet": 40,
+    "ccs_inlet": 40,
+    "kit": 45,
+    "adas_kit": 50,
+    "body": 55,
+}
+DEFAULT_POSITION = 30
+# The configuration variable a machine group's setups follow (its setup family).
+SETUP_FAMILY = {
+    "cab_press": "cab",
+    "cab_weld": "cab",
+    "paint_booth": "colour",
+    "frame_cut": "wheelbase",
+    "frame_drill": "wheelbase",
+    "axle_turning": "drive",
+    "axle_grinding": "drive",
+    "module_stack": "powertrain",
+    "pack_assembly": "powertrain",
+}
+
+
+@cache
+def truck_routings() -> tuple[Routing, ...]:
+    """The in-house parts' routings, kept as data in the plant format's syntax (`truck_routings.yaml`)."""
+    text = resources.files("mixflow.reference").joinpath("truck_routings.yaml").read_text()
+    return routings_from_text(text, "truck_routings.yaml")
 
 
 @dataclass(frozen=True)
@@ -196,6 +238,11 @@ def build_plant(scale: float = 1.0, seed: int = 0) -> Plant:
         calendar=TWO_SHIFTS,
         buffer_size=2,
         base_work_s=BASE_WORK_PER_POSITION_S,
+        name="Final assembly",
+        part_positions=PART_POSITION,
+        default_position=DEFAULT_POSITION,
+        test=LINE_TEST,
+        batch_by="colour",
     )
 
     n_agvs = _scaled(FULL_AGVS, scale, minimum=4)
@@ -234,6 +281,7 @@ def build_plant(scale: float = 1.0, seed: int = 0) -> Plant:
                     mtbf_s=round(spec.mtbf_h * 3600),
                     mttr_s=round(spec.mttr_h * 3600),
                     power_kw=spec.power_kw,
+                    setup_family=SETUP_FAMILY.get(spec.operation),
                 )
             )
         assert first_cell is not None
@@ -264,15 +312,17 @@ def build_plant(scale: float = 1.0, seed: int = 0) -> Plant:
             drain_kwh_per_m=0.0015,
             loaded_drain_factor=1.6,
             low_soc=0.25,
+            id="tugger-3t",
         ),
         agv_ids=tuple(f"AGV-{k + 1:03d}" for k in range(n_agvs)),
         homes=tuple(homes),
     )
     return Plant(
         name=f"mixflow reference plant (scale {scale:g})",
-        line=line,
+        lines=(line,),
         shops=tuple(sorted(shops, key=lambda s: list(SHOP_NAMES).index(s.id))),
         floor=grid,
         fleet=fleet,
         scale=scale,
+        routings=truck_routings(),
     )

@@ -22,19 +22,6 @@ from mixflow.model import Job as PartJob
 from mixflow.model import Operation as PartOperation
 from mixflow.schedule.data import Job, Machine, Mode, Objective, Operation, ProblemData
 
-SETUP_KEY = {
-    "cab_press": "cab",
-    "cab_weld": "cab",
-    "paint_booth": "colour",
-    "frame_cut": "wheelbase",
-    "frame_drill": "wheelbase",
-    "axle_turning": "drive",
-    "axle_grinding": "drive",
-    "module_stack": "powertrain",
-    "pack_assembly": "powertrain",
-}
-"""Which configuration variable a machine group's setups follow."""
-
 CELL_SIZE = 6
 """Machines per cell: a job may use any machine of the one cell it is routed through."""
 
@@ -55,9 +42,6 @@ at each, so tardiness was forced by the release rule, not by the schedule. A fee
 five-day order-to-delivery has the day's material in by the previous shift; one shift of lead is the
 realistic release, still well short of releasing the whole day at once (which would hide capacity
 problems behind a day of work-in-progress)."""
-
-FOLLOWS = {"paint_cab": "cab"}
-"""Part -> the part whose last operation must finish before its first one starts."""
 
 
 @dataclass(frozen=True)
@@ -98,8 +82,8 @@ def part_jobs(
     """
     if not slots:
         raise ValidationError("slots", "the line sequence is empty")
-    groups = {g.operation: g for g in plant.machine_groups}
-    calendar_s = {g.operation: g.calendar.working_s_per_day for g in plant.machine_groups}
+    groups = plant.group_index
+    calendar_s = {g.id: g.calendar.working_s_per_day for g in plant.machine_groups}
     jobs: list[PartJob] = []
     for slot in slots:
         order = slot.order
@@ -107,17 +91,16 @@ def part_jobs(
             raise ValidationError(f"slot of order {order.id}", f"{slot.slot_s} is before release {release_s}")
         by_part: dict[str, list[PartOperation]] = {}
         shops: dict[str, str] = {}
-        for work in catalogue.feeder_operations(order.configuration):
-            if work.operation not in groups:
-                raise ValidationError(f"order {order.id}", f"no machine group does {work.operation!r}")
+        config = order.configuration
+        for work in plant.feeder_operations(config, catalogue.attributes(config)):
             job_id = f"{order.id}/{work.part}"
             ops = by_part.setdefault(work.part, [])
-            key = SETUP_KEY.get(work.operation, "")
+            key = groups[work.group].setup_family
             ops.append(
                 PartOperation(
                     id=f"{job_id}/{len(ops) + 1}",
                     job=job_id,
-                    group=work.operation,
+                    group=work.group,
                     duration_s=work.work_s,
                     setup_key=str(order.configuration.get(key, "")) if key else "",
                 )
@@ -126,8 +109,9 @@ def part_jobs(
         later_work = {part: sum(op.duration_s for op in ops) for part, ops in by_part.items()}
         for part, ops in by_part.items():
             due = slot.slot_s - DELIVERY_MARGIN_S
-            for child, parent in FOLLOWS.items():
-                if parent == part and child in by_part:
+            for child in by_part:
+                routing = plant.routing(child)
+                if routing is not None and routing.after == part:
                     due -= later_work[child]
             due = max(due, release_s)
             stretched = later_work[part] * DAY_S / max(calendar_s[ops[0].group], 1)
@@ -153,6 +137,8 @@ def _downtime(plant: Plant, group_id: str, horizon_s: int) -> tuple[tuple[int, i
     free_from = 0
     days = horizon_s // DAY_S + 1
     for day in range(days):
+        if not calendar.works_on(day):
+            continue
         for start, end in calendar.shifts:
             if day * DAY_S + start > free_from:
                 windows.append((free_from, day * DAY_S + start))
@@ -211,7 +197,8 @@ def plant_day(
         )
     precedences = []
     for job in jobs:
-        parent = FOLLOWS.get(job.part)
+        routing = plant.routing(job.part)
+        parent = None if routing is None else routing.after
         if parent is None:
             continue
         before = index.get(f"{job.order_id}/{parent}")

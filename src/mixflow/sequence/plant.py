@@ -103,10 +103,13 @@ def station_rules(plant: Plant, work: np.ndarray) -> tuple[list[RatioRule], list
     return rules, stations
 
 
-def colour_codes(catalogue: Catalogue, orders: Sequence[Order]) -> np.ndarray:
-    """Cab colour of each order as its index among the catalogue's colour values."""
-    codes = {value.code: k for k, value in enumerate(catalogue.variable("colour").values)}
-    return np.array([codes[o.configuration["colour"]] for o in orders], dtype=np.int64)
+def colour_codes(catalogue: Catalogue, orders: Sequence[Order], batch_by: str | None) -> np.ndarray:
+    """Each order's value of the line's batching variable (the paint colour) as its index among the
+    variable's values; all zero where the line batches by nothing."""
+    if batch_by is None:
+        return np.zeros(len(orders), dtype=np.int64)
+    codes = {value.code: k for k, value in enumerate(catalogue.variable(batch_by).values)}
+    return np.array([codes[o.configuration[batch_by]] for o in orders], dtype=np.int64)
 
 
 def slot_starts(plant: Plant, day_start_s: int, first_slot: int, count: int) -> list[int]:
@@ -132,7 +135,7 @@ def _due_s(order: Order) -> int:
 def day_order_book(plant: Plant, orders: Sequence[Order], day_start_s: int) -> list[Order]:
     """The orders the line builds on the day starting `day_start_s`: placed before it, rush orders
     first, then earliest due, up to the line's slots of the day."""
-    slots = int(plant.line.trucks_per_day)
+    slots = int(plant.line.units_per_day)
     ready = [o for o in orders if o.placed_s < day_start_s]
     ready.sort(key=lambda o: (-o.priority, _due_s(o), o.placed_s, o.id))
     return ready[:slots]
@@ -156,7 +159,7 @@ def build_instance(
     work = station_work(plant, catalogue, everything)
     rules, stations = station_rules(plant, work[len(tail) :])
     heavy = work[:, stations] > plant.line.takt_s
-    colours = colour_codes(catalogue, everything)
+    colours = colour_codes(catalogue, everything, plant.line.batch_by)
     n = len(orders)
     starts = slot_starts(plant, day_start_s, first_slot, n)
     rush_ids = {o.id for o in rush}

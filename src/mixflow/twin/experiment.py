@@ -18,10 +18,8 @@ from mixflow.configure import compile_catalogue
 from mixflow.errors import InfeasibleError, ValidationError
 from mixflow.fleet.grid import Grid
 from mixflow.model import DAY_S, Catalogue, Order, Plant
-from mixflow.model.plant import Fleet
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
-from mixflow.promise import PromiseRules
-from mixflow.reference import build_plant, feeder_loads, line_load, order_stream, reference_catalogue
+from mixflow.reference import build_plant, feeder_loads, line_loads, order_stream, reference_catalogue
 from mixflow.twin.factory import Twin
 from mixflow.twin.scenario import Scenario
 
@@ -49,13 +47,12 @@ def _fleet_of(plant: Plant, agvs: int | None) -> Plant:
     parking = plant.floor.parking
     if agvs > len(parking):
         raise InfeasibleError(f"the floor parks {len(parking)} AGVs; {agvs} were asked for")
-    fleet = Fleet(plant.fleet.spec, tuple(f"AGV-{k + 1:03d}" for k in range(agvs)), tuple(parking[:agvs]))
-    return Plant(plant.name, plant.line, plant.shops, plant.floor, fleet, plant.scale)
+    return replace(plant, fleet=plant.fleet.with_agvs(agvs, parking))
 
 
 def check_feasible(plant: Plant, catalogue: Catalogue, orders: list[Order], days: int) -> None:
     """Refuse a scenario that cannot work: demand above capacity, or no charger reachable."""
-    for load in [line_load(plant, catalogue, orders, days), *feeder_loads(plant, catalogue, orders, days)]:
+    for load in [*line_loads(plant, catalogue, orders, days), *feeder_loads(plant, catalogue, orders, days)]:
         if load.utilisation > 1.0:
             raise InfeasibleError(
                 f"demand is above capacity: {load.resource} would need {load.utilisation:.0%} "
@@ -125,7 +122,7 @@ def run(
     cpu_began = time.process_time()
     plant, catalogue, orders = prepare(scenario, seed)
     twin = Twin(plant, catalogue, orders, scenario, seed)
-    options = replace(options or PlanOptions(), promise_rules=PromiseRules(handover_s=scenario.handover_s))
+    options = options or PlanOptions()
     scheduler = Scheduler(plant, catalogue, store, options, seed=seed)
     interrupted = False
     arrivals_end = scenario.days * DAY_S

@@ -17,6 +17,7 @@ import numpy as np
 
 from mixflow.model import Catalogue, Order, Plant
 from mixflow.model.port import (
+    WHOLE_UNIT,
     AgvBatteryLow,
     AgvDown,
     AgvStates,
@@ -249,7 +250,7 @@ class Twin:
             order = self._order_list[a]
             for part_id, _qty in self.catalogue.bill_of_materials(order.configuration).items():
                 part = self.catalogue.part(part_id)
-                if part.shop is None:
+                if not self.plant.makes(part_id):
                     self._ready_s[(order.id, part_id)] = order.placed_s + part.lead_time_s
             self.line.bom[order.id] = set(self.catalogue.bill_of_materials(order.configuration))
             out.append(OrderPlaced(t, order))
@@ -325,9 +326,14 @@ class Twin:
         out.append(OperationDone(t, cmd.operation_id, cmd.machine_id))
         if cmd.final:
             self._ready_s[(cmd.order_id, cmd.part)] = t
-            if cmd.part == "truck":
-                self._push(t + self.scenario.handover_s, _DELIVER, self._order_pos(cmd.order_id))
+            if cmd.part == WHOLE_UNIT:
+                self._push(t + self._handover_s(cmd.order_id), _DELIVER, self._order_pos(cmd.order_id))
         self._try_start(m, t)
+
+    def _handover_s(self, order_id: str) -> int:
+        """The yard and customer handover after the test, on the line the unit was built on."""
+        test = self.plant.lines[0].test
+        return 0 if test is None else test.handover_s
 
     def _order_pos(self, order_id: str) -> int:
         return self._pos_of[order_id]

@@ -29,8 +29,8 @@ class Scenario:
 
     `days` of order arrivals are simulated and the run goes on (up to `drain_days` more) until those
     orders are delivered. `agvs` overrides the reference fleet size; `mtbf_factor` scales every
-    machine group's mean time between failures (0 switches random breakdowns off); `handover_s` is
-    the yard and customer handover after end-of-line test.
+    machine group's mean time between failures (0 switches random breakdowns off). The yard and
+    customer handover after the end-of-line test is the plant's (`LineTest.handover_s`).
     """
 
     scale: float = 0.25
@@ -42,7 +42,6 @@ class Scenario:
     agv_mttr_s: int = 1800
     storms: tuple[Storm, ...] = ()
     demand_factor: float = 1.0
-    handover_s: int = 4 * 3600
     process_noise: float = 0.05
 
     def __post_init__(self) -> None:
@@ -60,8 +59,6 @@ class Scenario:
             raise ValidationError("scenario.agv_mtbf_h", "AGV fault rates must be >= 0")
         if self.demand_factor <= 0:
             raise ValidationError("scenario.demand_factor", "must be positive")
-        if self.handover_s < 0:
-            raise ValidationError("scenario.handover_s", "must be >= 0")
         if not 0 <= self.process_noise < 0.5:
             raise ValidationError("scenario.process_noise", "must lie in [0, 0.5)")
 

@@ -1,0 +1,134 @@
+"""Reading the project's YAML file formats with line numbers: every error names the file and line.
+
+The catalogue and plant formats share this: a safe loader whose mappings and lists remember their
+1-based line, a JSON Schema check that reports the first failure at the line of the node at fault
+and the JSON path to it, and the condition syntax of both formats (a mapping: a key naming a
+variable holds a value or a list of values, `drive: [6x4, 8x4]`; the keys `all`, `any` (lists of
+conditions) and `not` (a condition) combine them; several keys in one mapping must all hold).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import yaml
+
+from mixflow.errors import InputFileError
+from mixflow.model.formula import AllOf, AnyOf, Formula, Is, Not
+
+
+class LineDict(dict[str, Any]):
+    line: int = 0
+
+
+class LineList(list[Any]):
+    line: int = 0
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe YAML loader whose mappings and lists remember their 1-based line."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
+    pairs = loader.construct_pairs(node, deep=True)
+    keys = [str(k) for k, _ in pairs]
+    result = LineDict({str(k): v for k, v in pairs})
+    result.line = node.start_mark.line + 1
+    if len(result) != len(keys):
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        raise yaml.MarkedYAMLError(
+            problem=f"repeats the key(s) {', '.join(dupes)}", problem_mark=node.start_mark
+        )
+    return result
+
+
+def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> LineList:
+    result = LineList(loader.construct_sequence(node, deep=True))
+    result.line = node.start_mark.line + 1
+    return result
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def load_yaml(text: str, source: str, what: str) -> LineDict:
+    """Parse YAML (or JSON) text holding a mapping at the top; `what` names the kind of file."""
+    try:
+        data = yaml.load(text, Loader=_LineLoader)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise InputFileError(source, f"not valid YAML: {exc.problem}", line) from exc
+    if not isinstance(data, LineDict):
+        raise InputFileError(source, f"a {what} file holds a mapping at its top level", 1)
+    return data
+
+
+def line_of(data: Any, path: list[str | int]) -> int | None:
+    """The line of the deepest node along `path` that knows its line."""
+    line = getattr(data, "line", None)
+    node = data
+    for key in path:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            break
+        line = getattr(node, "line", line)
+    return line
+
+
+def json_path(path: list[str | int]) -> str:
+    """`$.lines[0].takt_s` style, the way a user finds a place in the file."""
+    text = "$"
+    for key in path:
+        text += f"[{key}]" if isinstance(key, int) else f".{key}"
+    return text
+
+
+def check_schema(data: Any, schema: dict[str, Any], source: str) -> None:
+    """Raise InputFileError for the first place `data` breaks `schema` (the shallowest, then in file
+    order), naming its line and JSON path."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
+    if errors:
+        first = jsonschema.exceptions.best_match(errors) or errors[0]
+        path = list(first.absolute_path)
+        raise InputFileError(source, f"{json_path(path)}: {first.message}", line_of(data, path))
+
+
+def condition(node: Any) -> Formula:
+    """A condition mapping as a formula (names are not checked here: the caller knows the variables)."""
+    parts: list[Formula] = []
+    for key, value in node.items():
+        if key == "all":
+            parts.append(AllOf(tuple(condition(c) for c in value)))
+        elif key == "any":
+            parts.append(AnyOf(tuple(condition(c) for c in value)))
+        elif key == "not":
+            parts.append(Not(condition(value)))
+        else:
+            codes = frozenset(str(v) for v in (value if isinstance(value, list) else [value]))
+            parts.append(Is(str(key), codes))
+    return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
+
+
+def condition_data(formula: Formula) -> dict[str, Any]:
+    """The condition mapping of a formula: the inverse of `condition`."""
+    match formula:
+        case Is(var, values):
+            codes = sorted(values)
+            return {var: codes[0] if len(codes) == 1 else codes}
+        case AllOf(parts):
+            merged: dict[str, Any] = {}
+            for part in parts:
+                item = condition_data(part)
+                if set(item) & set(merged):
+                    return {"all": [condition_data(p) for p in parts]}
+                merged.update(item)
+            return merged
+        case AnyOf(parts):
+            return {"any": [condition_data(p) for p in parts]}
+        case Not(part):
+            return {"not": condition_data(part)}
+    raise TypeError(f"not a formula: {formula!r}")
