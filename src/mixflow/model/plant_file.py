@@ -580,7 +580,7 @@ def check_fit(plant: Plant, catalogue: Catalogue) -> list[str]:
             elif lit.values - known[lit.var]:
                 at(
                     path,
-                    f"names value(s) {sorted(lit.values - known[lit.var])} of {lit.var}, not in the catalogue",
+                    f"names value(s) {sorted(lit.values - known[lit.var])} of {lit.var} the catalogue lacks",
                 )
 
     for k, line in enumerate(plant.lines):
