@@ -253,7 +253,7 @@ def line_side_tasks(reference: Any, hours: float, seed: int = 0) -> list[Any]:
     from mixflow.model import MaterialTask
 
     rng = np.random.default_rng(seed)
-    line = reference.line
+    line = reference.lines[0]
     shops = {shop.id: shop.outbound_cell for shop in reference.shops}
     racks = reference.floor.warehouse_cells
     tasks = []

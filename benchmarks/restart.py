@@ -60,9 +60,9 @@ def one_scale(scale: float, kill_s: int, seed: int, url: str | None) -> dict[str
         began = time.perf_counter()
         first = Scheduler(plant, catalogue, PlanStore(connect(db)[1]), options, seed=seed)
         first.run(audit, kill_s)
-        while not (first._released_open and twin.agvs.loaded.any()) and twin.now_s < scenario.end_s:
+        while not (first.released_open and twin.agvs.loaded.any()) and twin.now_s < scenario.end_s:
             first.cycle(audit, scenario.end_s)  # on until trucks are on the line and parts on the way
-        at_kill = {"plant_s": twin.now_s, "trucks_on_line": first._released_open, "machines_running":
+        at_kill = {"plant_s": twin.now_s, "trucks_on_line": first.released_open, "machines_running":
                    len(first.shops.busy), "agvs_carrying": int(twin.agvs.loaded.sum())}
         del first
 

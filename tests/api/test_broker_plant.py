@@ -147,7 +147,7 @@ def test_a_restarted_service_takes_the_plan_up_again(mqtt_broker: tuple[str, int
             assert len({_slot_of(first), _slot_of(second), _slot_of(waiting)}) == 3
 
             async def deliver() -> None:
-                async with DeviceLink(Broker(host, port), plant_id, "line", plant.line.id) as link:
+                async with DeviceLink(Broker(host, port), plant_id, "line", plant.lines[0].id) as link:
                     await link.event("truck_delivered", order_id=first["id"])
 
             asyncio.run(deliver())

@@ -48,3 +48,15 @@ def test_bad_names_are_4xx(client) -> None:  # type: ignore[no-untyped-def]
     extra = client.post("/api/configurator/propagate", json={"choices": {}, "sql": "drop table"})
     assert extra.status_code == 422
     assert client.post("/api/configurator/complete", json={"objective": "dearest"}).status_code == 422
+
+
+def test_the_catalogue_says_what_the_plant_builds(new_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    reference = new_client().get("/api/catalogue").json()
+    assert (reference["product"], reference["products"]) == ("truck", "trucks")
+    assert reference["plant"] and reference["name"]
+    ebus = Path(__file__).parents[2] / "examples" / "ebus" / "catalogue.yaml"
+    buses = new_client(catalogue_file=str(ebus)).get("/api/catalogue").json()
+    assert (buses["product"], buses["products"]) == ("bus", "buses")
+    assert "family" in {v["name"] for v in buses["variables"]}

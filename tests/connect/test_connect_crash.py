@@ -36,7 +36,7 @@ def _start_gateway(broker: PrivateBroker, db_url: str) -> subprocess.Popen[str]:
             "gateway",
             "--broker",
             url,
-            "--plant",
+            "--plant-id",
             "auth",
             "--db",
             db_url,

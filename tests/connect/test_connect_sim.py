@@ -56,8 +56,8 @@ def _script() -> list[Event]:
         AgvDown(180, "a2"),
         AgvUp(200, "a2"),
         PartDelivered(210, "t-1", "a1"),
-        LineStopped(220, "3", "", "starved"),
-        TruckOffLine(230, "o-1"),
+        LineStopped(220, "3", "", "starved", "line-1"),
+        TruckOffLine(230, "o-1", "line-1"),
         TruckDelivered(240, "o-1"),
     ]
 

@@ -39,7 +39,7 @@ def test_plant_fleet_delivers_line_side_tasks(small_plant) -> None:  # type: ign
     posted = 0
     for step in range(400):
         if step % 20 == 0 and step < 200:
-            station = small_plant.line.stations[posted % len(small_plant.line.stations)]
+            station = small_plant.lines[0].stations[posted % len(small_plant.lines[0].stations)]
             task = MaterialTask(
                 id=f"t{posted}",
                 part="kit",

@@ -58,12 +58,12 @@ def test_merged_stations_do_the_base_work_of_every_position() -> None:
     from mixflow.reference import build_plant
 
     full, half = build_plant(1.0), build_plant(0.5)
-    assert full.line.station_work({}).tolist() == [170] * 60
-    assert half.line.station_work({}).tolist() == [340] * 30
-    work = half.line.station_work({14: 150, 15: 90})  # positions 13-14 -> station 7, 15-16 -> station 8
+    assert full.lines[0].station_work({}).tolist() == [170] * 60
+    assert half.lines[0].station_work({}).tolist() == [340] * 30
+    work = half.lines[0].station_work({14: 150, 15: 90})  # positions 13-14 -> station 7, 15-16 -> station 8
     assert (work[6], work[7]) == (340 + 150, 340 + 90)
     # the work-to-takt ratio is the same at every scale
     assert (
-        full.line.station_work({}).sum() / full.line.takt_s
-        == half.line.station_work({}).sum() / (half.line.takt_s) * 2
+        full.lines[0].station_work({}).sum() / full.lines[0].takt_s
+        == half.lines[0].station_work({}).sum() / (half.lines[0].takt_s) * 2
     )

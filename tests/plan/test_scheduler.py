@@ -247,7 +247,7 @@ def test_a_service_forgets_orders_delivered_long_ago(world) -> None:  # type: ig
     scheduler.run(factory, delivered_s + DAY_S + 120)
     for o in old:
         assert o.id not in scheduler.orders and o.id not in scheduler.promises
-        assert o.id not in scheduler.promiser.slots.slot_of and o.id not in scheduler.kpis.delivered_s
+        assert o.id not in scheduler.promiser.book_of("").slot_of and o.id not in scheduler.kpis.delivered_s
     assert all(o.id in scheduler.orders and o.id in scheduler.promises for o in new)
     with pytest.raises(ValidationError, match="forget_after_s"):
         PlanOptions(forget_after_s=60)

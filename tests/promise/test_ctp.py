@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from mixflow.model import DAY_S
@@ -18,12 +20,27 @@ def setup():  # type: ignore[no-untyped-def]
 
 def test_slots_are_takt_steps_inside_the_shifts(setup) -> None:  # type: ignore[no-untyped-def]
     plant, _, _ = setup
-    book = SlotBook(plant.line)
-    takt = plant.line.takt_s
-    assert book.per_day == plant.line.calendar.working_s_per_day // takt
+    book = SlotBook(plant.lines[0])
+    takt = plant.lines[0].takt_s
+    assert book.per_day == plant.lines[0].calendar.working_s_per_day // takt
     assert book.time_of(0) == 6 * 3600 and book.time_of(1) == 6 * 3600 + takt
     assert book.time_of(book.per_day) == DAY_S + 6 * 3600
     assert book.first_at_or_after(23 * 3600) == book.per_day
+
+
+def test_days_off_have_no_slots(setup) -> None:  # type: ignore[no-untyped-def]
+    plant, _, _ = setup
+    line = plant.lines[0]
+    weekend = replace(line, calendar=replace(line.calendar, days_off=frozenset({5, 6})))
+    book = SlotBook(weekend)
+    friday_last = 5 * book.per_day - 1  # the last slot of day 4 (the 5th worked day)
+    assert book.time_of(friday_last) // DAY_S == 4
+    assert book.time_of(friday_last + 1) == 7 * DAY_S + 6 * 3600  # Monday, not Saturday
+    assert book.first_at_or_after(5 * DAY_S + 3600) == 5 * book.per_day  # Saturday -> Monday's first
+    assert book.first_at_or_after(4 * DAY_S + 23 * 3600) == 5 * book.per_day
+    for slot in range(0, 30 * book.per_day, 7):
+        t = book.time_of(slot)
+        assert weekend.calendar.is_working(t) and book.first_at_or_after(t) == slot
 
 
 def test_every_order_gets_its_own_slot_after_its_parts(setup) -> None:  # type: ignore[no-untyped-def]
@@ -44,9 +61,9 @@ def test_a_full_line_pushes_the_slot_out(setup) -> None:  # type: ignore[no-unty
     promiser = Promiser(plant, catalogue)
     order = orders[0]
     ready, _ = promiser.parts_ready(order, order.placed_s)
-    ready_slot = promiser.slots.first_at_or_after(ready)
+    ready_slot = promiser.book_of("").first_at_or_after(ready)
     for k in range(ready_slot, ready_slot + 50):  # other orders hold the next 50 slots
-        promiser.slots.take(k, f"other-{k}")
+        promiser.book_of("").take(k, f"other-{k}")
     promise = promiser.promise(order, order.placed_s)
     assert promise.slot == ready_slot + 50
     assert promise.binding == "line capacity"

@@ -24,7 +24,7 @@ def full_plant() -> Plant:
 def test_full_scale_counts(full_plant: Plant) -> None:
     assert len(full_plant.machines) >= 2000
     assert len(full_plant.fleet.agv_ids) >= 700
-    assert len(full_plant.line.stations) == 60
+    assert len(full_plant.lines[0].stations) == 60
     assert len(buildable_models(reference_catalogue())) >= 500
 
 
@@ -55,7 +55,7 @@ def test_every_special_cell_is_reachable(scale: float) -> None:
         list(plant.floor.chargers)
         + list(plant.floor.warehouse_cells)
         + list(plant.fleet.homes)
-        + [s.drop_cell for s in plant.line.stations]
+        + [s.drop_cell for s in plant.lines[0].stations]
         + [shop.outbound_cell for shop in plant.shops]
     )
     unreachable = [c for c in special if c not in reach]
@@ -76,7 +76,7 @@ def test_generated_orders_satisfy_the_catalogue_and_fit_capacity() -> None:
         assert model in set(buildable_models(catalogue))
     for load in [*feeder_loads(plant, catalogue, orders, 3), *line_loads(plant, catalogue, orders, 3)]:
         assert load.utilisation < 1.0, load
-    assert len(orders) / 3 < plant.line.units_per_day
+    assert len(orders) / 3 < plant.lines[0].units_per_day
 
 
 def test_scale_is_checked() -> None:

@@ -42,7 +42,7 @@ def test_jobs_are_due_at_their_slots(day) -> None:  # type: ignore[no-untyped-de
 def test_slots_follow_the_takt(day) -> None:  # type: ignore[no-untyped-def]
     plant, slots, _ = day
     gaps = {b.slot_s - a.slot_s for a, b in itertools.pairwise(slots)}
-    assert gaps == {plant.line.takt_s}
+    assert gaps == {plant.lines[0].takt_s}
 
 
 def test_plant_day_schedules_feasibly(day) -> None:  # type: ignore[no-untyped-def]

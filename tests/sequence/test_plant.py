@@ -34,18 +34,18 @@ def test_rules_come_from_stations_over_takt(plant_day) -> None:  # type: ignore[
     work = station_work(plant, catalogue, book)
     rules, stations = station_rules(plant, work)
     assert rules and all(rule.p < rule.q for rule in rules)
-    heavy = work[:, stations] > plant.line.takt_s
+    heavy = work[:, stations] > plant.lines[0].takt_s
     assert (heavy == line.data.options).all()
     assert {rule.name for rule in rules} == {rule.name for rule in line.data.rules}
 
 
 def test_day_sequence_keeps_the_paint_limit_and_beats_first_in_first_out(plant_day) -> None:  # type: ignore[no-untyped-def]
     plant, _, _, line = plant_day
-    assert len(line.orders) == int(plant.line.units_per_day)
+    assert len(line.orders) == int(plant.lines[0].units_per_day)
     result = evaluate(line.data, line.result.order)
     assert result.feasible and result.longest_paint_run <= PAINT_BATCH_LIMIT
     assert line.overload_s <= line.fifo_overload_s
-    assert np.all(np.diff(line.slot_start_s) >= plant.line.takt_s)
+    assert np.all(np.diff(line.slot_start_s) >= plant.lines[0].takt_s)
 
 
 def test_rush_orders_leave_the_frozen_hours_alone(plant_day) -> None:  # type: ignore[no-untyped-def]
@@ -67,7 +67,7 @@ def test_rush_orders_leave_the_frozen_hours_alone(plant_day) -> None:  # type: i
     cut = len(new.frozen)
     assert [o.id for o in new.frozen] == [o.id for o in line.orders[:cut]]
     assert new.slot_start_s[0] >= now + 2 * 3600
-    within = RUSH_WITHIN_S // plant.line.takt_s
+    within = RUSH_WITHIN_S // plant.lines[0].takt_s
     position = {o.id: k for k, o in enumerate(new.orders)}
     assert all(position[o.id] < within for o in rush)
     assert len(new.bumped) == len(rush)

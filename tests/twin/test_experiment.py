@@ -123,7 +123,7 @@ def test_a_part_is_due_when_its_truck_reaches_the_station(tmp_path) -> None:  # 
     _, sessions = connect(f"sqlite:///{tmp_path / 'plan.db'}")
     options = PlanOptions()
     run(Scenario(scale=0.05, days=1, drain_days=4), seed=3, store=PlanStore(sessions), options=options)
-    takt = build_plant(0.05, 3).line.takt_s
+    takt = build_plant(0.05, 3).lines[0].takt_s
     with sessions() as session:
         tasks = session.scalars(select(PlanTaskRow)).all()
     assert tasks
@@ -141,15 +141,16 @@ class _WatchedTwin(Twin):
         self.delivered_s: dict[str, int] = {}
         self.head_tasks: dict[str, set[str]] = {}
         self.operations_started = 0
-        index = self.line.index
+        line = self.lines[self.plant.lines[0].id]
+        index = line.index
 
         def watched_index(now_s: int) -> str | None:
             off = index(now_s)
-            if self.line.at[0] is not None:
-                self.entered_s[self.line.at[0]] = now_s
+            if line.at[0] is not None:
+                self.entered_s[line.at[0]] = now_s
             return off
 
-        self.line.index = watched_index  # type: ignore[method-assign]
+        line.index = watched_index  # type: ignore[method-assign]
 
     def submit(self, commands: Sequence[Command]) -> None:
         self.operations_started += sum(isinstance(c, StartOperation) for c in commands)
@@ -191,8 +192,9 @@ def test_a_truck_enters_the_line_with_its_first_station_parts_there(watched) -> 
     for order_id, at_s in twin.entered_s.items():
         called = twin.head_tasks.get(order_id, set())
         assert called and all(twin.delivered_s.get(t, at_s + 1) <= at_s for t in called), order_id
-    first = scheduler.plant.line.stations[0].id
-    assert not [s for s in twin.line.stops if s.station == first and "missing" in s.cause]
+    line = scheduler.plant.lines[0]
+    first = line.stations[0].id
+    assert not [s for s in twin.lines[line.id].stops if s.station == first and "missing" in s.cause]
 
 
 def test_no_material_is_overdue_in_a_run_where_every_delivery_is_reported(watched) -> None:  # type: ignore[no-untyped-def]
@@ -212,7 +214,7 @@ def test_a_part_not_reported_at_its_station_by_its_deadline_raises_the_andon() -
     assert len(twin.delivered) == len(orders)
     assert scheduler.kpis.material_overdue == len(orders) == len(scheduler.overdue)
     assert {late.order_id for late in scheduler.overdue} == {o.id for o in orders}
-    first = plant.line.stations[0].id
+    first = plant.lines[0].stations[0].id
     for late in scheduler.overdue:
         assert late.part == "frame" and late.station == first and late.at_s > late.deadline_s
     assert scheduler.kpis.at_risk == {o.id for o in orders}

@@ -73,6 +73,10 @@ def test_a_storm_takes_machines_down_and_work_waits_for_the_repair(small) -> Non
     assert done.at_s == 6 * 3600 + 7200 + 3600
 
 
+def _first_line(twin: Twin) -> LineState:
+    return twin.lines[twin.plant.lines[0].id]
+
+
 def _released_with_part_missing(small, station_index: int, part: str):  # type: ignore[no-untyped-def]
     """A truck released to the line with one `part` called for station `station_index` that never
     comes; returns the twin, the order, the station and what happened in the day after."""
@@ -80,7 +84,7 @@ def _released_with_part_missing(small, station_index: int, part: str):  # type: 
     order = orders[0]
     twin = Twin(plant, catalogue, [order], Scenario(scale=0.05, mtbf_factor=0, agv_mtbf_h=0), 0)
     _drain(twin, order.placed_s)
-    station = plant.line.stations[station_index]
+    station = plant.lines[0].stations[station_index]
     task = MaterialTask("T1", part, plant.shop(part).outbound_cell, station.drop_cell, 0, DAY_S, 10.0,
                         order.id, str(station_index))
     twin.submit([PostTask(task), ReleaseToLine(order.id, 0)])
@@ -99,8 +103,8 @@ def test_a_truck_waits_at_the_line_head_for_its_frame(small) -> None:  # type: i
     pitches instead of stopping."""
     twin, order, _, events = _released_with_part_missing(small, 0, "frame")
     assert not [e for e in events if isinstance(e, LineStopped)]
-    assert list(twin.line.queue) == [order.id] and all(o is None for o in twin.line.at)
-    assert twin.line.held_for_parts == twin.line.empty_slots > 0
+    assert list(_first_line(twin).queue) == [order.id] and all(o is None for o in _first_line(twin).at)
+    assert _first_line(twin).held_for_parts == _first_line(twin).empty_slots > 0
 
 
 def test_a_spacer_leaves_empty_pitches_before_a_truck(small) -> None:  # type: ignore[no-untyped-def]
@@ -110,17 +114,17 @@ def test_a_spacer_leaves_empty_pitches_before_a_truck(small) -> None:  # type: i
     start = max(first.placed_s, second.placed_s)
     _drain(twin, start)
     twin.submit([ReleaseToLine(first.id, 0), ReleaseToLine(second.id, 1, spacing=1)])
-    while twin.line.indexes < 3:
+    while _first_line(twin).indexes < 3:
         twin.poll(twin.now_s + 60)
-    assert twin.line.at[:3] == [second.id, None, first.id]
-    assert twin.line.spaced == 1 and twin.line.held_for_parts == 0
+    assert _first_line(twin).at[:3] == [second.id, None, first.id]
+    assert _first_line(twin).spaced == 1 and _first_line(twin).held_for_parts == 0
 
 
 def test_a_spacer_counts_the_takts_an_idle_line_stood_still(small) -> None:  # type: ignore[no-untyped-def]
     plant = small[0]
-    takt = plant.line.takt_s
+    takt = plant.lines[0].takt_s
     for pause, entered in ((takt, None), (3 * takt, "B")):
-        line = LineState(plant.line, lambda order: np.zeros(len(plant.line.stations), dtype=np.int64))
+        line = LineState(plant.lines[0], lambda order: np.zeros(len(plant.lines[0].stations), dtype=np.int64))
         line.queue.append("A")
         line.index(0)
         line.queue.append("B")

@@ -37,7 +37,7 @@ def restarted(database: str):  # type: ignore[no-untyped-def]
     url = database
     options = PlanOptions(flush_every_s=0)
     first = Scheduler(plant, catalogue, PlanStore(connect(url)[1]), options, seed=3)
-    while not (first._released_open > 1 and first.shops.busy and twin.agvs.loaded.sum() > 1):
+    while not (first.released_open > 1 and first.shops.busy and twin.agvs.loaded.sum() > 1):
         first.cycle(plant_port, scenario.end_s)
     killed_s = twin.now_s
     before = {o: (p.slot, p.promised_s) for o, p in first.promises.items()}
@@ -118,7 +118,7 @@ def test_an_agv_that_stays_silent_after_a_restart_does_not_hold_the_fleet() -> N
     twin = _OneSilent(plant, catalogue, orders, scenario, 3)
     with scratch_database(None) as url:
         first = Scheduler(plant, catalogue, PlanStore(connect(url)[1]), PlanOptions(flush_every_s=0), seed=3)
-        while not (first._released_open > 1 and twin.agvs.loaded.sum() > 1):
+        while not (first.released_open > 1 and twin.agvs.loaded.sum() > 1):
             first.cycle(twin, scenario.end_s)
         homes = [plant.floor.width * y + x for x, y in plant.fleet.homes]
         away = [a for a in range(len(twin.agvs.ids)) if not twin.agvs.loaded[a]

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from mixflow.api import auth, configurator, orders, plan, plant
+from mixflow.api import auth, configurator, orders, plan, plant, plant_files
 from mixflow.api.clock import WallClock
 from mixflow.api.configurator import ConfiguratorService
 from mixflow.api.live import LivePlant
@@ -21,7 +21,6 @@ from mixflow.api.plant import build_layout
 from mixflow.api.security import LoginLimiter, TokenSigner
 from mixflow.api.settings import Settings
 from mixflow.errors import InfeasibleError, MixflowError, UnknownNameError, ValidationError
-from mixflow.reference import build_plant, reference_catalogue
 from mixflow.store import accounts, connect
 
 log = logging.getLogger("mixflow.api")
@@ -83,7 +82,7 @@ def create_app(settings: Settings | None = None, live: LivePlant | None = None) 
     app = FastAPI(
         title="mixflow",
         version="0.1.0",
-        summary="Configure and order trucks, watch and steer the plant that builds them.",
+        summary="Configure and order products, watch and steer the plant that builds them.",
         # FastAPI's /docs and /redoc pages load their scripts from a CDN; everything here works offline,
         # so the API is documented by its OpenAPI document at /openapi.json alone.
         docs_url=None,
@@ -95,19 +94,18 @@ def create_app(settings: Settings | None = None, live: LivePlant | None = None) 
     app.state.tokens = TokenSigner(settings.secret_key, settings.token_ttl_s)
     app.state.login_limiter = LoginLimiter(settings.login_attempts_per_minute)
     app.state.signup_limiter = LoginLimiter(SIGNUPS_PER_MINUTE)
-    app.state.configurator = ConfiguratorService(reference_catalogue())
+    plant_model = live.plant if live is not None else settings.plant()
+    app.state.configurator = ConfiguratorService(settings.catalogue(), plant_model.name)
     app.state.live = live
     app.state.clock = live if live is not None else WallClock()
     if live is not None:
         live.attach(sessions)
     else:
         log.warning("no live plant: orders are stored without a delivery promise")
-    app.state.layout = build_layout(
-        live.plant if live is not None else build_plant(settings.scale, settings.seed)
-    )
+    app.state.layout = build_layout(plant_model)
 
     _install_error_handlers(app)
-    for module in (auth, configurator, orders, plant, plan):
+    for module in (auth, configurator, orders, plant, plan, plant_files):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
 

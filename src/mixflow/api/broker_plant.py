@@ -27,7 +27,6 @@ from mixflow.errors import ValidationError
 from mixflow.model import Order
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
 from mixflow.plan.state import FINISHED, FINISHED_KEPT_S
-from mixflow.reference import build_plant, reference_catalogue
 from mixflow.store import connect, order_book
 
 log = logging.getLogger("mixflow.api")
@@ -44,10 +43,10 @@ class BrokerPlant(PlannedPlant):
         engine, sessions = connect(settings.db_url)
         registry = Registry.load(engine, settings.plant_id)
         if not len(registry):
-            raise ValidationError("--plant", f"no devices registered for plant {settings.plant_id!r} in "
+            raise ValidationError("--plant-id", f"no devices registered for plant {settings.plant_id!r} in "
                                   f"{settings.db_url} (run `mixflow connect provision` first)")
-        plant = build_plant(settings.scale, settings.seed)
-        catalogue = reference_catalogue()
+        plant = settings.plant()
+        catalogue = settings.catalogue()
         store = PlanStore(sessions)
         epoch_ms = store.epoch_ms(settings.plant_id, now_ms())
         saved = store.load(now_s=max(0, (now_ms() - epoch_ms) // 1000))
@@ -85,11 +84,11 @@ class BrokerPlant(PlannedPlant):
             raise ValidationError("speed", "a real plant runs in real time (speed 1 only)")
         return 1.0
 
-    def plant_state(self) -> tuple[list[float], list[float], list[float], dict[str, str], bool]:
+    def plant_state(self) -> tuple[list[float], list[float], list[float], dict[str, str], dict[str, bool]]:
         snap = self.scheduler.snapshot(self.factory.now_s)
         agvs = snap["agvs"]
-        stops = self.scheduler.kpis.stops
-        stopped = bool(stops) and stops[-1][0] >= self.factory.now_s - 60
+        recent = self.factory.now_s - 60
+        stopped = {line: at >= recent for line, at in self.scheduler.line_stopped_s.items()}
         return (agvs["x"], agvs["y"], agvs["soc"], snap["machines"], stopped)  # type: ignore[index, return-value]
 
     def close(self) -> None:

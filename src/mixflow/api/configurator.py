@@ -34,8 +34,9 @@ class ConfiguratorService:
     """The catalogue and its engine, compiled (or loaded from the disk cache) and warmed up at start-up,
     so the first buyer's click costs what every other click costs."""
 
-    def __init__(self, catalogue: Catalogue) -> None:
+    def __init__(self, catalogue: Catalogue, plant_name: str = "") -> None:
         self.catalogue = catalogue
+        self.plant_name = plant_name
         self.engine: Engine = compile_catalogue(catalogue)
         self.engine.propagate({})  # loads the numba kernels
 
@@ -46,6 +47,7 @@ class ConfiguratorService:
         c = self.catalogue
         return CatalogueOut(
             name=c.name, currency=c.currency, base_price=c.base_price,
+            product=c.product, products=c.products, plant=self.plant_name,
             variables=[
                 VariableOut(
                     name=v.name, label=v.label or v.name, scope=v.scope.value, default=v.default,
@@ -62,7 +64,8 @@ def _service(request: Request) -> ConfiguratorService:
 
 @router.get("/catalogue", response_model=CatalogueOut)
 def catalogue(request: Request) -> CatalogueOut:
-    """Every variable with its values and list prices, in catalogue order."""
+    """Every variable with its values and list prices, in catalogue order; what a unit is called
+    (`product`, `products`) and the plant that builds them."""
     return _service(request).catalogue_out()
 
 
@@ -109,7 +112,7 @@ def explain(body: ExplainRequest, request: Request) -> Explanation:
 @router.post("/configurator/complete", response_model=Completion,
              responses={422: {"model": ErrorOut}, 409: {"model": ErrorOut}})
 async def complete(body: CompleteRequest, request: Request) -> Completion:
-    """The cheapest (or the default) valid truck that keeps every choice made so far."""
+    """The cheapest (or the default) valid configuration that keeps every choice made so far."""
     service = _service(request)
     service.check(body.choices)
     configuration = dict(service.engine.complete(body.choices, body.objective))

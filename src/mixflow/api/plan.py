@@ -23,7 +23,7 @@ def _view(request: Request, kind: str) -> dict[str, Any]:
 
 @router.get("/sequence", response_model=LineSequence, responses=UNAVAILABLE)
 def sequence(request: Request, _user: StaffDep) -> dict[str, Any]:
-    """The line sequence: each truck's model and paint colour, for the ratio and colour view."""
+    """The line sequence: each unit's model, paint colour and configuration, for the ratio and colour view."""
     return _view(request, "sequence")
 
 

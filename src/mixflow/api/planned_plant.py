@@ -49,9 +49,10 @@ VIEWS = ("sequence", "gantt", "tasks", "kpis")
 class AlarmTap:
     """The factory port with a listener: passes everything through and keeps the alarms it sees."""
 
-    def __init__(self, factory: Factory, alarms: deque[dict[str, Any]]) -> None:
+    def __init__(self, factory: Factory, alarms: deque[dict[str, Any]], lines: int = 1) -> None:
         self.factory = factory
         self.alarms = alarms
+        self.lines = lines  # with several, a stop's source names its line (station ids repeat)
 
     @property
     def now_s(self) -> int:
@@ -67,7 +68,8 @@ class AlarmTap:
                 self.alarms.append({"at_s": e.at_s, "kind": "machine down", "source": e.machine_id,
                                     "text": e.reason or "breakdown"})
             elif isinstance(e, LineStopped):
-                self.alarms.append({"at_s": e.at_s, "kind": "line stopped", "source": e.station_id,
+                source = f"{e.line}/{e.station_id}" if e.line and self.lines > 1 else e.station_id
+                self.alarms.append({"at_s": e.at_s, "kind": "line stopped", "source": source,
                                     "text": f"{e.cause} (order {e.order_id})"})
             elif isinstance(e, AgvDown):
                 self.alarms.append({"at_s": e.at_s, "kind": "AGV down", "source": e.agv_id, "text": "fault"})
@@ -88,7 +90,7 @@ class PlannedPlant(ABC):
         self.catalogue = catalogue
         self.scheduler = scheduler
         self._alarms: deque[dict[str, Any]] = deque(maxlen=MAX_ALARMS)
-        self.factory = AlarmTap(factory, self._alarms)
+        self.factory = AlarmTap(factory, self._alarms, len(plant.lines))
         self._overdue_seen = 0
         self._epoch = epoch
         self._lock = threading.RLock()
@@ -108,8 +110,9 @@ class PlannedPlant(ABC):
         """Let the plant run a little (called with the lock held)."""
 
     @abstractmethod
-    def plant_state(self) -> tuple[list[float], list[float], list[float], dict[str, str], bool]:
-        """AGV x, y, state of charge; machine id -> idle | running | down; whether the line stands."""
+    def plant_state(self) -> tuple[list[float], list[float], list[float], dict[str, str], dict[str, bool]]:
+        """AGV x, y, state of charge; machine id -> idle | running | down; line id -> whether it stands
+        (a line not named stands not)."""
 
     @abstractmethod
     def enter_order(self, order: Order) -> None:
@@ -141,11 +144,11 @@ class PlannedPlant(ABC):
             promiser = self.scheduler.promiser
             promiser.load(self.scheduler.shops.backlog_per_machine_s())
             ready, binding = promiser.parts_ready(order, now, book=False)
-            wanted = promiser.slots.first_at_or_after(ready)
-            slot = promiser.slots.first_free(wanted)
-            earliest = promiser.delivery_after(promiser.slots.time_of(slot))
+            line, slot, earliest = promiser.best_slot(order, ready)
+            wanted = promiser.books[line].first_at_or_after(ready)
             promised = max(earliest + promiser.rules.safety_s, order.requested_s)
-            return promised, f"line slot {slot}; bound by {'line capacity' if slot != wanted else binding}"
+            where = f"line {line} slot {slot}" if len(self.scheduler.plant.lines) > 1 else f"line slot {slot}"
+            return promised, f"{where}; bound by {'line capacity' if slot != wanted else binding}"
 
     def place(self, order: Order) -> Order:
         """Hand a stored order to the plant: the scheduler promises and sequences it."""
@@ -229,17 +232,21 @@ class PlannedPlant(ABC):
                 down.append(self._machine_index[machine_id])
             elif state in ("running", "busy"):
                 busy.append(self._machine_index[machine_id])
-        line = self.plant.line
         now = self.factory.now_s
         tod = now % DAY_S
-        position = 0
-        for start, end in line.calendar.shifts:
-            if start <= tod < end:
-                position = (tod - start) % line.takt_s
+        lines = []
+        for line in self.plant.lines:
+            position = 0
+            if line.calendar.works_on(now // DAY_S):
+                for start, end in line.calendar.shifts:
+                    if start <= tod < end:
+                        position = (tod - start) % line.takt_s
+            lines.append({"id": line.id, "position_s": position, "stopped": stopped.get(line.id, False)})
         return {
             "at_s": now, "running": self._speed > 0, "speed": self._speed,
             "agv_x": x, "agv_y": y, "agv_soc": soc, "machines_down": down, "machines_busy": busy,
-            "line_position_s": position, "line_stopped": stopped, "alarms": list(self._alarms)[-50:],
+            "line_position_s": lines[0]["position_s"], "line_stopped": any(ln["stopped"] for ln in lines),
+            "lines": lines, "alarms": list(self._alarms)[-50:],
         }
 
     def _changed_web_orders(self) -> list[Order]:
@@ -306,7 +313,8 @@ class PlannedPlant(ABC):
             config = dict(order.configuration) if order is not None else {}
             return {"order": order_id, "state": state, "family": config.get("family", ""),
                     "colour": config.get("colour", ""), "drive": config.get("drive", ""),
-                    "cab": config.get("cab", ""), "powertrain": config.get("powertrain", "")}
+                    "cab": config.get("cab", ""), "powertrain": config.get("powertrain", ""),
+                    "configuration": config}
 
         released = [row(o, "released") for o in snap["sequence"]]
         upcoming = [row(o, "upcoming") for o in snap["upcoming"]]

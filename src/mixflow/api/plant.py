@@ -12,7 +12,15 @@ from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisco
 
 from mixflow.api.clock import to_datetime
 from mixflow.api.deps import STAFF, StaffDep
-from mixflow.api.schemas import ErrorOut, Layout, MachineGroupOut, PlantState, StationOut, TimeControl
+from mixflow.api.schemas import (
+    ErrorOut,
+    Layout,
+    LineOut,
+    MachineGroupOut,
+    PlantState,
+    StationOut,
+    TimeControl,
+)
 from mixflow.model import Plant
 
 router = APIRouter(prefix="/api/plant", tags=["plant"])
@@ -45,12 +53,14 @@ def build_layout(plant: Plant) -> Layout:
         machine_group=[group_index[m.group] for m in machines],
         groups=[MachineGroupOut(id=g.id, shop=g.shop, operation=g.operation, machines=len(g.machines))
                 for g in groups],
-        stations=[StationOut(id=s.id, index=s.index, x=s.drop_cell[0], y=s.drop_cell[1])
-                  for s in plant.line.stations],
+        stations=[StationOut(id=s.id, index=s.index, x=s.drop_cell[0], y=s.drop_cell[1], line=line.id)
+                  for line in plant.lines for s in line.stations],
         chargers=[c for cell in floor.chargers for c in cell],
         agv_ids=list(plant.fleet.agv_ids),
         zones={k: list(v) for k, v in floor.zones.items()},
-        takt_s=plant.line.takt_s,
+        takt_s=plant.lines[0].takt_s,
+        lines=[LineOut(id=line.id, name=line.name or line.id, takt_s=line.takt_s, stations=len(line.stations))
+               for line in plant.lines],
     )
 
 

@@ -22,7 +22,6 @@ from typing import Any
 from mixflow.api.settings import Settings
 from mixflow.errors import MixflowError, ValidationError
 from mixflow.model import Order, OrderStatus, Plant, StatusChange
-from mixflow.reference import build_plant
 
 log = logging.getLogger("mixflow.api")
 
@@ -103,7 +102,7 @@ class PlantProcess:
     """A `LivePlant` whose plant runs in a child process (see the module docstring)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.plant: Plant = build_plant(settings.scale, settings.seed)
+        self.plant: Plant = settings.plant()
         context = mp.get_context("spawn")
         self._conn, child_end = context.Pipe()
         self._process = context.Process(target=_child, args=(settings, child_end), name="mixflow-plant",

@@ -64,6 +64,9 @@ class CatalogueOut(BaseModel):
     currency: str
     base_price: float
     variables: list[VariableOut]
+    product: str = Field("unit", description="what one unit is called (truck, bus): pages say it")
+    products: str = Field("units", description="what several units are called (trucks, buses)")
+    plant: str = Field("", description="name of the plant that builds the catalogue's products")
 
 
 class ConfigureRequest(Strict):
@@ -78,7 +81,9 @@ class PriceRange(BaseModel):
 class ConfigurationState(BaseModel):
     """What remains possible after the user's choices: the answer to one click."""
 
-    valid: dict[str, list[str]] = Field(description="per variable the values still leading to a valid truck")
+    valid: dict[str, list[str]] = Field(
+        description="per variable the values still leading to a valid configuration"
+    )
     count: str = Field(description="exact number of complete valid configurations left (decimal string)")
     price: PriceRange
     complete: bool = Field(description="every variable is chosen")
@@ -116,7 +121,7 @@ class Completion(BaseModel):
 # -- orders -------------------------------------------------------------------------------------------
 class OrderRequest(Strict):
     configuration: Annotated[dict[Name, Name], Field(min_length=1, max_length=200)]
-    requested_date: datetime | None = Field(default=None, description="when the customer wants the truck")
+    requested_date: datetime | None = Field(default=None, description="when the customer wants the product")
 
 
 class Promise(BaseModel):
@@ -152,6 +157,22 @@ class StationOut(BaseModel):
     index: int
     x: int
     y: int
+    line: str = Field("", description="the line the station belongs to (station ids repeat across lines)")
+
+
+class LineOut(BaseModel):
+    """One final-assembly line: its stations are those of `Layout.stations` naming it."""
+
+    id: str
+    name: str
+    takt_s: int
+    stations: int
+
+
+class LineStateOut(BaseModel):
+    id: str
+    position_s: int = Field(description="seconds into the line's current takt")
+    stopped: bool
 
 
 class MachineGroupOut(BaseModel):
@@ -177,7 +198,8 @@ class Layout(BaseModel):
     chargers: list[int] = Field(description="flat x, y of every charger")
     agv_ids: list[str]
     zones: dict[str, list[int]]
-    takt_s: int
+    takt_s: int = Field(description="the first line's takt (`lines` has every line's)")
+    lines: list[LineOut] = Field(default_factory=list)
 
 
 class Alarm(BaseModel):
@@ -199,8 +221,9 @@ class PlantState(BaseModel):
     agv_soc: list[float]
     machines_down: list[int] = Field(description="indices into the layout's machine list")
     machines_busy: list[int]
-    line_position_s: int = Field(description="seconds into the current takt")
-    line_stopped: bool
+    line_position_s: int = Field(description="seconds into the first line's current takt")
+    line_stopped: bool = Field(description="whether any line stands")
+    lines: list[LineStateOut] = Field(default_factory=list)
     alarms: list[Alarm]
 
 
@@ -221,10 +244,13 @@ class SequenceSlot(BaseModel):
     drive: str
     cab: str
     powertrain: str
+    configuration: dict[str, str] = Field(
+        default_factory=dict, description="the order's whole configuration (any catalogue's variables)"
+    )
 
 
 class LineSequence(BaseModel):
-    """The last trucks released to the line, then the next ones waiting, in line order."""
+    """The last units released to the line, then the next ones waiting, in line order."""
 
     at_s: int
     slots: list[SequenceSlot]

@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mixflow.errors import ValidationError
 from mixflow.store import DEFAULT_URL
+
+if TYPE_CHECKING:
+    from mixflow.model import Catalogue, Plant
 
 SECRET_ENV = "MIXFLOW_SECRET_KEY"
 ADMIN_USER_ENV = "MIXFLOW_ADMIN_USER"
@@ -21,6 +25,9 @@ class Settings:
     `secret_key` signs login tokens; taken from MIXFLOW_SECRET_KEY, or drawn at random per process (tokens
     then die with the process). An admin account is seeded from MIXFLOW_ADMIN_USER/MIXFLOW_ADMIN_PASSWORD
     when both are set. Secrets never live in the repository or on the command line.
+
+    The plant is `plant_file` (a mixflow-plant-v1 file) or else the reference plant at `scale` and
+    `seed`; the catalogue is `catalogue_file` or else the reference truck catalogue.
     """
 
     db_url: str = DEFAULT_URL
@@ -35,6 +42,8 @@ class Settings:
     scale: float = 1.0
     seed: int = 0
     twin_speed: float = 60.0
+    plant_file: str | None = None
+    catalogue_file: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 16:
@@ -47,3 +56,21 @@ class Settings:
             raise ValidationError("scale", "must lie in (0, 2]")
         if self.twin_speed <= 0:
             raise ValidationError("twin_speed", "must be positive")
+
+    def plant(self) -> Plant:
+        """The plant served: the plant file, or the reference plant at `scale` and `seed`."""
+        from mixflow.model.plant_file import load_plant
+        from mixflow.reference import build_plant
+
+        if self.plant_file is not None:
+            return load_plant(self.plant_file)
+        return build_plant(self.scale, self.seed)
+
+    def catalogue(self) -> Catalogue:
+        """The catalogue served: the catalogue file, or the reference truck catalogue."""
+        from mixflow.configure.catalogue_file import load_catalogue
+        from mixflow.reference import reference_catalogue
+
+        if self.catalogue_file is not None:
+            return load_catalogue(self.catalogue_file)
+        return reference_catalogue()

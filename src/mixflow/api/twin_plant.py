@@ -35,7 +35,8 @@ class TwinPlant(PlannedPlant):
     thread_name = "mixflow-twin"
 
     def __init__(self, settings: Settings, warm_up_s: int = WARM_UP_S, order_days: int = ORDER_DAYS) -> None:
-        scenario = Scenario(scale=settings.scale, days=order_days, drain_days=0)
+        scenario = Scenario(scale=settings.scale, days=order_days, drain_days=0,
+                            plant_file=settings.plant_file, catalogue_file=settings.catalogue_file)
         plant, catalogue, orders = prepare(scenario, settings.seed)
         self.twin = Twin(plant, catalogue, orders, scenario, settings.seed)
         epoch = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -59,8 +60,8 @@ class TwinPlant(PlannedPlant):
         started = time.perf_counter()
         live = cls(settings)
         live._thread.start()
-        log.warning("twin of the reference plant running (scale %s, %d AGVs, warm-up %.1f s)",
-                    settings.scale, len(live.plant.fleet.agv_ids), time.perf_counter() - started)
+        log.warning("twin of %s running (scale %s, %d AGVs, warm-up %.1f s)", live.plant.name,
+                    live.plant.scale, len(live.plant.fleet.agv_ids), time.perf_counter() - started)
         return live
 
     def set_speed(self, speed: float) -> float:
@@ -106,11 +107,12 @@ class TwinPlant(PlannedPlant):
             if target - self.twin.now_s > 5 * self._speed:  # cannot keep up: drop the debt
                 self._anchor()
 
-    def plant_state(self) -> tuple[list[float], list[float], list[float], dict[str, str], bool]:
+    def plant_state(self) -> tuple[list[float], list[float], list[float], dict[str, str], dict[str, bool]]:
         agvs = self.twin.agvs
         raw = self.twin.snapshot()
+        stopped = {line["id"]: bool(line["stopped"]) for line in raw["lines"]}  # type: ignore[attr-defined]
         return (agvs.x.tolist(), agvs.y.tolist(), agvs.soc.round(3).tolist(), raw["machines"],  # type: ignore[return-value]
-                bool(raw["line"]["stopped"]))  # type: ignore[index]
+                stopped)
 
     def enter_order(self, order: Order) -> None:
         """The twin builds the order as it builds its own order stream."""

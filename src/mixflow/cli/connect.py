@@ -21,7 +21,16 @@ from typing import Any
 
 import typer
 
-from mixflow.cli.options import JSON, SCALE, SEED, check_scale
+from mixflow.cli.options import (
+    CATALOGUE,
+    JSON,
+    PLANT,
+    SCALE,
+    SEED,
+    check_sources,
+    resolve_plant,
+    source_paths,
+)
 from mixflow.connect import topics
 from mixflow.connect.bench import BenchSpec, run_bench
 from mixflow.connect.broker import Broker, parse_broker
@@ -38,7 +47,6 @@ from mixflow.errors import MixflowError, ValidationError
 from mixflow.model import Plant
 from mixflow.model.port import Factory
 from mixflow.plan import PlanOptions, Scheduler
-from mixflow.reference import build_plant
 from mixflow.store.db import connect as connect_store
 from mixflow.twin import Scenario, Twin, prepare
 
@@ -87,7 +95,7 @@ def bench(
         print(f"{key:>16}: {value}")
 
 
-PLANT_ID = typer.Option("changsha", "--plant", help="Plant id: the second level of the topic tree.")
+PLANT_ID = typer.Option("changsha", "--plant-id", help="Plant id: the second level of the topic tree.")
 DB = typer.Option("sqlite:///mixflow.db", "--db", help="Store URL (sqlite:///file.db or postgresql://...).")
 
 
@@ -95,6 +103,8 @@ DB = typer.Option("sqlite:///mixflow.db", "--db", help="Store URL (sqlite:///fil
 def provision(
     scale: float = SCALE,
     seed: int = SEED,
+    plant: Path | None = PLANT,
+    catalogue: Path | None = CATALOGUE,
     plant_id: str = PLANT_ID,
     secret: str = typer.Option(..., "--secret", help="Provisioning secret; device passwords derive from it."),
     gateway_password: str = typer.Option(
@@ -106,7 +116,8 @@ def provision(
     as_json: bool = JSON,
 ) -> None:
     """Register every machine, AGV and the line of the plant; write the broker's password file and ACL."""
-    registry = registry_for_plant(build_plant(check_scale(scale), seed), plant_id, secret)
+    the_plant, _ = resolve_plant(plant, catalogue, scale, seed, 1.0)
+    registry = registry_for_plant(the_plant, plant_id, secret)
     engine, _ = connect_store(db)
     registry.save(engine)
     registry.write_mosquitto_passwords(passwd_file, gateway_password)
@@ -143,10 +154,10 @@ def gateway(
 ) -> None:
     """Run a gateway for the devices registered in --db until interrupted; prints its counters as JSON."""
     engine, _ = connect_store(db)
-    registry = Registry.load(engine, topics.check_name("--plant", plant_id))
+    registry = Registry.load(engine, topics.check_name("--plant-id", plant_id))
     if not len(registry):
         raise ValidationError(
-            "--plant", f"no devices registered for plant {plant_id!r} in {db} (run provision)"
+            "--plant-id", f"no devices registered for plant {plant_id!r} in {db} (run provision)"
         )
     config = GatewayConfig(
         gateway_id=gateway_id,
@@ -179,27 +190,39 @@ def devices(
     days: int = typer.Option(2, "--days", help="Days of order arrivals, as in `mixflow demo`."),
     seed: int = SEED,
     plant_id: str = PLANT_ID,
+    plant: Path | None = PLANT,
+    catalogue: Path | None = CATALOGUE,
 ) -> None:
     """Play the twin as the plant's devices over the broker (in lock step with the cloud) until stopped."""
-    counters = serve_devices(
-        parse_broker(broker), Scenario(scale=check_scale(scale), days=days), seed, plant_id
-    )
+    check_sources(plant, catalogue, scale, seed, 1.0)
+    plant_path, catalogue_path = source_paths(plant, catalogue)
+    scenario = Scenario(scale=scale, days=days, plant_file=plant_path, catalogue_file=catalogue_path)
+    counters = serve_devices(parse_broker(broker), scenario, seed, plant_id)
     print(json.dumps(counters), flush=True)
+
+
+DEMO_SCALE = 0.05
 
 
 @app.command()
 def demo(
     broker: str = BROKER,
-    scale: float = typer.Option(0.05, "--scale", help="Plant size (1.0 = 2,040 machines, 720 AGVs)."),
+    scale: float = typer.Option(
+        DEMO_SCALE, "--scale", help="Reference plant size (1.0 = 2,040 machines, 720 AGVs)."
+    ),
     days: int = typer.Option(1, "--days", help="Days of order arrivals."),
     hours: float = typer.Option(4.0, "--hours", help="Plant hours to run both ways."),
     seed: int = SEED,
+    plant: Path | None = PLANT,
+    catalogue: Path | None = CATALOGUE,
     as_json: bool = JSON,
 ) -> None:
     """Run the scheduler on the twin in-process and through the broker (twin as devices); compare KPIs."""
     if hours <= 0:
         raise ValidationError("--hours", f"must be positive, got {hours:g}")
-    scenario = Scenario(scale=check_scale(scale), days=days)
+    check_sources(plant, catalogue, scale, seed, DEMO_SCALE)
+    plant_path, catalogue_path = source_paths(plant, catalogue)
+    scenario = Scenario(scale=scale, days=days, plant_file=plant_path, catalogue_file=catalogue_path)
     result = compare_over_mqtt(parse_broker(broker), scenario, seed, int(hours * 3600))
     if as_json:
         print(json.dumps(result, default=str))
@@ -220,7 +243,7 @@ def serve_devices(broker: Broker, scenario: Scenario, seed: int, plant_id: str) 
     """Play the twin as the plant's devices until SIGINT/SIGTERM; returns the edge's counters."""
     plant, catalogue, orders = prepare(scenario, seed)
     twin = Twin(plant, catalogue, orders, scenario, seed)
-    edge = FactoryDevices(twin, broker, plant_id, plant.line.id)
+    edge = FactoryDevices(twin, broker, plant_id, plant.lines[0].id)
 
     async def serve() -> None:
         ready = asyncio.Event()
@@ -251,6 +274,17 @@ def plant_kpis(scheduler: Scheduler, plant: Plant, scenario: Scenario, now_s: in
     return {k: v for k, v in kpis.items() if not any(word in k for word in MACHINE_DEPENDENT)}
 
 
+def _source_args(scenario: Scenario) -> list[str]:
+    """The command-line options that name the scenario's plant and catalogue to another process."""
+    if scenario.plant_file is not None:
+        args = ["--plant", scenario.plant_file]
+    else:
+        args = ["--scale", str(scenario.scale)]
+    if scenario.catalogue_file is not None:
+        args += ["--catalogue", scenario.catalogue_file]
+    return args
+
+
 def compare_over_mqtt(broker: Broker, scenario: Scenario, seed: int, until_s: int) -> dict[str, Any]:
     """Run the scheduler on the twin in-process, then on the twin played as devices through the broker,
     to `until_s`; returns both KPI sets, whether they agree, and the traffic it took."""
@@ -272,13 +306,12 @@ def compare_over_mqtt(broker: Broker, scenario: Scenario, seed: int, until_s: in
         "devices",
         "--broker",
         url,
-        "--scale",
-        str(scenario.scale),
+        *_source_args(scenario),
         "--days",
         str(scenario.days),
         "--seed",
         str(seed),
-        "--plant",
+        "--plant-id",
         plant_id,
     ]
     devices = subprocess.Popen(
@@ -293,7 +326,9 @@ def compare_over_mqtt(broker: Broker, scenario: Scenario, seed: int, until_s: in
         if "ready" not in devices.stdout.readline():
             raise MixflowError(f"devices did not start: {devices.stderr.read() if devices.stderr else ''}")
         registry = registry_for_plant(plant, plant_id, uuid.uuid4().hex, LOCKSTEP_HEARTBEAT_MS)
-        config = GatewayConfig(gateway_id="demo", lockstep=True, line_id=plant.line.id, session_expiry_s=0)
+        config = GatewayConfig(
+            gateway_id="demo", lockstep=True, line_id=plant.lines[0].id, session_expiry_s=0
+        )
         began = time.perf_counter()
         remote = _scheduler(plant, scenario, seed, catalogue)
         tracker = CommandTracker(ack_timeout_ms=600_000, max_resends=0)

@@ -1,4 +1,5 @@
-"""`mixflow demo`: the main job. Builds the reference plant and its order stream and shows them (the
+"""`mixflow demo`: the main job. Builds the plant (the reference one, or `--plant FILE` with
+`--catalogue FILE`) and its order stream and shows them (the
 plant, the demand mix, capacity against demand), then runs the plant: the twin with the cloud
 scheduler in charge, a progress bar and live KPI lines, and a self-contained HTML report at the end.
 Ctrl-C stops the run and still writes the report of what ran."""
@@ -18,12 +19,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mixflow.cli.connect import compare_over_mqtt
-from mixflow.cli.options import SEED, check_scale
+from mixflow.cli.options import CATALOGUE, PLANT, SEED, check_sources
 from mixflow.cli.plant import describe_plant
-from mixflow.cli.simulate import scenario_from
+from mixflow.cli.simulate import DEFAULT_SCALE, scenario_from, storm_shop_of
 from mixflow.connect.broker import Broker, parse_broker
 from mixflow.errors import ValidationError
-from mixflow.model import DAY_S, Catalogue, Order, Plant
+from mixflow.model import DAY_S, Catalogue, Order, Plant, Scope
 from mixflow.plan import PlanStore, Scheduler
 from mixflow.reference import feeder_loads, line_loads
 from mixflow.store import connect
@@ -31,11 +32,11 @@ from mixflow.twin import Scenario, Twin, prepare, run
 from mixflow.twin.report import write_report
 
 
-def plant_table(plant: Plant) -> Table:
+def plant_table(plant: Plant, catalogue: Catalogue) -> Table:
     table = Table(title=plant.name)
     table.add_column("what")
     table.add_column("value", justify="right")
-    for key, value in describe_plant(plant).items():
+    for key, value in describe_plant(plant, catalogue).items():
         if isinstance(value, dict):
             for sub, count in value.items():
                 table.add_row(f"  machines in {sub}", f"{count:,}")
@@ -44,13 +45,22 @@ def plant_table(plant: Plant) -> Table:
     return table
 
 
+def mix_variables(catalogue: Catalogue) -> tuple[str, str | None]:
+    """The two model variables the demand mix is shown by: the catalogue's first model variable (the
+    family, say) and, of the others, the one with the most values (the powertrain of a truck)."""
+    model = catalogue.variables_of(Scope.MODEL) or tuple(catalogue.variables)
+    rest = sorted(model[1:], key=lambda v: -len(v.codes))
+    return model[0].name, (rest[0].name if rest else None)
+
+
 def demand_table(catalogue: Catalogue, orders: list[Order], days: int) -> Table:
-    families = Counter(o.configuration["family"] for o in orders)
-    powertrains = Counter(o.configuration["powertrain"] for o in orders)
+    first, second = mix_variables(catalogue)
+    families = Counter(o.configuration[first] for o in orders)
+    powertrains = Counter(o.configuration[second] for o in orders) if second is not None else Counter()
     table = Table(title=f"Demand mix: {len(orders):,} orders in {days} days")
-    table.add_column("family")
+    table.add_column(catalogue.variable(first).label or first)
     table.add_column("orders", justify="right")
-    table.add_column("powertrain")
+    table.add_column(catalogue.variable(second).label or second if second is not None else "")
     table.add_column("orders", justify="right")
     rows = max(len(families), len(powertrains))
     fam, pt = families.most_common(), powertrains.most_common()
@@ -111,7 +121,7 @@ def live_table(now_s: int, scheduler: Scheduler, twin: Twin, orders: int) -> Tab
     table.add_row(
         f"day {day} {tod // 3600:02d}:{tod % 3600 // 60:02d}",
         f"{len(book.placed_s)}/{orders}",
-        str(sum(1 for o in twin.line.at if o is not None)),
+        str(sum(1 for line in twin.lines.values() for o in line.at if o is not None)),
         str(len(book.delivered_s)),
         p95,
         f"{kept}/{len(book.delivered_s)}",
@@ -125,12 +135,18 @@ def live_table(now_s: int, scheduler: Scheduler, twin: Twin, orders: int) -> Tab
 
 def demo(
     days: int = typer.Option(2, "--days", help="Days of order arrivals (the run then drains them)."),
-    scale: float = typer.Option(0.25, "--scale", help="Plant size: 1.0 = 2,040 machines, 720 AGVs."),
+    scale: float = typer.Option(
+        DEFAULT_SCALE, "--scale", help="Reference plant size: 1.0 = 2,040 machines, 720 AGVs."
+    ),
     seed: int = SEED,
+    plant: Path | None = PLANT,
+    catalogue: Path | None = CATALOGUE,
     report: Path = typer.Option(
         Path("mixflow-report.html"), "--report", help="Where to write the HTML report."
     ),
-    storm: bool = typer.Option(False, "--storm", help="Breakdown storm: 10% of the cab shop down for 1 h."),
+    storm: bool = typer.Option(
+        False, "--storm", help="Breakdown storm: 10% of the cab shop (or the plant's first shop) down 1 h."
+    ),
     db: str = typer.Option("sqlite://", "--db", help="Where the scheduler persists its state."),
     mqtt: str | None = typer.Option(
         None,
@@ -143,16 +159,17 @@ def demo(
     With --mqtt the same scheduler then drives the twin again, this time played as devices behind the
     broker (the `mixflow connect devices` process), and the two runs' KPIs are compared side by side.
     """
-    check_scale(scale)
     if days <= 0:
         raise ValidationError("--days", f"must be positive, got {days}")
     console = Console()
-    scenario = scenario_from(days, scale, None, 1.0, storm)
-    with console.status("building the reference plant and its orders"):
-        plant, catalogue, orders = prepare(scenario, seed)
-    console.print(plant_table(plant))
-    console.print(demand_table(catalogue, orders, days))
-    console.print(capacity_table(plant, catalogue, orders, days))
+    with console.status("reading the plant and its catalogue"):
+        shop = storm_shop_of(check_sources(plant, catalogue, scale, seed, DEFAULT_SCALE))
+    scenario = scenario_from(days, scale, None, 1.0, storm, 1.0, plant, catalogue, storm_shop=shop)
+    with console.status("building the plant and its orders"):
+        the_plant, the_catalogue, orders = prepare(scenario, seed)
+    console.print(plant_table(the_plant, the_catalogue))
+    console.print(demand_table(the_catalogue, orders, days))
+    console.print(capacity_table(the_plant, the_catalogue, orders, days))
     _engine, sessions = connect(db)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -161,7 +178,7 @@ def demo(
         TimeElapsedColumn(),
         console=console,
     )
-    delivered_task = progress.add_task("trucks delivered", total=len(orders))
+    delivered_task = progress.add_task(f"{the_catalogue.products} delivered", total=len(orders))
     clock_task = progress.add_task("plant hours", total=scenario.end_s // 3600)
     last_draw = [0.0]
     with Live(Group(progress, Table()), console=console, refresh_per_second=4) as live:
@@ -180,7 +197,7 @@ def demo(
         console.print("[yellow]interrupted: the report covers what ran[/yellow]")
     k = result.kpis
     console.print(
-        f"delivered {k['delivered']}/{k['orders']} trucks, order-to-delivery p50 "
+        f"delivered {k['delivered']}/{k['orders']} {the_catalogue.products}, order-to-delivery p50 "
         f"{k['order_to_delivery_days']['p50']} / p95 {k['order_to_delivery_days']['p95']} / max "
         f"{k['order_to_delivery_days']['max']} days, promises kept {k['promises_kept']:.1%}, "
         f"line stops {k['line_stops']}, AGV collisions {k['agv_collisions']}, wall {k['wall_s']} s"

@@ -1,12 +1,17 @@
-"""`mixflow serve`: the API and the web pages, over the reference plant run live in the twin."""
+"""`mixflow serve`: the API and the web pages, over a plant (the reference one, or `--plant FILE` with
+`--catalogue FILE`) run live in the twin or behind a broker."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from mixflow.cli.options import CATALOGUE, PLANT, check_sources, source_paths
 from mixflow.errors import ValidationError
+
+DEFAULT_SCALE = 1.0
 
 
 def serve(
@@ -16,15 +21,19 @@ def serve(
     mqtt: Annotated[str | None, typer.Option("--mqtt", help="broker of a real plant: mqtt://host:port")] = (
         None
     ),
-    twin: Annotated[bool | None, typer.Option("--twin/--no-twin", help="run the reference plant in the twin "
+    twin: Annotated[bool | None, typer.Option("--twin/--no-twin", help="run the plant in the twin "
                                                "(the default without --mqtt)")] = None,
     port: Annotated[int, typer.Option("--port", help="TCP port to listen on")] = 8000,
-    plant_id: Annotated[str, typer.Option("--plant", help="plant id of the devices on the broker")] = (
+    plant_id: Annotated[str, typer.Option("--plant-id", help="plant id of the devices on the broker")] = (
         "changsha"
     ),
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
-    scale: Annotated[float, typer.Option("--scale", help="plant scale of the twin (1.0: 720 AGVs)")] = 1.0,
+    scale: Annotated[float, typer.Option("--scale", help="reference plant scale (1.0: 720 AGVs)")] = (
+        DEFAULT_SCALE
+    ),
     seed: Annotated[int, typer.Option("--seed", help="seed of the twin")] = 0,
+    plant: Path | None = PLANT,
+    catalogue: Path | None = CATALOGUE,
     speed: Annotated[float, typer.Option("--speed", help="twin seconds per wall second")] = 60.0,
 ) -> None:
     """Serve the API (OpenAPI at /openapi.json) and the pages (configurator, orders, plant, planner).
@@ -40,8 +49,10 @@ def serve(
     if not 0 < port < 65536:
         raise ValidationError("--port", f"{port} is not a TCP port")
     run_twin = twin if twin is not None else mqtt is None
+    check_sources(plant, catalogue, scale, seed, DEFAULT_SCALE)
+    plant_path, catalogue_path = source_paths(plant, catalogue)
     settings = Settings(db_url=db, mqtt_url=mqtt, twin=run_twin, scale=scale, seed=seed, twin_speed=speed,
-                        plant_id=plant_id)
+                        plant_id=plant_id, plant_file=plant_path, catalogue_file=catalogue_path)
     live = start_live_plant(settings)
     app = create_app(settings, live)
     typer.echo(f"mixflow: serving on http://{host}:{port}/ (OpenAPI document at /openapi.json)", err=True)

@@ -1,6 +1,7 @@
 """`mixflow simulate`: run the reference plant with the cloud scheduler in charge and print the KPIs.
 
-`mixflow simulate [--days N] [--scale S] [--seed K] --json` prints one JSON object;
+`mixflow simulate [--days N] [--scale S | --plant FILE] [--catalogue FILE] [--seed K] --json` prints one
+JSON object;
 `mixflow simulate sweep --agvs 500,700,900 --mtbf-factor 0.5,1` runs a what-if grid in a process pool
 (or on Ray with `--ray ADDRESS`, an optional extra).
 """
@@ -12,46 +13,83 @@ from pathlib import Path
 
 import typer
 
-from mixflow.cli.options import SEED, check_scale
+from mixflow.cli.options import CATALOGUE, PLANT, SEED, check_scale, check_sources, source_paths
 from mixflow.errors import ValidationError
-from mixflow.model import DAY_S
+from mixflow.model import DAY_S, Plant
 from mixflow.twin import Scenario, Storm, run
 from mixflow.twin.report import write_report
 from mixflow.twin.sweep import sweep as run_sweep
 
-app = typer.Typer(help="Simulate the reference plant (twin + cloud scheduler) and report KPIs.")
+app = typer.Typer(help="Simulate a plant (twin + cloud scheduler; by default the reference one); print KPIs.")
+
+DEFAULT_SCALE = 0.25
+STORM_SHOP = "cab"
 
 
 def scenario_from(
-    days: int, scale: float, agvs: int | None, mtbf_factor: float, storm: bool, demand: float = 1.0
+    days: int,
+    scale: float,
+    agvs: int | None,
+    mtbf_factor: float,
+    storm: bool,
+    demand: float = 1.0,
+    plant_file: Path | None = None,
+    catalogue_file: Path | None = None,
+    *,
+    storm_shop: str = STORM_SHOP,
 ) -> Scenario:
-    """The scenario the options describe; `storm` takes 10% of the cab shop down for an hour on day 1."""
+    """The scenario the options describe; `storm` takes 10% of `storm_shop` (the reference plant's cab
+    shop) down for an hour on day 1. The plant and catalogue files travel as absolute paths."""
     check_scale(scale)
     if days <= 0:
         raise ValidationError("--days", f"must be positive, got {days}")
-    storms = (Storm("cab", 0.10, DAY_S + 9 * 3600, 3600),) if storm else ()
+    storms = (Storm(storm_shop, 0.10, DAY_S + 9 * 3600, 3600),) if storm else ()
+    plant_path, catalogue_path = source_paths(plant_file, catalogue_file)
     return Scenario(
-        scale=scale, days=days, agvs=agvs, mtbf_factor=mtbf_factor, storms=storms, demand_factor=demand
+        scale=scale,
+        days=days,
+        agvs=agvs,
+        mtbf_factor=mtbf_factor,
+        storms=storms,
+        demand_factor=demand,
+        plant_file=plant_path,
+        catalogue_file=catalogue_path,
     )
+
+
+def storm_shop_of(plant: Plant | None) -> str:
+    """The shop a --storm hits: the reference cab shop, or the first shop of a plant without one."""
+    shops = [s.id for s in plant.shops] if plant is not None else []
+    if STORM_SHOP in shops or not shops:
+        return STORM_SHOP
+    return shops[0]
 
 
 @app.callback(invoke_without_command=True)
 def simulate(
     ctx: typer.Context,
     days: int = typer.Option(2, "--days", help="Days of order arrivals (the run drains them afterwards)."),
-    scale: float = typer.Option(0.25, "--scale", help="Plant size: 1.0 = 2,040 machines, 720 AGVs."),
+    scale: float = typer.Option(
+        DEFAULT_SCALE, "--scale", help="Reference plant size: 1.0 = 2,040 machines, 720 AGVs."
+    ),
     seed: int = SEED,
+    plant: Path | None = PLANT,
+    catalogue: Path | None = CATALOGUE,
     agvs: int | None = typer.Option(None, "--agvs", help="Fleet size (default: the reference fleet)."),
     mtbf_factor: float = typer.Option(1.0, "--mtbf-factor", help="Scale every MTBF; 0 = no breakdowns."),
-    storm: bool = typer.Option(False, "--storm", help="Breakdown storm: 10% of the cab shop down 1 h."),
-    demand: float = typer.Option(1.0, "--demand", help="Demand factor over the reference order stream."),
+    storm: bool = typer.Option(
+        False, "--storm", help="Breakdown storm: 10% of the cab shop (or the plant's first shop) down 1 h."
+    ),
+    demand: float = typer.Option(1.0, "--demand", help="Demand factor over the generated order stream."),
     report: Path | None = typer.Option(None, "--report", help="Also write an HTML report here."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only, on stdout."),
 ) -> None:
     """Run one scenario and print its KPIs."""
     if ctx.invoked_subcommand is not None:
         return
-    result = run(scenario_from(days, scale, agvs, mtbf_factor, storm, demand), seed)
+    shop = storm_shop_of(check_sources(plant, catalogue, scale, seed, DEFAULT_SCALE))
+    scenario = scenario_from(days, scale, agvs, mtbf_factor, storm, demand, plant, catalogue, storm_shop=shop)
+    result = run(scenario, seed)
     if report is not None:
         write_report(result, report)
     if as_json:
@@ -74,7 +112,9 @@ def sweep(
     agvs: str = typer.Option("", "--agvs", help="Comma-separated fleet sizes, e.g. 500,700,900."),
     mtbf_factor: str = typer.Option("1", "--mtbf-factor", help="Comma-separated MTBF factors."),
     days: int = typer.Option(1, "--days"),
-    scale: float = typer.Option(0.25, "--scale"),
+    scale: float = typer.Option(DEFAULT_SCALE, "--scale"),
+    plant: Path | None = PLANT,
+    catalogue: Path | None = CATALOGUE,
     seeds: int = typer.Option(1, "--seeds", help="Seeds 0..n-1 per point."),
     workers: int = typer.Option(2, "--workers", help="Processes of the local pool."),
     ray: str | None = typer.Option(None, "--ray", help="Ray cluster address (needs `pip install ray`)."),
@@ -83,7 +123,10 @@ def sweep(
     """Run a grid of scenarios (fleet size x breakdown rate) and print one KPI line per point."""
     fleets: list[int | None] = [int(a) for a in _floats(agvs, "--agvs")] or [None]
     factors = _floats(mtbf_factor, "--mtbf-factor")
-    scenarios = [scenario_from(days, scale, a, f, False) for a in fleets for f in factors]
+    check_sources(plant, catalogue, scale, 0, DEFAULT_SCALE)  # bad files fail here, not in a worker
+    scenarios = [
+        scenario_from(days, scale, a, f, False, 1.0, plant, catalogue) for a in fleets for f in factors
+    ]
     results = run_sweep(scenarios, list(range(seeds)), workers, ray)
     rows = [
         {

@@ -43,7 +43,9 @@ def to_messages(
 ) -> list[Outgoing]:
     """The device messages that carry one port command.
 
-    Line-side work (release to line, posted material tasks) goes to the line's controller `line_id`;
+    Line-side work (release to line, posted material tasks) goes to the controller of the line the
+    command names (`ReleaseToLine.line`, `MaterialTask.line`; the device id of a line controller is
+    its line's id), or to `line_id` where it names none;
     a fleet step (MoveAgvs) goes as one message to the AGV fleet controller `FLEET_ID`, as AGV
     vendors' fleet managers take it (one message per AGV per second would be 720 msg/s for nothing).
     """
@@ -68,14 +70,14 @@ def to_messages(
             )
         ]
     if isinstance(command, ReleaseToLine):
-        return [make("line", line_id, "release_to_line", order_id=command.order_id, slot=command.slot,
-                     spacing=command.spacing)]
+        return [make("line", command.line or line_id, "release_to_line", order_id=command.order_id,
+                     slot=command.slot, spacing=command.spacing, line=command.line)]
     if isinstance(command, PostTask):
         task = command.task
         return [
             make(
                 "line",
-                line_id,
+                task.line or line_id,
                 "post_task",
                 task_id=task.id,
                 part=task.part,
@@ -86,6 +88,7 @@ def to_messages(
                 payload_kg=task.payload_kg,
                 order_id=task.order_id,
                 station=task.station,
+                line=task.line,
             )
         ]
     if isinstance(command, AssignTask):
@@ -132,7 +135,7 @@ def from_message(message: CommandMessage) -> Command:
             spacing = int(f.get("spacing", 0))
             if spacing < 0:
                 raise PayloadError("schema", f"release_to_line spacing must be >= 0, got {spacing}")
-            return ReleaseToLine(str(f["order_id"]), int(f["slot"]), spacing)
+            return ReleaseToLine(str(f["order_id"]), int(f["slot"]), spacing, str(f.get("line", "")))
         if message.type == "post_task":
             task = MaterialTask(
                 str(f["task_id"]),
@@ -144,6 +147,7 @@ def from_message(message: CommandMessage) -> Command:
                 float(f["payload_kg"]),
                 str(f.get("order_id", "")),
                 str(f.get("station", "")),
+                str(f.get("line", "")),
             )
             return PostTask(task)
         if message.type == "assign_task":

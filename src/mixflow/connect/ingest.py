@@ -251,9 +251,9 @@ class Ingest:
         elif kind == "battery_low":
             event = AgvBatteryLow(at, device_id, message.soc)
         elif kind == "line_stopped":
-            event = LineStopped(at, f["station_id"], f["order_id"], f["cause"])
+            event = LineStopped(at, f["station_id"], f["order_id"], f["cause"], device_id)
         elif kind == "truck_off_line":
-            event = TruckOffLine(at, f["order_id"])
+            event = TruckOffLine(at, f["order_id"], device_id)
         elif kind == "truck_delivered":
             event = TruckDelivered(at, f["order_id"])
         elif kind == "order_placed":

@@ -182,12 +182,13 @@ class Registry:
 
 
 def plant_devices(plant: Plant) -> Iterable[tuple[str, str]]:
-    """(device id, kind) of every machine and AGV of a plant, its line and AGV fleet controllers."""
+    """(device id, kind) of every machine and AGV of a plant, its lines' and AGV fleet controllers."""
     for machine in plant.machines:
         yield machine.id, "machine"
     for agv_id in plant.fleet.agv_ids:
         yield agv_id, "agv"
-    yield plant.line.id, "line"
+    for line in plant.lines:
+        yield line.id, "line"
     yield "fleet", "fleet"  # the AGV fleet controller (commands.FLEET_ID)
 
 

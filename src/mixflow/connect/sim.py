@@ -47,7 +47,8 @@ REMEMBERED_COMMANDS = 100_000
 
 
 def event_messages(event: Event, line_id: str) -> list[Message]:
-    """The device message that reports one factory event."""
+    """The device message that reports one factory event. A line stop and a truck off the line come
+    from the controller of the line they name (`line_id`, the first line's, where they name none)."""
     if isinstance(event, OrderPlaced):
         order = event.order
         body = {
@@ -93,10 +94,12 @@ def event_messages(event: Event, line_id: str) -> list[Message]:
             "order_id": event.order_id,
             "cause": event.cause,
         }
-        return [("line", line_id, "event", fields)]
-    kind = "truck_off_line" if isinstance(event, TruckOffLine) else "truck_delivered"
-    assert isinstance(event, TruckOffLine | TruckDelivered)
-    return [("line", line_id, "event", {"type": kind, "order_id": event.order_id})]
+        return [("line", event.line or line_id, "event", fields)]
+    if isinstance(event, TruckOffLine):
+        fields = {"type": "truck_off_line", "order_id": event.order_id}
+        return [("line", event.line or line_id, "event", fields)]
+    assert isinstance(event, TruckDelivered)
+    return [("line", line_id, "event", {"type": "truck_delivered", "order_id": event.order_id})]
 
 
 class FactoryDevices:

@@ -5,11 +5,17 @@ The cloud scheduler drives it one step at a time: `post(task)` when the line cal
 cell. Each step it (re)assigns open tasks to robots by true grid distance (min-cost assignment),
 sends robots that could not finish their next errand on their charge to a free charger (each
 charger serves one robot at a time) and drains batteries per move, more when loaded.
+
+A fleet may mix robot types (`EnergySpec` per type, `type_of` per robot): battery, drain, charging
+power and payload are per-robot arrays, a charger with its own power limit charges no faster than
+that, and a task only goes to a robot that can carry its payload.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -37,7 +43,8 @@ class RobotState(IntEnum):
 
 @dataclass(frozen=True)
 class EnergySpec:
-    """Battery model per step: `drain_kwh_per_move` per cell moved, times `loaded_factor` when loaded."""
+    """Battery model per step of one robot type: `drain_kwh_per_move` per cell moved, times
+    `loaded_factor` when loaded; `payload_kg` is the most the type carries (no limit by default)."""
 
     battery_kwh: float
     drain_kwh_per_move: float
@@ -45,6 +52,7 @@ class EnergySpec:
     loaded_factor: float = 1.5
     low_soc: float = 0.25
     reserve_moves: int = 200
+    payload_kg: float = math.inf
 
     def __post_init__(self) -> None:
         for name in ("battery_kwh", "drain_kwh_per_move", "charge_kwh_per_step"):
@@ -56,6 +64,8 @@ class EnergySpec:
             raise ValidationError("EnergySpec.low_soc", "must lie between 0 and 1")
         if self.reserve_moves < 0:
             raise ValidationError("EnergySpec.reserve_moves", "must be >= 0")
+        if not self.payload_kg > 0:
+            raise ValidationError("EnergySpec.payload_kg", "must be positive")
 
 
 @dataclass(frozen=True)
@@ -69,17 +79,23 @@ class Delivery:
 
 
 class FleetManager:
-    """Stateful fleet: one PIBT planner, a task pool, batteries and exclusive chargers."""
+    """Stateful fleet: one PIBT planner, a task pool, batteries and exclusive chargers.
+
+    `energy` is one `EnergySpec` for every robot, or one per type with `type_of` giving each robot's
+    type; `charger_kwh_per_step` caps what each charger gives a step (0: the robot's own rate).
+    """
 
     def __init__(
         self,
         grid: Grid,
         homes: np.ndarray,
         chargers: np.ndarray,
-        energy: EnergySpec,
+        energy: EnergySpec | Sequence[EnergySpec],
         options: PlannerOptions | None = None,
         seed: int = 0,
         reassign_every: int = 10,
+        type_of: Sequence[int] | np.ndarray | None = None,
+        charger_kwh_per_step: Sequence[float] | np.ndarray | None = None,
     ) -> None:
         homes = np.asarray(homes, dtype=np.int32)
         self.chargers = np.asarray(chargers, dtype=np.int32)
@@ -88,14 +104,34 @@ class FleetManager:
                 raise ValidationError("FleetManager.chargers", f"charger {grid.xy(int(c))} is blocked")
         if reassign_every < 1:
             raise ValidationError("FleetManager.reassign_every", "must be >= 1")
+        n = len(homes)
+        types = (energy,) if isinstance(energy, EnergySpec) else tuple(energy)
+        if not types:
+            raise ValidationError("FleetManager.energy", "needs at least one robot type")
+        kinds = np.zeros(n, dtype=np.int64) if type_of is None else np.asarray(type_of, dtype=np.int64)
+        if kinds.shape != (n,) or (n and not (kinds.min() >= 0 and kinds.max() < len(types))):
+            raise ValidationError("FleetManager.type_of", f"needs one type in 0..{len(types) - 1} per robot")
+        limit = np.zeros(len(self.chargers)) if charger_kwh_per_step is None else charger_kwh_per_step
+        self.charger_kwh_per_step = np.asarray(limit, dtype=np.float64)
+        if self.charger_kwh_per_step.shape != (len(self.chargers),) or (self.charger_kwh_per_step < 0).any():
+            raise ValidationError("FleetManager.charger_kwh_per_step", "needs one value >= 0 per charger")
         self.grid = grid
-        self.energy = energy
+        self.energy = types[0]
+        self.types = types
+        self.type_of = kinds
+        # per robot, from its type
+        self.battery_kwh = np.array([t.battery_kwh for t in types])[kinds]
+        self.drain_kwh_per_move = np.array([t.drain_kwh_per_move for t in types])[kinds]
+        self.charge_kwh_per_step = np.array([t.charge_kwh_per_step for t in types])[kinds]
+        self.loaded_factor = np.array([t.loaded_factor for t in types])[kinds]
+        self.low_soc = np.array([t.low_soc for t in types])[kinds]
+        self.reserve_moves = np.array([t.reserve_moves for t in types], dtype=np.int64)[kinds]
+        self.payload_kg = np.array([t.payload_kg for t in types])[kinds]
         self.homes = homes.copy()
         self.planner = PIBTPlanner(grid, homes, homes, options, seed=seed)
-        n = len(homes)
         self.state = np.zeros(n, dtype=np.int8)
         self.task_of: list[str | None] = [None] * n
-        self.soc_kwh = np.full(n, energy.battery_kwh)
+        self.soc_kwh = self.battery_kwh.copy()
         self.charger_owner = np.full(len(self.chargers), -1, dtype=np.int64)
         self.charger_of = np.full(n, -1, dtype=np.int64)
         self.tasks: dict[str, FleetTask] = {}  # posted and not yet delivered: open or on a robot
@@ -121,6 +157,15 @@ class FleetManager:
     @property
     def positions(self) -> np.ndarray:
         return self.planner.positions
+
+    @property
+    def max_payload_kg(self) -> float:
+        """The most any robot of the fleet carries (a heavier task waits for ever)."""
+        return float(self.payload_kg.max()) if self.n_robots else 0.0
+
+    def can_carry(self, task: FleetTask) -> bool:
+        """Whether some robot type of the fleet can carry the task's payload."""
+        return task.payload_kg <= self.max_payload_kg
 
     def post(self, task: FleetTask) -> None:
         """Add a material task to the pool; it is assigned at the next step. A delivered task leaves the
@@ -231,7 +276,7 @@ class FleetManager:
         nxt = self.planner.step(held)
         moved = nxt != before
         loaded = self.state == RobotState.TO_DROPOFF
-        drain = np.where(loaded, self.energy.loaded_factor, 1.0) * self.energy.drain_kwh_per_move
+        drain = np.where(loaded, self.loaded_factor, 1.0) * self.drain_kwh_per_move
         self.soc_kwh = np.maximum(self.soc_kwh - moved * drain, 0.0)
         self._arrivals(nxt, now + 1)
         flat = (self.soc_kwh <= 0.0) & (self.state != RobotState.BROKEN)
@@ -257,9 +302,13 @@ class FleetManager:
             self.charger_of[robot] = -1
         self.state[robot] = RobotState.IDLE
 
-    def _moves_kwh(self, moves: np.ndarray, loaded: bool) -> np.ndarray:
-        factor = self.energy.loaded_factor if loaded else 1.0
-        return moves * self.energy.drain_kwh_per_move * factor
+    def _moves_kwh(self, moves: np.ndarray, loaded: bool, robots: np.ndarray | None = None) -> np.ndarray:
+        """Energy of `moves` cells for each robot of `robots` (all robots if None)."""
+        pick = slice(None) if robots is None else robots
+        drain = self.drain_kwh_per_move[pick]
+        if loaded:
+            return moves * drain * self.loaded_factor[pick]
+        return moves * drain * 1.0
 
     def _charger_distance(self) -> np.ndarray:
         """Moves from every cell to the nearest charger (INF if none reachable); cached per wall set."""
@@ -277,15 +326,13 @@ class FleetManager:
 
         Charged robots are released first, so their chargers can be handed on in the same call.
         """
-        full = self.energy.battery_kwh
+        full = self.battery_kwh
         for robot in np.flatnonzero(self.state == RobotState.CHARGING):
-            if self.soc_kwh[robot] >= 0.98 * full:
+            if self.soc_kwh[robot] >= 0.98 * full[robot]:
                 self._drop_errand(int(robot))
                 self.planner.set_goal(int(robot), self._home_or_here(int(robot)))
-        reach = (
-            self._charger_distance()[self.positions] / self.planner.distances.unit + self.energy.reserve_moves
-        )
-        floor = np.maximum(self.energy.low_soc * full, self._moves_kwh(reach, False))
+        reach = self._charger_distance()[self.positions] / self.planner.distances.unit + self.reserve_moves
+        floor = np.maximum(self.low_soc * full, self._moves_kwh(reach, False))
         low = (self.state == RobotState.IDLE) & (self.soc_kwh < floor)
         free = np.flatnonzero(self.charger_owner < 0)
         if not low.any() or free.size == 0:
@@ -305,12 +352,10 @@ class FleetManager:
             self.planner.set_goal(agv, int(self.chargers[charger]))
 
     def _assign(self, now: int) -> None:
-        """Min-cost assignment of open tasks to idle and not-yet-loaded robots, by grid distance."""
+        """Min-cost assignment of open tasks to idle and not-yet-loaded robots, by grid distance; a
+        robot only takes a task it can carry."""
         candidates = np.flatnonzero(
-            (
-                (self.state == RobotState.IDLE)
-                & (self.soc_kwh >= self.energy.low_soc * self.energy.battery_kwh)
-            )
+            ((self.state == RobotState.IDLE) & (self.soc_kwh >= self.low_soc * self.battery_kwh))
             | (self.state == RobotState.TO_PICKUP)
         )
         holders = candidates[self.state[candidates] == RobotState.TO_PICKUP]
@@ -320,9 +365,13 @@ class FleetManager:
         if not pending or candidates.size == 0:
             return
         pending.sort(key=lambda t: (self.tasks[t].deadline, t))
-        pending = pending[: len(candidates)]  # the most urgent first when robots are short
+        pending = self._most_urgent(pending, self.payload_kg[candidates])
+        if not pending:
+            return
         to_charger = self._charger_distance()
         here = self.positions[candidates]
+        carries = self.payload_kg[candidates]
+        reserve = self.reserve_moves[candidates]
         cost = np.empty((len(candidates), len(pending)))
         for k, task_id in enumerate(pending):
             task = self.tasks[task_id]
@@ -331,9 +380,9 @@ class FleetManager:
             after = float(to_charger[task.dropoff])
             reachable = (to_pickup < INF) & (carry < INF) & (after < INF)
             unit = self.planner.distances.unit  # distance fields count cost units, energy needs moves
-            need = self._moves_kwh((to_pickup + after) / unit + self.energy.reserve_moves, False)
-            need = need + self._moves_kwh(np.array(carry / unit), True)
-            ok = reachable & (self.soc_kwh[candidates] >= need)
+            need = self._moves_kwh((to_pickup + after) / unit + reserve, False, candidates)
+            need = need + self._moves_kwh(np.array(carry / unit), True, candidates)
+            ok = reachable & (self.soc_kwh[candidates] >= need) & (carries >= task.payload_kg)
             keep = candidates == holder_of.get(task_id, -1)  # switching must gain more than one move
             cost[:, k] = np.where(ok, to_pickup - keep * float(unit), FORBIDDEN)
         for robot in candidates:
@@ -355,6 +404,27 @@ class FleetManager:
         for robot in candidates:
             if int(robot) not in chosen and self.planner.goals[robot] != self.homes[robot]:
                 self.planner.set_goal(int(robot), self._home_or_here(int(robot)))
+
+    def _most_urgent(self, pending: list[str], carries: np.ndarray) -> list[str]:
+        """The most urgent tasks (`pending` is in urgency order) worth offering robots that carry
+        `carries` kg: for each payload class of those robots, up to one task per robot among those the
+        class can carry; tasks none of them can carry wait."""
+        n = len(carries)
+        classes = np.unique(carries)
+        if len(classes) == 1:
+            limit = float(classes[0])
+            fits = [t for t in pending if self.tasks[t].payload_kg <= limit]
+            return fits[:n]  # the most urgent first when robots are short
+        taken = np.zeros(len(classes), dtype=np.int64)
+        kept = []
+        for task_id in pending:
+            able = classes >= self.tasks[task_id].payload_kg
+            if (able & (taken < n)).any():
+                kept.append(task_id)
+                taken += able
+            elif (taken >= n).all():
+                break
+        return kept
 
     def _arrivals(self, nxt: np.ndarray, now: int) -> None:
         errand = (self.state >= RobotState.TO_PICKUP) & (self.state <= RobotState.TO_CHARGER)
@@ -383,8 +453,12 @@ class FleetManager:
         charging = (self.state == RobotState.CHARGING) & (
             nxt == self.chargers[np.maximum(self.charger_of, 0)]
         )
+        rate = self.charge_kwh_per_step
+        if self.charger_kwh_per_step.any():  # a charger gives no more than its own power
+            limit = self.charger_kwh_per_step[np.maximum(self.charger_of, 0)]
+            rate = np.where(limit > 0, np.minimum(rate, limit), rate)
         self.soc_kwh = np.where(
             charging,
-            np.minimum(self.soc_kwh + self.energy.charge_kwh_per_step, self.energy.battery_kwh),
+            np.minimum(self.soc_kwh + rate, self.battery_kwh),
             self.soc_kwh,
         )

@@ -35,23 +35,36 @@ def step_seconds(plant: Plant) -> float:
 
 
 def energy_from_spec(spec: AgvSpec, cell_m: float, step_s: float) -> EnergySpec:
-    """The battery model per step of an AGV spec."""
+    """The battery model per step of an AGV spec, and what it carries."""
     return EnergySpec(
         battery_kwh=spec.battery_kwh,
         drain_kwh_per_move=spec.drain_kwh_per_m * cell_m,
         charge_kwh_per_step=spec.charge_kw * step_s / 3600.0,
         loaded_factor=spec.loaded_drain_factor,
         low_soc=spec.low_soc,
+        payload_kg=spec.payload_kg,
     )
 
 
 def fleet_for_plant(plant: Plant, options: PlannerOptions | None = None, seed: int = 0) -> FleetManager:
-    """A fleet manager for the plant's AGVs, starting at their homes with full batteries."""
+    """A fleet manager for the plant's AGVs, starting at their homes with full batteries: each AGV with
+    its own type's battery, drain, charging power and payload, each charger with its power limit."""
     grid = grid_from_floor(plant.floor)
     homes = np.array([grid.cell(x, y) for x, y in plant.fleet.homes], dtype=np.int32)
     chargers = np.array([grid.cell(x, y) for x, y in plant.floor.chargers], dtype=np.int32)
-    energy = energy_from_spec(plant.fleet.spec, plant.floor.cell_m, step_seconds(plant))
-    return FleetManager(grid, homes, chargers, energy, options, seed=seed)
+    step_s = step_seconds(plant)
+    energy = tuple(energy_from_spec(t, plant.floor.cell_m, step_s) for t in plant.fleet.types)
+    charger_limit = np.array(plant.floor.charger_kw, dtype=np.float64) * step_s / 3600.0
+    return FleetManager(
+        grid,
+        homes,
+        chargers,
+        energy,
+        options,
+        seed=seed,
+        type_of=plant.fleet.type_of,
+        charger_kwh_per_step=charger_limit,
+    )
 
 
 def fleet_task(task: MaterialTask, grid: Grid, step_s: float = 1.0) -> FleetTask:

@@ -1,4 +1,4 @@
-"""The plant: one final-assembly line, feeder shops of machine groups, the floor grid and the AGV fleet.
+"""The plant: final-assembly lines, feeder shops of machine groups, the floor grid and the AGV fleet.
 
 Cells are `(x, y)` with x the column and y the row, both 0-based (the MovingAI convention). The floor
 keeps its blocked cells and one-way lanes as numpy arrays because the fleet planner reads them in
@@ -294,7 +294,9 @@ class FloorGrid:
     docks: tuple[Cell, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.charger_kw and len(self.charger_kw) != len(self.chargers):
+        if not self.charger_kw:
+            object.__setattr__(self, "charger_kw", (0.0,) * len(self.chargers))
+        if len(self.charger_kw) != len(self.chargers):
             raise ValidationError("floor", "needs one power (kW) per charger, or none")
         if self.blocked.shape != (self.height, self.width) or self.exits.shape != (self.height, self.width):
             raise ValidationError("floor", f"arrays must be {self.height}x{self.width} (rows x columns)")
@@ -458,11 +460,6 @@ class Plant:
                         )
 
     @property
-    def line(self) -> AssemblyLine:
-        """The first line (transitional: callers move to `lines`)."""
-        return self.lines[0]
-
-    @property
     def machine_groups(self) -> tuple[MachineGroup, ...]:
         return tuple(g for shop in self.shops for g in shop.groups)
 
@@ -491,6 +488,10 @@ class Plant:
         raise UnknownNameError("shop", shop_id, [s.id for s in self.shops])
 
     def assembly_line(self, line_id: str) -> AssemblyLine:
+        """The line `line_id` ("" names the first line: what stores and messages from before lines were
+        named carry)."""
+        if not line_id:
+            return self.lines[0]
         for line in self.lines:
             if line.id == line_id:
                 return line
@@ -517,15 +518,40 @@ class Plant:
         self, config: Mapping[str, str], attributes: Mapping[str, float]
     ) -> list[FeederWork]:
         """The feeder-shop operations one unit of `config` needs, by part in routing order; `attributes`
-        are the configuration's summed value attributes, which durations may depend on."""
-        ops: list[FeederWork] = []
-        for routing in sorted(self.routings, key=lambda r: r.part):
-            ops += routing.operations(config, attributes)
-        return ops
+        are the configuration's summed value attributes, which durations may depend on.
+
+        Remembered per value of what the routings read (a few variables and attributes), so the
+        thousands of orders a promise or a capacity check walks through cost a look-up each."""
+        reads: _RoutingReads | None = self.__dict__.get("_routing_reads")
+        if reads is None:
+            reads = _RoutingReads(
+                sorted({v for r in self.routings for v in r.variables()}),
+                sorted({a for r in self.routings for a in r.attributes()}),
+            )
+            object.__setattr__(self, "_routing_reads", reads)
+        key = (tuple(config.get(v) for v in reads.names), tuple(attributes.get(a) for a in reads.attributes))
+        ops = reads.known.get(key)
+        if ops is None:
+            found: list[FeederWork] = []
+            for routing in sorted(self.routings, key=lambda r: r.part):
+                found += routing.operations(config, attributes)
+            reads.known[key] = ops = tuple(found)
+        return list(ops)
 
     def lines_for(self, config: Mapping[str, str]) -> tuple[AssemblyLine, ...]:
         """The lines that can build `config`."""
         return tuple(line for line in self.lines if line.can_build(config))
+
+
+@dataclass
+class _RoutingReads:
+    """What the routings read of a configuration, and the operations found per value of it."""
+
+    names: list[str]
+    attributes: list[str]
+    known: dict[tuple[tuple[str | None, ...], tuple[float | None, ...]], tuple[FeederWork, ...]] = field(
+        default_factory=dict
+    )
 
 
 def _unique(kind: str, ids: list[str]) -> None:

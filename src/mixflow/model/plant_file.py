@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from mixflow.errors import InputFileError, MixflowError
+from mixflow.errors import InputFileError, MixflowError, ValidationError
 from mixflow.model.catalogue import Catalogue
 from mixflow.model.floor_map import movingai_text, parse_movingai
 from mixflow.model.formula import TRUE, Formula, literals
@@ -70,6 +70,11 @@ class _At(Exception):
     def __init__(self, path: list[str | int], message: str) -> None:
         self.path = path
         self.message = message
+
+
+def _said(exc: MixflowError) -> str:
+    """What a model check said, without its own "where" when the JSON path already tells it."""
+    return exc.message if isinstance(exc, ValidationError) else str(exc)
 
 
 def load_plant(path: str | Path) -> Plant:
@@ -158,7 +163,7 @@ def _calendar(node: Mapping[str, Any], path: list[str | int]) -> Calendar:
     try:
         return Calendar(tuple(windows), frozenset(int(d) for d in node.get("days_off", [])))
     except MixflowError as exc:
-        raise _At(path, str(exc)) from exc
+        raise _At(path, _said(exc)) from exc
 
 
 def _duration(value: Any) -> Duration:
@@ -183,7 +188,7 @@ def parse_routings(data: list[Any], path: list[str | int]) -> tuple[Routing, ...
                     when=condition(step["when"]) if "when" in step else TRUE,
                 )
             except MixflowError as exc:
-                raise _At([*path, k, "steps", j], str(exc)) from exc
+                raise _At([*path, k, "steps", j], _said(exc)) from exc
             steps += [made] * int(step.get("repeat", 1))
         try:
             routings.append(
@@ -196,7 +201,7 @@ def parse_routings(data: list[Any], path: list[str | int]) -> tuple[Routing, ...
                 )
             )
         except MixflowError as exc:
-            raise _At([*path, k], str(exc)) from exc
+            raise _At([*path, k], _said(exc)) from exc
     return tuple(routings)
 
 
@@ -383,7 +388,7 @@ class _Builder:
                 buffer=int(node.get("buffer", 0)),
             )
         except MixflowError as exc:
-            raise _At(path, str(exc)) from exc
+            raise _At(path, _said(exc)) from exc
 
     # -- lines -----------------------------------------------------------------------------------
     def line(self, node: Mapping[str, Any], path: list[str | int]) -> AssemblyLine:
@@ -396,6 +401,25 @@ class _Builder:
             )
             for k, s in enumerate(node["stations"])
         )
+        covered: dict[int, int] = {}
+        for k, station in enumerate(node["stations"]):
+            for pos in station["positions"]:
+                if pos in covered:
+                    raise _At(
+                        [*path, "stations", k, "positions"],
+                        f"position {pos} is also in station {covered[pos] + 1}",
+                    )
+                covered[pos] = k
+        for part, pos in node.get("parts", {}).items():
+            if pos not in covered:
+                raise _At(
+                    [*path, "parts", part],
+                    f"part {part} is fitted at position {pos}, which no station covers",
+                )
+        if "default_position" in node and node["default_position"] not in covered:
+            raise _At(
+                [*path, "default_position"], f"default position {node['default_position']} is in no station"
+            )
         test = node.get("test")
         try:
             return AssemblyLine(
@@ -415,7 +439,7 @@ class _Builder:
                 batch_by=node.get("batch_by"),
             )
         except MixflowError as exc:
-            raise _At(path, str(exc)) from exc
+            raise _At(path, _said(exc)) from exc
 
     # -- fleet -----------------------------------------------------------------------------------
     def fleet(self, floor: FloorGrid) -> Fleet:
@@ -437,7 +461,7 @@ class _Builder:
                     )
                 )
             except MixflowError as exc:
-                raise _At(["fleet", "types", k], str(exc)) from exc
+                raise _At(["fleet", "types", k], _said(exc)) from exc
             type_of += [k] * int(t["count"])
         if len(type_of) > len(floor.parking):
             raise _At(["floor", "parking"], f"{len(floor.parking)} parking cells for {len(type_of)} AGVs")
@@ -447,7 +471,7 @@ class _Builder:
         try:
             return Fleet(types[0], ids, floor.parking[: len(type_of)], tuple(types), tuple(type_of))
         except MixflowError as exc:
-            raise _At(["fleet"], str(exc)) from exc
+            raise _At(["fleet"], _said(exc)) from exc
 
     def check_ids(
         self, shops: tuple[Shop, ...], lines: tuple[AssemblyLine, ...], routings: tuple[Routing, ...]
@@ -558,18 +582,14 @@ def _shift(mask: np.ndarray, dx: int, dy: int) -> np.ndarray:
     return out
 
 
-def check_fit(plant: Plant, catalogue: Catalogue) -> list[str]:
-    """Why `plant` cannot build `catalogue`'s products, one `file:line: $.path: message` each; empty
-    when it can. Raise nothing: the caller decides (validate prints them all, a run refuses)."""
-    problems: list[str] = []
+def check_fit(plant: Plant, catalogue: Catalogue) -> list[InputFileError]:
+    """Why `plant` cannot build `catalogue`'s products, each an error reading `file:line: $.path:
+    message`; empty when it can. Raises nothing: the caller decides (a run refuses the first)."""
+    problems: list[InputFileError] = []
 
     def at(path: list[str | int], message: str) -> None:
         source, line = place_of(plant, path)
-        problems.append(
-            f"{source}:{line}: {json_path(path)}: {message}"
-            if line
-            else f"{source}: {json_path(path)}: {message}"
-        )
+        problems.append(InputFileError(source, f"{json_path(path)}: {message}", line))
 
     known = {v.name: set(v.codes) for v in catalogue.variables}
 
@@ -771,7 +791,7 @@ def plant_data(plant: Plant) -> dict[str, Any]:
         "warehouse": [cell(c) for c in floor.warehouse_cells],
         "docks": [cell(c) for c in floor.docks],
         "chargers": [
-            {"cell": cell(c)} | ({"power_kw": floor.charger_kw[k]} if floor.charger_kw else {})
+            {"cell": cell(c)} | ({"power_kw": floor.charger_kw[k]} if floor.charger_kw[k] else {})
             for k, c in enumerate(floor.chargers)
         ],
         "parking": [cell(c) for c in floor.parking],

@@ -96,16 +96,23 @@ class PartDelivered:
 
 @dataclass(frozen=True)
 class LineStopped:
+    """Line `line` stopped at its station `station_id` (station ids repeat across lines; "" names the
+    plant's first line)."""
+
     at_s: int
     station_id: str
     order_id: str
     cause: str
+    line: str = ""
 
 
 @dataclass(frozen=True)
 class TruckOffLine:
+    """The truck of `order_id` left the last station of line `line` ("": the plant's first line)."""
+
     at_s: int
     order_id: str
+    line: str = ""
 
 
 @dataclass(frozen=True)
@@ -158,13 +165,15 @@ class StartOperation:
 
 @dataclass(frozen=True)
 class ReleaseToLine:
-    """Put the truck of `order_id` on the line in slot `slot` (its position in the line sequence), at
-    least `spacing` empty pitches after the truck before it: a spacer lets the worker of a station
-    that truck overran catch up instead of stopping the line."""
+    """Put the truck of `order_id` on line `line` in slot `slot` (its position in that line's
+    sequence), at least `spacing` empty pitches after the truck before it: a spacer lets the worker of a
+    station that truck overran catch up instead of stopping the line. `line` "" names the plant's first
+    line (what a one-line plant's controller was sent before lines were named)."""
 
     order_id: str
     slot: int
     spacing: int = 0
+    line: str = ""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mixflow.errors import ValidationError
-from mixflow.model.formula import TRUE, Formula, holds
+from mixflow.model.formula import TRUE, Formula, holds, variables
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,19 @@ class Routing:
             raise ValidationError(f"routing {self.part}", "transfer_batch must be >= 1")
         if self.after == self.part:
             raise ValidationError(f"routing {self.part}", "cannot follow itself")
+
+    def variables(self) -> frozenset[str]:
+        """The configuration variables this routing's conditions read."""
+        names: set[str] = set()
+        for step in self.steps:
+            names |= variables(step.when)
+            for when, _ in step.duration.terms:
+                names |= variables(when)
+        return frozenset(names)
+
+    def attributes(self) -> frozenset[str]:
+        """The summed value attributes this routing's durations read."""
+        return frozenset(name for step in self.steps for name, _ in step.duration.per_attribute)
 
     def operations(self, config: Mapping[str, str], attributes: Mapping[str, float]) -> list[FeederWork]:
         """The steps `config` needs, each numbered by its place in the routing (from 1), so an

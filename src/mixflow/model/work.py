@@ -51,7 +51,8 @@ class Job:
 
 @dataclass(frozen=True)
 class MaterialTask:
-    """Carry `part` from `pickup` to `dropoff` no later than `deadline_s` (an AGV's errand)."""
+    """Carry `part` from `pickup` to `dropoff` no later than `deadline_s` (an AGV's errand); `station`
+    is the index of the station of line `line` ("": the plant's first line) the part is called to."""
 
     id: str
     part: str
@@ -62,6 +63,7 @@ class MaterialTask:
     payload_kg: float
     order_id: str = ""
     station: str = ""
+    line: str = ""
 
     def __post_init__(self) -> None:
         if self.deadline_s < self.release_s:

@@ -77,6 +77,8 @@ NOTICES_KEPT = 100
 """The scheduler's latest notices about itself (store refusing writes, fleet waiting) not yet shown."""
 OVERDUE_KEPT = 1000
 """Latest overdue parts the scheduler keeps for the plant's alarm list (the KPIs count all)."""
+KG_PER_PIECE = 50.0
+"""What one piece of a part weighs on an AGV (a material task carries the part's quantity of them)."""
 
 
 @dataclass(frozen=True)
@@ -157,21 +159,27 @@ class Scheduler:
         self._next_op: dict[tuple[str, str], int] = {}
         self._parts_left: dict[str, set[str]] = {}
         self._bought_ready: list[tuple[int, str, str]] = []
-        self._ready_to_release: list[tuple[int, str]] = []
-        self._release_plan: deque[str] = deque()
-        self._released_open = 0
-        self.spacing = LineSpacing(plant.line, self.options.max_spacing)
+        self._lines = {line.id: line for line in plant.lines}
+        # per line: built trucks waiting (slot, order), the re-sequenced release order, the trucks
+        # released and not yet off the line, and each station's carried-over lateness
+        self._ready_to_release: dict[str, list[tuple[int, str]]] = {line.id: [] for line in plant.lines}
+        self._release_plan: dict[str, deque[str]] = {line.id: deque() for line in plant.lines}
+        self._open_on: dict[str, int] = dict.fromkeys(self._lines, 0)
+        self.spacing = {line.id: LineSpacing(line, self.options.max_spacing) for line in plant.lines}
         self._op_order: dict[str, PlannedOp] = {}
         self._started: dict[str, tuple[str, int]] = {}
         self._commands: list[Command] = []
         self._last_flush = 0
         self._last_step_s = -1
-        self.line_sequence: list[str] = []
+        self.line_sequence: list[str] = []  # every line's releases, in release order
+        self.line_sequences: dict[str, list[str]] = {line.id: [] for line in plant.lines}
+        self.line_stopped_s: dict[str, int] = {}  # when each line last reported a stop
         self.material_watch = MaterialWatch()
         self.overdue: deque[MaterialOverdue] = deque(maxlen=OVERDUE_KEPT)
         self.notices: deque[Notice] = deque(maxlen=NOTICES_KEPT)
         self._delivered: deque[tuple[int, str]] = deque()  # (when, order), oldest first, to forget
         self.fleet = fleet_for_plant(plant, PlannerOptions(flow_weight=0.0, lane_cost=0), seed=seed)
+        _check_payloads(plant, catalogue)
         self.grid = self.fleet.grid
         self.agv_ids = plant.fleet.agv_ids
         self._agv_index = {a: i for i, a in enumerate(self.agv_ids)}
@@ -219,15 +227,15 @@ class Scheduler:
             elif status is OrderStatus.ON_LINE:
                 on_line.append((order.history[-1].at_s, order_id))
             elif status is OrderStatus.PARTS_BUILT:
-                heapq.heappush(self._ready_to_release, (promise.slot, order_id))
+                heapq.heappush(self._ready_to_release[self._line_of(order_id).id], (promise.slot, order_id))
             else:
                 self._plan_parts(order, saved.done_operations, saved.running_operations)
         self.kpis.at_risk |= saved.at_risk
         if self.options.forget_after_s is not None:
             self._delivered.extend(sorted((at, o) for o, at in self.kpis.delivered_s.items()))
         for at_s, order_id in sorted(on_line):
-            self.line_sequence.append(order_id)
-            self._released_open += 1
+            self._sequenced(order_id)
+            self._open_on[self._line_of(order_id).id] += 1
             self._commands += self._call_again(order_id, at_s, saved)
         self.reports.wait_for_all(saved.agv_cells)
         self._told_task = ["?"] * len(self.agv_ids)  # unknown: the first fleet step tells every AGV
@@ -411,31 +419,44 @@ class Scheduler:
         self.shop_plan = plan
         self.shops.replace_plan(plan.by_machine if plan is not None else {})
 
+    @property
+    def released_open(self) -> int:
+        """Trucks released to any line and not yet off it."""
+        return sum(self._open_on.values())
+
+    def _sequenced(self, order_id: str) -> None:
+        """`order_id` goes on its line: it joins the plant's and its line's sequence."""
+        self.line_sequence.append(order_id)
+        self.line_sequences[self._line_of(order_id).id].append(order_id)
+
     def _release(self, now: int) -> list[Command]:
-        """Release built trucks to the line in the shift's sequence, keeping a short queue before it."""
+        """Release built trucks to each line in the shift's sequence, keeping a short queue before it."""
         commands: list[Command] = []
-        cap = len(self.plant.line.stations) + self.options.line_queue
-        while self._released_open < cap:
-            if not self._release_plan:
-                if not self._ready_to_release:
-                    break
-                self._resequence(now)
-            order_id = self._release_plan.popleft()
-            slot = self.promises[order_id].slot
-            self._released_open += 1
-            self.line_sequence.append(order_id)
-            self._advance(order_id, OrderStatus.ON_LINE, now, f"released in slot {slot}")
-            work = self.plant.line.station_work(self.catalogue.line_work(self.orders[order_id].configuration))
-            commands.append(ReleaseToLine(order_id, slot, self.spacing.release(work)))
-            commands += self._post_tasks(order_id, now)
+        for line in self.plant.lines:
+            cap = len(line.stations) + self.options.line_queue
+            plan, ready = self._release_plan[line.id], self._ready_to_release[line.id]
+            while self._open_on[line.id] < cap:
+                if not plan:
+                    if not ready:
+                        break
+                    self._resequence(line, now)
+                order_id = plan.popleft()
+                slot = self.promises[order_id].slot
+                self._open_on[line.id] += 1
+                self._sequenced(order_id)
+                where = f"line {line.id} slot {slot}" if len(self._lines) > 1 else f"slot {slot}"
+                self._advance(order_id, OrderStatus.ON_LINE, now, f"released in {where}")
+                work = line.station_work(self.catalogue.line_work(self.orders[order_id].configuration))
+                commands.append(ReleaseToLine(order_id, slot, self.spacing[line.id].release(work), line.id))
+                commands += self._post_tasks(order_id, now)
         return commands
 
-    def _resequence(self, now: int) -> None:
-        """The rolling re-sequence: the built trucks waiting for the line, put in an order that keeps the
-        stations' p/q ratio rules and paint batches (`mixflow.sequence`), rush orders first; earliest
+    def _resequence(self, line: AssemblyLine, now: int) -> None:
+        """The rolling re-sequence of `line`: the built trucks waiting for it, put in an order that keeps
+        the stations' p/q ratio rules and paint batches (`mixflow.sequence`), rush orders first; earliest
         slot first when the sequencer is off or cannot take the instance."""
-        waiting = [heapq.heappop(self._ready_to_release)[1] for _ in range(len(self._ready_to_release))]
-        line = self.plant.line
+        ready = self._ready_to_release[line.id]
+        waiting = [heapq.heappop(ready)[1] for _ in range(len(ready))]
         day_start = now // DAY_S * DAY_S
         first = line.calendar.working_between(day_start, now) // line.takt_s
         per_day = int(line.calendar.working_s_per_day // line.takt_s)
@@ -446,7 +467,7 @@ class Scheduler:
         order = batch
         if self.options.resequence and len(batch) > 2:
             orders = [self.orders[o] for o in batch]
-            tail = [self.orders[o] for o in self.line_sequence[-10:]]
+            tail = [self.orders[o] for o in self.line_sequences[line.id][-10:] if o in self.orders]
             try:
                 data = build_instance(
                     self.plant,
@@ -456,21 +477,22 @@ class Scheduler:
                     tail=tail,
                     first_slot=first,
                     rush=[o for o in orders if o.priority > 0],
+                    line=line,
                 )
                 result = solve_sequence(data, time_limit_s=60.0, seed=0, max_iterations=200 * len(batch))
                 order = list(result.sequence)
                 self.kpis.resequences += 1
             except MixflowError:
                 order = batch
-        self._release_plan.extend(order)
+        self._release_plan[line.id].extend(order)
         for o in rest:
-            heapq.heappush(self._ready_to_release, (self.promises[o].slot, o))
+            heapq.heappush(ready, (self.promises[o].slot, o))
 
     def _post_tasks(self, order_id: str, now: int) -> list[Command]:
         line = self._line_of(order_id)
         # the unit enters the line after the released units still queued before it (those on the
         # line's stations do not delay it), then moves a station per takt
-        ahead = max(self._released_open - 1 - len(line.stations), 0)
+        ahead = max(self._open_on[line.id] - 1 - len(line.stations), 0)
         bom = self.catalogue.bill_of_materials(self.orders[order_id].configuration)
         takts = {part: ahead + 1 + self.feeding.station(line, part) for part in bom}
         return [
@@ -492,12 +514,19 @@ class Scheduler:
             dropoff=self.feeding.drop_cell(line, part),
             release_s=now,
             deadline_s=deadline,
-            payload_kg=50.0 * qty,
+            payload_kg=KG_PER_PIECE * qty,
             order_id=order_id,
             station=str(station),
+            line=line.id,
         )
-        self.fleet.post(self._fleet_task(task.id, part, deadline))
-        self.material_watch.post(task.id, order_id, part, line.stations[station].id, deadline)
+        fleet_task = self._fleet_task(task.id, part, deadline, task.payload_kg)
+        if not self.fleet.can_carry(fleet_task):
+            self._too_heavy(task, now)
+        self.fleet.post(fleet_task)
+        where = line.stations[station].id
+        if len(self._lines) > 1:  # station ids repeat across lines
+            where = f"{line.id}/{where}"
+        self.material_watch.post(task.id, order_id, part, where, deadline)
         if self.store is not None and not stored:
             self.store.task_posted(task.id, order_id, part, station, now, deadline)
         return PostTask(task)
@@ -508,13 +537,26 @@ class Scheduler:
         if order_id not in self.orders or not self.feeding.fits(self._line_of(order_id), part):
             _log.warning("an AGV carries %s, a part of no order of the plan", task_id)
             return
-        self.fleet.post(self._fleet_task(task_id, part, 0))
+        qty = self.catalogue.bill_of_materials(self.orders[order_id].configuration).get(part, 1)
+        self.fleet.post(self._fleet_task(task_id, part, 0, KG_PER_PIECE * qty))
 
-    def _fleet_task(self, task_id: str, part: str, deadline: int) -> FleetTask:
-        """The fleet model's view of a material task: from the part's pickup to its drop cell."""
+    def _fleet_task(self, task_id: str, part: str, deadline: int, payload_kg: float) -> FleetTask:
+        """The fleet model's view of a material task: `payload_kg` from the part's pickup to its drop
+        cell (only an AGV whose type carries that much takes it)."""
         order_id = task_id.rpartition("/")[0]
         pickup, dropoff = self.feeding.pickup_of[part], self.feeding.drop_cell(self._line_of(order_id), part)
-        return FleetTask(task_id, self.grid.cell(*pickup), self.grid.cell(*dropoff), 0, deadline)
+        return FleetTask(task_id, self.grid.cell(*pickup), self.grid.cell(*dropoff), 0, deadline, payload_kg)
+
+    def _too_heavy(self, task: MaterialTask, now: int) -> None:
+        """A part no AGV type of the fleet can carry: it would wait for ever, so the supervisor is told
+        at once and the truck's promise is at risk."""
+        text = (
+            f"{task.id}: {task.payload_kg:g} kg, more than any AGV carries "
+            f"({self.fleet.max_payload_kg:g} kg); it waits for a carrier"
+        )
+        _log.error("part too heavy for the fleet: %s", text)
+        self.notices.append(Notice(now, "fleet cannot carry", "fleet", text[:200]))
+        self._flag(task.order_id, now, f"no AGV carries {task.part}")
 
     def _on_overdue(self, late: MaterialOverdue) -> None:
         """A part missed its station: the supervisor is told, the truck's promise is at risk, and if the
@@ -623,9 +665,9 @@ class Scheduler:
         if not left:
             del self._parts_left[order_id]
             self._advance(order_id, OrderStatus.PARTS_BUILT, now)
-            heapq.heappush(self._ready_to_release, (self.promises[order_id].slot, order_id))
             promise = self.promises[order_id]
-            if self.promiser.estimate_delivery(promise.slot_s, now) > promise.promised_s:
+            heapq.heappush(self._ready_to_release[self._line_of(order_id).id], (promise.slot, order_id))
+            if self.promiser.estimate_delivery(promise.slot_s, now, promise.line) > promise.promised_s:
                 self._flag(order_id, now, "parts built too late for the promise")
 
     def _on_started(self, e: OperationStarted) -> None:
@@ -673,7 +715,7 @@ class Scheduler:
         left = sum(o.duration_s for o in chain[self._next_op[(op.order_id, op.part)] :])
         ready = e.at_s + group.mttr_s + int(left * 16 / 24 * 1.5 + left)
         promise = self.promises[op.order_id]
-        if self.promiser.estimate_delivery(promise.slot_s, ready) > promise.promised_s:
+        if self.promiser.estimate_delivery(promise.slot_s, ready, promise.line) > promise.promised_s:
             self._flag(op.order_id, e.at_s, f"machine {e.machine_id} down")
 
     def _repair_plan(self, machine: str, now: int) -> None:
@@ -710,7 +752,11 @@ class Scheduler:
             self.store.task_delivered(e.task_id, e.agv_id, e.at_s)
 
     def _on_line_stopped(self, e: LineStopped) -> None:
-        self.kpis.stops.append((e.at_s, e.station_id, e.order_id, e.cause))
+        # station ids repeat across lines: a plant of several names the line with the station
+        station = f"{e.line}/{e.station_id}" if e.line and len(self._lines) > 1 else e.station_id
+        self.kpis.stops.append((e.at_s, station, e.order_id, e.cause))
+        line = e.line if e.line in self._lines else self.plant.lines[0].id
+        self.line_stopped_s[line] = max(self.line_stopped_s.get(line, e.at_s), e.at_s)
 
     def _test_op(self, order_id: str) -> PlannedOp:
         """The end-of-line test of `order_id`'s unit on its line's test group."""
@@ -720,11 +766,12 @@ class Scheduler:
         return PlannedOp(f"{order_id}/{WHOLE_UNIT}", order_id, WHOLE_UNIT, test.group, test.work_s, "", True)
 
     def _line_of(self, order_id: str) -> AssemblyLine:
-        """The line `order_id` is built on."""
-        return self.plant.lines[0]
+        """The line `order_id` is built on: its promise's ("" the first, as stored before lines were
+        named)."""
+        return self._lines.get(self.promises[order_id].line) or self.plant.lines[0]
 
     def _on_off_line(self, e: TruckOffLine) -> None:
-        self._released_open -= 1
+        self._open_on[self._line_of(e.order_id).id] -= 1
         self.kpis.off_line_s[e.order_id] = e.at_s
         self._advance(e.order_id, OrderStatus.OFF_LINE, e.at_s)
         self.shops.add(self._test_op(e.order_id), self._priority(e.order_id))
@@ -740,18 +787,19 @@ class Scheduler:
         while self._delivered and self._delivered[0][0] < before_s:
             _, order_id = self._delivered.popleft()
             self.orders.pop(order_id, None)
-            self.promises.pop(order_id, None)
-            self.promiser.slots.release(order_id)
+            promise = self.promises.pop(order_id, None)
+            self.promiser.release(order_id, promise.line if promise is not None else "")
             kpis = self.kpis
             for book in (kpis.placed_s, kpis.promised_s, kpis.off_line_s, kpis.delivered_s):
                 book.pop(order_id, None)
             self.kpis.at_risk.discard(order_id)
-        if len(self.line_sequence) > 2 * LINE_SEQUENCE_KEPT:
-            del self.line_sequence[:-LINE_SEQUENCE_KEPT]
+        for sequence in (self.line_sequence, *self.line_sequences.values()):
+            if len(sequence) > 2 * LINE_SEQUENCE_KEPT:
+                del sequence[:-LINE_SEQUENCE_KEPT]
 
     def _on_agv_states(self, e: AgvStates) -> None:
         idx = np.array([self._agv_index[a] for a in e.agv_ids], dtype=np.int64)
-        self.fleet.soc_kwh[idx] = e.soc * self.plant.fleet.spec.battery_kwh
+        self.fleet.soc_kwh[idx] = e.soc * self.fleet.battery_kwh[idx]
         if not self.reports.waiting and (self.fleet.state[idx] == RobotState.CHARGING).any():
             self._step_once = True
         self.reports.on_states(e, idx)
@@ -759,7 +807,7 @@ class Scheduler:
 
     def _on_battery_low(self, e: AgvBatteryLow) -> None:
         a = self._agv_index[e.agv_id]
-        self.fleet.soc_kwh[a] = min(self.fleet.soc_kwh[a], e.soc * self.plant.fleet.spec.battery_kwh)
+        self.fleet.soc_kwh[a] = min(self.fleet.soc_kwh[a], e.soc * self.fleet.battery_kwh[a])
 
     def _on_agv_down(self, e: AgvDown) -> None:
         """A parked idle AGV that fails only stays put; one on an errand becomes an obstacle for the
@@ -790,7 +838,8 @@ class Scheduler:
         if self.options.dispatch != "slot":
             return 0
         rush = self.orders[order_id].priority > 0
-        return self.promises[order_id].slot - (self.promiser.slots.per_day // 2 if rush else 0)
+        promise = self.promises[order_id]
+        return promise.slot - (self.promiser.book_of(promise.line).per_day // 2 if rush else 0)
 
     # -- bookkeeping ---------------------------------------------------------------------------------
     def _advance(self, order_id: str, status: OrderStatus, at_s: int, note: str = "") -> None:
@@ -826,20 +875,41 @@ class Scheduler:
                 "x": (f.positions % w).tolist(),
                 "y": (f.positions // w).tolist(),
                 "state": [RobotState(int(s)).name.lower() for s in f.state],
-                "soc": (f.soc_kwh / self.plant.fleet.spec.battery_kwh).round(3).tolist(),
+                "soc": (f.soc_kwh / f.battery_kwh).round(3).tolist(),
             },
             "machines": {
                 m: ("down" if m in self.shops.down else "busy" if m in self.shops.busy else "idle")
                 for m in self.shops.group_of
             },
             "sequence": self.line_sequence[-200:],
-            "upcoming": [o for _, o in sorted(self._ready_to_release)[:50]],
+            "sequences": {line: sequence[-200:] for line, sequence in self.line_sequences.items()},
+            "upcoming": [
+                o for _, o in sorted(w for ready in self._ready_to_release.values() for w in ready)[:50]
+            ],
             "gantt": [
                 {"group": g, "machine": m, "operation": op, "start_s": s, "end_s": e}
                 for g, m, op, s, e in self.kpis.gantt[-500:]
             ],
             "kpis": summary,
         }
+
+
+def _check_payloads(plant: Plant, catalogue: Catalogue) -> None:
+    """Refuse a plan whose catalogue has a part no AGV type of the plant's fleet can ever carry (even
+    at its smallest quantity): its material tasks would wait for ever."""
+    most = max((t.payload_kg for t in plant.fleet.types), default=0.0)
+    least: dict[str, int] = {}
+    for line in catalogue.bom:
+        least[line.part] = min(least.get(line.part, line.qty), line.qty)
+    heavy = sorted(part for part, qty in least.items() if KG_PER_PIECE * qty > most)
+    if heavy and plant.fleet.agv_ids:
+        kg = {part: KG_PER_PIECE * least[part] for part in heavy}
+        raise ValidationError(
+            "fleet",
+            f"no AGV type carries more than {most:g} kg, but parts "
+            + ", ".join(f"{part} ({kg[part]:g} kg)" for part in heavy)
+            + " are called to the line heavier than that",
+        )
 
 
 _HANDLERS: dict[type, Callable[[Scheduler, object], None]] = {

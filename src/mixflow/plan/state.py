@@ -70,6 +70,7 @@ class PlanStore:
             "parts_ready_s": promise.parts_ready_s if promise else None,
             "earliest_s": promise.earliest_delivery_s if promise else None,
             "binding": promise.binding if promise else "",
+            "line": promise.line if promise else "",
             "at_risk": at_risk,
             "status": str(order.status),
             "history": json.dumps([[str(c.status), c.at_s, c.note] for c in order.history]),
@@ -224,6 +225,7 @@ class PlanStore:
                         row.earliest_s or 0,
                         row.promised_s,
                         row.binding,
+                        row.line or "",
                     )
                 if row.at_risk:
                     at_risk.add(row.id)

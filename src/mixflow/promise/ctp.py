@@ -1,5 +1,9 @@
 """Capable-to-promise: the earliest line slot whose parts can be ready, and the delivery date it gives.
 
+A plant with several lines promises each order on the line that can build it (`AssemblyLine.builds`)
+with the earliest delivery (ties: the first such line of the plant); every line keeps its own slot
+book, run time, end-of-line test and handover.
+
 Parts made in feeder shops are ready after the part's operation chain has run in working time, after
 the current queue in front of it, in the first day whose shop capacity still has room; bought parts
 arrive after their lead time. The truck then takes the first free takt slot after its latest part
@@ -14,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mixflow.errors import ValidationError
-from mixflow.model import DAY_S, Catalogue, Order, Plant
+from mixflow.errors import InfeasibleError, ValidationError
+from mixflow.model import DAY_S, AssemblyLine, Catalogue, Order, Plant
 from mixflow.promise.slots import SlotBook
 
 TRANSPORT_MARGIN_S = 1800
@@ -23,7 +27,8 @@ TRANSPORT_MARGIN_S = 1800
 
 @dataclass(frozen=True)
 class Promise:
-    """A delivery promise: line slot, when the parts are ready, and the dates that follow."""
+    """A delivery promise: the line (its id; "" the plant's first line, as stored before lines were
+    named) and its slot, when the parts are ready, and the dates that follow."""
 
     order_id: str
     slot: int
@@ -32,6 +37,7 @@ class Promise:
     earliest_delivery_s: int
     promised_s: int
     binding: str
+    line: str = ""
 
     def __post_init__(self) -> None:
         if self.promised_s < self.earliest_delivery_s:
@@ -60,7 +66,7 @@ class Promiser:
         self.plant = plant
         self.catalogue = catalogue
         self.rules = rules or PromiseRules()
-        self.slots = SlotBook(plant.line)
+        self.books = {line.id: SlotBook(line) for line in plant.lines}
         self._shop_capacity = {
             s.id: self.rules.shop_utilisation
             * sum(len(g.machines) * g.calendar.working_s_per_day for g in s.groups)
@@ -68,10 +74,6 @@ class Promiser:
         }
         self._booked: dict[str, np.ndarray] = {s.id: np.zeros(64) for s in plant.shops}
         self._calendar = {s.id: s.groups[0].calendar for s in plant.shops}
-        line = plant.lines[0]
-        self._test = line.test
-        self._test_calendar = plant.group_index[line.test.group].calendar if line.test else line.calendar
-        self.line_run_s = len(line.stations) * line.takt_s
         self.backlog_s: dict[str, float] = {}
 
     def _book(self, shop: str, day: int, work_s: float) -> None:
@@ -112,34 +114,71 @@ class Promiser:
                 ready, binding = done, f"{shop} shop ({part_id})"
         return ready + TRANSPORT_MARGIN_S, binding
 
-    def delivery_after(self, slot_s: int) -> int:
-        """Earliest delivery of a truck entering the line at `slot_s`."""
-        off = slot_s + self.line_run_s
-        if self._test is None:
+    def book_of(self, line: str) -> SlotBook:
+        """The slot book of line `line` ("": the first line)."""
+        return self.books[line or self.plant.lines[0].id]
+
+    def delivery_after(self, slot_s: int, line: str = "") -> int:
+        """Earliest delivery of a truck entering line `line` ("": the first) at `slot_s`: down the line,
+        through that line's end-of-line test (in its test group's working time) and handover."""
+        assembly = self.plant.assembly_line(line)
+        off = slot_s + len(assembly.stations) * assembly.takt_s
+        test = assembly.test
+        if test is None:
             return off
-        tested = self._test_calendar.working_end(off, self._test.work_s)
-        return tested + self._test.handover_s
+        tested = self.plant.group_index[test.group].calendar.working_end(off, test.work_s)
+        return tested + test.handover_s
+
+    def lines_for(self, order: Order) -> tuple[AssemblyLine, ...]:
+        """The lines that can build `order`; InfeasibleError if none can."""
+        lines = self.plant.lines_for(order.configuration)
+        if not lines:
+            raise InfeasibleError(
+                f"order {order.id}: no line of plant {self.plant.name} can build its configuration "
+                f"(lines {', '.join(line.id for line in self.plant.lines)})"
+            )
+        return lines
+
+    def best_slot(self, order: Order, ready: int) -> tuple[str, int, int]:
+        """(line id, slot, earliest delivery) of the free slot after `ready` that delivers `order` first,
+        over the lines that can build it (ties: the first line)."""
+        best: tuple[int, str, int] | None = None
+        for line in self.lines_for(order):
+            book = self.books[line.id]
+            slot = book.first_free(book.first_at_or_after(ready))
+            earliest = self.delivery_after(book.time_of(slot), line.id)
+            if best is None or earliest < best[0]:
+                best = (earliest, line.id, slot)
+        assert best is not None
+        return best[1], best[2], best[0]
 
     def promise(self, order: Order, now_s: int) -> Promise:
         """Book the earliest feasible slot for `order` and return the promise (requested date if later)."""
+        self.lines_for(order)  # before anything is booked
         ready, binding = self.parts_ready(order, now_s, book=True)
-        slot = self.slots.first_free(self.slots.first_at_or_after(ready))
-        if slot != self.slots.first_at_or_after(ready):
+        line, slot, earliest = self.best_slot(order, ready)
+        book = self.books[line]
+        if slot != book.first_at_or_after(ready):
             binding = "line capacity"
-        self.slots.take(slot, order.id)
-        slot_s = self.slots.time_of(slot)
-        earliest = self.delivery_after(slot_s)
+        book.take(slot, order.id)
+        slot_s = book.time_of(slot)
         promised = max(earliest + self.rules.safety_s, order.requested_s)
-        return Promise(order.id, slot, slot_s, ready, earliest, promised, binding)
+        return Promise(order.id, slot, slot_s, ready, earliest, promised, binding, line)
 
     def restore(self, promise: Promise) -> None:
-        """Re-enter a promise read back from the store (the slot is taken again)."""
-        self.slots.take(promise.slot, promise.order_id)
+        """Re-enter a promise read back from the store (the slot of its line is taken again)."""
+        self.book_of(promise.line).take(promise.slot, promise.order_id)
 
-    def estimate_delivery(self, slot_s: int, parts_ready_s: int) -> int:
-        """Delivery estimate after a fault: the later of the booked slot and the parts, down the line."""
-        slot = self.slots.first_at_or_after(max(slot_s, parts_ready_s))
-        return self.delivery_after(self.slots.time_of(slot))
+    def release(self, order_id: str, line: str = "") -> None:
+        """Free the slot `order_id` holds on line `line`."""
+        self.book_of(line).release(order_id)
+
+    def estimate_delivery(self, slot_s: int, parts_ready_s: int, line: str = "") -> int:
+        """Delivery estimate after a fault: the later of the booked slot and the parts, down the line
+        `line` ("": the first)."""
+        book = self.book_of(line)
+        slot = book.first_at_or_after(max(slot_s, parts_ready_s))
+        return self.delivery_after(book.time_of(slot), line)
 
     def load(self, shop_work: Mapping[str, float]) -> None:
         """Set each shop's current backlog (seconds of queued work per machine) from the live plan."""

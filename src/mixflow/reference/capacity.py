@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from mixflow.errors import InfeasibleError
 from mixflow.model import AssemblyLine, Catalogue, Order, Plant
 
 
@@ -36,9 +36,9 @@ def feeder_loads(plant: Plant, catalogue: Catalogue, orders: list[Order], days: 
             machines = sum(len(groups[g].machines) for g in op.groups)
             for g in op.groups:
                 demand[g] = demand.get(g, 0.0) + op.work_s * len(groups[g].machines) / machines
-        for line, share in line_shares(plant, config):
-            if line.test is not None:
-                demand[line.test.group] = demand.get(line.test.group, 0.0) + line.test.work_s * share
+    for line in assign_lines(plant, orders):
+        if line.test is not None:
+            demand[line.test.group] = demand.get(line.test.group, 0.0) + line.test.work_s
     return [
         Load(
             resource=g.id,
@@ -51,26 +51,33 @@ def feeder_loads(plant: Plant, catalogue: Catalogue, orders: list[Order], days: 
     ]
 
 
-def line_shares(plant: Plant, config: Mapping[str, str]) -> list[tuple[AssemblyLine, float]]:
-    """The lines that can build `config`, each with the share of such orders it takes in the long
-    run: in proportion to the lines' rates."""
-    able = plant.lines_for(config)
-    total = sum(line.units_per_day for line in able)
-    return [(line, line.units_per_day / total) for line in able]
+def assign_lines(plant: Plant, orders: list[Order]) -> list[AssemblyLine]:
+    """The line each order would be built on, for capacity checks: every order to the line that can
+    build it and is least loaded so far (units over the line's rate), as the promise balances them."""
+    given = {line.id: 0.0 for line in plant.lines}
+    chosen = []
+    for order in orders:
+        able = plant.lines_for(order.configuration)
+        if not able:
+            raise InfeasibleError(f"no line of {plant.name} can build order {order.id}")
+        line = min(able, key=lambda ln: (given[ln.id] + 1) / ln.units_per_day)
+        given[line.id] += 1
+        chosen.append(line)
+    return chosen
 
 
 def line_loads(plant: Plant, catalogue: Catalogue, orders: list[Order], days: float) -> list[Load]:
     """Each line's bottleneck station: mean work per unit there times units a day, against the line's
-    working time; orders that several lines can build are shared by the lines' rates."""
+    working time; an order several lines can build counts on the one `assign_lines` gives it."""
     loads = []
+    chosen = assign_lines(plant, orders)
     for line in plant.lines:
         work = np.zeros(len(line.stations))
-        units = 0.0
-        for order in orders:
-            for able, share in line_shares(plant, order.configuration):
-                if able is line:
-                    work += share * line.station_work(catalogue.line_work(order.configuration))
-                    units += share
+        units = 0
+        for order, built_on in zip(orders, chosen, strict=True):
+            if built_on is line:
+                work += line.station_work(catalogue.line_work(order.configuration))
+                units += 1
         capacity = float(line.calendar.working_s_per_day)
         if units == 0:
             loads.append(Load(f"line {line.id}", "line", len(line.stations), 0.0, capacity))

@@ -55,20 +55,37 @@ class _Search:
             self.formulas[max(depth[v] for v in variables(rule.formula))].append(rule.formula)
         for table in catalogue.tables:
             self.tables[max(depth[v] for v in table.scope)].append(table)
-        self.limit_depth = len(self.order) - 1
+        # Each limit's attribute per variable and value, and the least and most the variables after
+        # each depth can still add: a partial configuration whose total can no longer come back within
+        # a limit is cut at once, instead of after every completion of it is tried.
+        self.amounts: list[list[dict[str, float]]] = []
+        self.rest_min: list[list[float]] = []
+        self.rest_max: list[list[float]] = []
+        for limit in catalogue.limits:
+            per_var = [
+                {v.code: v.attributes.get(limit.attribute, 0.0) for v in catalogue.variable(name).values}
+                for name in self.order
+            ]
+            lows, highs = [0.0] * (len(self.order) + 1), [0.0] * (len(self.order) + 1)
+            for d in range(len(self.order) - 1, -1, -1):
+                lows[d] = lows[d + 1] + min(per_var[d].values())
+                highs[d] = highs[d + 1] + max(per_var[d].values())
+            self.amounts.append(per_var)
+            self.rest_min.append(lows)
+            self.rest_max.append(highs)
 
     def _ok(self, depth: int, config: dict[str, str]) -> bool:
         if not all(holds(f, config) for f in self.formulas[depth]):
             return False
         if not all(t.holds(config) for t in self.tables[depth]):
             return False
-        if depth == self.limit_depth:
-            for limit in self.catalogue.limits:
-                total = self.catalogue.attribute_total(config, limit.attribute)
-                if (limit.maximum is not None and total > limit.maximum) or (
-                    limit.minimum is not None and total < limit.minimum
-                ):
-                    return False
+        for k, limit in enumerate(self.catalogue.limits):
+            per_var = self.amounts[k]
+            total = sum(per_var[d][config[name]] for d, name in enumerate(self.order[: depth + 1]))
+            if limit.maximum is not None and total + self.rest_min[k][depth + 1] > limit.maximum + 1e-9:
+                return False
+            if limit.minimum is not None and total + self.rest_max[k][depth + 1] < limit.minimum - 1e-9:
+                return False
         return True
 
     def completions(
@@ -125,10 +142,29 @@ def sample_configuration(
 
 
 def model_weights(catalogue: Catalogue, models: tuple[tuple[str, ...], ...]) -> list[float]:
-    """Demand weight of each buildable model: family share spread over its models, times powertrain taste."""
+    """Demand weight of each buildable model.
+
+    The reference catalogue keeps the reference mix (family share spread over its models, times
+    powertrain taste). Any other catalogue gets a generic mix: each value of the first model variable
+    (its family, say) an equal share, spread equally over the buildable models that have it.
+    """
     names = [v.name for v in catalogue.variables_of(Scope.MODEL)]
+    if not _has_reference_mix(catalogue, names, models):
+        per_first: dict[str, int] = {}
+        for m in models:
+            per_first[m[0]] = per_first.get(m[0], 0) + 1
+        return [1.0 / (len(per_first) * per_first[m[0]]) for m in models]
     fam, pt = names.index("family"), names.index("powertrain")
     per_family: dict[str, float] = {}
     for m in models:
         per_family[m[fam]] = per_family.get(m[fam], 0.0) + POWERTRAIN_WEIGHT[m[pt]]
     return [FAMILY_MIX[m[fam]] * POWERTRAIN_WEIGHT[m[pt]] / per_family[m[fam]] for m in models]
+
+
+def _has_reference_mix(catalogue: Catalogue, names: list[str], models: tuple[tuple[str, ...], ...]) -> bool:
+    """Whether the reference mix covers every model: model variables `family` and `powertrain` whose
+    buildable values all have a share in FAMILY_MIX and POWERTRAIN_WEIGHT."""
+    if "family" not in names or "powertrain" not in names:
+        return False
+    fam, pt = names.index("family"), names.index("powertrain")
+    return all(m[fam] in FAMILY_MIX and m[pt] in POWERTRAIN_WEIGHT for m in models)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mixflow.errors import ValidationError
-from mixflow.model import DAY_S, Catalogue, Order, Plant
+from mixflow.model import DAY_S, AssemblyLine, Catalogue, Order, Plant
 from mixflow.model import Job as PartJob
 from mixflow.model import Operation as PartOperation
 from mixflow.schedule.data import Job, Machine, Mode, Objective, Operation, ProblemData
@@ -52,13 +52,17 @@ class LineSlot:
     slot_s: int
 
 
-def line_slots(plant: Plant, orders: Sequence[Order], day_start_s: int) -> list[LineSlot]:
-    """Give `orders`, in sequence, consecutive takt slots of the line's working day from `day_start_s`."""
+def line_slots(
+    plant: Plant, orders: Sequence[Order], day_start_s: int, line: AssemblyLine | None = None
+) -> list[LineSlot]:
+    """Give `orders`, in sequence, consecutive takt slots of `line`'s working day (default: the plant's
+    first line) from `day_start_s`."""
+    line = plant.lines[0] if line is None else line
     slots = []
-    t = plant.line.calendar.next_working(day_start_s)
+    t = line.calendar.next_working(day_start_s)
     for order in orders:
         slots.append(LineSlot(order, t))
-        t = plant.line.calendar.next_working(t + plant.line.takt_s)
+        t = line.calendar.next_working(t + line.takt_s)
     return slots
 
 

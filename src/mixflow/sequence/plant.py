@@ -1,7 +1,8 @@
-"""Sequencing the reference plant's own line: a day's order book becomes a `ProblemData` whose ratio
+"""Sequencing a plant's lines, each on its own: a day's order book becomes a `ProblemData` whose ratio
 rules come from station work content against takt, whose colours are the cab colours, and whose due
 dates become latest slots; rush orders re-sequence the rest of the day without touching the frozen
-first hours.
+first hours. Every function takes the `line` to sequence (default: the plant's first line); its
+stations, takt, calendar and batching variable (`AssemblyLine.batch_by`) shape the instance.
 
 Ratio rule of a station: trucks whose work there exceeds takt are "heavy". An operator may drift
 `DRIFT_SHARE` of a takt into the next station, so q consecutive trucks with h heavy ones fit when
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mixflow.errors import ValidationError
-from mixflow.model import DAY_S, Catalogue, Order, Plant
+from mixflow.model import DAY_S, AssemblyLine, Catalogue, Order, Plant
 from mixflow.sequence.data import ProblemData, RatioRule
 from mixflow.sequence.evaluate import evaluate
 from mixflow.sequence.local_search import solve
@@ -61,28 +62,38 @@ class LineSequence:
     bumped: tuple[Order, ...] = ()
 
 
-def station_work(plant: Plant, catalogue: Catalogue, orders: Sequence[Order]) -> np.ndarray:
-    """Seconds of work each order needs at each line station, shape (orders, stations)."""
+def _line(plant: Plant, line: AssemblyLine | None) -> AssemblyLine:
+    return plant.lines[0] if line is None else line
+
+
+def station_work(
+    plant: Plant, catalogue: Catalogue, orders: Sequence[Order], line: AssemblyLine | None = None
+) -> np.ndarray:
+    """Seconds of work each order needs at each station of `line`, shape (orders, stations)."""
+    line = _line(plant, line)
     return np.array(
-        [plant.line.station_work(catalogue.line_work(o.configuration)) for o in orders], dtype=np.int64
-    ).reshape(len(orders), len(plant.line.stations))
+        [line.station_work(catalogue.line_work(o.configuration)) for o in orders], dtype=np.int64
+    ).reshape(len(orders), len(line.stations))
 
 
-def station_rules(plant: Plant, work: np.ndarray) -> tuple[list[RatioRule], list[int]]:
+def station_rules(
+    plant: Plant, work: np.ndarray, line: AssemblyLine | None = None
+) -> tuple[list[RatioRule], list[int]]:
     """One p/q rule per station where some truck's work exceeds takt, and the station of each rule."""
-    takt = plant.line.takt_s
+    line = _line(plant, line)
+    takt = line.takt_s
     drift = DRIFT_SHARE * takt
     n = work.shape[0]
     rules: list[RatioRule] = []
     stations: list[int] = []
     seen: set[tuple[bytes, int, int]] = set()
-    for station in plant.line.stations:
+    for station in line.stations:
         load = work[:, station.index]
         heavy = load > takt
         if not heavy.any():
             continue
         high = float(load[heavy].mean())
-        base = plant.line.base_work_s * len(station.positions)
+        base = line.base_work_s * len(station.positions)
         low = float(load[~heavy].mean()) if (~heavy).any() else float(base)
         long_run = min(1.0, max(0.0, (takt - low) / (high - low)))
         p, q = 1, 1
@@ -112,13 +123,16 @@ def colour_codes(catalogue: Catalogue, orders: Sequence[Order], batch_by: str | 
     return np.array([codes[o.configuration[batch_by]] for o in orders], dtype=np.int64)
 
 
-def slot_starts(plant: Plant, day_start_s: int, first_slot: int, count: int) -> list[int]:
-    """Start second of line slots first_slot .. first_slot + count - 1 of the day, along its shifts."""
-    takt = plant.line.takt_s
+def slot_starts(
+    plant: Plant, day_start_s: int, first_slot: int, count: int, line: AssemblyLine | None = None
+) -> list[int]:
+    """Start second of slots first_slot .. first_slot + count - 1 of `line`'s day, along its shifts."""
+    line = _line(plant, line)
+    takt = line.takt_s
     starts = []
     for slot in range(first_slot, first_slot + count):
         working = slot * takt
-        for shift_start, shift_end in plant.line.calendar.shifts:
+        for shift_start, shift_end in line.calendar.shifts:
             if working < shift_end - shift_start:
                 starts.append(day_start_s + shift_start + working)
                 break
@@ -132,11 +146,14 @@ def _due_s(order: Order) -> int:
     return order.promised_s if order.promised_s is not None else order.requested_s
 
 
-def day_order_book(plant: Plant, orders: Sequence[Order], day_start_s: int) -> list[Order]:
-    """The orders the line builds on the day starting `day_start_s`: placed before it, rush orders
-    first, then earliest due, up to the line's slots of the day."""
-    slots = int(plant.line.units_per_day)
-    ready = [o for o in orders if o.placed_s < day_start_s]
+def day_order_book(
+    plant: Plant, orders: Sequence[Order], day_start_s: int, line: AssemblyLine | None = None
+) -> list[Order]:
+    """The orders `line` builds on the day starting `day_start_s`: those it can build placed before
+    it, rush orders first, then earliest due, up to the line's slots of the day."""
+    line = _line(plant, line)
+    slots = int(line.units_per_day)
+    ready = [o for o in orders if o.placed_s < day_start_s and line.can_build(o.configuration)]
     ready.sort(key=lambda o: (-o.priority, _due_s(o), o.placed_s, o.id))
     return ready[:slots]
 
@@ -149,21 +166,24 @@ def build_instance(
     tail: Sequence[Order] = (),
     first_slot: int = 0,
     rush: Sequence[Order] = (),
+    line: AssemblyLine | None = None,
 ) -> ProblemData:
-    """A sequencing instance for `orders` filling the day's slots from `first_slot`; `tail` are the
-    trucks already fixed before them (previous day or frozen hours); `rush` orders (part of `orders`)
-    must start within RUSH_WITHIN_S of the first free slot; other due dates give latest slots."""
+    """A sequencing instance for `orders` filling the day's slots of `line` from `first_slot`; `tail`
+    are the trucks already fixed before them (previous day or frozen hours); `rush` orders (part of
+    `orders`) must start within RUSH_WITHIN_S of the first free slot; other due dates give latest
+    slots."""
     if not orders:
         raise ValidationError("orders", "a day needs at least one order to sequence")
+    line = _line(plant, line)
     everything = list(tail) + list(orders)
-    work = station_work(plant, catalogue, everything)
-    rules, stations = station_rules(plant, work[len(tail) :])
-    heavy = work[:, stations] > plant.line.takt_s
-    colours = colour_codes(catalogue, everything, plant.line.batch_by)
+    work = station_work(plant, catalogue, everything, line)
+    rules, stations = station_rules(plant, work[len(tail) :], line)
+    heavy = work[:, stations] > line.takt_s
+    colours = colour_codes(catalogue, everything, line.batch_by)
     n = len(orders)
-    starts = slot_starts(plant, day_start_s, first_slot, n)
+    starts = slot_starts(plant, day_start_s, first_slot, n, line)
     rush_ids = {o.id for o in rush}
-    rush_slots = max(1, RUSH_WITHIN_S // plant.line.takt_s)
+    rush_slots = max(1, RUSH_WITHIN_S // line.takt_s)
     latest = np.full(n, n - 1, dtype=np.int64)
     for k, order in enumerate(orders):
         ready_by = _due_s(order) - OFF_LINE_S
@@ -182,10 +202,10 @@ def build_instance(
         tail_colours=colours[: len(tail)],
         objective_order=OBJECTIVE_ORDER,
         window_rule="roadef",
-        name=f"plant day {day_start_s // DAY_S}",
+        name=f"plant day {day_start_s // DAY_S}" + (f" line {line.id}" if len(plant.lines) > 1 else ""),
         work_s=work[len(tail) :],
-        takt_s=plant.line.takt_s,
-        station_window_s=np.full(work.shape[1], plant.line.takt_s + int(DRIFT_SHARE * plant.line.takt_s)),
+        takt_s=line.takt_s,
+        station_window_s=np.full(work.shape[1], line.takt_s + int(DRIFT_SHARE * line.takt_s)),
         latest_slot=_feasible_slots(latest) if binding else None,
     )
 
@@ -208,12 +228,13 @@ def sequence_day(
     time_limit_s: float = 10.0,
     seed: int = 0,
     max_iterations: int | None = None,
+    line: AssemblyLine | None = None,
 ) -> LineSequence:
-    """Sequence the day's order book (see `day_order_book`) for the line."""
-    book = day_order_book(plant, orders, day_start_s)
-    data = build_instance(plant, catalogue, book, day_start_s)
+    """Sequence the day's order book (see `day_order_book`) for `line` (default: the first)."""
+    book = day_order_book(plant, orders, day_start_s, line)
+    data = build_instance(plant, catalogue, book, day_start_s, line=line)
     result = solve(data, time_limit_s=time_limit_s, seed=seed, max_iterations=max_iterations)
-    return _line_sequence(plant, data, book, result, day_start_s, 0)
+    return _line_sequence(plant, data, book, result, day_start_s, 0, line=line)
 
 
 def _line_sequence(
@@ -225,13 +246,14 @@ def _line_sequence(
     first_slot: int,
     frozen: Sequence[Order] = (),
     bumped: Sequence[Order] = (),
+    line: AssemblyLine | None = None,
 ) -> LineSequence:
     fifo = sorted(range(len(book)), key=lambda k: (book[k].placed_s, book[k].id))
     return LineSequence(
         data=data,
         day_start_s=day_start_s,
         orders=tuple(book[v] for v in result.order),
-        slot_start_s=tuple(slot_starts(plant, day_start_s, first_slot, len(book))),
+        slot_start_s=tuple(slot_starts(plant, day_start_s, first_slot, len(book), line)),
         result=result,
         overload_s=evaluate(data, result.order).overload_s,
         fifo_overload_s=evaluate(data, fifo).overload_s,
@@ -250,15 +272,17 @@ def resequence(
     time_limit_s: float = 0.5,
     seed: int = 0,
     max_iterations: int | None = None,
+    line: AssemblyLine | None = None,
 ) -> LineSequence:
-    """Take rush orders into the rest of the day: slots starting before now + frozen_s keep their
-    trucks; the latest-due unfrozen orders make room (bumped to the next day); the rush orders must
-    start within RUSH_WITHIN_S of the first free slot; the rest is re-sequenced from the current order.
+    """Take rush orders into the rest of `line`'s day (default: the first line): slots starting before
+    now + frozen_s keep their trucks; the latest-due unfrozen orders make room (bumped to the next day);
+    the rush orders must start within RUSH_WITHIN_S of the first free slot; the rest is re-sequenced
+    from the current order.
     """
     started = time.perf_counter()
     day_start_s = current.day_start_s
     all_orders = list(current.frozen) + list(current.orders)
-    all_starts = slot_starts(plant, day_start_s, 0, len(all_orders))
+    all_starts = slot_starts(plant, day_start_s, 0, len(all_orders), line)
     cut = sum(1 for s in all_starts if s < now_s + frozen_s)
     if cut >= len(all_orders):
         raise ValidationError("resequence", "every slot of the day is frozen; rush orders go to the next day")
@@ -274,11 +298,13 @@ def resequence(
     kept = [o for k, o in enumerate(open_orders) if k not in bumped_idx]
     bumped = [open_orders[k] for k in sorted(bumped_idx)]
     book = list(rush) + kept
-    data = build_instance(plant, catalogue, book, day_start_s, tail=frozen, first_slot=cut, rush=rush)
+    data = build_instance(
+        plant, catalogue, book, day_start_s, tail=frozen, first_slot=cut, rush=rush, line=line
+    )
     initial = rush_first(data, len(rush))
     left_s = max(0.01, time_limit_s - (time.perf_counter() - started))
     result = solve(data, time_limit_s=left_s, seed=seed, initial_order=initial, max_iterations=max_iterations)
-    return _line_sequence(plant, data, book, result, day_start_s, cut, frozen, bumped)
+    return _line_sequence(plant, data, book, result, day_start_s, cut, frozen, bumped, line)
 
 
 def rush_first(data: ProblemData, rush_count: int) -> list[int]:

@@ -13,7 +13,7 @@ from mixflow.store.db import Base
 
 
 class PlanOrderRow(Base):
-    """One order as the scheduler keeps it: configuration, promise, line slot, status history."""
+    """One order as the scheduler keeps it: configuration, promise, its line and slot, status history."""
 
     __tablename__ = "plan_orders"
 
@@ -29,6 +29,8 @@ class PlanOrderRow(Base):
     parts_ready_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     earliest_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     binding: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    line: Mapped[str] = mapped_column(String(40), nullable=False, default="", server_default="")
+    """The line the order is promised on ("": the plant's first line, as stored before lines were named)."""
     at_risk: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     history: Mapped[str] = mapped_column(Text, nullable=False)

@@ -3,6 +3,9 @@
 The twin trusts no planner: every step it checks that each AGV moves at most one cell, onto a free
 cell, that no two AGVs end on one cell and that no two swap cells. An illegal move is refused (the
 AGV stays) and counted. Only AGVs that move cost work; idle and charging AGVs are never touched.
+
+A fleet may mix AGV types: battery, drain per cell, loaded factor, low-charge mark, charging power
+and payload are arrays with one entry per AGV, from its type.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ IDLE, LOADED, CHARGING, DOWN = 0, 1, 2, 3
 
 @dataclass
 class AgvCounters:
-    """What the fleet did: moves empty and loaded, refused moves, collisions, energy."""
+    """What the fleet did: moves empty and loaded, refused moves, collisions, energy, and pickups
+    refused because the part weighs more than the AGV carries."""
 
     moves_empty: int = 0
     moves_loaded: int = 0
     refused_moves: int = 0
     collisions: int = 0
+    overloads: int = 0
     drive_kwh: float = 0.0
     charge_kwh: float = 0.0
     steps: int = 0
@@ -34,10 +39,21 @@ class AgvFloor:
 
     def __init__(self, floor: FloorGrid, fleet: Fleet) -> None:
         self.floor = floor
-        self.spec = fleet.spec
+        self.spec = fleet.spec  # the first type; per-AGV values are the arrays below
         self.ids = fleet.agv_ids
         self.index = {agv: i for i, agv in enumerate(self.ids)}
         n = len(self.ids)
+        self.type_of = np.array(fleet.type_of, dtype=np.int64).reshape(n)
+
+        def per_agv(name: str) -> np.ndarray:
+            return np.array([getattr(t, name) for t in fleet.types], dtype=np.float64)[self.type_of]
+
+        self.battery_kwh = per_agv("battery_kwh")
+        self.kwh_per_cell = per_agv("drain_kwh_per_m") * floor.cell_m
+        self.loaded_factor = per_agv("loaded_drain_factor")
+        self.low_soc = per_agv("low_soc")
+        self.charge_kw = per_agv("charge_kw")
+        self.payload_kg = per_agv("payload_kg")
         self.x = np.array([c[0] for c in fleet.homes], dtype=np.int32)
         self.y = np.array([c[1] for c in fleet.homes], dtype=np.int32)
         self.soc = np.ones(n)
@@ -49,7 +65,6 @@ class AgvFloor:
         self._occupant = np.full(floor.height * floor.width, -1, dtype=np.int64)
         self._occupant[self.y * floor.width + self.x] = np.arange(n, dtype=np.int32)
         self._blocked = floor.blocked.ravel()
-        self._kwh_per_cell = self.spec.drain_kwh_per_m * floor.cell_m
         self._ids_cache: tuple[tuple[str, ...], np.ndarray] | None = None
         self._target_of = np.full(n, -1, dtype=np.int64)
         self._heat_flat = self.heat.reshape(-1)
@@ -106,12 +121,17 @@ class AgvFloor:
         n_loaded = int(loaded.sum())
         self.counters.moves_loaded += n_loaded
         self.counters.moves_empty += len(idx) - n_loaded
-        factor = self.spec.loaded_drain_factor
-        drain = self._kwh_per_cell * (np.where(loaded, factor, 1.0) if n_loaded else np.ones(len(idx)))
-        self.soc[idx] -= drain / self.spec.battery_kwh
+        per_cell = self.kwh_per_cell[idx]
+        drain = per_cell * np.where(loaded, self.loaded_factor[idx], 1.0) if n_loaded else per_cell
+        self.soc[idx] -= drain / self.battery_kwh[idx]
         self.counters.drive_kwh += float(drain.sum())
         np.add.at(self._heat_flat, target, 1)
         return idx
 
     def at(self, agv: int) -> tuple[int, int]:
         return int(self.x[agv]), int(self.y[agv])
+
+    def charge_power_kw(self, agv: int, charger_kw: float) -> float:
+        """What AGV `agv` charges at on a charger of `charger_kw` (0: the AGV's own power)."""
+        own = float(self.charge_kw[agv])
+        return min(own, charger_kw) if charger_kw > 0 else own

@@ -19,7 +19,8 @@ from mixflow.errors import InfeasibleError, ValidationError
 from mixflow.fleet.grid import Grid
 from mixflow.model import DAY_S, Catalogue, Order, Plant
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
-from mixflow.reference import build_plant, feeder_loads, line_loads, order_stream, reference_catalogue
+from mixflow.reference import feeder_loads, line_loads, order_stream
+from mixflow.reference.sources import load_sources
 from mixflow.twin.factory import Twin
 from mixflow.twin.scenario import Scenario
 
@@ -78,8 +79,8 @@ def check_feasible(plant: Plant, catalogue: Catalogue, orders: list[Order], days
 
 def prepare(scenario: Scenario, seed: int) -> tuple[Plant, Catalogue, list[Order]]:
     """The plant, catalogue and orders of a scenario, checked before anything runs."""
-    catalogue = reference_catalogue()
-    plant = _fleet_of(build_plant(scenario.scale, seed), scenario.agvs)
+    plant, catalogue = load_sources(scenario.plant_file, scenario.catalogue_file, scenario.scale, seed)
+    plant = _fleet_of(plant, scenario.agvs)
     orders = order_stream(plant, catalogue, scenario.days, seed)
     if scenario.demand_factor != 1.0:
         extra = order_stream(plant, catalogue, scenario.days, seed + 1)
@@ -161,10 +162,14 @@ def collect(
     counters = twin.agvs.counters
     n_agvs = len(plant.fleet.agv_ids)
     moves = counters.moves_empty + counters.moves_loaded
-    working_s = plant.line.calendar.working_s_per_day * horizon / DAY_S
+    working_s = max(line.calendar.working_s_per_day for line in plant.lines) * horizon / DAY_S
     delivered = max(1, int(kpis["delivered"]))
     machine_kwh = twin.machine_counters.energy_kwh
-    twin.line.close_stop(twin.now_s)
+    lines = list(twin.lines.values())
+    for line in lines:
+        line.close_stop(twin.now_s)
+    stops = [(line.line.id, stop) for line in lines for stop in line.stops]
+    multi = len(lines) > 1
     kpis.update(
         {
             "agv_collisions": counters.collisions,
@@ -174,12 +179,12 @@ def collect(
             "agv_empty_travel": round(counters.moves_empty / moves, 4) if moves else 0.0,
             "agv_steps": counters.steps,
             "machines": len(plant.machines),
-            "line_stop_minutes": round(sum(s.end_s - s.start_s for s in twin.line.stops) / 60, 1),
+            "line_stop_minutes": round(sum(s.end_s - s.start_s for _, s in stops) / 60, 1),
             "line_pitches": {
-                "indexed": twin.line.indexes,
-                "empty": twin.line.empty_slots,
-                "held_for_first_station_parts": twin.line.held_for_parts,
-                "spaced": twin.line.spaced,
+                "indexed": sum(line.indexes for line in lines),
+                "empty": sum(line.empty_slots for line in lines),
+                "held_for_first_station_parts": sum(line.held_for_parts for line in lines),
+                "spaced": sum(line.spaced for line in lines),
             },
             "energy_kwh": {
                 "machines": round(machine_kwh, 1),
@@ -188,12 +193,21 @@ def collect(
             },
             "energy_kwh_per_truck": round((machine_kwh + counters.drive_kwh) / delivered, 1),
             "faults": scheduler.kpis.faults,
-            "scale": scenario.scale,
+            "scale": plant.scale,
             "seed": seed,
             "interrupted": interrupted,
             "wall_s": round(wall_s, 2),
         }
     )
+    if multi:  # the totals above count every line; each line's own share
+        kpis["lines"] = {
+            line.line.id: {
+                "entered": line.indexes - line.empty_slots,
+                "stop_minutes": round(sum(s.end_s - s.start_s for s in line.stops) / 60, 1),
+                "empty_pitches": line.empty_slots,
+            }
+            for line in lines
+        }
     book = scheduler.kpis
     lead = np.array([(book.delivered_s[o] - book.placed_s[o]) / DAY_S for o in book.delivered_s])
     return Result(
@@ -201,9 +215,18 @@ def collect(
         seed=seed,
         kpis=kpis,
         lead_days=lead,
-        stops=tuple((s.start_s, s.end_s, s.station, s.cause) for s in twin.line.stops),
+        stops=tuple(
+            (s.start_s, s.end_s, f"{line_id}/{s.station}" if multi else s.station, s.cause)
+            for line_id, s in sorted(stops, key=lambda ls: (ls[1].start_s, ls[0]))
+        ),
         gantt=tuple(book.gantt),
         heat=twin.agvs.heat.copy(),
         blocked=plant.floor.blocked.copy(),
         interrupted=interrupted,
+        extra={
+            "plant": plant.name,
+            "catalogue": scheduler.catalogue.name,
+            "product": scheduler.catalogue.product,
+            "products": scheduler.catalogue.products,
+        },
     )

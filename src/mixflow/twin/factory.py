@@ -1,13 +1,15 @@
 """The twin: the reference plant behind the factory port, as an event heap plus AGV arrays.
 
 It never decides: machines run the operations they are told to, AGVs move where they are told to
-(after the twin's own collision check), the line indexes at takt when parts and work allow, and
+(after the twin's own collision check), each line (`Twin.lines`, one `LineState` per final-assembly
+line, fed by the trucks released to it) indexes at its takt when parts and work allow, and
 machines and AGVs break down at random (MTBF/MTTR per group) or in scripted storms. Deterministic for
 a seed. `poll` returns as soon as something happened, so the scheduler reacts without latency.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections import deque
 from collections.abc import Sequence
@@ -111,17 +113,25 @@ class Twin:
         self._ready_s: dict[tuple[str, str], int] = {}
         self.delivered: dict[str, int] = {}
         self.off_line: dict[str, int] = {}
-        # line
-        self.line = LineState(plant.line, self._station_work)
-        self._work_cache: dict[str, np.ndarray] = {}
-        self._line_version = 0
-        self._line_ticking = False
+        # lines: their state by id (in the plant's order), the line each released truck is on
+        self.lines: dict[str, LineState] = {
+            line.id: LineState(line, functools.partial(self._station_work, k))
+            for k, line in enumerate(plant.lines)
+        }
+        self._line_list = list(self.lines.values())
+        self._line_at = {line.id: k for k, line in enumerate(plant.lines)}
+        self._line_of_order: dict[str, int] = {}
+        self._work_cache: dict[tuple[int, str], np.ndarray] = {}
+        self._line_version = [0] * len(plant.lines)
+        self._line_ticking = [False] * len(plant.lines)
         # fleet
         self.agvs = AgvFloor(plant.floor, plant.fleet)
         self._tasks: dict[str, MaterialTask] = {}
         self._task_of: dict[int, str] = {}
         self._charge_version = np.zeros(len(self.agvs.ids), dtype=np.int64)
         self._charge_start = np.zeros(len(self.agvs.ids), dtype=np.int64)
+        self._charge_kw = self.agvs.charge_kw.copy()  # what each AGV charges at on its charger now
+        self._charger_kw = dict(zip(plant.floor.chargers, plant.floor.charger_kw, strict=True))
         self._last_agv_report = -AGV_REPORT_S
         if scenario.agv_mtbf_h > 0:
             for a in range(len(self.agvs.ids)):
@@ -145,14 +155,18 @@ class Twin:
                 self._tasks[task.id] = task
                 if task.station:
                     station = int(task.station)
-                    self.line.called.setdefault((task.order_id, station), set()).add(task.id)
+                    line = self._line_list[self._task_line(task)]
+                    line.called.setdefault((task.order_id, station), set()).add(task.id)
             elif isinstance(command, AssignTask):
                 self._assign(self.agvs.index[command.agv_id], command.task_id)
             elif isinstance(command, ReleaseToLine):
-                self.line.queue.append(command.order_id)
+                k = self._line_index(command.line)
+                self._line_of_order[command.order_id] = k
+                line = self._line_list[k]
+                line.queue.append(command.order_id)
                 if command.spacing:
-                    self.line.spacing[command.order_id] = command.spacing
-                self._wake_line(self._now)
+                    line.spacing[command.order_id] = command.spacing
+                self._wake_line(k, self._now)
             elif isinstance(command, Charge):
                 self._start_charge(self.agvs.index[command.agv_id], command.charger)
 
@@ -203,13 +217,40 @@ class Twin:
         down = tuple((a.state == DOWN).tolist())
         return AgvStates(self._now, a.ids, a.x.copy(), a.y.copy(), a.soc.copy(), tuple(load), down)
 
+    def line_index(self, line_id: str) -> int:
+        """Index of line `line_id` in the plant ("": the first line)."""
+        return self._line_index(line_id)
+
+    def _line_index(self, line_id: str) -> int:
+        return self._line_at[line_id] if line_id else 0
+
+    def _task_line(self, task: MaterialTask) -> int:
+        """The line a part is called to: the task's, else (a sender that names none) its truck's."""
+        return self._line_at[task.line] if task.line else self._line_of_order.get(task.order_id, 0)
+
+    def line_of(self, order_id: str) -> LineState | None:
+        """The line the truck of `order_id` was released to (None: not released yet)."""
+        k = self._line_of_order.get(order_id)
+        return None if k is None else self._line_list[k]
+
     def snapshot(self) -> dict[str, object]:
-        """Plant state for dashboards: AGVs, machine states, trucks on the line (plain JSON types)."""
+        """Plant state for dashboards: AGVs, machine states, trucks on each line (plain JSON types);
+        `line` is the first line's, `lines` every line's."""
         a = self.agvs
         states = np.where(self._down, "down", "idle").astype(object)
         for k, op in enumerate(self._running):
             if op is not None and not self._down[k]:
                 states[k] = "running"
+        lines = [
+            {
+                "id": spec.id,
+                "stations": [s.id for s in spec.stations],
+                "trucks": list(line.at),
+                "queue": list(line.queue),
+                "stopped": line.open_stop is not None,
+            }
+            for spec, line in zip(self.plant.lines, self._line_list, strict=True)
+        ]
         return {
             "at_s": self._now,
             "agvs": {
@@ -220,12 +261,8 @@ class Twin:
                 "state": a.state.tolist(),
             },
             "machines": {m.id: str(states[k]) for k, m in enumerate(self.machines)},
-            "line": {
-                "stations": [s.id for s in self.plant.line.stations],
-                "trucks": list(self.line.at),
-                "queue": list(self.line.queue),
-                "stopped": self.line.open_stop is not None,
-            },
+            "line": lines[0],
+            "lines": lines,
             "collisions": a.counters.collisions,
         }
 
@@ -237,12 +274,12 @@ class Twin:
     def _t_fail(self, mtbf_s: int, after_s: int) -> int:
         return after_s + 1 + int(self._rng.exponential(mtbf_s * self.scenario.mtbf_factor))
 
-    def _station_work(self, order_id: str) -> np.ndarray:
-        work = self._work_cache.get(order_id)
+    def _station_work(self, line: int, order_id: str) -> np.ndarray:
+        work = self._work_cache.get((line, order_id))
         if work is None:
             config = self.orders[order_id].configuration
-            work = self.plant.line.station_work(self.catalogue.line_work(config))
-            self._work_cache[order_id] = work
+            work = self.plant.lines[line].station_work(self.catalogue.line_work(config))
+            self._work_cache[(line, order_id)] = work
         return work
 
     def _handle(self, kind: int, a: int, b: int, t: int, out: list[Event]) -> None:
@@ -252,7 +289,9 @@ class Twin:
                 part = self.catalogue.part(part_id)
                 if not self.plant.makes(part_id):
                     self._ready_s[(order.id, part_id)] = order.placed_s + part.lead_time_s
-            self.line.bom[order.id] = set(self.catalogue.bill_of_materials(order.configuration))
+            bom = set(self.catalogue.bill_of_materials(order.configuration))
+            for line in self._line_list:  # the line it goes to is known once it is released
+                line.bom[order.id] = bom
             out.append(OrderPlaced(t, order))
         elif kind == _OP_DONE:
             if b == self._version[a]:
@@ -265,8 +304,8 @@ class Twin:
         elif kind == _REPAIR:
             self._repair(a, t, out)
         elif kind == _LINE:
-            if b == self._line_version:
-                self._line_tick(t, out)
+            if b == self._line_version[a]:
+                self._line_tick(a, t, out)
         elif kind == _DELIVER:
             order_id = self._order_list[a].id
             self.delivered[order_id] = t
@@ -332,7 +371,7 @@ class Twin:
 
     def _handover_s(self, order_id: str) -> int:
         """The yard and customer handover after the test, on the line the unit was built on."""
-        test = self.plant.lines[0].test
+        test = self.plant.lines[self._line_of_order.get(order_id, 0)].test
         return 0 if test is None else test.handover_s
 
     def _order_pos(self, order_id: str) -> int:
@@ -367,42 +406,43 @@ class Twin:
             self._push(self._t_fail(group.mtbf_s, t), _FAIL, m)
 
     # line
-    def _wake_line(self, t: int) -> None:
-        if self._line_ticking:
+    def _wake_line(self, k: int, t: int) -> None:
+        if self._line_ticking[k]:
             return
-        self._line_ticking = True
-        self._line_version += 1
-        cal = self.plant.line.calendar
-        when = max(t, self.line.last_index_s + self.plant.line.takt_s)
-        self._push(cal.next_working(when), _LINE, 0, self._line_version)
+        self._line_ticking[k] = True
+        self._line_version[k] += 1
+        spec = self.plant.lines[k]
+        when = max(t, self._line_list[k].last_index_s + spec.takt_s)
+        self._push(spec.calendar.next_working(when), _LINE, k, self._line_version[k])
 
-    def _line_tick(self, t: int, out: list[Event]) -> None:
-        line, cal = self.line, self.plant.line.calendar
+    def _line_tick(self, k: int, t: int, out: list[Event]) -> None:
+        spec, line = self.plant.lines[k], self._line_list[k]
+        cal = spec.calendar
         if not cal.is_working(t):
-            self._push(cal.next_working(t), _LINE, 0, self._line_version)
+            self._push(cal.next_working(t), _LINE, k, self._line_version[k])
             return
         blocked = line.blocker(t)
         if blocked is not None:
             station, order, cause = blocked
-            sid = self.plant.line.stations[station].id
+            sid = spec.stations[station].id
             if line.open_stop is None or line.open_stop[3] != cause:
                 line.close_stop(t)
                 line.open_stop = (t, sid, order, cause)
-                out.append(LineStopped(t, sid, order, cause))
+                out.append(LineStopped(t, sid, order, cause, spec.id))
             retry = LINE_RETRY_S
             if cause == "overload":
                 retry = max(1, int(line.finish_s[station]) - line.drift_s - t)
-            self._push(t + retry, _LINE, 0, self._line_version)
+            self._push(t + retry, _LINE, k, self._line_version[k])
             return
         line.close_stop(t)
         off = line.index(t)
         if off is not None:
             self.off_line[off] = t
-            out.append(TruckOffLine(t, off))
+            out.append(TruckOffLine(t, off, spec.id))
         if line.empty:
-            self._line_ticking = False
+            self._line_ticking[k] = False
             return
-        self._push(cal.next_working(t + self.plant.line.takt_s), _LINE, 0, self._line_version)
+        self._push(cal.next_working(t + spec.takt_s), _LINE, k, self._line_version[k])
 
     # fleet
     def _move(self, command: MoveAgvs) -> None:
@@ -421,7 +461,7 @@ class Twin:
         for a in moved.tolist():
             if a in self._task_of:
                 self._handle_agv(a, t)
-            if self.agvs.soc[a] < self.agvs.spec.low_soc and not self.agvs.low_reported[a]:
+            if self.agvs.soc[a] < self.agvs.low_soc[a] and not self.agvs.low_reported[a]:
                 self.agvs.low_reported[a] = True
                 self._pending.append(AgvBatteryLow(t, self.agvs.ids[a], float(self.agvs.soc[a])))
 
@@ -443,15 +483,20 @@ class Twin:
         if not agvs.loaded[a]:
             ready = self._ready_s.get((task.order_id, task.part))
             if cell == task.pickup and ready is not None and ready <= t:
-                agvs.loaded[a] = True
+                if task.payload_kg > agvs.payload_kg[a]:  # too heavy for this AGV: it cannot lift it
+                    agvs.counters.overloads += 1
+                else:
+                    agvs.loaded[a] = True
         elif cell == task.dropoff:
             agvs.loaded[a] = False
             del self._task_of[a]
-            self.line.delivered_tasks.add(task.id)
-            self.line.delivered_parts.setdefault(task.order_id, set()).add(task.part)
+            k = self._task_line(task)
+            line = self._line_list[k]
+            line.delivered_tasks.add(task.id)
+            line.delivered_parts.setdefault(task.order_id, set()).add(task.part)
             self._pending.append(PartDelivered(t, task.id, agvs.ids[a]))
-            if self._line_ticking is False and not self.line.empty:
-                self._wake_line(t)
+            if self._line_ticking[k] is False and not line.empty:
+                self._wake_line(k, t)
 
     def _agv_fail(self, a: int, t: int, out: list[Event]) -> None:
         agvs = self.agvs
@@ -470,15 +515,17 @@ class Twin:
         agvs.state[a] = CHARGING
         self._charge_start[a] = self._now
         self._charge_version[a] += 1
-        spec = agvs.spec
-        full_s = int(np.ceil((1.0 - agvs.soc[a]) * spec.battery_kwh / spec.charge_kw * 3600)) + 1
+        kw = agvs.charge_power_kw(a, self._charger_kw.get((int(charger[0]), int(charger[1])), 0.0))
+        self._charge_kw[a] = kw
+        full_s = int(np.ceil((1.0 - agvs.soc[a]) * agvs.battery_kwh[a] / kw * 3600)) + 1
         self._push(self._now + full_s, _CHARGED, a, int(self._charge_version[a]))
 
     def _settle_charge(self, a: int, t: int) -> None:
-        agvs, spec = self.agvs, self.agvs.spec
+        agvs = self.agvs
+        battery = float(agvs.battery_kwh[a])
         gained = min(
-            1.0 - agvs.soc[a], spec.charge_kw * (t - int(self._charge_start[a])) / 3600 / spec.battery_kwh
+            1.0 - agvs.soc[a], float(self._charge_kw[a]) * (t - int(self._charge_start[a])) / 3600 / battery
         )
         agvs.soc[a] += gained
-        agvs.counters.charge_kwh += gained * spec.battery_kwh
-        agvs.low_reported[a] = agvs.soc[a] < spec.low_soc
+        agvs.counters.charge_kwh += gained * battery
+        agvs.low_reported[a] = agvs.soc[a] < agvs.low_soc[a]

@@ -15,12 +15,18 @@ from mixflow.twin.experiment import Result
 _STYLE = "body{font-family:sans-serif;max-width:1100px;margin:auto} td{padding:2px 8px}"
 
 
+def _nouns(result: Result) -> tuple[str, str]:
+    """What one unit and several units of the run's catalogue are called (truck/trucks by default)."""
+    return str(result.extra.get("product", "truck")), str(result.extra.get("products", "trucks"))
+
+
 def _figures(result: Result) -> list[tuple[str, go.Figure]]:
     k = result.kpis
+    product, products = _nouns(result)
     figs: list[tuple[str, go.Figure]] = []
     lead = go.Figure(go.Histogram(x=result.lead_days, nbinsx=40, marker_color="#2b6cb0"))
     lead.add_vline(x=5, line_dash="dash", line_color="red", annotation_text="5 days")
-    lead.update_layout(xaxis_title="order to delivery (days)", yaxis_title="trucks")
+    lead.update_layout(xaxis_title="order to delivery (days)", yaxis_title=products)
     figs.append(("Order-to-delivery", lead))
 
     out = list(k["trucks_per_day"])
@@ -28,8 +34,8 @@ def _figures(result: Result) -> list[tuple[str, go.Figure]]:
     days = list(range(max(len(out), len(demand))))
     daily = go.Figure()
     daily.add_bar(x=days, y=demand + [0] * (len(days) - len(demand)), name="orders placed")
-    daily.add_bar(x=days, y=out + [0] * (len(days) - len(out)), name="trucks delivered")
-    daily.update_layout(barmode="group", xaxis_title="day", yaxis_title="trucks")
+    daily.add_bar(x=days, y=out + [0] * (len(days) - len(out)), name=f"{products} delivered")
+    daily.update_layout(barmode="group", xaxis_title="day", yaxis_title=products)
     figs.append(("Daily output against demand", daily))
 
     stops = go.Figure()
@@ -76,7 +82,7 @@ def _figures(result: Result) -> list[tuple[str, go.Figure]]:
     energy = k["energy_kwh"]
     en = go.Figure(go.Bar(x=list(energy), y=list(energy.values())))
     en.update_layout(yaxis_title="kWh")
-    figs.append((f"Energy ({k['energy_kwh_per_truck']} kWh per truck)", en))
+    figs.append((f"Energy ({k['energy_kwh_per_truck']} kWh per {product})", en))
     return figs
 
 
@@ -99,9 +105,10 @@ def write_report(result: Result, path: Path) -> Path:
     note = ""
     if result.interrupted:
         note = "<p><b>Interrupted:</b> this report covers the part of the run that finished.</p>"
+    plant = html.escape(str(result.extra.get("plant", f"reference plant, scale {result.scenario.scale:g}")))
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>mixflow run report</title>
 <style>{_STYLE}</style>
-</head><body><h1>mixflow: the reference plant, scale {result.scenario.scale:g}, seed {result.seed}</h1>{note}
+</head><body><h1>mixflow: {plant}, seed {result.seed}</h1>{note}
 <h2>KPIs</h2><table>{rows}</table>
 <h2>OEE per machine group</h2>
 <table><tr><th>group</th><th>availability</th><th>performance</th><th>OEE</th></tr>

@@ -31,6 +31,10 @@ class Scenario:
     orders are delivered. `agvs` overrides the reference fleet size; `mtbf_factor` scales every
     machine group's mean time between failures (0 switches random breakdowns off). The yard and
     customer handover after the end-of-line test is the plant's (`LineTest.handover_s`).
+
+    `plant_file` and `catalogue_file` name the plant and catalogue files the run reads (None: the
+    reference plant at `scale` and the reference catalogue). The scenario carries the paths, not the
+    data, so a process pool or Ray worker reads the same files itself (they must be readable there).
     """
 
     scale: float = 0.25
@@ -43,6 +47,8 @@ class Scenario:
     storms: tuple[Storm, ...] = ()
     demand_factor: float = 1.0
     process_noise: float = 0.05
+    plant_file: str | None = None
+    catalogue_file: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.scale <= 4:

@@ -71,6 +71,26 @@ export function header() {
   document.body.prepend(el);
 }
 
+// What the plant builds, from the catalogue: { product, products, name, plant, variables, ... }, fetched
+// once per page. Pages say `product`/`products` (truck, bus...) instead of assuming one.
+let catalogueInfo = null;
+export function catalogue() {
+  if (!catalogueInfo) catalogueInfo = api("/api/catalogue");
+  return catalogueInfo;
+}
+
+// Fill every element marked data-noun="product" or "products" (capitalised when data-capital is set)
+// with the catalogue's noun, and the page title's "{product}" / "{products}" placeholders.
+export async function sayNouns(root = document) {
+  const info = await catalogue();
+  const say = (word, capital) => (capital ? word.charAt(0).toUpperCase() + word.slice(1) : word);
+  for (const el of root.querySelectorAll("[data-noun]")) {
+    el.textContent = say(el.dataset.noun === "products" ? info.products : info.product, "capital" in el.dataset);
+  }
+  document.title = document.title.replace("{products}", info.products).replace("{product}", info.product);
+  return info;
+}
+
 export function money(value, currency = "EUR") {
   return new Intl.NumberFormat("en-GB", { style: "currency", currency, maximumFractionDigits: 0 }).format(value);
 }

@@ -1,5 +1,5 @@
 // Configurator page: every click asks the API what stays possible; greyed values explain themselves on hover.
-import { api, header, session, money, date, bigCount } from "/static/api.js";
+import { api, header, session, money, date, bigCount, sayNouns } from "/static/api.js";
 
 header();
 const state = { catalogue: null, choices: {}, answer: null, seq: 0, explanations: new Map() };
@@ -147,7 +147,7 @@ $("order").addEventListener("click", async () => {
 
 (async () => {
   try {
-    state.catalogue = await api("/api/catalogue");
+    state.catalogue = await sayNouns();
     render();
     await propagate();
   } catch (e) { showError(e); }

@@ -1,11 +1,15 @@
 // My orders: each order with its status along the flow, refreshed every few seconds.
-import { api, header, requireLogin, money, date } from "/static/api.js";
+import { api, header, requireLogin, money, date, catalogue } from "/static/api.js";
 
 header();
 const LABELS = {
-  placed: "placed", promised: "promised", sequenced: "sequenced", parts_built: "cab & parts built",
+  placed: "placed", promised: "promised", sequenced: "sequenced", parts_built: "parts built",
   on_line: "on the line", off_line: "off the line", tested: "tested", delivered: "delivered",
 };
+
+// The order's headline: the values of the catalogue's first two model variables (family and drive of a truck).
+let headline = ["family", "drive"];
+let product = "product";
 
 function card(order) {
   const el = document.createElement("div");
@@ -19,7 +23,7 @@ function card(order) {
   const cancelled = order.status === "cancelled" ? `<span class="cancelled">cancelled</span>` : "";
   el.innerHTML = `<h2></h2><div class="muted summary"></div><div class="flow">${flow}${cancelled}</div>
     <div class="muted promise"></div><details><summary>history</summary><table><tbody></tbody></table></details>`;
-  el.querySelector("h2").textContent = `${order.id} · ${order.configuration.family || ""} ${order.configuration.drive || ""}`;
+  el.querySelector("h2").textContent = `${order.id} · ${headline.map((v) => order.configuration[v] || "").join(" ")}`;
   el.querySelector(".summary").textContent = `${money(order.price)} · placed ${date(order.placed_date)} · status ${order.status}`;
   el.querySelector(".promise").textContent = order.promised_date
     ? `promised for ${date(order.promised_date)}` : "no delivery promise yet";
@@ -60,10 +64,20 @@ async function load() {
     }
     const root = document.getElementById("orders");
     root.replaceChildren(...orders.map(card));
-    if (!orders.length) root.innerHTML = `<p class="muted">No orders yet. <a href="/static/configurator.html">Configure a truck</a>.</p>`;
+    if (!orders.length) root.innerHTML = `<p class="muted">No orders yet. <a href="/static/configurator.html">Configure a ${product}</a>.</p>`;
     document.getElementById("older").hidden = !full;
   } catch (e) { document.getElementById("error").textContent = e.message; }
 }
 
 document.getElementById("older").onclick = () => { pages += 1; load(); };
-if (requireLogin()) { load(); setInterval(load, 5000); }
+async function start() {
+  try {
+    const info = await catalogue();
+    product = info.product;
+    const model = info.variables.filter((v) => v.scope === "model").map((v) => v.name);
+    if (model.length) headline = model.slice(0, 2);
+  } catch (e) { document.getElementById("error").textContent = e.message; }
+  load(); setInterval(load, 5000);
+}
+
+if (requireLogin()) start();

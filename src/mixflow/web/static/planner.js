@@ -1,6 +1,6 @@
 // Planner view: KPIs, the line sequence with its colour and ratio view, output vs. demand, OEE and the
 // machine-group Gantt, all from the live plan (refreshed every few seconds).
-import { api, header, requireLogin, date } from "/static/api.js";
+import { api, header, requireLogin, date, sayNouns } from "/static/api.js";
 
 header();
 const $ = (id) => document.getElementById(id);
@@ -8,17 +8,48 @@ const PAINT = {
   white: "#f8fafc", sany_red: "#c8102e", yellow: "#facc15", blue: "#2563eb", green: "#16a34a", black: "#111827",
   silver: "#cbd5e1", orange: "#f97316", grey: "#6b7280", navy: "#1e3a8a", lime: "#84cc16", bronze: "#a16207",
 };
+// A colour code the table above does not know gets a stable colour of its own.
+function paint(code) {
+  if (PAINT[code]) return PAINT[code];
+  if (!code) return "#999";
+  let h = 0;
+  for (const ch of code) h = (h * 31 + ch.charCodeAt(0)) % 360;
+  return `hsl(${h} 55% 50%)`;
+}
 // Options that load line stations heavily; the ratio view shows how densely each comes down the line:
-// one row per option, a mark per truck that has it, and the most of them in any WINDOW consecutive trucks.
+// one row per option, a mark per unit that has it, and the most of them in any WINDOW consecutive units.
+// The rows below are the reference truck catalogue's (shown when its variables are there); for any
+// other catalogue the rows are the rarest value of each model variable but the first in the sequence.
 const WINDOW = 5;
 const RATIO = [
-  ["8x4 drive", (s) => s.drive === "8x4"],
-  ["sleeper cab", (s) => s.cab && s.cab !== "day"],
-  ["705 kWh pack", (s) => s.powertrain === "bev_705"],
-  ["fuel cell", (s) => s.powertrain === "fcev"],
-  ["diesel or LNG engine", (s) => s.powertrain === "diesel" || s.powertrain === "lng"],
+  ["8x4 drive", "drive", (c) => c.drive === "8x4"],
+  ["sleeper cab", "cab", (c) => c.cab && c.cab !== "day"],
+  ["705 kWh pack", "powertrain", (c) => c.powertrain === "bev_705"],
+  ["fuel cell", "powertrain", (c) => c.powertrain === "fcev"],
+  ["diesel or LNG engine", "powertrain", (c) => c.powertrain === "diesel" || c.powertrain === "lng"],
 ];
 let epoch = null;
+let info = { product: "unit", products: "units", variables: [] };
+
+function ratioRows(slots) {
+  const names = new Set(info.variables.map((v) => v.name));
+  const known = RATIO.filter(([, variable]) => names.has(variable));
+  if (known.length) return known.map(([label, , has]) => [label, (s) => has(s.configuration || s)]);
+  const model = info.variables.filter((v) => v.scope === "model").slice(1, 6);
+  const rows = [];
+  for (const variable of model) {
+    const counts = new Map();
+    for (const s of slots) {
+      const code = (s.configuration || {})[variable.name];
+      if (code !== undefined) counts.set(code, (counts.get(code) || 0) + 1);
+    }
+    if (counts.size < 2) continue;
+    const [rarest] = [...counts.entries()].sort((a, b) => a[1] - b[1])[0];
+    const value = variable.values.find((x) => x.code === rarest);
+    rows.push([`${variable.label}: ${value ? value.label : rarest}`, (s) => (s.configuration || {})[variable.name] === rarest]);
+  }
+  return rows;
+}
 
 function kpiCard(label, value) {
   const d = document.createElement("div");
@@ -42,13 +73,14 @@ function showKpis(view) {
     kpiCard("parts overdue at the line", `${k.material_overdue ?? 0}`),
     kpiCard("mean OEE", `${(100 * meanOee).toFixed(1)} %`),
     kpiCard("energy (machines + AGVs)", `${((energy.machines || 0) + (energy.agv_drive || 0)).toFixed(0)} kWh`),
-    kpiCard("energy per delivered truck", k.delivered
-      ? `${(((energy.machines || 0) + (energy.agv_drive || 0)) / delivered).toFixed(0)} kWh` : "no truck delivered yet"),
+    kpiCard(`energy per delivered ${info.product}`, k.delivered
+      ? `${(((energy.machines || 0) + (energy.agv_drive || 0)) / delivered).toFixed(0)} kWh`
+      : `no ${info.product} delivered yet`),
     kpiCard("AGV collisions", `${k.agv_collisions ?? 0}`),
   );
   const days = k.trucks_per_day.map((_, i) => `day ${i + 1}`);
   Plotly.react("output", [
-    { x: days, y: k.trucks_per_day, type: "bar", name: "trucks built" },
+    { x: days, y: k.trucks_per_day, type: "bar", name: `${info.products} built` },
     { x: days, y: k.orders_per_day, type: "scatter", mode: "lines+markers", name: "orders (demand)" },
   ], { margin: { t: 10, r: 10, b: 30, l: 40 }, legend: { orientation: "h" } }, { displayModeBar: false });
   const groups = Object.keys(k.oee || {});
@@ -70,19 +102,21 @@ function showSequence(view) {
   const slots = view.slots;
   $("colours").replaceChildren(...slots.map((s) => {
     const d = document.createElement("div");
-    d.style.background = PAINT[s.colour] || "#999";
-    d.title = `${s.order} · ${s.family} ${s.drive} · ${s.colour} · ${s.state}`;
+    d.style.background = paint(s.colour);
+    const model = info.variables.filter((v) => v.scope === "model").slice(0, 2)
+      .map((v) => (s.configuration || {})[v.name] || "").join(" ");
+    d.title = `${s.order} · ${model} · ${s.colour} · ${s.state}`;
     if (s.state === "upcoming") d.style.opacity = "0.55";
     return d;
   }));
   const ratios = $("ratios");
   ratios.replaceChildren();
-  for (const [label, has] of RATIO) {
+  for (const [label, has] of ratioRows(slots)) {
     const flags = slots.map(has);
     const total = flags.filter(Boolean).length;
     const head = document.createElement("div");
     head.className = "muted";
-    head.textContent = `${label}: ${total} of ${slots.length} trucks, at most ${windowMax(flags, WINDOW)} in any ${WINDOW} in a row`;
+    head.textContent = `${label}: ${total} of ${slots.length} ${info.products}, at most ${windowMax(flags, WINDOW)} in any ${WINDOW} in a row`;
     const strip = document.createElement("div");
     strip.className = "strip"; strip.style.height = "14px";
     for (const f of flags) {
@@ -95,8 +129,8 @@ function showSequence(view) {
   let changes = 0;
   for (let i = 1; i < slots.length; i++) if (slots[i].colour !== slots[i - 1].colour) changes++;
   $("sequence-note").textContent = slots.length
-    ? `${slots.length} trucks, ${changes} paint colour changes`
-    : "No truck released to the line yet (the line starts once the first trucks' parts are built).";
+    ? `${slots.length} ${info.products}, ${changes} paint colour changes`
+    : `No ${info.product} released to the line yet (the line starts once the first ${info.products}' parts are built).`;
 }
 
 function showGantt(view) {
@@ -132,4 +166,9 @@ async function refresh() {
   } catch (e) { $("error").textContent = e.message; }
 }
 
-if (requireLogin(["planner", "operator", "admin"])) { refresh(); setInterval(refresh, 5000); }
+async function start() {
+  try { info = await sayNouns(); } catch (e) { $("error").textContent = e.message; }
+  refresh(); setInterval(refresh, 5000);
+}
+
+if (requireLogin(["planner", "operator", "admin"])) start();

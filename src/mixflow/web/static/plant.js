@@ -28,7 +28,7 @@ function drawFloor() {
     runs.forEach((run, i) => { if (i % 2 === 1) g.fillRect(x * px, y * px, run * px, px); x += run; });
   });
   g.fillStyle = "#a78bfa";
-  for (const s of layout.stations) g.fillRect(s.x * px - 1, s.y * px - 1, px + 2, px + 2);
+  for (const s of layout.stations) g.fillRect(s.x * px - 1, s.y * px - 1, px + 2, px + 2);  // every line's
   g.fillStyle = "#facc15";
   for (let i = 0; i < layout.chargers.length; i += 2) g.fillRect(layout.chargers[i] * px, layout.chargers[i + 1] * px, px, px);
   g.font = "12px system-ui"; g.fillStyle = "#94a3b8";
@@ -95,7 +95,16 @@ function onSnapshot(snap) {
   const takt = plant.layout.takt_s;
   $("takt").style.width = `${(100 * (snap.line_position_s % takt)) / takt}%`;
   $("takt").style.background = snap.line_stopped ? "#ef4444" : "";
-  $("line-state").textContent = `${snap.line_stopped ? "stopped" : "moving"} · ${snap.line_position_s % takt} s of ${takt} s takt`;
+  const lines = plant.layout.lines || [];
+  if (lines.length > 1 && snap.lines) {
+    // several lines: the bar follows the first, the text names each line's state
+    $("line-state").textContent = snap.lines.map((l, k) => {
+      const t = (lines[k] || lines[0]).takt_s;
+      return `${l.id} ${l.stopped ? "stopped" : "moving"} · ${l.position_s % t} s of ${t} s`;
+    }).join(" | ");
+  } else {
+    $("line-state").textContent = `${snap.line_stopped ? "stopped" : "moving"} · ${snap.line_position_s % takt} s of ${takt} s takt`;
+  }
   $("speed-now").textContent = snap.running ? `${snap.speed}× real time` : "paused";
   document.querySelectorAll("#speeds button").forEach((b) => b.classList.toggle("on", Number(b.dataset.speed) === snap.speed));
   const alarms = $("alarms");
