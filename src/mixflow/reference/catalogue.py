@@ -149,7 +149,7 @@ def model_weights(catalogue: Catalogue, models: tuple[tuple[str, ...], ...]) -> 
     (its family, say) an equal share, spread equally over the buildable models that have it.
     """
     names = [v.name for v in catalogue.variables_of(Scope.MODEL)]
-    if not _has_reference_mix(catalogue, names, models):
+    if not has_reference_mix(catalogue, models):
         per_first: dict[str, int] = {}
         for m in models:
             per_first[m[0]] = per_first.get(m[0], 0) + 1
@@ -161,9 +161,10 @@ def model_weights(catalogue: Catalogue, models: tuple[tuple[str, ...], ...]) -> 
     return [FAMILY_MIX[m[fam]] * POWERTRAIN_WEIGHT[m[pt]] / per_family[m[fam]] for m in models]
 
 
-def _has_reference_mix(catalogue: Catalogue, names: list[str], models: tuple[tuple[str, ...], ...]) -> bool:
+def has_reference_mix(catalogue: Catalogue, models: tuple[tuple[str, ...], ...]) -> bool:
     """Whether the reference mix covers every model: model variables `family` and `powertrain` whose
     buildable values all have a share in FAMILY_MIX and POWERTRAIN_WEIGHT."""
+    names = [v.name for v in catalogue.variables_of(Scope.MODEL)]
     if "family" not in names or "powertrain" not in names:
         return False
     fam, pt = names.index("family"), names.index("powertrain")

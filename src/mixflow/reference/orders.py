@@ -5,7 +5,13 @@ from __future__ import annotations
 import random
 
 from mixflow.model import DAY_S, Catalogue, Order, Plant, Scope
-from mixflow.reference.catalogue import buildable_models, model_weights, sample_configuration
+from mixflow.model.formula import holds
+from mixflow.reference.catalogue import (
+    buildable_models,
+    has_reference_mix,
+    model_weights,
+    sample_configuration,
+)
 
 # Share of the line's rate that customers order: the plant runs near, not over, its capacity.
 LOAD_FACTOR = 0.9
@@ -17,6 +23,23 @@ def orders_per_day(plant: Plant) -> float:
     return LOAD_FACTOR * plant.units_per_day
 
 
+def line_mix(
+    plant: Plant, models: tuple[tuple[str, ...], ...], model_vars: list[str], weights: list[float]
+) -> list[float]:
+    """Demand spread over the plant's lines in proportion to their rates: each line's share goes to
+    the models it builds, in proportion to `weights` (a line that builds only coaches gets as many
+    orders as it can take, not a share set by how many families it builds)."""
+    configs = [dict(zip(model_vars, m, strict=True)) for m in models]
+    total = plant.units_per_day
+    mixed = [0.0] * len(models)
+    for line in plant.lines:
+        able = [i for i, config in enumerate(configs) if holds(line.builds, config)]
+        mass = sum(weights[i] for i in able)
+        for i in able:
+            mixed[i] += line.units_per_day / total * weights[i] / mass
+    return mixed if sum(mixed) > 0 else weights
+
+
 def order_stream(
     plant: Plant, catalogue: Catalogue, days: int, seed: int = 0, start_s: int = 0, first_number: int = 1
 ) -> list[Order]:
@@ -26,6 +49,8 @@ def order_stream(
     models = buildable_models(catalogue)
     weights = model_weights(catalogue, models)
     model_vars = [v.name for v in catalogue.variables_of(Scope.MODEL)]
+    if not has_reference_mix(catalogue, models):
+        weights = line_mix(plant, models, model_vars, weights)
     rate_per_s = orders_per_day(plant) / DAY_S
     orders: list[Order] = []
     t = float(start_s)
