@@ -38,7 +38,7 @@ KEYS = (
     "agv_steps",
     "agv_utilisation",
     "agv_empty_travel",
-    "energy_kwh_per_truck",
+    "energy_kwh_per_unit",
     "faults",
     "machines",
     "agvs",

@@ -54,3 +54,28 @@ def test_plant_fleet_delivers_line_side_tasks(small_plant) -> None:  # type: ign
         trail.append(fleet.step())
     assert validate_plan(fleet.grid, np.array(trail)).ok
     assert fleet.delivered == posted and fleet.delivered_late == 0
+
+
+def test_a_plant_fleet_of_two_types_keeps_each_agvs_type(small_plant) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from mixflow.model import Fleet
+
+    heavy = small_plant.fleet.spec
+    light = replace(heavy, id="light", payload_kg=100.0, battery_kwh=5.0, charge_kw=20.0)
+    ids, homes = small_plant.fleet.agv_ids, small_plant.fleet.homes
+    type_of = tuple(k % 2 for k in range(len(ids)))
+    kw = tuple(30.0 if k == 0 else 0.0 for k in range(len(small_plant.floor.chargers)))
+    plant = replace(
+        small_plant,
+        fleet=Fleet(heavy, ids, homes, (heavy, light), type_of),
+        floor=replace(small_plant.floor, charger_kw=kw),
+    )
+    fleet = fleet_for_plant(plant, seed=0)
+    step = step_seconds(plant)
+    assert fleet.battery_kwh[:2].tolist() == [heavy.battery_kwh, 5.0]
+    assert fleet.payload_kg[:2].tolist() == [heavy.payload_kg, 100.0]
+    assert fleet.charge_kwh_per_step[:2] == pytest.approx([heavy.charge_kw * step / 3600, 20.0 * step / 3600])
+    assert fleet.charger_kwh_per_step[0] == pytest.approx(30.0 * step / 3600)
+    assert (fleet.charger_kwh_per_step[1:] == 0).all()
+    assert fleet.max_payload_kg == heavy.payload_kg

@@ -30,7 +30,7 @@ def test_every_order_is_delivered_without_collision(result) -> None:  # type: ig
     assert k["agv_collisions"] == 0 and k["agv_refused_moves"] == 0
     assert k["order_to_delivery_days"]["max"] <= 5.0
     assert 0.0 <= k["promises_kept"] <= 1.0
-    assert sum(k["trucks_per_day"]) == k["delivered"]
+    assert sum(k["units_per_day"]) == k["delivered"]
 
 
 def test_a_run_is_deterministic_for_a_seed(result) -> None:  # type: ignore[no-untyped-def]

@@ -33,7 +33,7 @@ def test_simulate_prints_the_kpis_as_json(capsys: pytest.CaptureFixture[str]) ->
         "agv_collisions",
         "wall_s",
         "oee",
-        "energy_kwh_per_truck",
+        "energy_kwh_per_unit",
         "planner_ms_per_decision",
         "line_pitches",
     }

@@ -1,6 +1,6 @@
 """Key figures of a run, from the factory's events and the scheduler's own clock.
 
-Order-to-delivery (p50/p95/max days), promises kept, trucks a day against demand, line stops and
+Order-to-delivery (p50/p95/max days), promises kept, units built a day against demand, line stops and
 their causes, parts not reported at their station by their deadline (`material_overdue`), flushes the
 plan store refused (`store_failures`: commands waited meanwhile), OEE per machine group (availability
 x performance; no scrap is modelled), and the planner's compute time per decision (p50/p95 over the
@@ -94,7 +94,7 @@ class KpiBook:
             "order_to_delivery_days": {"p50": pct(50), "p95": pct(95), "max": pct(100)},
             "promises_kept": round(kept / len(delivered), 4) if delivered else 1.0,
             "orders_flagged_at_risk": len(self.at_risk),
-            "trucks_per_day": per_day_out.tolist(),
+            "units_per_day": per_day_out.tolist(),
             "orders_per_day": per_day_in.tolist(),
             "line_resequences": self.resequences,
             "line_stops": len(self.stops),

@@ -191,7 +191,7 @@ def collect(
                 "agv_drive": round(counters.drive_kwh, 1),
                 "charging": round(counters.charge_kwh, 1),
             },
-            "energy_kwh_per_truck": round((machine_kwh + counters.drive_kwh) / delivered, 1),
+            "energy_kwh_per_unit": round((machine_kwh + counters.drive_kwh) / delivered, 1),
             "faults": scheduler.kpis.faults,
             "scale": plant.scale,
             "seed": seed,

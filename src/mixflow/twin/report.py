@@ -29,7 +29,7 @@ def _figures(result: Result) -> list[tuple[str, go.Figure]]:
     lead.update_layout(xaxis_title="order to delivery (days)", yaxis_title=products)
     figs.append(("Order-to-delivery", lead))
 
-    out = list(k["trucks_per_day"])
+    out = list(k["units_per_day"])
     demand = list(k["orders_per_day"])
     days = list(range(max(len(out), len(demand))))
     daily = go.Figure()
@@ -82,7 +82,7 @@ def _figures(result: Result) -> list[tuple[str, go.Figure]]:
     energy = k["energy_kwh"]
     en = go.Figure(go.Bar(x=list(energy), y=list(energy.values())))
     en.update_layout(yaxis_title="kWh")
-    figs.append((f"Energy ({k['energy_kwh_per_truck']} kWh per {product})", en))
+    figs.append((f"Energy ({k['energy_kwh_per_unit']} kWh per {product})", en))
     return figs
 
 
