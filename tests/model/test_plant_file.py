@@ -248,3 +248,18 @@ def test_a_fleet_of_two_types_reads_with_each_agvs_type(tmp_path: Path) -> None:
     slow = text.replace("speed_m_s: 1.5, payload_kg: 6000", "speed_m_s: 1.0, payload_kg: 6000")
     with pytest.raises(InputFileError, match=r"\$\.fleet: AGV types move at different speeds"):
         parse_plant(slow, "two-types.yaml")
+
+
+def test_the_documented_pair_validates_and_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mixflow.twin.experiment import run
+    from mixflow.twin.scenario import Scenario
+    from tests.cli.test_plant_cli import run as cli
+
+    plant, catalogue = tmp_path / "small.yaml", tmp_path / "small-catalogue.yaml"
+    plant.write_text(_example())
+    after = DOC.read_text().split("The catalogue (`mixflow-catalogue-v1`")[1]
+    catalogue.write_text(after.split("```yaml\n")[1].split("```")[0])
+    code, out, err = cli(["plant", "validate", str(plant), "--catalogue", str(catalogue), "--json"], capsys)
+    assert code == 0, err
+    kpis = run(Scenario(days=2, plant_file=str(plant), catalogue_file=str(catalogue)), seed=0).kpis
+    assert kpis["orders"] > 20 and kpis["delivered"] == kpis["orders"] and kpis["agv_collisions"] == 0

@@ -645,7 +645,7 @@ def check_fit(plant: Plant, catalogue: Catalogue) -> list[InputFileError]:
     for k, line in enumerate(plant.lines):
         positions = set(line.positions)
         for work in catalogue.station_work:
-            if work.position not in positions and line.builds == TRUE:
+            if work.position not in positions:
                 at(
                     ["lines", k, "stations"],
                     f"catalogue work at position {work.position}: no station of line {line.id} covers it",
