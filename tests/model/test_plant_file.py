@@ -4,6 +4,7 @@ kind of bad input is one line naming the file, the line and the JSON path."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -260,6 +261,6 @@ def test_the_documented_pair_validates_and_runs(tmp_path: Path, capsys: pytest.C
     after = DOC.read_text().split("The catalogue (`mixflow-catalogue-v1`")[1]
     catalogue.write_text(after.split("```yaml\n")[1].split("```")[0])
     code, out, err = cli(["plant", "validate", str(plant), "--catalogue", str(catalogue), "--json"], capsys)
-    assert code == 0, err
+    assert code == 0 and json.loads(out)["valid"], err
     kpis = run(Scenario(days=2, plant_file=str(plant), catalogue_file=str(catalogue)), seed=0).kpis
     assert kpis["orders"] > 20 and kpis["delivered"] == kpis["orders"] and kpis["agv_collisions"] == 0
