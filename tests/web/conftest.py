@@ -40,14 +40,35 @@ def artifacts() -> Path:
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     """Base URL and app of `mixflow serve --twin` at scale 0.25, run in this process."""
-    import uvicorn
-
-    from mixflow.api import Settings, create_app
-    from mixflow.api.runner import start_live_plant
+    from mixflow.api import Settings
 
     db = tmp_path_factory.mktemp("web") / "web.db"
     settings = Settings(db_url=f"sqlite:///{db}", secret_key="browser-test-secret-key", scale=0.25,
                         twin_speed=300.0)
+    yield from serve(settings)
+
+
+@pytest.fixture(scope="module")
+def ebus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    """`mixflow serve --twin --plant examples/ebus/plant.yaml --catalogue examples/ebus/catalogue.yaml`:
+    a plant of two lines building buses, fast."""
+    from mixflow.api import Settings
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "ebus"
+    db = tmp_path_factory.mktemp("ebus") / "web.db"
+    settings = Settings(db_url=f"sqlite:///{db}", secret_key="browser-test-secret-key", twin_speed=600.0,
+                        plant_file=str(example / "plant.yaml"),
+                        catalogue_file=str(example / "catalogue.yaml"))
+    yield from serve(settings)
+
+
+def serve(settings: Any) -> Iterator[tuple[str, Any]]:
+    """Run `mixflow serve --twin` with `settings` in this process: yields its base URL and app."""
+    import uvicorn
+
+    from mixflow.api import create_app
+    from mixflow.api.runner import start_live_plant
+
     app = create_app(settings, start_live_plant(settings))
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")

@@ -114,6 +114,11 @@ class PlannedPlant(ABC):
         """AGV x, y, state of charge; machine id -> idle | running | down; line id -> whether it stands
         (a line not named stands not)."""
 
+    def line_units(self) -> dict[str, tuple[list[str | None], int]]:
+        """Line id -> (order on each station, in line order, None where empty; units waiting to enter),
+        for the lines the plant reports them of (called with the lock held, after `plant_state`)."""
+        return {}
+
     @abstractmethod
     def enter_order(self, order: Order) -> None:
         """Tell the factory about a new order, where it learns of orders other than by commands."""
@@ -234,6 +239,7 @@ class PlannedPlant(ABC):
                 busy.append(self._machine_index[machine_id])
         now = self.factory.now_s
         tod = now % DAY_S
+        units = self.line_units()
         lines = []
         for line in self.plant.lines:
             position = 0
@@ -241,7 +247,9 @@ class PlannedPlant(ABC):
                 for start, end in line.calendar.shifts:
                     if start <= tod < end:
                         position = (tod - start) % line.takt_s
-            lines.append({"id": line.id, "position_s": position, "stopped": stopped.get(line.id, False)})
+            on_line, waiting = units.get(line.id, ([], 0))
+            lines.append({"id": line.id, "position_s": position, "stopped": stopped.get(line.id, False),
+                          "units": on_line, "waiting": waiting})
         return {
             "at_s": now, "running": self._speed > 0, "speed": self._speed,
             "agv_x": x, "agv_y": y, "agv_soc": soc, "machines_down": down, "machines_busy": busy,
@@ -318,4 +326,15 @@ class PlannedPlant(ABC):
 
         released = [row(o, "released") for o in snap["sequence"]]
         upcoming = [row(o, "upcoming") for o in snap["upcoming"]]
-        return {"at_s": snap["at_s"], "slots": released + upcoming}
+        first = self.plant.lines[0].id
+        line_ids = {line.id for line in self.plant.lines}
+        waiting: dict[str, list[dict[str, Any]]] = {line.id: [] for line in self.plant.lines}
+        for slot in upcoming:  # each on the line of its promise ("" the first line)
+            promise = self.scheduler.promises.get(slot["order"])
+            line_id = promise.line if promise is not None and promise.line in line_ids else first
+            waiting[line_id].append(slot)
+        sequences = snap.get("sequences") or {}
+        lines = [{"id": line.id, "name": line.name or line.id, "takt_s": line.takt_s,
+                  "slots": [row(o, "released") for o in sequences.get(line.id, [])] + waiting[line.id]}
+                 for line in self.plant.lines]
+        return {"at_s": snap["at_s"], "slots": released + upcoming, "lines": lines}

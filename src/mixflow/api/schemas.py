@@ -173,6 +173,12 @@ class LineStateOut(BaseModel):
     id: str
     position_s: int = Field(description="seconds into the line's current takt")
     stopped: bool
+    units: list[str | None] = Field(
+        default_factory=list,
+        description="per station of the line, in line order, the order of the unit on it (null: empty); "
+        "empty when the plant does not report it",
+    )
+    waiting: int = Field(0, description="units released to the line, not on its first station yet")
 
 
 class MachineGroupOut(BaseModel):
@@ -249,11 +255,22 @@ class SequenceSlot(BaseModel):
     )
 
 
+class LineSlots(BaseModel):
+    """One line's sequence: its last units released, then its next ones waiting, in line order."""
+
+    id: str
+    name: str
+    takt_s: int
+    slots: list[SequenceSlot]
+
+
 class LineSequence(BaseModel):
-    """The last units released to the line, then the next ones waiting, in line order."""
+    """The last units released to the line, then the next ones waiting, in line order (`slots`: every
+    line's together; `lines`: each line's own sequence)."""
 
     at_s: int
     slots: list[SequenceSlot]
+    lines: list[LineSlots] = Field(default_factory=list)
 
 
 class GanttRow(BaseModel):

@@ -47,6 +47,7 @@ class TwinPlant(PlannedPlant):
         self._windows = 1  # windows of `order_days` days of orders drawn so far
         self._next_order = len(orders) + 1
         self._speed = settings.twin_speed
+        self._units: dict[str, tuple[list[str | None], int]] = {}
         with self._lock:
             self._advance_to(warm_up_s)
             self._snapshot = self.take_snapshot()
@@ -111,8 +112,14 @@ class TwinPlant(PlannedPlant):
         agvs = self.twin.agvs
         raw = self.twin.snapshot()
         stopped = {line["id"]: bool(line["stopped"]) for line in raw["lines"]}  # type: ignore[attr-defined]
+        self._units = {line["id"]: (list(line["trucks"]), len(line["queue"]))
+                       for line in raw["lines"]}  # type: ignore[attr-defined]
         return (agvs.x.tolist(), agvs.y.tolist(), agvs.soc.round(3).tolist(), raw["machines"],  # type: ignore[return-value]
                 stopped)
+
+    def line_units(self) -> dict[str, tuple[list[str | None], int]]:
+        """The units on each line's stations and waiting for it, as `plant_state` last saw them."""
+        return self._units
 
     def enter_order(self, order: Order) -> None:
         """The twin builds the order as it builds its own order stream."""

@@ -21,20 +21,22 @@ function paint(code) {
 // The rows below are the reference truck catalogue's (shown when its variables are there); for any
 // other catalogue the rows are the rarest value of each model variable but the first in the sequence.
 const WINDOW = 5;
-const RATIO = [
-  ["8x4 drive", "drive", (c) => c.drive === "8x4"],
-  ["sleeper cab", "cab", (c) => c.cab && c.cab !== "day"],
-  ["705 kWh pack", "powertrain", (c) => c.powertrain === "bev_705"],
-  ["fuel cell", "powertrain", (c) => c.powertrain === "fcev"],
-  ["diesel or LNG engine", "powertrain", (c) => c.powertrain === "diesel" || c.powertrain === "lng"],
+const RATIO = [  // [label, variable, the value codes that must be the catalogue's, has]
+  ["8x4 drive", "drive", ["8x4"], (c) => c.drive === "8x4"],
+  ["sleeper cab", "cab", ["day"], (c) => c.cab && c.cab !== "day"],
+  ["705 kWh pack", "powertrain", ["bev_705"], (c) => c.powertrain === "bev_705"],
+  ["fuel cell", "powertrain", ["fcev"], (c) => c.powertrain === "fcev"],
+  ["diesel or LNG engine", "powertrain", ["diesel", "lng"], (c) => c.powertrain === "diesel" || c.powertrain === "lng"],
 ];
 let epoch = null;
 let info = { product: "unit", products: "units", variables: [] };
 
 function ratioRows(slots) {
-  const names = new Set(info.variables.map((v) => v.name));
-  const known = RATIO.filter(([, variable]) => names.has(variable));
-  if (known.length) return known.map(([label, , has]) => [label, (s) => has(s.configuration || s)]);
+  // the reference rows only where the catalogue has their variable with their values (a bus catalogue
+  // may have a `drive` variable too, without an 8x4)
+  const codes = new Map(info.variables.map((v) => [v.name, new Set(v.values.map((x) => x.code))]));
+  const known = RATIO.filter(([, variable, values]) => codes.has(variable) && values.some((c) => codes.get(variable).has(c)));
+  if (known.length) return known.map(([label, , , has]) => [label, (s) => has(s.configuration || s)]);
   const model = info.variables.filter((v) => v.scope === "model").slice(1, 6);
   const rows = [];
   for (const variable of model) {
@@ -78,9 +80,9 @@ function showKpis(view) {
       : `no ${info.product} delivered yet`),
     kpiCard("AGV collisions", `${k.agv_collisions ?? 0}`),
   );
-  const days = k.trucks_per_day.map((_, i) => `day ${i + 1}`);
+  const days = k.units_per_day.map((_, i) => `day ${i + 1}`);
   Plotly.react("output", [
-    { x: days, y: k.trucks_per_day, type: "bar", name: `${info.products} built` },
+    { x: days, y: k.units_per_day, type: "bar", name: `${info.products} built` },
     { x: days, y: k.orders_per_day, type: "scatter", mode: "lines+markers", name: "orders (demand)" },
   ], { margin: { t: 10, r: 10, b: 30, l: 40 }, legend: { orientation: "h" } }, { displayModeBar: false });
   const groups = Object.keys(k.oee || {});
@@ -98,9 +100,34 @@ function windowMax(flags, q) {
   return best;
 }
 
+// One card per line (data-line = its id): its paint colours, option ratios and a note. The ratio rows
+// are chosen from every line's units together, so the lines' cards compare row by row.
 function showSequence(view) {
-  const slots = view.slots;
-  $("colours").replaceChildren(...slots.map((s) => {
+  const lines = view.lines && view.lines.length ? view.lines : [{ id: "", name: "", takt_s: 0, slots: view.slots }];
+  const rows = ratioRows(view.slots);
+  const box = $("sequences");
+  const cards = lines.map((line) => {
+    let card = [...box.children].find((c) => c.dataset.line === line.id);
+    if (!card) {
+      card = document.createElement("div");
+      card.className = "card sequence"; card.dataset.line = line.id;
+      card.innerHTML = `<h2><span class="title"></span> <span class="muted"></span></h2>`
+        + `<div class="muted">Paint colour</div><div class="strip colours"></div><div class="ratios"></div>`
+        + `<div class="muted note"></div>`;
+    }
+    const several = lines.length > 1;
+    card.querySelector(".title").textContent = several ? `${line.name}` : "Line sequence";
+    card.querySelector("h2 .muted").textContent = (several && line.name !== line.id ? `${line.id} · ` : "")
+      + (line.takt_s ? `takt ${Math.round(line.takt_s / 60)} min · ` : "")
+      + `released, then upcoming; one column per ${info.product}`;
+    fillSequence(card, line.slots, rows, several);
+    return card;
+  });
+  box.replaceChildren(...cards);
+}
+
+function fillSequence(card, slots, rows, several) {
+  card.querySelector(".colours").replaceChildren(...slots.map((s) => {
     const d = document.createElement("div");
     d.style.background = paint(s.colour);
     const model = info.variables.filter((v) => v.scope === "model").slice(0, 2)
@@ -109,9 +136,9 @@ function showSequence(view) {
     if (s.state === "upcoming") d.style.opacity = "0.55";
     return d;
   }));
-  const ratios = $("ratios");
+  const ratios = card.querySelector(".ratios");
   ratios.replaceChildren();
-  for (const [label, has] of ratioRows(slots)) {
+  for (const [label, has] of rows) {
     const flags = slots.map(has);
     const total = flags.filter(Boolean).length;
     const head = document.createElement("div");
@@ -128,10 +155,17 @@ function showSequence(view) {
   }
   let changes = 0;
   for (let i = 1; i < slots.length; i++) if (slots[i].colour !== slots[i - 1].colour) changes++;
-  $("sequence-note").textContent = slots.length
-    ? `${slots.length} ${info.products}, ${changes} paint colour changes`
-    : `No ${info.product} released to the line yet (the line starts once the first ${info.products}' parts are built).`;
+  const released = slots.filter((s) => s.state === "released").length;
+  card.querySelector(".note").textContent = slots.length
+    ? `${slots.length} ${info.products} (${released} released, ${slots.length - released} upcoming), ${changes} paint colour changes`
+    : `No ${info.product} released to ${several ? "this" : "the"} line yet (the line starts once the first ${info.products}' parts are built).`;
 }
+
+// More colours than Plotly's ten, so that no two of a plant's machine groups share one in the Gantt.
+const GROUP_COLOURS = [
+  "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+  "#393b79", "#e7ba52", "#637939", "#ad494a", "#7b4173", "#3182bd", "#fd8d3c", "#74c476", "#9e9ac8", "#636363",
+];
 
 function showGantt(view) {
   const rows = view.rows;
@@ -146,7 +180,7 @@ function showGantt(view) {
     };
   });
   Plotly.react("gantt", traces, {
-    barmode: "overlay", margin: { t: 10, r: 10, b: 30, l: 110 }, xaxis: { type: "date" },
+    barmode: "overlay", margin: { t: 10, r: 10, b: 30, l: 110 }, xaxis: { type: "date" }, colorway: GROUP_COLOURS,
     yaxis: { automargin: true, tickfont: { size: 8 } }, showlegend: true, legend: { orientation: "h" },
   }, { displayModeBar: false });
 }

@@ -1,11 +1,12 @@
 // Live floor map: the static floor drawn once, machine states per snapshot, AGVs every animation frame,
 // interpolated between the websocket's snapshots so 700+ robots glide at the display's frame rate.
-import { api, header, requireLogin, session, date } from "/static/api.js";
+import { api, header, requireLogin, session, date, sayNouns } from "/static/api.js";
 
 header();
 const $ = (id) => document.getElementById(id);
 const SHOP_COLOURS = ["#475569", "#52606d", "#5b6b7c", "#4b5563", "#57534e", "#44403c"];
 const plant = { layout: null, prev: null, next: null, prevAt: 0, nextAt: 0, px: 4, frames: [], snapshots: 0 };
+let info = { product: "unit", products: "units" };
 window.__mixflowPlant = plant;  // read by the browser tests (frame timestamps, snapshots)
 
 function sizeCanvases() {
@@ -31,8 +32,96 @@ function drawFloor() {
   for (const s of layout.stations) g.fillRect(s.x * px - 1, s.y * px - 1, px + 2, px + 2);  // every line's
   g.fillStyle = "#facc15";
   for (let i = 0; i < layout.chargers.length; i += 2) g.fillRect(layout.chargers[i] * px, layout.chargers[i + 1] * px, px, px);
-  g.font = "12px system-ui"; g.fillStyle = "#94a3b8";
-  for (const [name, [x0, y0]] of Object.entries(layout.zones)) g.fillText(name, x0 * px + 3, y0 * px + 12);
+  drawZoneLabels(g);
+}
+
+// Zone names go where they hide the fewest machines, stations and chargers: inside the zone's top or
+// bottom edge, or just above or below it (a plant file's zones often start with a row of machines).
+function drawZoneLabels(g) {
+  const { layout, px } = plant;
+  const size = Math.max(10, Math.min(12, 2 * px - 1));
+  g.font = `${size}px system-ui`;
+  const taken = new Set();
+  const mark = (x, y) => taken.add(y * layout.width + x);
+  for (let i = 0; i < layout.machine_xy.length; i += 2) mark(layout.machine_xy[i], layout.machine_xy[i + 1]);
+  for (let i = 0; i < layout.chargers.length; i += 2) mark(layout.chargers[i], layout.chargers[i + 1]);
+  for (const s of layout.stations) mark(s.x, s.y);
+  const placed = [];
+  for (const [name, [x0, y0, x1, y1]] of Object.entries(layout.zones)) {
+    const w = Math.ceil((g.measureText(name).width + 4) / px), h = Math.ceil(size / px);
+    const left = Math.max(0, Math.min(x0, layout.width - w));
+    let best = null;
+    const spots = [[left, y0], [left, y0 - h], [left, y1 - h + 1], [left, y1 + 1]];  // best first
+    for (const [k, [x, y]] of spots.entries()) {
+      if (y < 0 || y + h > layout.height) continue;
+      let cost = k;
+      for (let cy = y; cy < y + h; cy++) for (let cx = x; cx < x + w; cx++) cost += taken.has(cy * layout.width + cx) ? 10 : 0;
+      for (const [px0, py0, pw, ph] of placed) if (x < px0 + pw && px0 < x + w && y < py0 + ph && py0 < y + h) cost += 1000;
+      if (!best || cost < best.cost) best = { x, y, cost };
+    }
+    if (!best) continue;
+    placed.push([best.x, best.y, w, h]);
+    g.fillStyle = "#94a3b8";
+    g.fillText(name, best.x * px + 2, best.y * px + size - 2);
+  }
+}
+
+// Each line's stations in line order (the layout lists them line after line).
+function stationsOf(lineId) {
+  return plant.layout.stations.filter((s) => (s.line || "") === lineId);
+}
+
+function lineList() {
+  const { layout } = plant;
+  if (layout.lines && layout.lines.length) return layout.lines;
+  return [{ id: "", name: "Final assembly", takt_s: layout.takt_s, stations: layout.stations.length }];
+}
+
+function buildLinePanel() {
+  const lines = lineList();
+  $("lines-title").textContent = lines.length > 1 ? `Lines (${lines.length})` : "Line";
+  $("lines").replaceChildren(...lines.map((line) => {
+    const d = document.createElement("div");
+    d.className = "line"; d.dataset.line = line.id;
+    d.innerHTML = `<div class="name"></div><div class="bar"><div style="width:0"></div></div>`
+      + `<div class="stations"></div><div class="muted state">…</div>`;
+    d.querySelector(".name").textContent = line.id && line.name !== line.id ? `${line.name} · ${line.id}` : line.name;
+    d.querySelector(".stations").replaceChildren(...stationsOf(line.id).map((s) => {
+      const c = document.createElement("div");
+      c.title = s.id;
+      return c;
+    }));
+    return d;
+  }));
+}
+
+function showLines(snap) {
+  const lines = lineList();
+  const states = snap.lines && snap.lines.length ? snap.lines
+    : [{ id: lines[0].id, position_s: snap.line_position_s, stopped: snap.line_stopped, units: [], waiting: 0 }];
+  for (const state of states) {
+    const line = lines.find((l) => l.id === state.id) || lines[0];
+    const el = [...$("lines").children].find((d) => d.dataset.line === line.id);
+    if (!el) continue;
+    const takt = line.takt_s;
+    el.classList.toggle("stopped", state.stopped);
+    el.querySelector(".bar").classList.toggle("stopped", state.stopped);
+    el.querySelector(".bar > div").style.width = `${(100 * (state.position_s % takt)) / takt}%`;
+    const units = state.units || [];
+    const cells = el.querySelector(".stations").children;
+    const stations = stationsOf(line.id);
+    for (let i = 0; i < cells.length; i++) {
+      const order = units[i] || null;
+      cells[i].classList.toggle("busy", order !== null);
+      cells[i].title = order ? `${stations[i].id}: ${order}` : `${stations[i].id}: empty`;
+    }
+    let text = `${state.stopped ? "stopped" : "moving"} · ${state.position_s % takt} s of ${takt} s takt`;
+    if (units.length) {
+      const on = units.filter((u) => u).length;
+      text += ` · ${on} ${on === 1 ? info.product : info.products} on ${units.length} stations, ${state.waiting || 0} waiting`;
+    }
+    el.querySelector(".state").textContent = text;
+  }
 }
 
 function drawMachines(snap) {
@@ -51,6 +140,17 @@ function drawMachines(snap) {
   for (const i of snap.machines_busy) g.fillRect(xy[2 * i] * px, xy[2 * i + 1] * px, px, px);
   g.fillStyle = "#ef4444";
   for (const i of snap.machines_down) g.fillRect(xy[2 * i] * px - 1, xy[2 * i + 1] * px - 1, px + 2, px + 2);
+  for (const line of snap.lines || []) {  // units on the stations, and a red frame round a stopped line's
+    const stations = stationsOf(line.id);
+    g.fillStyle = "#f5f3ff";
+    (line.units || []).forEach((order, i) => {
+      if (order && stations[i]) g.fillRect(stations[i].x * px + 1, stations[i].y * px + 1, px - 2, px - 2);
+    });
+    if (line.stopped) {
+      g.strokeStyle = "#ef4444"; g.lineWidth = 2;
+      for (const s of stations) g.strokeRect(s.x * px - 2, s.y * px - 2, px + 4, px + 4);
+    }
+  }
 }
 
 function frame(now) {
@@ -92,19 +192,7 @@ function onSnapshot(snap) {
   plant.snapshots += 1;
   drawMachines(snap);
   $("clock").textContent = date(snap.at);
-  const takt = plant.layout.takt_s;
-  $("takt").style.width = `${(100 * (snap.line_position_s % takt)) / takt}%`;
-  $("takt").style.background = snap.line_stopped ? "#ef4444" : "";
-  const lines = plant.layout.lines || [];
-  if (lines.length > 1 && snap.lines) {
-    // several lines: the bar follows the first, the text names each line's state
-    $("line-state").textContent = snap.lines.map((l, k) => {
-      const t = (lines[k] || lines[0]).takt_s;
-      return `${l.id} ${l.stopped ? "stopped" : "moving"} · ${l.position_s % t} s of ${t} s`;
-    }).join(" | ");
-  } else {
-    $("line-state").textContent = `${snap.line_stopped ? "stopped" : "moving"} · ${snap.line_position_s % takt} s of ${takt} s takt`;
-  }
+  showLines(snap);
   $("speed-now").textContent = snap.running ? `${snap.speed}× real time` : "paused";
   document.querySelectorAll("#speeds button").forEach((b) => b.classList.toggle("on", Number(b.dataset.speed) === snap.speed));
   const alarms = $("alarms");
@@ -145,10 +233,12 @@ function speedButtons() {
   if (!requireLogin(["planner", "operator", "admin"])) return;
   try {
     plant.layout = await api("/api/plant/layout");
+    try { info = await sayNouns(); } catch (e) { $("error").textContent = e.message; }
     plant.px = Math.max(2, Math.min(6, Math.floor(($("floor").parentElement.clientWidth || 960) / plant.layout.width)));
     sizeCanvases();
     drawFloor();
     drawMachines(null);
+    buildLinePanel();
     speedButtons();
     requestAnimationFrame(frame);
     connect();
