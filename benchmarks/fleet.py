@@ -1,6 +1,12 @@
 """Fleet benchmark: our planner (PIBT + flow guidance; LaCAM with swap) against plain PIBT, same run.
 
-Sections (all by default, or pick with --only):
+Sections (`maps` and `unseen` by default; pick with --only, `--only all` for every section):
+  maps       every public map of ../shared/benchmarks/mapf (movingai maps with their random-1 scen,
+             the Robot Runners warehouse_small instances) at 3 densities: the guided planner (guidance
+             chosen per floor at load) against plain PIBT, throughput ratio, step p50/p95/max, warm-up,
+             conflicts on the written paths; a summary row with the geometric mean of the ratios
+  unseen     the same on floors nobody tuned on: generated warehouses (one of 20k cells with 700
+             robots: the step-time target), open rooms with obstacles, the reference and e-bus plants
   lifelong   warehouse-10-20-10-2-1, 100/400/700 robots, 1000 steps, round-robin stream of random-1
   delays     700 robots with 1% of robot-steps stalled 1-5 steps: throughput loss and conflicts
   oneshot    700 robots on random-1..5: LaCAM first solution then LNS refinement within 5 CPU-s, vs
@@ -321,23 +327,172 @@ def plant(hours: float) -> list[dict[str, Any]]:
     return rows
 
 
+SHARED_MAPS = [
+    ("warehouse-10-20-10-2-1", (100, 400, 700)),
+    ("random-32-32-20", (50, 100, 200)),
+    ("den520d", (100, 400, 700)),
+]
+LORR_TEAMS = (100, 200, 400)
+
+
+def _compare(grid: Any, starts: np.ndarray, goals: np.ndarray, steps: int) -> dict[str, Any]:
+    """Plain PIBT and the guided planner on one floor, robots and goal stream."""
+    from mixflow.fleet.guidance import run_guided
+
+    stream = RoundRobinStream(goals, len(starts))
+    plain = run_lifelong(grid, starts, stream, steps, PLAIN_PIBT, seed=0)
+    guided = run_guided(grid, starts, stream, steps, seed=0)
+    ours = guided.result
+    check = validate_plan(grid, ours.paths)
+    plain_check = validate_plan(grid, plain.paths)
+    return {
+        "agents": len(starts),
+        "steps": steps,
+        "free_cells": len(grid.free_cells),
+        "throughput_ratio": round(ours.throughput / max(plain.throughput, 1e-9), 3),
+        "guided_throughput": round(ours.throughput, 3),
+        "plain_throughput": round(plain.throughput, 3),
+        "guidance": guided.guidance,
+        "trial_throughput": guided.trial_throughput,
+        "step_ms_p50": round(float(np.percentile(ours.step_ms, 50)), 3),
+        "step_ms_p95": round(float(np.percentile(ours.step_ms, 95)), 3),
+        "step_ms_max": round(float(ours.step_ms.max()), 3),
+        "warmup_s": round(guided.warmup_s, 3),
+        "plain_step_ms_p95": round(float(np.percentile(plain.step_ms, 95)), 3),
+        "plain_step_ms_max": round(float(plain.step_ms.max()), 3),
+        "vertex_conflicts": check.vertex_conflicts + plain_check.vertex_conflicts,
+        "edge_conflicts": check.edge_conflicts + plain_check.edge_conflicts,
+        "illegal_moves": check.illegal_moves + plain_check.illegal_moves,
+    }
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    ratios = np.array([r["throughput_ratio"] for r in rows])
+    return {
+        "summary": True,
+        "cases": len(rows),
+        "geomean_throughput_ratio": round(float(np.exp(np.log(ratios).mean())), 3),
+        "min_throughput_ratio": round(float(ratios.min()), 3),
+        "max_step_ms_p95": max(r["step_ms_p95"] for r in rows),
+        "max_step_ms_max": max(r["step_ms_max"] for r in rows),
+        "max_warmup_s": max(r["warmup_s"] for r in rows),
+        "conflicts": sum(r["vertex_conflicts"] + r["edge_conflicts"] for r in rows),
+    }
+
+
+def maps(steps: int) -> list[dict[str, Any]]:
+    rows = []
+    for map_name, counts in SHARED_MAPS:
+        grid = read_map(MOVINGAI / f"{map_name}.map")
+        scen = read_scen(MOVINGAI / f"{map_name}-random-1.scen", grid)
+        for n in counts:
+            rows.append({"map": map_name, **_compare(grid, scen.starts[:n], scen.goals, steps)})
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    for n in LORR_TEAMS:
+        inst = read_robot_runners(MAPF / "lorr2023-warehouse_small" / f"EI23-warehouse_small_{n}.json")
+        rows.append(
+            {"map": f"lorr-warehouse_small_{n}", **_compare(inst.grid, inst.starts, inst.errands, steps)}
+        )
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    return [*rows, _summary(rows)]
+
+
+def _strongly_connected(grid: Any, seed: int) -> np.ndarray:
+    """Free cells in the largest strongly connected part found from a few seeds (one-way lanes)."""
+    from mixflow.fleet._kernels import bfs_to_goal
+
+    rng = np.random.default_rng(seed)
+    free = grid.free_cells
+    closed = np.zeros(grid.n_cells, dtype=np.bool_)
+    to, back = np.empty(grid.n_cells, dtype=np.int32), np.empty(grid.n_cells, dtype=np.int32)
+    best = free[:0]
+    for cell in rng.choice(free, size=min(5, len(free)), replace=False):
+        bfs_to_goal(grid.predecessors, int(cell), closed, to)
+        bfs_to_goal(grid.neighbors, int(cell), closed, back)
+        part = np.flatnonzero((to < (1 << 30)) & (back < (1 << 30)))
+        if len(part) > len(best):
+            best = part
+    return best
+
+
+def _random_instance(grid: Any, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    cells = _strongly_connected(grid, seed)
+    rng = np.random.default_rng(seed)
+    starts = rng.choice(cells, size=n, replace=False).astype(np.int32)
+    goals = rng.choice(cells, size=max(1000, n), replace=True).astype(np.int32)
+    return starts, goals
+
+
+def random_warehouse(width: int, height: int, seed: int) -> Any:
+    """A warehouse layout nobody tuned on: blocks of racks of random length and depth between aisles."""
+    from mixflow.fleet.grid import Grid
+
+    rng = np.random.default_rng(seed)
+    blocked = np.zeros((height, width), dtype=bool)
+    y = 3
+    while y + 2 < height - 3:
+        depth = int(rng.integers(1, 3))
+        x = int(rng.integers(3, 6))
+        while x < width - 4:
+            length = int(rng.integers(4, 13))
+            blocked[y : y + depth, x : min(x + length, width - 3)] = True
+            x += length + int(rng.integers(1, 4))
+        y += depth + int(rng.integers(1, 3))
+    return Grid(blocked=blocked, name=f"random-warehouse-{width}x{height}-{seed}")
+
+
+def open_room(size: int, fill: float, seed: int) -> Any:
+    from mixflow.fleet.grid import Grid
+
+    rng = np.random.default_rng(seed)
+    return Grid(blocked=rng.random((size, size)) < fill, name=f"room-{size}-{fill}-{seed}")
+
+
+def unseen(steps: int) -> list[dict[str, Any]]:
+    from mixflow.fleet.plant import grid_from_floor
+    from mixflow.model.plant_file import load_plant
+    from mixflow.reference import build_plant
+
+    ebus = Path(__file__).resolve().parents[1] / "examples" / "ebus" / "plant.yaml"
+    floors = [
+        (random_warehouse(200, 100, 1), (100, 400, 700)),
+        (random_warehouse(120, 60, 2), (100, 300, 500)),
+        (open_room(64, 0.15, 3), (100, 300, 600)),
+        (open_room(100, 0.25, 4), (200, 500, 1000)),
+        (grid_from_floor(build_plant(1.0).floor), (100, 400, 700)),
+        (grid_from_floor(load_plant(ebus).floor), (50, 100, 200)),
+    ]
+    rows = []
+    for grid, counts in floors:
+        for n in counts:
+            starts, goals = _random_instance(grid, n, 0)
+            rows.append({"map": grid.name, **_compare(grid, starts, goals, steps)})
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    return [*rows, _summary(rows)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--only", nargs="*", default=["lifelong", "delays", "oneshot", "lorr", "scaling", "plant"]
-    )
+    parser.add_argument("--only", nargs="*", default=["maps", "unseen"])
     parser.add_argument("--quick", action="store_true", help="Short runs to check the script works.")
     parser.add_argument(
         "--oneshot-cpu", type=float, default=5.0, help="CPU seconds per scenario (first solution + LNS)."
     )
     parser.add_argument("--plant-hours", type=float, default=24.0)
+    parser.add_argument("--steps", type=int, default=0, help="Lifelong steps (default 1000, --quick 200).")
     args = parser.parse_args()
-    steps = 200 if args.quick else 1000
+    if "all" in args.only:
+        args.only = ["maps", "unseen", "lifelong", "delays", "oneshot", "lorr", "scaling", "plant"]
+    steps = args.steps or (200 if args.quick else 1000)
     out: dict[str, Any] = {
         "machine_note": "wall-clock on a shared, loaded 2-core machine; compare within this run"
     }
+    if "maps" in args.only:
+        out["maps"] = maps(steps)
+    if "unseen" in args.only:
+        out["unseen"] = unseen(steps)
     if "lifelong" in args.only:
         out["lifelong"] = lifelong(steps, [100, 400, 700])
     if "delays" in args.only:

@@ -20,7 +20,9 @@ KEYS = {
     "solved",
     "sum_of_costs",
     "makespan",
+    "warmup_s",
 }
+LIFELONG_KEYS = {*KEYS, "planner"}
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
@@ -48,7 +50,8 @@ def test_lifelong_json_and_paths(capsys: pytest.CaptureFixture[str], data_dir: P
         str(out),
         "--json",
     )
-    assert set(facts) == KEYS
+    assert set(facts) == LIFELONG_KEYS | {"guidance"}
+    assert facts["planner"] == "guided" and facts["guidance"] in ("plain", "traffic", "lanes")
     assert facts["vertex_conflicts"] == facts["edge_conflicts"] == 0
     doc = json.loads(out.read_text())
     assert len(doc["paths"]) == 3 and len(doc["paths"][0]) == 61
@@ -88,6 +91,7 @@ def test_oneshot_json(capsys: pytest.CaptureFixture[str], data_dir: Path) -> Non
     [
         (["--agents", "9"], "aisles.scen: --agents 9 but the scenario has only 4 lines"),
         (["--agents", "2", "--mode", "sideways"], "--mode"),
+        (["--agents", "2", "--planner", "fancy"], "--planner: must be 'plain' or 'guided'"),
     ],
 )
 def test_bad_input_exits_2(
@@ -116,3 +120,33 @@ def test_malformed_map_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Pat
         main(["fleet", "run", str(bad), "--agents", "1", "--steps", "3", "--json"])
     assert done.value.code == 2
     assert "bad.map:6" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("planner", ["plain", "guided"])
+def test_planner_option(capsys: pytest.CaptureFixture[str], data_dir: Path, planner: str) -> None:
+    facts = _run(
+        capsys,
+        *("fleet", "run", str(data_dir / "aisles.map"), "--scen", str(data_dir / "aisles.scen")),
+        *("--agents", "4", "--steps", "80", "--planner", planner, "--json"),
+    )
+    assert facts["planner"] == planner and ("guidance" in facts) == (planner == "guided")
+    assert facts["step_ms_max"] >= facts["step_ms_p95"] >= facts["step_ms_p50"] >= 0
+    assert facts["warmup_s"] >= 0 and facts["tasks_completed"] > 0
+    assert facts["vertex_conflicts"] == facts["edge_conflicts"] == 0
+
+
+def test_oneshot_without_steps(capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:
+    facts = _run(
+        capsys,
+        *("fleet", "run", str(data_dir / "aisles.map"), "--scen", str(data_dir / "aisles.scen")),
+        *("--agents", "4", "--mode", "oneshot", "--json"),
+    )
+    assert facts["solved"] is True and facts["steps"] == facts["makespan"] > 0
+    assert set(facts) >= KEYS
+
+
+def test_lifelong_without_steps_exits_2(capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["fleet", "run", str(data_dir / "aisles.map"), "--agents", "2", "--json"])
+    assert done.value.code == 2
+    assert "--steps: is required in lifelong mode" in capsys.readouterr().err

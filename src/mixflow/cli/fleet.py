@@ -13,8 +13,10 @@ from mixflow.cli.options import JSON, SEED
 from mixflow.errors import InputFileError, ValidationError
 from mixflow.fleet.formats import read_map, read_robot_runners, read_scen
 from mixflow.fleet.grid import Grid
+from mixflow.fleet.guidance import run_guided
 from mixflow.fleet.lacam import solve_oneshot
 from mixflow.fleet.lifelong import Delays, RoundRobinStream, run_lifelong
+from mixflow.fleet.planner import PLAIN_PIBT
 from mixflow.fleet.validate import validate_plan
 
 app = typer.Typer(help="AGV fleet: collision-free lifelong and one-shot path planning.", no_args_is_help=True)
@@ -27,8 +29,15 @@ def run(
     ),
     scen: Path | None = typer.Option(None, "--scen", help="MovingAI .scen: starts and the goal stream."),
     agents: int = typer.Option(..., "--agents", help="Number of robots N."),
-    steps: int = typer.Option(..., "--steps", help="Steps T (lifelong) or the makespan bound (one-shot)."),
+    steps: int | None = typer.Option(
+        None, "--steps", help="Steps T (lifelong, required) or the makespan bound (one-shot, optional)."
+    ),
     mode: str = typer.Option("lifelong", "--mode", help="lifelong or oneshot."),
+    planner: str = typer.Option(
+        "guided",
+        "--planner",
+        help="Lifelong: plain (textbook PIBT) or guided (guidance chosen for the floor at load).",
+    ),
     seed: int = SEED,
     paths: Path | None = typer.Option(
         None, "--paths", help="Write the paths and reached goals to this JSON."
@@ -39,23 +48,32 @@ def run(
 ) -> None:
     """Plan N robots for T steps and print throughput, step times, conflicts and costs.
 
-    Lifelong: robot i starts at scenario line i; its k-th goal is line (i + k*N) mod L. One-shot: the
-    first N lines, solved by LaCAM; there the step_ms figures are the whole search's wall time.
+    Lifelong: robot i starts at scenario line i; its k-th goal is line (i + k*N) mod L; `warmup_s`
+    is the load before the first step (the guided planner's choice of guidance included), apart from
+    the step times. One-shot: the first N lines, solved by LaCAM; there the step_ms figures are the
+    whole search's wall time, and without --steps the makespan is not bounded.
     """
     if mode not in ("lifelong", "oneshot"):
         raise ValidationError("--mode", f"must be 'lifelong' or 'oneshot', got {mode!r}")
-    if agents < 1 or steps < 1:
+    if planner not in ("plain", "guided"):
+        raise ValidationError("--planner", f"must be 'plain' or 'guided', got {planner!r}")
+    if agents < 1 or (steps is not None and steps < 1):
         raise ValidationError("--agents/--steps", "must both be >= 1")
+    if mode == "lifelong" and steps is None:
+        raise ValidationError("--steps", "is required in lifelong mode")
     grid, starts, goal_cells = _instance(map_file, scen, agents, seed)
     if mode == "lifelong":
-        result = run_lifelong(
-            grid,
-            starts,
-            RoundRobinStream(goal_cells, agents),
-            steps,
-            seed=seed,
-            delays=Delays(delay_prob) if delay_prob > 0 else None,
-        )
+        assert steps is not None
+        stream = RoundRobinStream(goal_cells, agents)
+        delays = Delays(delay_prob) if delay_prob > 0 else None
+        choice: dict[str, Any] = {"planner": planner}
+        if planner == "guided":
+            guided = run_guided(grid, starts, stream, steps, seed=seed, delays=delays)
+            result, warmup_s = guided.result, guided.warmup_s
+            choice["guidance"] = guided.guidance
+        else:
+            result = run_lifelong(grid, starts, stream, steps, PLAIN_PIBT, seed=seed, delays=delays)
+            warmup_s = result.warmup_s
         check = validate_plan(grid, result.paths)
         moves = int((result.paths[1:] != result.paths[:-1]).sum())
         facts: dict[str, Any] = {
@@ -64,6 +82,8 @@ def run(
             "tasks_completed": len(result.reached),
             "throughput": round(result.throughput, 4),
             **_ms(result.step_ms),
+            "warmup_s": round(warmup_s, 3),
+            **choice,
             "vertex_conflicts": check.vertex_conflicts,
             "edge_conflicts": check.edge_conflicts,
             "solved": bool(check.ok and result.goals_per_agent.min() > 0),
@@ -75,17 +95,18 @@ def run(
         goals = goal_cells[:agents]
         shot = solve_oneshot(grid, starts, goals, time_limit=time_limit, seed=seed)
         check = validate_plan(grid, shot.paths)
-        solved = shot.solved and check.ok and shot.makespan <= steps
+        solved = shot.solved and check.ok and (steps is None or shot.makespan <= steps)
         at_goal = int((shot.paths[-1] == goals).sum())
         ms = shot.solve_s * 1000.0
         facts = {
             "agents": agents,
-            "steps": steps,
+            "steps": shot.makespan if steps is None else steps,
             "tasks_completed": at_goal,
             "throughput": round(at_goal / max(shot.makespan, 1), 4),
             "step_ms_p50": round(ms, 3),
             "step_ms_p95": round(ms, 3),
             "step_ms_max": round(ms, 3),
+            "warmup_s": 0.0,
             "vertex_conflicts": check.vertex_conflicts,
             "edge_conflicts": check.edge_conflicts,
             "solved": bool(solved),

@@ -43,17 +43,18 @@ def bfs_to_goal(pred: np.ndarray, goal: int, closed: np.ndarray, out: np.ndarray
 
 
 @njit(cache=True)
-def dial_to_goal(pred: np.ndarray, cost: np.ndarray, goal: int, closed: np.ndarray, out: np.ndarray) -> None:
+def dial_to_goal(
+    pred: np.ndarray, cost: np.ndarray, goal: int, closed: np.ndarray, out: np.ndarray, queue: np.ndarray
+) -> None:
     """Like `bfs_to_goal` with small positive integer move costs `cost[u, d]` (Dial's bucket queue).
 
-    Used for lane guidance: a move against a cell's preferred direction costs a little more.
+    Used for lane guidance: a move against a cell's preferred direction costs a little more. `queue`
+    is scratch from `dial_queue`, reused between calls (allocating megabytes per call is slow).
     """
     out[:] = INF
     if closed[goal]:
         return
-    n_buckets = int(cost.max()) + 1
-    capacity = 4 * out.shape[0] + 1
-    queue = np.empty((n_buckets, capacity), dtype=np.int32)
+    n_buckets = queue.shape[0]
     tail = np.zeros(n_buckets, dtype=np.int64)
     out[goal] = 0
     queue[0, 0] = goal
@@ -82,6 +83,11 @@ def dial_to_goal(pred: np.ndarray, cost: np.ndarray, goal: int, closed: np.ndarr
                     pending += 1
         tail[b] = 0
         current += 1
+
+
+def dial_queue(cost: np.ndarray) -> np.ndarray:
+    """Scratch buckets for `dial_to_goal` under `cost` (one per cost value, room for every push)."""
+    return np.empty((int(cost.max()) + 1, 4 * cost.shape[0] + 1), dtype=np.int32)
 
 
 @njit(cache=True)
@@ -489,7 +495,8 @@ def warm_up() -> None:
     deg = np.ones(2, dtype=np.int32)
     dist = np.empty((1, 2), dtype=np.int32)
     bfs_to_goal(nbr, 1, np.zeros(2, dtype=np.bool_), dist[0])
-    dial_to_goal(nbr, np.ones((2, 4), dtype=np.int32), 1, np.zeros(2, dtype=np.bool_), dist[0])
+    ones = np.ones((2, 4), dtype=np.int32)
+    dial_to_goal(nbr, ones, 1, np.zeros(2, dtype=np.bool_), dist[0], dial_queue(ones))
     scratch = np.full(2, -1, dtype=np.int32)
     plan_step(
         np.zeros(1, dtype=np.int32),
@@ -532,3 +539,34 @@ def warm_up() -> None:
         np.empty(2, dtype=np.int32),
         10,
     )
+
+
+@njit(cache=True, nogil=True)
+def route_flow(
+    nbr: np.ndarray,
+    cost: np.ndarray,
+    dist: np.ndarray,
+    origins: np.ndarray,
+    noise: np.ndarray,
+    flow: np.ndarray,
+) -> None:
+    """Add one unit of `flow[u, d]` for every move of a cheapest route from each origin down `dist`
+    (a `dial_to_goal` field under `cost`); ties between equally cheap moves go by `noise[u, d]`."""
+    for k in range(origins.shape[0]):
+        u = origins[k]
+        if dist[u] >= INF:
+            continue
+        for _ in range(nbr.shape[0]):
+            if dist[u] == 0:
+                break
+            best, best_d, best_key = -1, -1, 1e300
+            for d in range(4):
+                v = nbr[u, d]
+                if v >= 0 and dist[v] < INF and dist[v] + cost[u, d] == dist[u]:
+                    key = noise[u, d]
+                    if key < best_key:
+                        best, best_d, best_key = v, d, key
+            if best < 0:
+                break
+            flow[u, best_d] += 1.0
+            u = best

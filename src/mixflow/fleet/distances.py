@@ -13,7 +13,7 @@ from collections import OrderedDict
 import numpy as np
 
 from mixflow.errors import ValidationError
-from mixflow.fleet._kernels import INF, bfs_to_goal, dial_to_goal
+from mixflow.fleet._kernels import INF, bfs_to_goal, dial_queue, dial_to_goal
 from mixflow.fleet.grid import Grid
 
 DEFAULT_MAX_BYTES = 128 * 1024 * 1024
@@ -44,9 +44,14 @@ class DistanceTable:
         self.grid = grid
         self.move_cost = None if move_cost is None else np.ascontiguousarray(move_cost, dtype=np.int32)
         self.unit = unit
+        self._queue = None if self.move_cost is None else dial_queue(self.move_cost)
         row_bytes = 4 * grid.n_cells
         self.capacity = max(1, min_rows, max_bytes // row_bytes)
-        self.pool = np.empty((min(self.capacity, min_rows + 128), grid.n_cells), dtype=np.int32)
+        # Every row is allocated up front (untouched pages cost no memory until used): growing the
+        # pool later would copy it all inside one step, a spike of hundreds of milliseconds. A planner
+        # (min_rows agents) pins one row each and briefly one more per new goal: keep headroom.
+        rows = self.capacity if min_rows == 0 else max(self.capacity, min_rows + 64)
+        self.pool = np.empty((rows, grid.n_cells), dtype=np.int32)
         self.closed = np.zeros(grid.n_cells, dtype=np.bool_)
         self._row_of: OrderedDict[int, int] = OrderedDict()  # goal -> row, least recently used first
         self._goal_of: dict[int, int] = {}
@@ -77,6 +82,10 @@ class DistanceTable:
         if self._pins[row] <= 0:
             raise ValidationError("DistanceTable.release", f"row {row} is not pinned")
         self._pins[row] -= 1
+
+    def release_all(self) -> None:
+        """Unpin every row (the planner that held them is gone); the fields stay cached."""
+        self._pins[:] = 0
 
     def field(self, goal: int) -> np.ndarray:
         """A copy of the distance field to `goal` (for one-off questions such as task assignment)."""
@@ -113,17 +122,17 @@ class DistanceTable:
                 self._unused.append(row)
 
     def _fill(self, goal: int, row: int) -> None:
-        if self.move_cost is None:
+        if self.move_cost is None or self._queue is None:
             bfs_to_goal(self.grid.predecessors, goal, self.closed, self.pool[row])
         else:
-            dial_to_goal(self.grid.predecessors, self.move_cost, goal, self.closed, self.pool[row])
+            dial_to_goal(
+                self.grid.predecessors, self.move_cost, goal, self.closed, self.pool[row], self._queue
+            )
         self.bfs_runs += 1
 
     def _take_row(self) -> int:
         if self._unused:
             return self._unused.pop()
-        if len(self.pool) < self.capacity:
-            return self._grow(min(self.capacity, len(self.pool) + max(64, len(self.pool) // 2)))
         for goal, row in self._row_of.items():  # least recently used first
             if self._pins[row] == 0:
                 del self._row_of[goal]
@@ -133,6 +142,7 @@ class DistanceTable:
 
     def _grow(self, rows: int) -> int:
         old = len(self.pool)
+        rows = max(rows, 2 * old)  # rare (more live goals than the budget): double, so copies amortise
         pool = np.empty((rows, self.grid.n_cells), dtype=np.int32)
         pool[:old] = self.pool
         self.pool = pool
