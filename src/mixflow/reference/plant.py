@@ -94,6 +94,24 @@ class GroupSpec:
     mttr_h: float
     power_kw: float
 
+    def group(self, cells: list[Cell], digits: int = 3) -> MachineGroup:
+        """The group with one machine on each of `cells` (in cell order), ids `{operation}-001`..."""
+        return MachineGroup(
+            id=self.operation,
+            shop=self.shop,
+            operation=self.operation,
+            machines=tuple(
+                Machine(id=f"{self.operation}-{k + 1:0{digits}d}", group=self.operation, cell=cell)
+                for k, cell in enumerate(sorted(cells))
+            ),
+            calendar=TWO_SHIFTS,
+            setup_s=self.setup_s,
+            mtbf_s=round(self.mtbf_h * 3600),
+            mttr_s=round(self.mttr_h * 3600),
+            power_kw=self.power_kw,
+            setup_family=SETUP_FAMILY.get(self.operation),
+        )
+
 
 SHOP_NAMES = {
     "cab": "Cab shop (press, weld, hem, trim)",
@@ -261,29 +279,12 @@ def build_plant(scale: float = 1.0, seed: int = 0) -> Plant:
         for spec, count in zip(GROUPS, counts, strict=True):
             if spec.shop != shop_id:
                 continue
-            cells = slots[cursor : cursor + count]
+            group = spec.group(slots[cursor : cursor + count])
             cursor += count
-            machines = tuple(
-                Machine(id=f"{spec.operation}-{k + 1:03d}", group=spec.operation, cell=cell)
-                for k, cell in enumerate(sorted(cells))
-            )
-            for m in machines:
+            for m in group.machines:
                 floor.blocked[m.cell[1], m.cell[0]] = True
-            first_cell = first_cell or machines[0].cell
-            groups.append(
-                MachineGroup(
-                    id=spec.operation,
-                    shop=shop_id,
-                    operation=spec.operation,
-                    machines=machines,
-                    calendar=TWO_SHIFTS,
-                    setup_s=spec.setup_s,
-                    mtbf_s=round(spec.mtbf_h * 3600),
-                    mttr_s=round(spec.mttr_h * 3600),
-                    power_kw=spec.power_kw,
-                    setup_family=SETUP_FAMILY.get(spec.operation),
-                )
-            )
+            first_cell = first_cell or group.machines[0].cell
+            groups.append(group)
         assert first_cell is not None
         outbound = (first_cell[0], first_cell[1] + 1)
         shops.append(Shop(id=shop_id, name=SHOP_NAMES[shop_id], groups=tuple(groups), outbound_cell=outbound))

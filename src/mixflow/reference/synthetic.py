@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from mixflow.errors import ValidationError
-from mixflow.model import AgvSpec, AssemblyLine, Fleet, FloorGrid, Machine, MachineGroup, Plant, Shop, Station
+from mixflow.model import AgvSpec, AssemblyLine, Fleet, FloorGrid, Plant, Shop, Station
 from mixflow.model.plant import ALL_EXITS, Cell
 from mixflow.reference.plant import (
     BASE_WORK_PER_POSITION_S,
@@ -25,7 +25,6 @@ from mixflow.reference.plant import (
     LINE_POSITIONS,
     LINE_TEST,
     PART_POSITION,
-    SETUP_FAMILY,
     SHOP_NAMES,
     TWO_SHIFTS,
     truck_routings,
@@ -121,28 +120,12 @@ def synthetic_plant(machines: int = 5000, agvs: int = 1500, lines: int = 3) -> P
         for spec, count in zip(GROUPS, counts, strict=True):
             if spec.shop != shop_id:
                 continue
-            cells = sorted(slots[cursor : cursor + count])
+            group = spec.group(slots[cursor : cursor + count], digits=4)
             cursor += count
-            for x, y in cells:
-                blocked[y, x] = True
-            first = first or cells[0]
-            groups.append(
-                MachineGroup(
-                    id=spec.operation,
-                    shop=shop_id,
-                    operation=spec.operation,
-                    machines=tuple(
-                        Machine(id=f"{spec.operation}-{k + 1:04d}", group=spec.operation, cell=c)
-                        for k, c in enumerate(cells)
-                    ),
-                    calendar=TWO_SHIFTS,
-                    setup_s=spec.setup_s,
-                    mtbf_s=round(spec.mtbf_h * 3600),
-                    mttr_s=round(spec.mttr_h * 3600),
-                    power_kw=spec.power_kw,
-                    setup_family=SETUP_FAMILY.get(spec.operation),
-                )
-            )
+            for m in group.machines:
+                blocked[m.cell[1], m.cell[0]] = True
+            first = first or group.machines[0].cell
+            groups.append(group)
         assert first is not None
         outbound = (first[0], first[1] + 1)
         shops.append(Shop(id=shop_id, name=name, groups=tuple(groups), outbound_cell=outbound))
