@@ -65,8 +65,8 @@ class FeederWork:
 
     @property
     def group(self) -> str:
-        """The first eligible group: where the plan queues the operation and the scheduler routes it
-        first."""
+        """The first eligible group (its setup family keys the operation where one key is needed);
+        the plan and the shop solver let a machine of any of `groups` take the operation."""
         return self.groups[0]
 
 

@@ -19,7 +19,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -624,7 +624,10 @@ class Scheduler:
         config = order.configuration
         groups = self.plant.group_index
         for work in self.plant.feeder_operations(config, self.catalogue.attributes(config)):
-            family = groups[work.group].setup_family
+            keys = []
+            for group in work.groups:  # a machine sets up for its own group's setup family
+                family = groups[group].setup_family
+                keys.append(f"{work.operation}:{config.get(family, '')}" if family else "")
             ops = chains.setdefault(work.part, [])
             ops.append(
                 PlannedOp(
@@ -633,15 +636,15 @@ class Scheduler:
                     work.part,
                     work.group,
                     work.work_s,
-                    f"{work.operation}:{config.get(family, '')}" if family else "",
+                    keys[0],
                     False,
+                    work.groups,
+                    tuple(keys),
                 )
             )
         left: set[str] = set()
         for part, ops in chains.items():
-            ops[-1] = PlannedOp(
-                ops[-1].id, ops[-1].order_id, part, ops[-1].group, ops[-1].duration_s, ops[-1].setup_key, True
-            )
+            ops[-1] = replace(ops[-1], final=True)
             self._chains[(order.id, part)] = ops
             k = 0
             while done_ops is not None and k < len(ops) and ops[k].id in done_ops:
@@ -681,7 +684,7 @@ class Scheduler:
         started = self._started.pop(e.machine_id, None)
         if op is None:
             return
-        group = op.group
+        group = self.shops.group_of[e.machine_id]  # where it ran: any of the op's eligible groups
         if started is not None:
             ran = self._calendar_of[group].working_between(started[1], e.at_s)
             self.kpis.run_s[group] = self.kpis.run_s.get(group, 0) + ran
@@ -710,10 +713,9 @@ class Scheduler:
         if op is None or op.part == WHOLE_UNIT:
             return
         # the part caught on the machine waits for the repair: is its promise still reachable?
-        group = next(g for g in self.plant.machine_groups if g.id == op.group)
         chain = self._chains[(op.order_id, op.part)]
         left = sum(o.duration_s for o in chain[self._next_op[(op.order_id, op.part)] :])
-        ready = e.at_s + group.mttr_s + int(left * 16 / 24 * 1.5 + left)
+        ready = e.at_s + self._mttr_of[e.machine_id] + int(left * 16 / 24 * 1.5 + left)
         promise = self.promises[op.order_id]
         if self.promiser.estimate_delivery(promise.slot_s, ready, promise.line) > promise.promised_s:
             self._flag(op.order_id, e.at_s, f"machine {e.machine_id} down")

@@ -6,20 +6,22 @@ needs (cab, paint, frame, axles, battery pack, by part and step). Each part beco
 a delivery margin; the cab must be built before it is painted (a cross-job precedence). Each job is
 routed through one *cell* of every machine group it visits (a handful of machines standing together;
 any machine of the cell may take the operation, at its own speed), cells chosen to balance their
-load. Machines are down outside their group's shift calendar, and a group's setup time is paid when
-the setup key (cab type, colour, drive, wheelbase, powertrain) changes on a machine.
+load. A step that names several eligible groups may run on the job's cell of any of them. Machines
+are down outside their group's shift calendar, and a group's setup time is paid when the group's
+setup key (cab type, colour, drive, wheelbase, powertrain) changes on a machine.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from mixflow.errors import ValidationError
-from mixflow.model import DAY_S, AssemblyLine, Catalogue, Order, Plant
+from mixflow.model import DAY_S, AssemblyLine, Catalogue, MachineGroup, Order, Plant
 from mixflow.model import Job as PartJob
 from mixflow.model import Operation as PartOperation
+from mixflow.model.routing import FeederWork
 from mixflow.schedule.data import Job, Machine, Mode, Objective, Operation, ProblemData
 
 CELL_SIZE = 6
@@ -95,21 +97,20 @@ def part_jobs(
             raise ValidationError(f"slot of order {order.id}", f"{slot.slot_s} is before release {release_s}")
         by_part: dict[str, list[PartOperation]] = {}
         shops: dict[str, str] = {}
-        config = order.configuration
-        for work in plant.feeder_operations(config, catalogue.attributes(config)):
-            job_id = f"{order.id}/{work.part}"
-            ops = by_part.setdefault(work.part, [])
-            key = groups[work.group].setup_family
-            ops.append(
-                PartOperation(
-                    id=f"{job_id}/{len(ops) + 1}",
-                    job=job_id,
-                    group=work.group,
-                    duration_s=work.work_s,
-                    setup_key=str(order.configuration.get(key, "")) if key else "",
+        for part, works in _works_by_part(plant, catalogue, order).items():
+            job_id = f"{order.id}/{part}"
+            ops = by_part.setdefault(part, [])
+            for work in works:
+                ops.append(
+                    PartOperation(
+                        id=f"{job_id}/{len(ops) + 1}",
+                        job=job_id,
+                        group=work.group,
+                        duration_s=work.work_s,
+                        setup_key=_setup_value(groups[work.group], order.configuration),
+                    )
                 )
-            )
-            shops[work.part] = work.shop
+            shops[part] = works[0].shop
         later_work = {part: sum(op.duration_s for op in ops) for part, ops in by_part.items()}
         for part, ops in by_part.items():
             due = slot.slot_s - DELIVERY_MARGIN_S
@@ -132,6 +133,43 @@ def part_jobs(
                 )
             )
     return jobs
+
+
+def _works_by_part(plant: Plant, catalogue: Catalogue, order: Order) -> dict[str, list[FeederWork]]:
+    """The feeder operations `order`'s unit needs, by part in routing order (a part job's operations)."""
+    config = order.configuration
+    by_part: dict[str, list[FeederWork]] = {}
+    for work in plant.feeder_operations(config, catalogue.attributes(config)):
+        by_part.setdefault(work.part, []).append(work)
+    return by_part
+
+
+def _setup_value(group: MachineGroup, config: Mapping[str, str]) -> str:
+    """What a machine of `group` sets up for: the configuration's value of the group's setup family."""
+    key = group.setup_family
+    return str(config.get(key, "")) if key else ""
+
+
+def _linked_groups(plant: Plant, eligible: Sequence[tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """Each machine group's set of groups linked by steps that name several of them (a group no such
+    step names stands alone), in the plant's order: the operations a machine can take all come from
+    its set, so setup families are numbered per set."""
+    parent = {g.id: g.id for g in plant.machine_groups}
+
+    def root(g: str) -> str:
+        while parent[g] != g:
+            g = parent[g]
+        return g
+
+    for groups in eligible:
+        for other in groups[1:]:
+            a, b = root(groups[0]), root(other)
+            if a != b:
+                parent[b] = a
+    members: dict[str, list[str]] = {}
+    for group in plant.machine_groups:
+        members.setdefault(root(group.id), []).append(group.id)
+    return {group.id: tuple(members[root(group.id)]) for group in plant.machine_groups}
 
 
 def _downtime(plant: Plant, group_id: str, horizon_s: int) -> tuple[tuple[int, int], ...]:
@@ -157,20 +195,44 @@ def plant_day(
 ) -> PlantDay:
     """The feeder-shop problem (weighted tardiness against line slots) for the line sequence `slots`."""
     jobs = part_jobs(plant, catalogue, slots, release_s)
+    groups_of = plant.group_index
+    # each operation's eligible groups and its setup key on each group of its linked set
+    eligible: list[list[tuple[str, ...]]] = []
+    for slot in slots:
+        for works in _works_by_part(plant, catalogue, slot.order).values():
+            eligible.append([work.groups for work in works])
+    linked = _linked_groups(plant, [g for ops in eligible for g in ops])
+    configs = {slot.order.id: slot.order.configuration for slot in slots}
+    keys_of: list[list[tuple[str, ...]]] = []
+    for job, job_groups in zip(jobs, eligible, strict=True):
+        config = configs[job.order_id]
+        keys_of.append(
+            [tuple(_setup_value(groups_of[g], config) for g in linked[gs[0]]) for gs in job_groups]
+        )
     rng = random.Random(seed)
     horizon = max(slot.slot_s for slot in slots) + 2 * DAY_S
     machine_ids: list[str] = []
     machines: list[Machine] = []
     cells: dict[str, list[list[int]]] = {}
     speed: list[float] = []
-    families: dict[str, dict[str, int]] = {}
+    # setup families are numbered per linked set of groups, so a family index means the same keys on
+    # every machine an operation can take; a machine pays its own group's setup when its key changes
+    families: dict[tuple[str, ...], dict[tuple[str, ...], int]] = {}
     for group in plant.machine_groups:
-        keys = sorted({op.setup_key for job in jobs for op in job.operations if op.group == group.id})
-        families[group.id] = {key: k for k, key in enumerate(keys)}
-        size = max(len(keys), 1)
+        members = linked[group.id]
+        if members not in families:
+            found = {
+                key
+                for job_groups, job_keys in zip(eligible, keys_of, strict=True)
+                for gs, key in zip(job_groups, job_keys, strict=True)
+                if linked[gs[0]] == members
+            }
+            families[members] = {key: k for k, key in enumerate(sorted(found))}
+        keys = sorted(families[members], key=families[members].__getitem__)
+        at = members.index(group.id)
         setup = None
-        if group.setup_s > 0 and size > 1:
-            setup = tuple(tuple(0 if a == b else group.setup_s for b in range(size)) for a in range(size))
+        if group.setup_s > 0 and len({key[at] for key in keys}) > 1:
+            setup = tuple(tuple(0 if a[at] == b[at] else group.setup_s for b in keys) for a in keys)
         down = _downtime(plant, group.id, horizon)
         indices = []
         for machine in group.machines:
@@ -183,19 +245,22 @@ def plant_day(
     load = {group: [0.0] * len(group_cells) for group, group_cells in cells.items()}
     index = {job.id: j for j, job in enumerate(jobs)}
     problem_jobs = []
-    for job in jobs:
+    for job, job_groups, job_keys in zip(jobs, eligible, keys_of, strict=True):
         chosen: dict[str, int] = {}
         ops = []
-        for op in job.operations:
-            if op.group not in chosen:
-                work = sum(o.duration_s for o in job.operations if o.group == op.group)
-                group_cells = cells[op.group]
-                per_machine = [load[op.group][c] / len(group_cells[c]) for c in range(len(group_cells))]
-                chosen[op.group] = min(range(len(per_machine)), key=per_machine.__getitem__)
-                load[op.group][chosen[op.group]] += work
-            cell = cells[op.group][chosen[op.group]]
-            modes = tuple(Mode(m, max(1, round(op.duration_s * speed[m]))) for m in cell)
-            ops.append(Operation(modes, family=families[op.group][op.setup_key], name=op.id))
+        for op, op_groups, key in zip(job.operations, job_groups, job_keys, strict=True):
+            modes = []
+            for g in op_groups:
+                if g not in chosen:
+                    work = sum(
+                        o.duration_s for o, gs in zip(job.operations, job_groups, strict=True) if g in gs
+                    )
+                    group_cells = cells[g]
+                    per_machine = [load[g][c] / len(group_cells[c]) for c in range(len(group_cells))]
+                    chosen[g] = min(range(len(per_machine)), key=per_machine.__getitem__)
+                    load[g][chosen[g]] += work
+                modes += [Mode(m, max(1, round(op.duration_s * speed[m]))) for m in cells[g][chosen[g]]]
+            ops.append(Operation(tuple(modes), family=families[linked[op_groups[0]]][key], name=op.id))
         problem_jobs.append(
             Job(tuple(ops), job.release_s, job.due_s, weight=max(1, round(job.weight)), name=job.id)
         )
