@@ -43,6 +43,7 @@ def login_as(client: TestClient, username: str, role: Role, password: str = PASS
         accounts.create_user(session, username, password, role)
         session.commit()
     token = client.post("/api/auth/login", json={"username": username, "password": password}).json()
+    client.cookies.clear()  # the tests speak as API clients do: with the bearer token, not the page's cookie
     return {"Authorization": f"Bearer {token['access_token']}"}
 
 

@@ -13,7 +13,7 @@ from mixflow.store.accounts import Role, UserRow
 
 def test_register_login_and_me(client) -> None:  # type: ignore[no-untyped-def]
     opened = client.post("/api/auth/register", json={"username": "ana", "password": "long-enough"})
-    assert opened.status_code == 201
+    assert opened.status_code == 202
     token = client.post("/api/auth/login", json={"username": "ana", "password": "long-enough"}).json()
     me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {token['access_token']}"}).json()
     assert me["username"] == "ana" and me["role"] == "customer"
@@ -45,7 +45,7 @@ def test_a_tampered_token_is_refused() -> None:
 
 
 def test_login_is_rate_limited_per_user(client, add_user) -> None:  # type: ignore[no-untyped-def]
-    add_user("eve", Role.CUSTOMER)
+    add_user("eve", Role.CUSTOMER)  # logged in as an API client: this client holds no device cookie
     for _ in range(5):
         guess = client.post("/api/auth/login", json={"username": "eve", "password": "guess"})
         assert guess.status_code == 401
@@ -89,7 +89,7 @@ def test_secrets_come_from_the_environment(monkeypatch) -> None:  # type: ignore
 
 def test_admin_is_seeded_from_the_environment(new_client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("MIXFLOW_ADMIN_USER", "boss")
-    monkeypatch.setenv("MIXFLOW_ADMIN_PASSWORD", "boss-password")
+    monkeypatch.setenv("MIXFLOW_ADMIN_PASSWORD", "big-chief-secret")
     with new_client() as client:
-        token = client.post("/api/auth/login", json={"username": "boss", "password": "boss-password"})
+        token = client.post("/api/auth/login", json={"username": "boss", "password": "big-chief-secret"})
         assert token.status_code == 200 and token.json()["role"] == "admin"

@@ -33,7 +33,7 @@ SCALE = 0.1
 
 def _headers(app, name: str, role: Role) -> dict[str, str]:  # type: ignore[no-untyped-def]
     with app.state.sessions() as session:
-        user = accounts.create_user(session, name, "password-123", role)
+        user = accounts.create_user(session, name, "horse-battery-123", role)
         session.commit()
         return {"Authorization": f"Bearer {app.state.tokens.issue(user.id, name, role)[0]}"}
 
@@ -90,7 +90,7 @@ def test_a_real_plant_through_the_broker(mqtt_broker: tuple[str, int], tmp_path:
 def _signed_in(client: TestClient, name: str) -> dict[str, str]:
     """Headers of an account made before the restart."""
     with client.app.state.sessions() as session:  # type: ignore[attr-defined]
-        user = accounts.authenticate(session, name, "password-123")
+        user = accounts.authenticate(session, name, "horse-battery-123")
     assert user is not None
     token = client.app.state.tokens.issue(user.id, name, Role(user.role))[0]  # type: ignore[attr-defined]
     return {"Authorization": f"Bearer {token}"}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import select
 
+from mixflow.model import DAY_S
 from mixflow.store import order_book
 from mixflow.store.accounts import Role
 
@@ -94,3 +97,40 @@ def test_orders_come_in_pages_by_cursor(client, add_user, cheapest_truck) -> Non
     staff_view = [o["id"] for o in client.get("/api/orders", headers=planner).json()]
     after_bob = [o["id"] for o in client.get("/api/orders", params={"before": bobs}, headers=planner).json()]
     assert len(staff_view) == 6 and after_bob == staff_view[staff_view.index(bobs) + 1:]
+
+
+class _StubPlant:
+    """A live plant that can deliver a day after now at the earliest and books what it quotes."""
+
+    def __init__(self, clock) -> None:  # type: ignore[no-untyped-def]
+        self.clock = clock
+
+    def quote(self, order):  # type: ignore[no-untyped-def]
+        return max(order.placed_s + DAY_S, order.requested_s), "line slot 7"
+
+    def place(self, order):  # type: ignore[no-untyped-def]
+        promised, _ = self.quote(order)
+        return order.promised(promised, order.placed_s)
+
+
+def test_a_quote_names_the_earliest_date_and_honours_the_request(client, add_user, cheapest_truck) -> None:  # type: ignore[no-untyped-def]
+    alice = add_user("alice", Role.CUSTOMER)
+    client.app.state.live = _StubPlant(client.app.state.clock)
+    default = client.post("/api/orders/quote", json={"configuration": cheapest_truck}, headers=alice).json()
+    assert default["available"] and default["quoted_at"]
+    earliest, quoted_at = datetime.fromisoformat(default["earliest_date"]), datetime.fromisoformat(
+        default["quoted_at"])
+    assert earliest - quoted_at == timedelta(days=1)
+    assert default["promised_date"] == default["requested_date"]  # 5 days by default: later than the earliest
+    wanted = (quoted_at + timedelta(days=3)).isoformat()
+    asked = client.post("/api/orders/quote", json={"configuration": cheapest_truck, "requested_date": wanted},
+                        headers=alice).json()
+    assert datetime.fromisoformat(asked["promised_date"]) == datetime.fromisoformat(wanted)
+    assert datetime.fromisoformat(asked["earliest_date"]) >= earliest
+    # placed with the quoted request, the booked promise is the quoted one
+    placed = client.post("/api/orders", json={"configuration": cheapest_truck, "requested_date": wanted},
+                         headers=alice).json()
+    assert datetime.fromisoformat(placed["promised_date"]) == datetime.fromisoformat(wanted)
+    step = placed["history"][-1]
+    assert step["status"] == "promised" and step["promised_date"] == placed["promised_date"]
+    assert step["note"] == f"promised for {datetime.fromisoformat(placed['promised_date']).isoformat()}"

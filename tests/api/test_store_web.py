@@ -18,13 +18,13 @@ def _round_trip(url: str) -> None:
     _engine, sessions = connect(url)
     name = f"u{uuid.uuid4().hex[:10]}"
     with sessions() as session:
-        accounts.create_user(session, name, "password-1", Role.CUSTOMER)
+        accounts.create_user(session, name, "horse-battery-1", Role.CUSTOMER)
         session.commit()
         with pytest.raises(ValidationError, match="already taken"):
-            accounts.create_user(session, name, "password-2", Role.CUSTOMER)
+            accounts.create_user(session, name, "horse-battery-2", Role.CUSTOMER)
     with sessions() as session:
-        assert accounts.authenticate(session, name, "password-1") is not None
-        assert accounts.authenticate(session, name, "password-2") is None
+        assert accounts.authenticate(session, name, "horse-battery-1") is not None
+        assert accounts.authenticate(session, name, "horse-battery-2") is None
         order = Order(id=f"T{uuid.uuid4().hex[:12]}", customer=name, configuration=CONFIG, placed_s=100,
                       requested_s=500)
         order_book.save_new(session, order, 123_456.0)

@@ -71,7 +71,8 @@ def serve(settings: Any) -> Iterator[tuple[str, Any]]:
 
     app = create_app(settings, start_live_plant(settings))
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio",
+                            proxy_headers=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -103,7 +104,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    # Playwright evaluates string predicates (wait_for_function) in the page, which the pages' CSP (no
+    # eval) forbids; tests that check the CSP itself open a context of their own without this bypass.
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
     page = context.new_page()
     yield page
     context.close()

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from mixflow.api import auth, configurator, orders, plan, plant, plant_files
+from mixflow.api import auth, configurator, orders, plan, planner, plant, plant_files
 from mixflow.api.clock import WallClock
 from mixflow.api.configurator import ConfiguratorService
 from mixflow.api.live import LivePlant
+from mixflow.api.middleware import GzipStatic, SecurityHeaders
 from mixflow.api.plant import build_layout
-from mixflow.api.security import LoginLimiter, TokenSigner
+from mixflow.api.security import LoginGuard, LoginLimiter, TokenSigner, parse_networks
 from mixflow.api.settings import Settings
 from mixflow.errors import InfeasibleError, MixflowError, UnknownNameError, ValidationError
 from mixflow.store import accounts, connect
@@ -92,7 +95,8 @@ def create_app(settings: Settings | None = None, live: LivePlant | None = None) 
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.tokens = TokenSigner(settings.secret_key, settings.token_ttl_s)
-    app.state.login_limiter = LoginLimiter(settings.login_attempts_per_minute)
+    app.state.login_guard = LoginGuard(settings.login_attempts_per_minute)
+    app.state.trusted_networks = parse_networks(settings.trusted_proxies)
     app.state.signup_limiter = LoginLimiter(SIGNUPS_PER_MINUTE)
     plant_model = live.plant if live is not None else settings.plant()
     app.state.configurator = ConfiguratorService(settings.catalogue(), plant_model.name)
@@ -105,16 +109,28 @@ def create_app(settings: Settings | None = None, live: LivePlant | None = None) 
     app.state.layout = build_layout(plant_model)
 
     _install_error_handlers(app)
-    for module in (auth, configurator, orders, plant, plan, plant_files):
+    for module in (auth, configurator, orders, plant, plan, planner, plant_files):
         app.include_router(module.router)
+    app.include_router(planner.staff_router)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+    app.add_middleware(GzipStatic)
+    app.add_middleware(SecurityHeaders)
 
     plotly_js = Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 
+    @cache
+    def plotly_gzipped() -> bytes:
+        return gzip.compress(plotly_js.read_bytes(), compresslevel=6, mtime=0)
+
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
-    def plotly_bundle() -> FileResponse:
-        """plotly.js from the installed plotly package: the planner's charts work offline, with no CDN."""
-        return FileResponse(plotly_js, media_type="text/javascript")
+    def plotly_bundle(request: Request) -> Response:
+        """plotly.js from the installed plotly package: the planner's charts work offline, with no CDN.
+        Compressed once (4.9 MB -> 1.4 MB) and cached by the browser for a day."""
+        caching = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(plotly_gzipped(), media_type="text/javascript",
+                            headers={**caching, "Content-Encoding": "gzip"})
+        return FileResponse(plotly_js, media_type="text/javascript", headers=caching)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

@@ -1,5 +1,5 @@
 """The configurator over HTTP: the catalogue, and one answer per click (valid values, exact count, price
-range), why a value is greyed, and the cheapest or default completion.
+range, price breakdown), why a value is greyed, switch-and-adjust, and the cheapest or default completion.
 
 Every answer comes from `mixflow.configure`'s compiled engine, built once per process for the catalogue;
 nothing is computed here but the translation to and from the API's models.
@@ -12,7 +12,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from mixflow.api.schemas import (
+    Adjustment,
+    AdjustRequest,
     CatalogueOut,
+    ChoiceChange,
     CompleteRequest,
     Completion,
     ConfigurationState,
@@ -20,12 +23,15 @@ from mixflow.api.schemas import (
     ErrorOut,
     ExplainRequest,
     Explanation,
+    PriceBreakdown,
+    PriceLine,
     PriceRange,
     ValueOut,
     VariableOut,
 )
 from mixflow.configure import Engine, compile_catalogue
 from mixflow.model import Catalogue
+from mixflow.model.formula import holds, literals
 
 router = APIRouter(prefix="/api", tags=["configurator"])
 
@@ -58,6 +64,33 @@ class ConfiguratorService:
         )
 
 
+    def breakdown(self, choices: dict[str, str]) -> PriceBreakdown:
+        """Base, each chosen value's price (catalogue order) and each surcharge whose condition holds."""
+        c = self.catalogue
+        lines = [PriceLine(kind="base", name="base", label=f"Base {c.product}", amount=c.base_price)]
+        for variable in c.variables:
+            code = choices.get(variable.name)
+            if code is None:
+                continue
+            value = variable.value(code)
+            lines.append(PriceLine(kind="option", name=variable.name, value=code, amount=value.price,
+                                   label=f"{variable.label or variable.name}: {value.label or code}"))
+        for surcharge in c.surcharges:
+            if holds(surcharge.when, choices):
+                lines.append(PriceLine(kind="surcharge", name=surcharge.id, amount=surcharge.amount,
+                                       label=self._say_surcharge(surcharge.id, surcharge.when)))
+        return PriceBreakdown(currency=c.currency, lines=lines,
+                              total=round(sum(line.amount for line in lines), 2))
+
+    def _say_surcharge(self, surcharge_id: str, when: Any) -> str:
+        """`mixer-epto (Concrete mixer + Electric PTO)`: the id and the values that trigger it."""
+        said = []
+        for lit in literals(when):
+            variable = self.catalogue.variable(lit.var)
+            said.append(" or ".join(sorted(variable.value(code).label or code for code in lit.values)))
+        return f"{surcharge_id} ({' + '.join(said)})" if said else surcharge_id
+
+
 def _service(request: Request) -> ConfiguratorService:
     return request.app.state.configurator
 
@@ -87,7 +120,18 @@ async def propagate(body: ConfigureRequest, request: Request) -> ConfigurationSt
         complete=complete,
         configuration_price=service.catalogue.price(body.choices) if complete and answer.count else None,
         conflicts=[_say_conflict(service.catalogue, c) for c in answer.conflicts],
+        breakdown=service.breakdown(body.choices) if answer.count else None,
+        switchable=_switchable(service.engine, body.choices) if answer.count else {},
     )
+
+
+def _switchable(engine: Engine, choices: dict[str, str]) -> dict[str, list[str]]:
+    """Per chosen variable, the values that fit every other choice: one propagation without it each."""
+    found = {}
+    for name in choices:
+        others = {n: v for n, v in choices.items() if n != name}
+        found[name] = list(engine.propagate(others).valid[name])
+    return found
 
 
 def _say_conflict(catalogue: Catalogue, conflict: Any) -> str:
@@ -117,3 +161,25 @@ async def complete(body: CompleteRequest, request: Request) -> Completion:
     service.check(body.choices)
     configuration = dict(service.engine.complete(body.choices, body.objective))
     return Completion(configuration=configuration, price=service.catalogue.price(configuration))
+
+
+@router.post("/configurator/adjust", response_model=Adjustment,
+             responses={422: {"model": ErrorOut}, 409: {"model": ErrorOut}})
+async def adjust(body: AdjustRequest, request: Request) -> Adjustment:
+    """Switch and adjust: choose `variable = value` and change the fewest other choices so that the
+    configuration can still be built (ties: the cheapest); 409 when no configuration has the value."""
+    service = _service(request)
+    service.check({**body.choices, body.variable: body.value})
+    answer = service.engine.adjust(body.choices, body.variable, body.value)
+    catalogue = service.catalogue
+
+    def label(name: str, code: str) -> str:
+        return catalogue.variable(name).value(code).label or code
+
+    changes = [
+        ChoiceChange(variable=name, label=catalogue.variable(name).label or name, old=old,
+                     old_label=label(name, old), new=new, new_label=label(name, new))
+        for name, (old, new) in answer.changes.items()
+    ]
+    return Adjustment(variable=body.variable, value=body.value, changes=changes, choices=dict(answer.choices),
+                      text=answer.text)

@@ -1,18 +1,27 @@
-"""FastAPI dependencies: the database session, the plant clock and the current user with their role."""
+"""FastAPI dependencies: the database session, the plant clock and the current user with their role.
+
+A user is who a bearer token (API clients) or the session cookie (the pages) speaks for. A request that
+changes something on the strength of the cookie must also carry the session's CSRF token in the
+X-CSRF-Token header (signed double submit); bearer tokens need none, as no browser sends them by itself.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, WebSocket, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from mixflow.api.security import TokenClaims
+from mixflow.api.security import TokenClaims, same
 from mixflow.store.accounts import Role
 
 _bearer = HTTPBearer(auto_error=False, description="token from POST /api/auth/login")
+SESSION_COOKIE = "mixflow_session"
+CSRF_COOKIE = "mixflow_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -25,11 +34,39 @@ def optional_user(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> TokenClaims | None:
     if credentials is None:
-        return None
-    claims: TokenClaims | None = request.app.state.tokens.verify(credentials.credentials)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            return None
+        claims: TokenClaims | None = request.app.state.tokens.verify(cookie)
+        if claims is None:  # an expired session is no session: public answers stay open to it
+            return None
+        if request.method not in SAFE_METHODS and not same(
+            request.app.state.tokens.csrf_for(cookie), request.headers.get(CSRF_HEADER, "")
+        ):
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"missing or wrong {CSRF_HEADER} header (the {CSRF_COOKIE} cookie's value)")
+        return claims
+    claims = request.app.state.tokens.verify(credentials.credentials)
     if claims is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "token is invalid or has expired",
                             headers={"WWW-Authenticate": "Bearer"})
+    return claims
+
+
+def websocket_user(websocket: WebSocket) -> TokenClaims | None:
+    """Who opens a websocket: `?token=` (API clients) or the session cookie of a page of this very site
+    (a cookie sent from another origin is ignored: no cross-site websocket hijacking)."""
+    tokens = websocket.app.state.tokens
+    token = websocket.query_params.get("token")
+    if token:
+        claims: TokenClaims | None = tokens.verify(token)
+        return claims
+    cookie = websocket.cookies.get(SESSION_COOKIE)
+    origin = websocket.headers.get("origin")
+    host = websocket.headers.get("host", "")
+    if not cookie or (origin is not None and origin.partition("://")[2] != host):
+        return None
+    claims = tokens.verify(cookie)
     return claims
 
 

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from mixflow.errors import MixflowError
 from mixflow.model import Order, Plant
+
+
+class ActionRefused(MixflowError):
+    """A planner action the plant cannot take, with the HTTP status that says why (404 unknown machine,
+    order or alarm; 409 a state that does not allow it; 422 a rush order that cannot be built)."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        self.status_code = status_code
+        self.message = message
+        super().__init__(message)
 
 
 class LivePlant(Protocol):
@@ -48,6 +59,18 @@ class LivePlant(Protocol):
 
     def plan_view(self, kind: str) -> dict[str, Any]:
         """A read-only view of the plan: `sequence`, `gantt`, `tasks` or `kpis`."""
+        ...
+
+    def act(self, action: dict[str, Any]) -> dict[str, Any]:
+        """Carry out a planner's action, a plain dict with `kind` and `by` (the user): `machine_down`
+        (`machine`, `reason`, `expected_s`), `machine_up` (`machine`), `rush_order` (`order` as
+        `plant_process.order_to_wire`, `priority`), `expedite` (`order` id, `priority`), `freeze`
+        (`frozen_s`), `replan` (`horizon_s`), `ack_alarm` / `clear_alarm` (`alarm` id). It enters the plan
+        as the factory's events do, before the call returns; `ActionRefused` says why it cannot."""
+        ...
+
+    def gantt(self, back_s: int, ahead_s: int) -> dict[str, Any]:
+        """The operations by machine and the line slots of the window [now - back_s, now + ahead_s]."""
         ...
 
     def close(self) -> None:

@@ -6,7 +6,9 @@ not even reveal that the order exists. Staff (planner, operator, admin) see ever
 
 from __future__ import annotations
 
+import re
 import secrets
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -16,12 +18,14 @@ from mixflow.api.deps import STAFF, SessionDep, UserDep
 from mixflow.api.schemas import ErrorOut, OrderOut, OrderRequest, Promise, StatusStep
 from mixflow.api.security import TokenClaims
 from mixflow.errors import UnknownNameError
-from mixflow.model import DAY_S, FLOW, Order, OrderStatus
+from mixflow.model import DAY_S, FLOW, Order, OrderStatus, StatusChange
 from mixflow.store import order_book
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
 DEFAULT_LEAD_S = 5 * DAY_S
+MAX_AHEAD_S = 2 * 365 * DAY_S
+"""How far ahead a customer may ask for delivery (a requested date beyond it is refused, 422)."""
 CANCELLABLE = {OrderStatus.PLACED, OrderStatus.PROMISED, OrderStatus.SEQUENCED}
 PAGE = 200
 """Orders a list answers with unless asked for fewer or more (up to MAX_PAGE)."""
@@ -38,10 +42,23 @@ def order_out(clock: PlantClock, order: Order, price: float) -> OrderOut:
         requested_date=to_datetime(clock, order.requested_s),
         promised_date=None if order.promised_s is None else to_datetime(clock, order.promised_s),
         status=order.status,
-        history=[StatusStep(status=c.status, at=to_datetime(clock, c.at_s), at_s=c.at_s, note=c.note)
-                 for c in order.history],
+        history=[_step(clock, c) for c in order.history],
         flow=list(FLOW),
     )
+
+
+_PROMISED_NOTE = re.compile(r"^promised for (\d+)$")
+
+
+def _step(clock: PlantClock, change: StatusChange) -> StatusStep:
+    """A status change at the edge: plant seconds in a promise's note become the date they stand for."""
+    note, promised = change.note, None
+    found = _PROMISED_NOTE.match(note)
+    if found:
+        promised = to_datetime(clock, int(found.group(1)))
+        note = f"promised for {promised.isoformat()}"
+    return StatusStep(status=change.status, at=to_datetime(clock, change.at_s), at_s=change.at_s, note=note,
+                      promised_date=promised)
 
 
 def _checked_configuration(request: Request, configuration: dict[str, str]) -> float:
@@ -60,6 +77,10 @@ def _requested_s(clock: PlantClock, body: OrderRequest, now_s: int) -> int:
     requested = to_seconds(clock, body.requested_date)
     if requested < now_s:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "requested_date lies in the past")
+    if requested > now_s + MAX_AHEAD_S:
+        latest = to_datetime(clock, now_s + MAX_AHEAD_S).date().isoformat()
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"requested_date lies more than 2 years ahead (latest {latest})")
     return requested
 
 
@@ -72,8 +93,13 @@ def _quote(request: Request, order: Order) -> Promise:
     if live is None:
         return Promise(available=False, promised_date=None, promised_s=None, detail=NO_PLANT)
     promised_s, detail = live.quote(order)
+    earliest_s, _ = live.quote(replace(order, requested_s=order.placed_s))
+    # Placing later may still move the promise: the plant runs on and others book slots meanwhile. A
+    # promise bound by the requested date stays put when the order is placed with the quoted request.
     return Promise(available=True, promised_date=to_datetime(clock, promised_s), promised_s=promised_s,
-                   detail=detail)
+                   detail=detail, earliest_date=to_datetime(clock, earliest_s),
+                   requested_date=to_datetime(clock, order.requested_s),
+                   quoted_at=to_datetime(clock, order.placed_s))
 
 
 def _visible(user: TokenClaims, order: Order) -> bool:

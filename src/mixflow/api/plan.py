@@ -1,12 +1,14 @@
-"""Read-only views of the cloud scheduler's plan: line sequence, shop Gantt, material tasks and KPIs."""
+"""Read-only views of the cloud scheduler's plan: line sequence, shop Gantt (and its rolling window),
+material tasks and KPIs."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from mixflow.api.deps import StaffDep
+from mixflow.api.planner_schemas import GanttWindow
 from mixflow.api.schemas import ErrorOut, FleetTasks, Gantt, Kpis, LineSequence
 
 router = APIRouter(prefix="/api/plan", tags=["plan"])
@@ -31,6 +33,19 @@ def sequence(request: Request, _user: StaffDep) -> dict[str, Any]:
 def gantt(request: Request, _user: StaffDep) -> dict[str, Any]:
     """The machine-group Gantt excerpt: operations per machine with start and end seconds."""
     return _view(request, "gantt")
+
+
+@router.get("/gantt/window", response_model=GanttWindow, responses=UNAVAILABLE)
+def gantt_window(request: Request, _user: StaffDep,
+                 back_h: Annotated[float, Query(ge=0.0, le=48.0)] = 8.0,
+                 ahead_h: Annotated[float, Query(ge=0.0, le=48.0)] = 2.0) -> dict[str, Any]:
+    """The live Gantt: every machine's operations of the last `back_h` hours up to now (running ones end
+    now) and the line slots of the window to `ahead_h` hours ahead, orders at risk marked; the window
+    rolls with the plant (two days of finished operations are kept)."""
+    live = request.app.state.live
+    if live is None:
+        _view(request, "gantt")
+    return live.gantt(int(back_h * 3600), int(ahead_h * 3600))
 
 
 @router.get("/tasks", response_model=FleetTasks, responses=UNAVAILABLE)

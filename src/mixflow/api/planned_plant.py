@@ -22,17 +22,23 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from mixflow.errors import UnknownNameError, ValidationError
+from mixflow.api.live import ActionRefused
+from mixflow.errors import InfeasibleError, UnknownNameError, ValidationError
 from mixflow.model import DAY_S, Catalogue, Order, Plant
 from mixflow.model.port import (
     AgvBatteryLow,
     AgvDown,
+    AgvUp,
     Command,
     Event,
     Factory,
+    HorizonFrozen,
     LineStopped,
     MachineDown,
+    MachineUp,
+    OrderExpedited,
     OrderPlaced,
+    ReplanRequested,
 )
 from mixflow.plan import Scheduler
 from mixflow.plan.state import FINISHED
@@ -44,12 +50,57 @@ SNAPSHOT_EVERY_S = 0.1
 SYNC_EVERY_S = 1.0
 MAX_ALARMS = 200
 VIEWS = ("sequence", "gantt", "tasks", "kpis")
+SEVERITY = {"plan error": "critical", "plan store": "critical", "fleet cannot carry": "critical",
+            "machine down": "major", "line stopped": "major", "material overdue": "major",
+            "AGV down": "minor", "battery low": "minor", "fleet waiting": "minor", "fleet seated": "minor"}
+"""How bad each kind of alarm is (critical, major, minor); a kind not named is minor."""
+GANTT_MAX_S = 2 * DAY_S
+"""The widest Gantt window a page may ask for (the scheduler keeps two days of finished operations)."""
+
+
+class AlarmList:
+    """The plant's alarms, newest last and at most `maxlen`: each gets an id, a severity and a state
+    (active, acknowledged, cleared) as it is raised; a planner acknowledges or clears it by id."""
+
+    def __init__(self, maxlen: int) -> None:
+        self._items: deque[dict[str, Any]] = deque(maxlen=maxlen)
+        self._ids = itertools.count(1)
+
+    def append(self, alarm: dict[str, Any]) -> None:
+        self._items.append({**alarm, "id": next(self._ids), "severity": SEVERITY.get(alarm["kind"], "minor"),
+                            "state": "active", "acked_by": "", "cleared_by": "", "cleared_s": None})
+
+    def __iter__(self) -> Any:
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def find(self, alarm_id: int) -> dict[str, Any]:
+        for alarm in self._items:
+            if alarm["id"] == alarm_id:
+                return alarm
+        raise ActionRefused(404, f"no alarm {alarm_id} (the plant keeps its latest {self._items.maxlen})")
+
+    def change(self, alarm_id: int, **changes: Any) -> dict[str, Any]:
+        """Replace alarm `alarm_id` by a copy with `changes` (readers of a snapshot keep the old one)."""
+        for k, alarm in enumerate(self._items):
+            if alarm["id"] == alarm_id:
+                self._items[k] = changed = {**alarm, **changes}
+                return changed
+        raise ActionRefused(404, f"no alarm {alarm_id}")
+
+    def clear_source(self, kind: str, source: str, at_s: int, by: str) -> None:
+        """The condition behind the active alarms of `kind` from `source` has gone: they are cleared."""
+        for alarm in list(self._items):
+            if alarm["kind"] == kind and alarm["source"] == source and alarm["state"] != "cleared":
+                self.change(alarm["id"], state="cleared", cleared_by=by, cleared_s=at_s)
 
 
 class AlarmTap:
     """The factory port with a listener: passes everything through and keeps the alarms it sees."""
 
-    def __init__(self, factory: Factory, alarms: deque[dict[str, Any]], lines: int = 1) -> None:
+    def __init__(self, factory: Factory, alarms: AlarmList, lines: int = 1) -> None:
         self.factory = factory
         self.alarms = alarms
         self.lines = lines  # with several, a stop's source names its line (station ids repeat)
@@ -63,10 +114,23 @@ class AlarmTap:
 
     def poll(self, until_s: int) -> Sequence[Event]:
         events = self.factory.poll(until_s)
+        self.listen(events)
+        return events
+
+    def listen(self, events: Sequence[Event]) -> None:
+        """Raise (and clear) the alarms `events` call for."""
         for e in events:
             if isinstance(e, MachineDown):
+                text = e.reason or "breakdown"
+                if e.by:
+                    expected = f", expected {e.expected_s / 3600:.3g} h" if e.expected_s else ""
+                    text = f"taken down by {e.by}: {e.reason or 'no reason given'}{expected}"
                 self.alarms.append({"at_s": e.at_s, "kind": "machine down", "source": e.machine_id,
-                                    "text": e.reason or "breakdown"})
+                                    "text": text})
+            elif isinstance(e, MachineUp):
+                self.alarms.clear_source("machine down", e.machine_id, e.at_s, e.by or "plant")
+            elif isinstance(e, AgvUp):
+                self.alarms.clear_source("AGV down", e.agv_id, e.at_s, "plant")
             elif isinstance(e, LineStopped):
                 source = f"{e.line}/{e.station_id}" if e.line and self.lines > 1 else e.station_id
                 self.alarms.append({"at_s": e.at_s, "kind": "line stopped", "source": source,
@@ -76,7 +140,6 @@ class AlarmTap:
             elif isinstance(e, AgvBatteryLow):
                 self.alarms.append({"at_s": e.at_s, "kind": "battery low", "source": e.agv_id,
                                     "text": f"state of charge {e.soc:.0%}"})
-        return events
 
 
 class PlannedPlant(ABC):
@@ -89,7 +152,7 @@ class PlannedPlant(ABC):
         self.plant = plant
         self.catalogue = catalogue
         self.scheduler = scheduler
-        self._alarms: deque[dict[str, Any]] = deque(maxlen=MAX_ALARMS)
+        self._alarms = AlarmList(MAX_ALARMS)
         self.factory = AlarmTap(factory, self._alarms, len(plant.lines))
         self._overdue_seen = 0
         self._epoch = epoch
@@ -178,6 +241,132 @@ class PlannedPlant(ABC):
         self._views[kind] = (time.monotonic(), view)
         return view
 
+    # -- planner actions -----------------------------------------------------------------------------
+    def act(self, action: dict[str, Any]) -> dict[str, Any]:
+        """Carry out one planner action (see `live.LivePlant.act`); `ActionRefused` says why not."""
+        kind = action.get("kind")
+        by = str(action.get("by", ""))
+        with self._lock:
+            now = self.factory.now_s
+            if kind in ("machine_down", "machine_up"):
+                return self._machine_action(kind, str(action.get("machine", "")), by, now, action)
+            if kind == "rush_order":
+                return self._rush_order(action["order"], int(action.get("priority", 1)), by, now)
+            if kind == "expedite":
+                order_id = str(action.get("order", ""))
+                if order_id not in self.scheduler.orders:
+                    raise ActionRefused(404, f"no order {order_id!r} in the plan")
+                try:
+                    self.scheduler.check_expedite(order_id)
+                except ValidationError as refused:
+                    raise ActionRefused(409, str(refused)) from refused
+                began = time.perf_counter()
+                self._take_in([OrderExpedited(now, order_id, int(action.get("priority", 1)), by)])
+                return self._expedite_result(began)
+            if kind == "freeze":
+                frozen = int(action.get("frozen_s", 0))
+                self._take_in([HorizonFrozen(now, frozen, by)])
+                return {"at_s": now, "frozen_s": self.scheduler.options.frozen_s}
+            if kind == "replan":
+                self._take_in([ReplanRequested(now, int(action.get("horizon_s", 0)), by)])
+                return {"at_s": now, "horizon_s": self.scheduler.options.shop_horizon_s}
+            if kind in ("ack_alarm", "clear_alarm"):
+                return self._alarm_action(kind, int(action.get("alarm", -1)), by, now)
+        raise ActionRefused(422, f"unknown planner action {kind!r}")
+
+    def _take_in(self, events: Sequence[Event]) -> None:
+        """A planner's action enters the plan as the factory's events do: its alarms, then the scheduler."""
+        self.factory.listen(events)
+        self.scheduler.consume(events)
+        self._views.clear()
+
+    def _machine_action(self, kind: str, machine: str, by: str, now: int,
+                        action: dict[str, Any]) -> dict[str, Any]:
+        if machine not in self._machine_index:
+            raise ActionRefused(404, f"no machine {machine!r} in plant {self.plant.name}")
+        held = self.scheduler.held.get(machine)
+        broken = machine in self.scheduler.shops.down and held is None
+        if kind == "machine_down":
+            if held is not None:
+                raise ActionRefused(409, f"machine {machine} is down already: taken down by {held.by} "
+                                         f"at {held.at_s} s ({held.reason or 'no reason given'})")
+            if broken:
+                raise ActionRefused(409, f"machine {machine} is down already (broken down since "
+                                         f"{self.scheduler._down_since.get(machine, now)} s)")
+            expected = int(action.get("expected_s", 0))
+            self._take_in([MachineDown(now, machine, str(action.get("reason", "")), by, expected)])
+        else:
+            if held is None:
+                why = "it broke down and comes up when repaired" if broken else "it is not down"
+                raise ActionRefused(409, f"machine {machine} was not taken down by a planner: {why}")
+            self._take_in([MachineUp(now, machine, by)])
+        state = "down" if machine in self.scheduler.shops.down else "up"
+        return {"at_s": now, "machine": machine, "state": state}
+
+    def _rush_order(self, wire: Any, priority: int, by: str, now: int) -> dict[str, Any]:
+        from mixflow.api.plant_process import order_from_wire
+
+        order = order_from_wire(wire)
+        if order.id in self.scheduler.orders:
+            raise ActionRefused(409, f"order {order.id} is in the plan already")
+        began = time.perf_counter()
+        try:
+            self.place(order)
+        except (InfeasibleError, ValidationError) as refused:
+            raise ActionRefused(422, f"the rush order cannot be built: {refused}") from refused
+        self._take_in([OrderExpedited(now, order.id, max(1, priority), by)])
+        return self._expedite_result(began)
+
+    def _expedite_result(self, began: float) -> dict[str, Any]:
+        done = self.scheduler.expedited[-1]
+        promise = self.scheduler.promises[done.order_id]
+        return {"at_s": self.factory.now_s, "order": done.order_id, "priority": done.priority,
+                "was_slot": done.was_slot, "slot": done.slot, "slot_s": done.slot_s,
+                "promised_s": promise.promised_s, "took_ms": round((time.perf_counter() - began) * 1000, 2),
+                "pushed": [{"order": p.order_id, "slot": p.slot, "slot_s": p.slot_s,
+                            "was_slot_s": p.was_slot_s, "at_risk": p.at_risk,
+                            "promised_s": self.scheduler.promises[p.order_id].promised_s}
+                           for p in done.pushed]}
+
+    def _alarm_action(self, kind: str, alarm_id: int, by: str, now: int) -> dict[str, Any]:
+        alarm = self._alarms.find(alarm_id)
+        if alarm["state"] == "cleared":
+            raise ActionRefused(409, f"alarm {alarm_id} is cleared already (by {alarm['cleared_by']})")
+        if kind == "ack_alarm":
+            if alarm["state"] == "acknowledged":
+                raise ActionRefused(409, f"alarm {alarm_id} is acknowledged already (by {alarm['acked_by']})")
+            changed = self._alarms.change(alarm_id, state="acknowledged", acked_by=by, acked_s=now)
+        else:
+            changed = self._alarms.change(alarm_id, state="cleared", cleared_by=by, cleared_s=now)
+        self._snapshot = {**self._snapshot, "alarms": list(self._alarms)[-50:]}
+        return changed
+
+    def gantt(self, back_s: int, ahead_s: int) -> dict[str, Any]:
+        """The operations of the window [now - back_s, now + ahead_s] by machine, and the line slots in it,
+        with the orders at risk marked (see `schemas.GanttWindow`)."""
+        back_s, ahead_s = min(max(back_s, 0), GANTT_MAX_S), min(max(ahead_s, 0), GANTT_MAX_S)
+        with self._lock:
+            now = self.factory.now_s
+            scheduler = self.scheduler
+            rows = scheduler.gantt_window(now - back_s, now + 1)
+            at_risk = scheduler.kpis.at_risk
+            slots = []
+            lines = {line.id: line for line in self.plant.lines}
+            first = self.plant.lines[0].id
+            for order_id, promise in scheduler.promises.items():
+                line = lines.get(promise.line or first, self.plant.lines[0])
+                end = promise.slot_s + len(line.stations) * line.takt_s
+                if end < now - back_s or promise.slot_s > now + ahead_s:
+                    continue
+                order = scheduler.orders.get(order_id)
+                slots.append([line.id, order_id, promise.slot_s, end,
+                              order.status.value if order is not None else "", order_id in at_risk,
+                              order is not None and order.priority > 0])
+        index = self._machine_index
+        return {"at_s": now, "from_s": now - back_s, "to_s": now + ahead_s,
+                "ops": [[index[m], s, e, op, risk] for _, m, op, s, e, risk in rows if m in index],
+                "slots": sorted(slots, key=lambda r: (r[0], r[2]))}
+
     def close(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
@@ -232,8 +421,9 @@ class PlannedPlant(ABC):
         self._take_notices()
         x, y, soc, machines, stopped = self.plant_state()
         down, busy = [], []
+        held = self.scheduler.held  # taken down by a planner: down on the map whatever the machine says
         for machine_id, state in machines.items():
-            if state == "down":
+            if state == "down" or machine_id in held:
                 down.append(self._machine_index[machine_id])
             elif state in ("running", "busy"):
                 busy.append(self._machine_index[machine_id])
@@ -308,7 +498,11 @@ class PlannedPlant(ABC):
             states: dict[str, int] = {}
             for s in snap["agvs"]["state"]:  # type: ignore[index]
                 states[s] = states.get(s, 0) + 1
-            return {"at_s": now, "agv_states": states, "open_tasks": len(self.scheduler.fleet.open)}
+            tasks = self.scheduler.fleet.task_of
+            agvs = {a: [state, tasks[k] or ""] for k, (a, state) in
+                    enumerate(zip(snap["agvs"]["ids"], snap["agvs"]["state"], strict=True))}  # type: ignore[index]
+            return {"at_s": now, "agv_states": states, "open_tasks": len(self.scheduler.fleet.open),
+                    "agvs": agvs}
         return {"at_s": now, "kpis": self.kpis(dict(snap["kpis"]))}  # type: ignore[call-overload]
 
     def kpis(self, summary: dict[str, Any]) -> dict[str, Any]:

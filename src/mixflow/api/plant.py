@@ -11,7 +11,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect, status
 
 from mixflow.api.clock import to_datetime
-from mixflow.api.deps import STAFF, StaffDep
+from mixflow.api.deps import STAFF, StaffDep, websocket_user
 from mixflow.api.schemas import (
     ErrorOut,
     Layout,
@@ -99,12 +99,15 @@ def time_control(body: TimeControl, request: Request, _user: StaffDep) -> TimeCo
 
 @router.websocket("/stream")
 async def stream(websocket: WebSocket) -> None:
-    """Plant state as JSON text frames, STREAM_HZ times a second; authenticate with `?token=`."""
-    claims = websocket.app.state.tokens.verify(websocket.query_params.get("token", ""))
-    if claims is None or claims.role not in STAFF:
-        await websocket.close(code=4401 if claims is None else 4403)
-        return
+    """Plant state as JSON text frames, STREAM_HZ times a second; authenticate with `?token=` or the
+    session cookie. The socket is accepted first, so that a refusal reaches the page as a close code:
+    4401 not logged in, 4403 not allowed."""
     await websocket.accept()
+    claims = websocket_user(websocket)
+    if claims is None or claims.role not in STAFF:
+        await websocket.close(code=4401 if claims is None else 4403,
+                              reason="log in first" if claims is None else "needs a staff role")
+        return
     if websocket.app.state.live is None:
         await websocket.close(code=4503, reason="no live plant")
         return

@@ -19,6 +19,7 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
+from mixflow.api.live import ActionRefused
 from mixflow.api.settings import Settings
 from mixflow.errors import MixflowError, ValidationError
 from mixflow.model import Order, OrderStatus, Plant, StatusChange
@@ -84,8 +85,14 @@ def _child(settings: Settings, conn: Connection) -> None:
                     result = ("ok", live.set_speed(float(args[0])))
                 elif method == "plan_view":
                     result = ("ok", live.plan_view(str(args[0])))
+                elif method == "act":
+                    result = ("ok", live.act(dict(args[0])))
+                elif method == "gantt":
+                    result = ("ok", live.gantt(int(args[0]), int(args[1])))
                 else:
                     result = ("refused", f"unknown request {method!r}")
+            except ActionRefused as refused:  # keeps its HTTP status across the pipe
+                result = ("action refused", (refused.status_code, refused.message))
             except MixflowError as refused:
                 result = ("refused", str(refused))
             except Exception as failed:  # reported to the caller, who answers 500 for this request only
@@ -151,6 +158,8 @@ class PlantProcess:
             self._pending[request_id] = future
             self._conn.send((request_id, method, args))
         status, value = future.result(REQUEST_TIMEOUT_S)
+        if status == "action refused":
+            raise ActionRefused(*value)
         if status == "refused":
             raise ValidationError("plant", value)
         if status == "failed":
@@ -180,6 +189,12 @@ class PlantProcess:
 
     def plan_view(self, kind: str) -> dict[str, Any]:
         return self._call("plan_view", kind)
+
+    def act(self, action: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._call("act", action))
+
+    def gantt(self, back_s: int, ahead_s: int) -> dict[str, Any]:
+        return dict(self._call("gantt", back_s, ahead_s))
 
     def attach(self, sessions: Any) -> None:
         """The child process writes order progress through its own connection to the same database."""

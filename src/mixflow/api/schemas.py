@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mixflow.model import OrderStatus
-from mixflow.store.accounts import Role
+from mixflow.store.accounts import MIN_PASSWORD_LENGTH, Role
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Choices = Annotated[dict[Name, Name], Field(max_length=200, description="variable -> chosen value code")]
@@ -26,7 +26,8 @@ class Credentials(Strict):
 
 class NewUser(Strict):
     username: Annotated[str, StringConstraints(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")]
-    password: Annotated[str, StringConstraints(min_length=8, max_length=256)]
+    password: Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=256)] = Field(
+        description=f"at least {MIN_PASSWORD_LENGTH} characters, not a common or leaked password")
     role: Role = Role.CUSTOMER
 
 
@@ -36,6 +37,12 @@ class Token(BaseModel):
     expires_at: datetime
     role: Role
     username: str
+    csrf_token: str = Field(description="send as X-CSRF-Token with requests that change data when logged in "
+                                        "by the session cookie (also in the mixflow_csrf cookie)")
+
+
+class Registered(BaseModel):
+    detail: str
 
 
 class UserOut(BaseModel):
@@ -78,6 +85,25 @@ class PriceRange(BaseModel):
     max: float | None
 
 
+class PriceLine(BaseModel):
+    """One line of a price: the base price, a chosen value's price, or a surcharge that applies."""
+
+    kind: Literal["base", "option", "surcharge"]
+    name: str = Field(description="variable name (option), surcharge id (surcharge) or 'base'")
+    label: str = Field(description="what the line is, in catalogue labels")
+    value: str | None = Field(default=None, description="the chosen value's code (option lines)")
+    amount: float
+
+
+class PriceBreakdown(BaseModel):
+    """The list price line by line: base, every chosen value, every surcharge whose condition holds.
+    `total` is their sum (the price when the configuration is complete, the price so far otherwise)."""
+
+    currency: str
+    lines: list[PriceLine]
+    total: float
+
+
 class ConfigurationState(BaseModel):
     """What remains possible after the user's choices: the answer to one click."""
 
@@ -89,6 +115,14 @@ class ConfigurationState(BaseModel):
     complete: bool = Field(description="every variable is chosen")
     configuration_price: float | None = Field(description="list price when the configuration is complete")
     conflicts: list[str] = Field(description="when the choices cannot go together: which and why, in words")
+    breakdown: PriceBreakdown | None = Field(
+        default=None, description="the price of the choices so far, line by line (None when they clash)"
+    )
+    switchable: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="per chosen variable the values it could switch to without changing any other choice "
+        "(the others conflict: `/api/configurator/adjust` says what to change)",
+    )
 
 
 class ExplainRequest(Strict):
@@ -105,6 +139,32 @@ class Explanation(BaseModel):
     possible: bool
     conflicting_choices: dict[str, str]
     reasons: list[str]
+    text: str
+
+
+class AdjustRequest(Strict):
+    choices: Choices = Field(default_factory=dict)
+    variable: Name
+    value: Name
+
+
+class ChoiceChange(BaseModel):
+    variable: str
+    label: str = Field(description="the variable's label")
+    old: str
+    old_label: str
+    new: str
+    new_label: str
+
+
+class Adjustment(BaseModel):
+    """Switch and adjust: choosing `variable = value` while changing the fewest other choices (a minimum
+    set, not merely a minimal one); `choices` are the buyer's choices after the switch."""
+
+    variable: str
+    value: str
+    changes: list[ChoiceChange]
+    choices: dict[str, str]
     text: str
 
 
@@ -129,6 +189,15 @@ class Promise(BaseModel):
     promised_date: datetime | None
     promised_s: int | None
     detail: str
+    earliest_date: datetime | None = Field(
+        default=None, description="the earliest delivery the plant could promise now, whatever is requested"
+    )
+    requested_date: datetime | None = Field(
+        default=None, description="the requested date the promise honours"
+    )
+    quoted_at: datetime | None = Field(
+        default=None, description="plant time of the quote: placed later, the promise may move with the plant"
+    )
 
 
 class StatusStep(BaseModel):
@@ -136,6 +205,9 @@ class StatusStep(BaseModel):
     at: datetime
     at_s: int
     note: str
+    promised_date: datetime | None = Field(
+        default=None, description="the date promised by this step, if it promised"
+    )
 
 
 class OrderOut(BaseModel):
@@ -213,6 +285,12 @@ class Alarm(BaseModel):
     kind: str
     source: str
     text: str
+    id: int = Field(0, description="the alarm's number, to acknowledge or clear it")
+    severity: Literal["critical", "major", "minor"] = "minor"
+    state: Literal["active", "acknowledged", "cleared"] = "active"
+    acked_by: str = ""
+    cleared_by: str = ""
+    cleared_s: int | None = None
 
 
 class PlantState(BaseModel):
@@ -294,6 +372,9 @@ class FleetTasks(BaseModel):
     at_s: int
     agv_states: dict[str, int]
     open_tasks: int
+    agvs: dict[str, list[str]] = Field(
+        default_factory=dict, description="AGV id -> [its state in the plan, the task it is on or \"\"]"
+    )
 
 
 class Kpis(BaseModel):

@@ -1,4 +1,5 @@
-"""Login tokens (HMAC-SHA256 signed, stateless) and the login rate limiter.
+"""Login tokens (HMAC-SHA256 signed, stateless), device cookies and CSRF tokens, the client's address
+behind trusted proxies, and the throttles on logins and sign-ups.
 
 A token is `user_id.role.expires.signature` in URL-safe base64: checking one needs no database read,
 which keeps every authenticated click cheap. Roles in the token are re-checked against the account on
@@ -10,10 +11,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
+import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
 from mixflow.store.accounts import Role
 
@@ -26,6 +31,11 @@ class TokenClaims:
     username: str
     role: Role
     expires: int
+
+
+def same(expected: str, given: str) -> bool:
+    """Constant-time equality that also takes any text a client sends (compare_digest refuses non-ASCII)."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
 
 
 def _b64(data: bytes) -> str:
@@ -51,10 +61,30 @@ class TokenSigner:
         payload = _b64(f"{user_id}\n{username}\n{role.value}\n{expires}".encode())
         return f"{payload}.{self._sign(payload)}", expires
 
+    def csrf_for(self, token: str) -> str:
+        """The CSRF token bound to a session token (signed double submit: only the server can make it)."""
+        return self._sign("csrf\n" + token)
+
+    def device_cookie(self, username: str) -> str:
+        """A signed cookie saying "this browser has logged in as `username`" (OWASP device cookies)."""
+        payload = _b64(f"{username.lower()}\n{secrets.token_urlsafe(12)}".encode())
+        return f"{payload}.{self._sign('device.' + payload)}"
+
+    def device_of(self, cookie: str | None, username: str) -> str | None:
+        """The device id of a genuine device cookie issued for `username`, else None."""
+        payload, _, signature = (cookie or "").partition(".")
+        if not payload or not same(self._sign("device." + payload), signature):
+            return None
+        try:
+            name, device = _unb64(payload).decode().split("\n")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return device if name == username.lower() else None
+
     def verify(self, token: str, now: float | None = None) -> TokenClaims | None:
         """The claims of a genuine, unexpired token, else None."""
         payload, _, signature = token.partition(".")
-        if not payload or not signature or not hmac.compare_digest(self._sign(payload), signature):
+        if not payload or not signature or not same(self._sign(payload), signature):
             return None
         try:
             user_id, username, role, expires = _unb64(payload).decode().split("\n")
@@ -103,3 +133,144 @@ class LoginLimiter:
                 self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > now - self.WINDOW_S}
             for key in keys:
                 self._seen.setdefault(key, deque()).append(now)
+
+
+# -- the client's address, behind trusted proxies only ----------------------------------------------------
+Network = IPv4Network | IPv6Network
+
+
+def parse_networks(proxies: tuple[str, ...] | list[str]) -> tuple[Network, ...]:
+    """The networks of MIXFLOW_TRUSTED_PROXIES (addresses or CIDRs, checked by `Settings`)."""
+    return tuple(ip_network(p, strict=False) for p in proxies)
+
+
+def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_address(peer: str | None, headers: Mapping[str, str], networks: tuple[Network, ...]) -> str:
+    """The address a request comes from: the TCP peer, unless the peer is a trusted proxy, in which case
+    the right-most address of X-Forwarded-For that is not itself a trusted proxy (the left part of that
+    header is whatever the client wrote, so it is never believed)."""
+    address = peer or "unknown"
+    if not networks or not _trusted(address, networks):
+        return address
+    hops = [h.strip() for h in headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, networks):
+            try:
+                return str(ip_address(hop))
+            except ValueError:
+                return address  # a malformed hop from behind the proxy: count the proxy itself
+        address = hop
+    return address
+
+
+def is_https(scheme: str, peer: str | None, headers: Mapping[str, str],
+             networks: tuple[Network, ...]) -> bool:
+    """Whether the client spoke https: directly, or to a trusted proxy that says so in X-Forwarded-Proto."""
+    if scheme in ("https", "wss"):
+        return True
+    if peer is not None and networks and _trusted(peer, networks):
+        return headers.get("x-forwarded-proto", "").split(",")[0].strip().lower() == "https"
+    return False
+
+
+# -- login throttling that cannot lock the owner out ------------------------------------------------------
+@dataclass(frozen=True)
+class Backoff:
+    """How one kind of key slows down: `free` failures cost nothing, then each further attempt waits
+    `base_s` doubled per failure up to `cap_s` after the last one; one failure is forgiven per full
+    `decay_s` since the last."""
+
+    free: float
+    base_s: float
+    cap_s: float
+    decay_s: float
+
+
+class Throttle:
+    """Progressive delay after failed attempts, per key (a leaky count of failures and its last time).
+
+    Never a hard lockout: the delay is capped, so whoever waits it out may try again. `clock` is
+    injectable so that tests can play hours of an attack in milliseconds.
+    """
+
+    MAX_KEYS = 200_000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._strikes: dict[str, tuple[float, float]] = {}  # key -> (failures, time of the last)
+        self._lock = threading.Lock()
+
+    def _count(self, key: str, rule: Backoff, now: float) -> tuple[float, float]:
+        count, last = self._strikes.get(key, (0.0, now))
+        return max(0.0, count - math.floor((now - last) / rule.decay_s)), last
+
+    def wait_s(self, keys: list[tuple[str, Backoff]]) -> int:
+        """Whole seconds to wait before an attempt under all of `keys` is allowed (0: go ahead)."""
+        now = self.clock()
+        wait = 0.0
+        with self._lock:
+            for key, rule in keys:
+                count, last = self._count(key, rule, now)
+                if count >= rule.free:
+                    delay = min(rule.cap_s, rule.base_s * 2 ** (count - rule.free))
+                    wait = max(wait, last + delay - now)
+        return 0 if wait <= 0 else max(1, math.ceil(wait))
+
+    def fail(self, keys: list[tuple[str, Backoff]]) -> None:
+        """Count one failed attempt under every key."""
+        now = self.clock()
+        with self._lock:
+            if len(self._strikes) > self.MAX_KEYS:  # forget what has decayed so a flood cannot grow memory
+                self._strikes = {k: v for k, v in self._strikes.items() if now - v[1] < 3600}
+            for key, rule in keys:
+                count, _ = self._count(key, rule, now)
+                self._strikes[key] = (count + 1.0, now)
+
+    def forgive(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._strikes.pop(key, None)
+
+
+class LoginGuard:
+    """Who may try a password now, following OWASP's device cookies with progressive delays.
+
+    A device that has logged in to the account before shows a signed device cookie; its attempts are
+    limited under that cookie alone, so strangers guessing the account's password from anywhere never
+    slow its owner down. Every other attempt is limited per (account, address), per address (a spray over
+    many names from one place) and per account (guesses from many places), each with a capped,
+    decaying delay and no lockout.
+    """
+
+    def __init__(self, free_per_pair: int = 5, clock: Callable[[], float] = time.monotonic) -> None:
+        self.throttle = Throttle(clock)
+        free = float(free_per_pair)
+        self.pair = Backoff(free=free, base_s=1.0, cap_s=900.0, decay_s=300.0)
+        self.address = Backoff(free=4 * free, base_s=1.0, cap_s=900.0, decay_s=120.0)
+        self.account = Backoff(free=2 * free, base_s=1.0, cap_s=60.0, decay_s=60.0)
+        self.device = Backoff(free=2 * free, base_s=1.0, cap_s=900.0, decay_s=300.0)
+
+    def keys(self, username: str, address: str, device: str | None) -> list[tuple[str, Backoff]]:
+        name = username.lower()
+        if device is not None:
+            return [(f"device:{device}", self.device)]
+        return [(f"pair:{name}\n{address}", self.pair), (f"addr:{address}", self.address),
+                (f"user:{name}", self.account)]
+
+    def wait_s(self, username: str, address: str, device: str | None) -> int:
+        return self.throttle.wait_s(self.keys(username, address, device))
+
+    def failed(self, username: str, address: str, device: str | None) -> None:
+        self.throttle.fail(self.keys(username, address, device))
+
+    def succeeded(self, username: str, address: str, device: str | None) -> None:
+        name = username.lower()
+        self.throttle.forgive([f"pair:{name}\n{address}", f"user:{name}"]
+                              + ([f"device:{device}"] if device else []))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from ipaddress import ip_network
 from typing import TYPE_CHECKING
 
 from mixflow.errors import ValidationError
@@ -16,6 +17,11 @@ if TYPE_CHECKING:
 SECRET_ENV = "MIXFLOW_SECRET_KEY"
 ADMIN_USER_ENV = "MIXFLOW_ADMIN_USER"
 ADMIN_PASSWORD_ENV = "MIXFLOW_ADMIN_PASSWORD"
+TRUSTED_PROXIES_ENV = "MIXFLOW_TRUSTED_PROXIES"
+
+
+def _trusted_proxies_from_env() -> tuple[str, ...]:
+    return tuple(part.strip() for part in os.environ.get(TRUSTED_PROXIES_ENV, "").split(",") if part.strip())
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,10 @@ class Settings:
     `secret_key` signs login tokens; taken from MIXFLOW_SECRET_KEY, or drawn at random per process (tokens
     then die with the process). An admin account is seeded from MIXFLOW_ADMIN_USER/MIXFLOW_ADMIN_PASSWORD
     when both are set. Secrets never live in the repository or on the command line.
+
+    `trusted_proxies` (MIXFLOW_TRUSTED_PROXIES, comma-separated addresses or CIDRs; none by default) are
+    the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto headers are believed; from any other
+    peer those headers are ignored, so a client cannot pick the address the login limits count it under.
 
     The plant is `plant_file` (a mixflow-plant-v1 file) or else the reference plant at `scale` and
     `seed`; the catalogue is `catalogue_file` or else the reference truck catalogue.
@@ -36,6 +46,7 @@ class Settings:
     admin_user: str | None = field(default_factory=lambda: os.environ.get(ADMIN_USER_ENV))
     admin_password: str | None = field(default_factory=lambda: os.environ.get(ADMIN_PASSWORD_ENV), repr=False)
     login_attempts_per_minute: int = 5
+    trusted_proxies: tuple[str, ...] = field(default_factory=_trusted_proxies_from_env)
     mqtt_url: str | None = None
     plant_id: str = "changsha"
     twin: bool = True
@@ -52,6 +63,11 @@ class Settings:
             raise ValidationError("token_ttl_s", "must be positive")
         if self.login_attempts_per_minute <= 0:
             raise ValidationError("login_attempts_per_minute", "must be positive")
+        for proxy in self.trusted_proxies:
+            try:
+                ip_network(proxy, strict=False)
+            except ValueError as bad:
+                raise ValidationError(TRUSTED_PROXIES_ENV, f"{proxy!r} is not an address or CIDR") from bad
         if not 0 < self.scale <= 2:
             raise ValidationError("scale", "must lie in (0, 2]")
         if self.twin_speed <= 0:

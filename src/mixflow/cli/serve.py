@@ -56,4 +56,6 @@ def serve(
     live = start_live_plant(settings)
     app = create_app(settings, live)
     typer.echo(f"mixflow: serving on http://{host}:{port}/ (OpenAPI document at /openapi.json)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets-sansio")
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from any local peer; the app believes
+    # it only from MIXFLOW_TRUSTED_PROXIES.
+    uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets-sansio", proxy_headers=False)

@@ -13,6 +13,8 @@ Public API (stable; the web configurator builds on it):
 - `Engine.explain(choices, var, value) -> Explanation`: `possible`, `choices` (subset-minimal set of
   the buyer's choices that rule the value out), `rules` (texts) and `rule_ids`, `text`, `to_json()`.
 - `Engine.complete(choices, objective="cheapest" | "default") -> dict[str, str]`.
+- `Engine.adjust(choices, var, value) -> Adjustment`: switch `var` to `value` changing the fewest
+  other choices (`changes`: variable -> (old, new), `kept`, the new `choices`, `text`).
 - `Engine.count(choices=None) -> int`, `Engine.is_consistent(choices) -> bool`,
   `Engine.conflict(choices) -> Conflict`, `Engine.quote(configuration) -> Quote` (price, BOM,
   line work per station in seconds, feeder operations), `Engine.variables`.
@@ -23,6 +25,7 @@ An Engine is thread-safe and answers a click in well under a millisecond on Rena
 """
 
 from mixflow.configure.engine import (
+    Adjustment,
     Conflict,
     Engine,
     Explanation,
@@ -34,6 +37,7 @@ from mixflow.configure.engine import (
 from mixflow.configure.formats import History, load_model, read_history
 
 __all__ = [
+    "Adjustment",
     "Conflict",
     "Engine",
     "Explanation",

@@ -93,6 +93,29 @@ class Explanation:
 
 
 @dataclass(frozen=True)
+class Adjustment:
+    """Switching `var` to `value`: the fewest other choices to change (`changes`: variable -> (old, new)),
+    the choices kept, and the buyer's choices after the switch (`choices`)."""
+
+    var: str
+    value: str
+    changes: Mapping[str, tuple[str, str]]
+    kept: Mapping[str, str]
+    choices: Mapping[str, str]
+    text: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "var": self.var,
+            "value": self.value,
+            "changes": {name: list(pair) for name, pair in self.changes.items()},
+            "kept": dict(self.kept),
+            "choices": dict(self.choices),
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
 class Quote:
     """Price, bill of materials and routing of one complete, valid configuration."""
 
@@ -307,6 +330,56 @@ class Engine:
         for name, layer in self._visible:
             config[name] = c.codes[layer][int(path[layer]) - int(c.value_start[layer])]
         return config
+
+    def adjust(self, choices: Mapping[str, str], var: str, value: str) -> Adjustment:
+        """Switch `var` to `value` changing as few of the other `choices` as possible.
+
+        One shortest path over the compiled MDD: every value that differs from a kept choice costs 1,
+        the other values of `var` are barred; ties go to the cheapest configuration, whose values the
+        changed choices take. The answer is a minimum (not merely minimal) set of changes.
+        """
+        self._allowed(choices)  # names check
+        c = self.compiled
+        allowed = self._allowed({var: value})
+        changes_cost = np.zeros(self._n_values, dtype=np.float64)
+        for name, code in choices.items():
+            if name == var:
+                continue
+            layer = self._layer_of[name]
+            changes_cost[c.value_start[layer] : c.value_start[layer + 1]] = 1.0
+            changes_cost[self._value_id[(name, code)]] = 0.0
+        path = k.best_path(
+            c.edge_src, c.edge_dst, c.edge_value, allowed, changes_cost, c.value_price, self._n_nodes,
+            len(c.names),
+        )
+        if path[0] < 0:
+            raise InfeasibleError(f"{self._say(var, value)} is not possible in any configuration")
+        chosen = {
+            name: c.codes[layer][int(path[layer]) - int(c.value_start[layer])]
+            for name, layer in self._visible
+        }
+        changed = {
+            name: (code, chosen[name])
+            for name, code in choices.items()
+            if name != var and chosen[name] != code
+        }
+        kept = {name: code for name, code in choices.items() if name != var and name not in changed}
+        new_choices = {**kept, var: value, **{name: new for name, (_old, new) in changed.items()}}
+        if changed:
+            said = "; ".join(
+                f"{self._say(n, old)} becomes {self._value_label(n, new)}"
+                for n, (old, new) in changed.items()
+            )
+            plural = "s" if len(changed) > 1 else ""
+            text = f"{self._say(var, value)} needs {len(changed)} other change{plural}: {said}"
+        else:
+            text = f"{self._say(var, value)} fits every other choice"
+        return Adjustment(
+            var, value, MappingProxyType(changed), MappingProxyType(kept), MappingProxyType(new_choices), text
+        )
+
+    def _value_label(self, var: str, code: str) -> str:
+        return self.catalogue.variable(var).value(code).label or code
 
     def quote(self, configuration: Mapping[str, str], plant: Plant | None = None) -> Quote:
         """Price, BOM explosion and, in `plant`, routing of a complete valid configuration (else

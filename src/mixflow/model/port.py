@@ -42,15 +42,23 @@ class OperationDone:
 
 @dataclass(frozen=True)
 class MachineDown:
+    """`machine_id` cannot work. `by` names who took it down: "" the machine itself (a breakdown),
+    otherwise the planner who did (maintenance, a fault seen on the floor), with the repair time they
+    expect (`expected_s`, 0 unknown: the group's mean time to repair). A machine a planner took down
+    stays down until a planner brings it up, whatever the machine reports."""
+
     at_s: int
     machine_id: str
     reason: str = ""
+    by: str = ""
+    expected_s: int = 0
 
 
 @dataclass(frozen=True)
 class MachineUp:
     at_s: int
     machine_id: str
+    by: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,6 +129,42 @@ class TruckDelivered:
     order_id: str
 
 
+# -- planner actions: the planner's word on the plan, taken in like the factory's events -------------
+
+
+@dataclass(frozen=True)
+class OrderExpedited:
+    """Planner `by` makes `order_id` a rush order of `priority` (> 0; 0 takes the rush back): it moves to
+    the earliest line slot its parts allow, pushing the orders in between one slot later each."""
+
+    at_s: int
+    order_id: str
+    priority: int
+    by: str = ""
+
+
+@dataclass(frozen=True)
+class HorizonFrozen:
+    """Planner `by` freezes the next `frozen_s` seconds of the shop plan (0 unfreezes): a repair after a
+    breakdown moves nothing that starts inside it."""
+
+    at_s: int
+    frozen_s: int
+    by: str = ""
+
+
+@dataclass(frozen=True)
+class ReplanRequested:
+    """Planner `by` asks for the shop plan of the next `horizon_s` seconds (0: the plan's own horizon)
+    to be made again now."""
+
+    at_s: int
+    horizon_s: int = 0
+    by: str = ""
+
+
+PlannerAction = OrderExpedited | HorizonFrozen | ReplanRequested
+
 Event = (
     OrderPlaced
     | OperationStarted
@@ -135,6 +179,9 @@ Event = (
     | LineStopped
     | TruckOffLine
     | TruckDelivered
+    | OrderExpedited
+    | HorizonFrozen
+    | ReplanRequested
 )
 
 # -- commands: scheduler -> factory ---------------------------------------------------------------

@@ -11,8 +11,8 @@ plain JSON types:
 - `machines`: machine id -> `idle` | `busy` | `down` as the scheduler believes it;
 - `sequence`: the last 200 orders released to the line, in line order; `upcoming`: the next 50 built
   trucks waiting for release, in slot order;
-- `gantt`: up to 500 most recent rows `{group, machine, operation, start_s, end_s}` of the first
-  two days (the machine-group Gantt excerpt);
+- `gantt`: up to 500 most recent rows `{group, machine, operation, start_s, end_s}` of the rolling
+  window of the last two days (`KpiBook.gantt`; `Scheduler.gantt_window` gives any part of it);
 - `kpis`: the KPI dictionary of `KpiBook.summary` so far.
 
 The twin offers the factory-side view the same way (`Twin.snapshot()`: AGV positions and state of

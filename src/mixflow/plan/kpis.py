@@ -21,6 +21,8 @@ from mixflow.model import DAY_S, Plant
 DECISION_WINDOW = 100_000
 """Decisions whose compute times the percentiles cover (the latest): a plant decides up to once a
 simulated second, and a service that runs for months must not keep them all."""
+GANTT_KEPT = 100_000
+"""Most operations the rolling Gantt window holds (2 days at scale 1.0 are about a tenth of it)."""
 
 
 @dataclass
@@ -38,8 +40,8 @@ class KpiBook:
     decision_ms: deque[float] = field(default_factory=lambda: deque(maxlen=DECISION_WINDOW))
     decisions: int = 0
     slowest_decision_ms: float = 0.0
-    gantt: list[tuple[str, str, str, int, int]] = field(default_factory=list)
-    gantt_until_s: int = 2 * DAY_S
+    gantt: deque[tuple[str, str, str, int, int]] = field(default_factory=lambda: deque(maxlen=GANTT_KEPT))
+    gantt_kept_s: int = 2 * DAY_S
     faults: int = 0
     resequences: int = 0
     shop_plan_ms: list[float] = field(default_factory=list)
@@ -49,6 +51,12 @@ class KpiBook:
     material_overdue: int = 0
     store_failures: int = 0
     agv_resyncs: int = 0
+
+    def ran(self, group: str, machine: str, operation: str, start_s: int, end_s: int) -> None:
+        """One finished operation joins the rolling Gantt window (the last `gantt_kept_s` seconds)."""
+        self.gantt.append((group, machine, operation, start_s, end_s))
+        while self.gantt and self.gantt[0][4] < end_s - self.gantt_kept_s:
+            self.gantt.popleft()
 
     def decided(self, ms: float) -> None:
         """Count one decision that took `ms` milliseconds."""

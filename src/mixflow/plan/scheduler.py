@@ -15,6 +15,7 @@ persisted through `PlanStore` as they are made.
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import time
 from collections import deque
@@ -40,16 +41,19 @@ from mixflow.model.port import (
     Command,
     Event,
     Factory,
+    HorizonFrozen,
     LineStopped,
     MachineDown,
     MachineUp,
     MoveAgvs,
     OperationDone,
     OperationStarted,
+    OrderExpedited,
     OrderPlaced,
     PartDelivered,
     PostTask,
     ReleaseToLine,
+    ReplanRequested,
     TruckDelivered,
     TruckOffLine,
 )
@@ -79,6 +83,31 @@ OVERDUE_KEPT = 1000
 """Latest overdue parts the scheduler keeps for the plant's alarm list (the KPIs count all)."""
 KG_PER_PIECE = 50.0
 """What one piece of a part weighs on an AGV (a material task carries the part's quantity of them)."""
+MOVABLE = (OrderStatus.PLACED, OrderStatus.PROMISED, OrderStatus.SEQUENCED, OrderStatus.PARTS_BUILT)
+"""Orders not yet released to their line: their slot may still move (a rush order, a re-prioritised one)."""
+
+
+@dataclass(frozen=True)
+class PushedOut:
+    """An order a rush order pushed to a later line slot, and whether its promise still holds."""
+
+    order_id: str
+    slot: int
+    slot_s: int
+    was_slot_s: int
+    at_risk: bool
+
+
+@dataclass(frozen=True)
+class Expedited:
+    """What re-prioritising `order_id` did: its slot before and after, and the orders it pushed out."""
+
+    order_id: str
+    priority: int
+    was_slot: int
+    slot: int
+    slot_s: int
+    pushed: tuple[PushedOut, ...]
 
 
 @dataclass(frozen=True)
@@ -193,6 +222,8 @@ class Scheduler:
         self._next_replan = 0
         self._down_since: dict[str, int] = {}
         self._mttr_of = {m.id: g.mttr_s for g in plant.machine_groups for m in g.machines}
+        self.held: dict[str, MachineDown] = {}  # machines a planner took down, until a planner's up
+        self.expedited: deque[Expedited] = deque(maxlen=NOTICES_KEPT)  # latest rush moves, newest last
         self.reports = FleetReports(self.fleet, self.agv_ids, self.notices.append, self._repost)
         self._store_warn_s = 0
 
@@ -402,7 +433,7 @@ class Scheduler:
             began = self._started.get(machine, (op.id, now))[1]
             closed[machine] = max(now + 1, began + op.duration_s)
         for machine in self.shops.down:
-            closed[machine] = max(now + 1, self._down_since.get(machine, now) + self._mttr_of[machine])
+            closed[machine] = max(now + 1, self._down_since.get(machine, now) + self._repair_s(machine))
         clock = time.perf_counter()
         try:
             plan = plan_shops(
@@ -688,8 +719,7 @@ class Scheduler:
         if started is not None:
             ran = self._calendar_of[group].working_between(started[1], e.at_s)
             self.kpis.run_s[group] = self.kpis.run_s.get(group, 0) + ran
-            if started[1] < self.kpis.gantt_until_s:
-                self.kpis.gantt.append((group, e.machine_id, op.id, started[1], e.at_s))
+            self.kpis.ran(group, e.machine_id, op.id, started[1], e.at_s)
         if self.store is not None:
             self.store.operation_done(op.id, e.at_s)
         if op.part == WHOLE_UNIT:
@@ -705,7 +735,17 @@ class Scheduler:
             del self._chains[key], self._next_op[key]
             self._part_ready(op.order_id, op.part, e.at_s)
 
+    def _repair_s(self, machine: str) -> int:
+        """How long `machine` is expected to stay down: what the planner who took it down said, else its
+        group's mean time to repair."""
+        held = self.held.get(machine)
+        return held.expected_s if held is not None and held.expected_s > 0 else self._mttr_of[machine]
+
     def _on_machine_down(self, e: MachineDown) -> None:
+        if e.by:
+            self.held[e.machine_id] = e
+            if e.machine_id in self.shops.down:  # down already (broken): the planner now holds it
+                return
         self.kpis.faults += 1
         op = self.shops.machine_down(e.machine_id)
         self._down_since[e.machine_id] = e.at_s
@@ -715,7 +755,7 @@ class Scheduler:
         # the part caught on the machine waits for the repair: is its promise still reachable?
         chain = self._chains[(op.order_id, op.part)]
         left = sum(o.duration_s for o in chain[self._next_op[(op.order_id, op.part)] :])
-        ready = e.at_s + self._mttr_of[e.machine_id] + int(left * 16 / 24 * 1.5 + left)
+        ready = e.at_s + self._repair_s(e.machine_id) + int(left * 16 / 24 * 1.5 + left)
         promise = self.promises[op.order_id]
         if self.promiser.estimate_delivery(promise.slot_s, ready, promise.line) > promise.promised_s:
             self._flag(op.order_id, e.at_s, f"machine {e.machine_id} down")
@@ -727,7 +767,7 @@ class Scheduler:
         if plan is None:
             return
         try:
-            moved = plan.machine_down(machine, now, now + self._mttr_of[machine], self.options.frozen_s)
+            moved = plan.machine_down(machine, now, now + self._repair_s(machine), self.options.frozen_s)
         except MixflowError as error:
             self.kpis.shop_plan_fallbacks += 1
             _log.warning("shop plan repair at %d s failed (%s); the pull rule dispatches alone", now, error)
@@ -742,11 +782,128 @@ class Scheduler:
             self.shops.follow({machine: plan.by_machine[machine]})
 
     def _on_machine_up(self, e: MachineUp) -> None:
+        if e.by:
+            self.held.pop(e.machine_id, None)
+        elif e.machine_id in self.held:  # repaired, but a planner holds it down
+            return
         self.shops.machine_up(e.machine_id)
         since = self._down_since.pop(e.machine_id, None)
         if since is not None:
             group = self.shops.group_of[e.machine_id]
             self.kpis.down_s[group] = self.kpis.down_s.get(group, 0) + e.at_s - since
+
+    # -- planner actions -----------------------------------------------------------------------------
+    def check_expedite(self, order_id: str) -> None:
+        """Refuse (ValidationError) re-prioritising an order the plan does not hold or whose slot is fixed."""
+        order = self.orders.get(order_id)
+        if order is None or order_id not in self.promises:
+            raise ValidationError("order", f"no order {order_id!r} in the plan")
+        if order.status not in MOVABLE:
+            raise ValidationError(
+                f"order {order_id}", f"is {order.status.value}: only an order not yet on its line can move"
+            )
+
+    def _on_expedited(self, e: OrderExpedited) -> None:
+        """Make an order a rush order (or a normal one again): its queued operations jump the shops'
+        queues, and it takes the earliest line slot its parts allow, each order in between moving one
+        slot on; the promise of every order pushed out is checked again and flagged if it no longer
+        holds."""
+        try:
+            self.check_expedite(e.order_id)
+        except ValidationError as refused:
+            _log.warning("expedite at %d s ignored: %s", e.at_s, refused)
+            return
+        order = replace(self.orders[e.order_id], priority=max(0, e.priority))
+        self.orders[e.order_id] = order
+        promise = self.promises[e.order_id]
+        was = promise.slot
+        pushed: list[PushedOut] = []
+        if order.priority > 0:
+            parts_built = order.status is OrderStatus.PARTS_BUILT
+            ready = e.at_s if parts_built else max(e.at_s, promise.parts_ready_s)
+            pushed = self._take_earlier_slot(e.order_id, ready, e.at_s)
+        self.shops.reprioritise(e.order_id, self._priority(e.order_id))
+        promise = self.promises[e.order_id]
+        if promise.slot < was:  # re-promised from its new slot (never later than before)
+            earliest = self.promiser.delivery_after(promise.slot_s, promise.line)
+            promised = max(earliest + self.promiser.rules.safety_s, order.requested_s)
+            if promised < (order.promised_s or promised + 1):
+                order = replace(order, promised_s=promised).advanced(
+                    order.status, e.at_s, f"re-promised for {promised} as a rush order")
+                self.orders[e.order_id] = order
+                self.kpis.promised_s[e.order_id] = promised
+            promise = replace(promise, earliest_delivery_s=earliest, promised_s=order.promised_s or promised)
+            self.promises[e.order_id] = promise
+        if self.store is not None:
+            self.store.save_order(order, promise, e.order_id in self.kpis.at_risk)
+        self.expedited.append(Expedited(e.order_id, order.priority, was, promise.slot, promise.slot_s,
+                                        tuple(pushed)))
+
+    def _take_earlier_slot(self, order_id: str, ready_s: int, now: int) -> list[PushedOut]:
+        """Move `order_id` to the first slot of its line at or after `ready_s`, the movable orders in
+        between one slot on each (an order already on the line keeps its slot)."""
+        promise = self.promises[order_id]
+        book = self.promiser.book_of(promise.line)
+        target = book.first_at_or_after(ready_s)
+        if target >= promise.slot:
+            return []
+        book.release(order_id)
+        moving, slot, pushed = order_id, target, []
+        while True:
+            occupant = book.order_at.get(slot)
+            fixed = occupant is not None and (
+                occupant not in self.promises or self.orders[occupant].status not in MOVABLE
+            )
+            if fixed:
+                slot += 1
+                continue
+            if occupant is not None:
+                book.release(occupant)
+            book.take(slot, moving)
+            before = self.promises[moving]
+            moved = replace(before, slot=slot, slot_s=book.time_of(slot))
+            self.promises[moving] = moved
+            if moving != order_id:
+                late = self.promiser.delivery_after(moved.slot_s, moved.line) > moved.promised_s
+                if late:
+                    self._flag(moving, now, f"pushed out by rush order {order_id}")
+                pushed.append(PushedOut(moving, slot, moved.slot_s, before.slot_s, late))
+                if self.store is not None:
+                    self.store.save_order(self.orders[moving], moved, moving in self.kpis.at_risk)
+            if occupant is None:
+                break
+            moving, slot = occupant, slot + 1
+        ready = self._ready_to_release[promise.line or self.plant.lines[0].id]
+        if ready:  # the built trucks waiting keep their heap by slot
+            ready[:] = [(self.promises[o].slot, o) for _, o in ready]
+            heapq.heapify(ready)
+        return pushed
+
+    def _on_frozen(self, e: HorizonFrozen) -> None:
+        """Freeze the next `frozen_s` of the shop plan: a repair moves nothing starting inside it."""
+        self.options = replace(self.options, frozen_s=max(0, e.frozen_s))
+
+    def _on_replan(self, e: ReplanRequested) -> None:
+        """Make the shop plan again at the next decision (over `horizon_s` if given)."""
+        if e.horizon_s > 0:
+            self.options = replace(self.options, shop_horizon_s=e.horizon_s)
+        self._next_replan = e.at_s
+
+    def gantt_window(self, from_s: int, to_s: int) -> list[tuple[str, str, str, int, int, bool]]:
+        """Operations in [from_s, to_s): finished ones from the rolling window, then those running now
+        (ending now), each as (group, machine, operation, start, end, whether its order is at risk)."""
+        at_risk = self.kpis.at_risk
+        rows = [
+            (g, m, op, s, e, op.split("/", 1)[0] in at_risk)
+            for g, m, op, s, e in self.kpis.gantt
+            if e > from_s and s < to_s
+        ]
+        for machine, op in self.shops.busy.items():
+            started = self._started.get(machine)
+            if started is not None and started[1] < to_s:
+                rows.append((self.shops.group_of[machine], machine, op.id, started[1], max(to_s, started[1]),
+                             op.order_id in at_risk))
+        return rows
 
     def _on_delivered_part(self, e: PartDelivered) -> None:
         self.material_watch.delivered(e.task_id)
@@ -890,7 +1047,8 @@ class Scheduler:
             ],
             "gantt": [
                 {"group": g, "machine": m, "operation": op, "start_s": s, "end_s": e}
-                for g, m, op, s, e in self.kpis.gantt[-500:]
+                for g, m, op, s, e in itertools.islice(self.kpis.gantt, max(0, len(self.kpis.gantt) - 500),
+                                                       None)
             ],
             "kpis": summary,
         }
@@ -928,4 +1086,7 @@ _HANDLERS: dict[type, Callable[[Scheduler, object], None]] = {
     AgvBatteryLow: Scheduler._on_battery_low,  # type: ignore[dict-item]
     AgvDown: Scheduler._on_agv_down,  # type: ignore[dict-item]
     AgvUp: Scheduler._on_agv_up,  # type: ignore[dict-item]
+    OrderExpedited: Scheduler._on_expedited,  # type: ignore[dict-item]
+    HorizonFrozen: Scheduler._on_frozen,  # type: ignore[dict-item]
+    ReplanRequested: Scheduler._on_replan,  # type: ignore[dict-item]
 }

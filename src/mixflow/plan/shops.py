@@ -114,6 +114,17 @@ class ShopDispatch:
         self.queued_work_s[self.shop_of_group[op.group]] += op.duration_s
         self._dirty.update(op.groups)
 
+    def reprioritise(self, order_id: str, priority: int) -> None:
+        """Give the queued operations of `order_id` a new rank (a rush order jumps its queues)."""
+        for op_id, entry in [(o, e) for o, e in self._entry.items() if e[2].order_id == order_id]:
+            op = entry[2]
+            queue = self.queues[op.queue_key]
+            queue.remove(entry)
+            heapq.heapify(queue)
+            del self._entry[op_id]
+            self.queued_work_s[self.shop_of_group[op.group]] -= op.duration_s
+            self.add(op, priority)
+
     def dispatch(self, now_s: int) -> list[StartOperation]:
         """Start ready operations on free machines of the groups that changed: first each free machine's
         next planned operation, then the pull rule for the machines the plan leaves without work."""

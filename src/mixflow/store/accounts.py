@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
+from importlib import resources
+from itertools import pairwise
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -26,7 +29,11 @@ _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # A real hash to verify against when the user does not exist, so a login takes as long for an unknown
 # name as for a wrong password (no user enumeration by timing).
 _DUMMY_HASH = _HASHER.hash("mixflow-no-such-user")
-MIN_PASSWORD_LENGTH = 8
+MIN_PASSWORD_LENGTH = 10
+
+
+class NameTakenError(ValidationError):
+    """The user name belongs to another account."""
 
 
 class Role(StrEnum):
@@ -54,16 +61,42 @@ class UserRow(Base):
         return Role(self.role)
 
 
-def _check_username(username: str) -> None:
+def check_username(username: str) -> None:
     if not 3 <= len(username) <= 64 or not all(c.isalnum() or c in "._-@" for c in username):
         raise ValidationError("username", "use 3 to 64 letters, digits or . _ - @")
 
 
-def create_user(session: Session, username: str, password: str, role: Role) -> UserRow:
-    """Add an account; the caller commits. Refuses a taken name or a short password."""
-    _check_username(username)
+@cache
+def common_passwords() -> frozenset[str]:
+    """The leaked and guessable passwords shipped with the package (`scripts/common_passwords.py`)."""
+    text = (resources.files("mixflow.store") / "common_passwords.txt").read_text(encoding="utf-8")
+    return frozenset(line for line in text.splitlines() if line)
+
+
+def _is_run(text: str) -> bool:
+    """One character repeated, or a run of consecutive characters up or down (aaaaaaaaaa, 3456789012)."""
+    steps = {(ord(b) - ord(a)) % 10 if a.isdigit() and b.isdigit() else ord(b) - ord(a)
+             for a, b in pairwise(text)}
+    return len(steps) == 1 and steps <= {0, 1, -1, 9}
+
+
+def check_password(username: str, password: str) -> None:
+    """Refuse a password that is short, well known, a run of keys, or built on the user name (422)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError("password", f"needs at least {MIN_PASSWORD_LENGTH} characters")
+    folded = password.lower()
+    if folded in common_passwords() or folded.rstrip("0123456789!@#$%^&*.?-_ ") in common_passwords():
+        raise ValidationError("password", "is one of the most common passwords; choose one that is not")
+    if _is_run(folded):
+        raise ValidationError("password", "is a run of one repeated or consecutive characters")
+    if username and len(username) >= 3 and username.lower() in folded:
+        raise ValidationError("password", "must not contain the user name")
+
+
+def create_user(session: Session, username: str, password: str, role: Role) -> UserRow:
+    """Add an account; the caller commits. Refuses a taken name or a weak password (`check_password`)."""
+    check_username(username)
+    check_password(username, password)
     row = UserRow(
         username=username,
         password_hash=_HASHER.hash(password),
@@ -75,7 +108,7 @@ def create_user(session: Session, username: str, password: str, role: Role) -> U
         session.flush()
     except IntegrityError as taken:
         session.rollback()
-        raise ValidationError("username", f"{username!r} is already taken") from taken
+        raise NameTakenError("username", f"{username!r} is already taken") from taken
     return row
 
 

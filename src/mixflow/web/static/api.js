@@ -1,14 +1,32 @@
-// The pages' access to the API: the token kept in localStorage, JSON calls, and the shared header.
+// The pages' access to the API: JSON calls, the session, and the shared header.
+//
+// The session itself is an httpOnly cookie that no script can read (so no injected script can steal it);
+// the pages keep only who is logged in (name, role, expiry) in localStorage, to draw the header and pick
+// the pages. Requests that change data carry the session's CSRF token (the mixflow_csrf cookie) as the
+// X-CSRF-Token header, which a page of another site cannot read.
 
-const TOKEN_KEY = "mixflow.token";
+const PROFILE_KEY = "mixflow.session";
+localStorage.removeItem("mixflow.token"); // where older versions kept the token itself
 
 export function session() {
-  try { return JSON.parse(localStorage.getItem(TOKEN_KEY) || "null"); } catch { return null; }
+  try { return JSON.parse(localStorage.getItem(PROFILE_KEY) || "null"); } catch { return null; }
 }
 
-export function saveSession(token) { localStorage.setItem(TOKEN_KEY, JSON.stringify(token)); }
+export function saveSession(token) {
+  const { username, role, expires_at } = token;
+  localStorage.setItem(PROFILE_KEY, JSON.stringify({ username, role, expires_at }));
+}
 
-export function logout() { localStorage.removeItem(TOKEN_KEY); location.href = "/static/login.html"; }
+export async function logout() {
+  localStorage.removeItem(PROFILE_KEY);
+  try { await api("/api/auth/logout", { method: "POST" }); } catch { /* the cookie expires by itself */ }
+  location.href = "/static/login.html";
+}
+
+function csrfToken() {
+  const cookie = document.cookie.split("; ").find((c) => c.startsWith("mixflow_csrf="));
+  return cookie ? decodeURIComponent(cookie.slice("mixflow_csrf=".length)) : null;
+}
 
 export class ApiError extends Error {
   constructor(status, detail) { super(detail); this.status = status; }
@@ -16,16 +34,38 @@ export class ApiError extends Error {
 
 export async function api(path, { method = "GET", body } = {}) {
   const headers = { "Accept": "application/json" };
-  const s = session();
-  if (s) headers["Authorization"] = `Bearer ${s.access_token}`;
+  const csrf = method === "GET" || method === "HEAD" ? null : csrfToken();
+  if (csrf) headers["X-CSRF-Token"] = csrf;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(path, {
+    method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) {
-    if (response.status === 401 && s) localStorage.removeItem(TOKEN_KEY);
+    if (response.status === 401 && session()) localStorage.removeItem(PROFILE_KEY);
     throw new ApiError(response.status, (data && data.detail) || response.statusText);
   }
   return data;
+}
+
+// Load a classic script (plotly) once, after the page has drawn its text: resolves when it has run.
+const scripts = new Map();
+export function loadScript(src) {
+  if (!scripts.has(src)) {
+    scripts.set(src, new Promise((resolve, reject) => {
+      const el = document.createElement("script");
+      el.src = src; el.async = true;
+      el.onload = resolve; el.onerror = () => reject(new Error(`could not load ${src}`));
+      document.head.append(el);
+    }));
+  }
+  return scripts.get(src);
+}
+
+// Plotly.react(id, ...) once plotly.js (4.9 MB, gzipped to 1.4 MB) has loaded in the background.
+export async function chart(id, data, layout, config) {
+  await loadScript("/vendor/plotly.min.js");
+  return window.Plotly.react(id, data, layout, config);
 }
 
 // Send the user to the login page unless logged in (with one of `roles`, when given).
@@ -95,8 +135,11 @@ export function money(value, currency = "EUR") {
   return new Intl.NumberFormat("en-GB", { style: "currency", currency, maximumFractionDigits: 0 }).format(value);
 }
 
+// A date and time in the reader's own time zone, named ("12 May 2025, 14:05 CEST").
 export function date(iso) {
-  return new Date(iso).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short", timeZone: "UTC" }) + " UTC";
+  return new Date(iso).toLocaleString("en-GB", {
+    day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+  });
 }
 
 // Group a decimal integer string with thin spaces: exact counts may exceed 2^53.

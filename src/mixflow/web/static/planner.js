@@ -1,6 +1,8 @@
 // Planner view: KPIs, the line sequence with its colour and ratio view, output vs. demand, OEE and the
 // machine-group Gantt, all from the live plan (refreshed every few seconds).
-import { api, header, requireLogin, date, sayNouns } from "/static/api.js";
+import { api, chart, header, requireLogin, date, sayNouns, session } from "/static/api.js";
+import { Gantt, drawSlots } from "/static/gantt.js";
+import { showAlarms } from "/static/alarms.js";
 
 header();
 const $ = (id) => document.getElementById(id);
@@ -67,10 +69,13 @@ function showKpis(view) {
   const meanOee = oee.length ? oee.reduce((a, g) => a + g.oee, 0) / oee.length : 0;
   const energy = k.energy_kwh || {};
   const delivered = Math.max(1, k.delivered);
+  // before the first delivery there is no lead time and no promise kept or broken yet
   $("kpis").replaceChildren(
     kpiCard("orders / delivered", `${k.orders} / ${k.delivered}`),
-    kpiCard("order-to-delivery p50 / p95", `${k.order_to_delivery_days.p50} / ${k.order_to_delivery_days.p95} d`),
-    kpiCard("promises kept", `${(100 * k.promises_kept).toFixed(1)} %`),
+    kpiCard("order-to-delivery p50 / p95", k.delivered
+      ? `${k.order_to_delivery_days.p50} / ${k.order_to_delivery_days.p95} d` : "no deliveries yet"),
+    kpiCard("promises kept", k.delivered ? `${(100 * k.promises_kept).toFixed(1)} %` : "-"),
+    kpiCard("orders at risk", `${k.orders_flagged_at_risk ?? 0}`),
     kpiCard("line stops", `${k.line_stops}`),
     kpiCard("parts overdue at the line", `${k.material_overdue ?? 0}`),
     kpiCard("mean OEE", `${(100 * meanOee).toFixed(1)} %`),
@@ -81,12 +86,12 @@ function showKpis(view) {
     kpiCard("AGV collisions", `${k.agv_collisions ?? 0}`),
   );
   const days = k.units_per_day.map((_, i) => `day ${i + 1}`);
-  Plotly.react("output", [
+  chart("output", [
     { x: days, y: k.units_per_day, type: "bar", name: `${info.products} built` },
     { x: days, y: k.orders_per_day, type: "scatter", mode: "lines+markers", name: "orders (demand)" },
   ], { margin: { t: 10, r: 10, b: 30, l: 40 }, legend: { orientation: "h" } }, { displayModeBar: false });
   const groups = Object.keys(k.oee || {});
-  Plotly.react("oee", [{ x: groups, y: groups.map((g) => k.oee[g].oee), type: "bar", name: "OEE" }],
+  chart("oee", [{ x: groups, y: groups.map((g) => k.oee[g].oee), type: "bar", name: "OEE" }],
     { margin: { t: 10, r: 10, b: 90, l: 40 }, yaxis: { range: [0, 1], tickformat: ".0%" } }, { displayModeBar: false });
 }
 
@@ -161,47 +166,144 @@ function fillSequence(card, slots, rows, several) {
     : `No ${info.product} released to ${several ? "this" : "the"} line yet (the line starts once the first ${info.products}' parts are built).`;
 }
 
-// More colours than Plotly's ten, so that no two of a plant's machine groups share one in the Gantt.
-const GROUP_COLOURS = [
-  "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-  "#393b79", "#e7ba52", "#637939", "#ad494a", "#7b4173", "#3182bd", "#fd8d3c", "#74c476", "#9e9ac8", "#636363",
-];
+let gantt = null;
+let layout = null;
+const when = (at_s) => (epoch ? date(new Date(epoch.getTime() + at_s * 1000).toISOString()) : `${at_s} s`);
+const role = () => (session() || {}).role;
 
-function showGantt(view) {
-  const rows = view.rows;
-  const groups = [...new Set(rows.map((r) => r.group))];
-  const when = (s) => new Date(epoch.getTime() + s * 1000).toISOString();
-  const traces = groups.map((g) => {
-    const mine = rows.filter((r) => r.group === g);
-    return {
-      type: "bar", orientation: "h", name: g,
-      y: mine.map((r) => r.machine), base: mine.map((r) => when(r.start_s)),
-      x: mine.map((r) => (r.end_s - r.start_s) * 1000), text: mine.map((r) => r.operation), hoverinfo: "text+y",
-    };
+async function refreshGantt() {
+  if (!layout) return;
+  const hours = Number($("zoom").value);
+  const view = await api(`/api/plan/gantt/window?back_h=${hours}&ahead_h=${Math.min(48, Math.max(8, hours))}`);
+  view.to_s = view.at_s + Math.round(hours * 3600 / 8);  // the shop lanes end a little after now
+  const ms = gantt.show(view);
+  const risky = view.ops.filter((o) => o[4]).length;
+  $("gantt-note").textContent = `${view.ops.length} operations in the window, ${risky} of orders at risk · drawn in ${ms.toFixed(0)} ms`;
+  drawSlots($("slots"), { ...view, to_s: view.at_s + Math.min(48, Math.max(8, hours)) * 3600 }, layout.lines.map((l) => l.id));
+}
+
+async function refreshSide() {
+  const [alarms, audit] = await Promise.all([api("/api/planner/alarms"), api("/api/planner/audit?limit=30")]);
+  const open = showAlarms($("alarms"), [...alarms.alarms].reverse(), {
+    when, canClear: role() !== "operator", errorBox: $("action-error"), onChange: refreshSide,
   });
-  Plotly.react("gantt", traces, {
-    barmode: "overlay", margin: { t: 10, r: 10, b: 30, l: 110 }, xaxis: { type: "date" }, colorway: GROUP_COLOURS,
-    yaxis: { automargin: true, tickfont: { size: 8 } }, showlegend: true, legend: { orientation: "h" },
-  }, { displayModeBar: false });
+  $("alarm-count").textContent = `(${open} open)`;
+  $("audit").replaceChildren(...audit.actions.map((a) => {
+    const d = document.createElement("div");
+    d.textContent = `${date(a.at)} · ${a.username} · ${a.action} ${a.target} · ${a.outcome}${a.reason ? `: ${a.reason}` : ""}`;
+    if (a.outcome !== "done") d.className = "error";
+    return d;
+  }));
+}
+
+// One planner action: POST, then say what it did (or why not) on the page.
+async function act(label, path, body, say) {
+  $("action-error").textContent = "";
+  try {
+    const done = await api(path, { method: "POST", body });
+    $("action-result").textContent = `${label}: ${say(done)}`;
+  } catch (e) {
+    $("action-result").textContent = "";
+    $("action-error").textContent = `${label} refused: ${e.message}`;
+  }
+  refreshSide(); refreshGantt().catch(() => {});
+}
+
+function sayExpedite(r) {
+  const late = r.pushed.filter((p) => p.at_risk).map((p) => p.order);
+  return `${r.order} in slot ${r.slot} (was ${r.was_slot}), promised ${when(r.promised_s)}; `
+    + `${r.pushed.length} orders pushed one slot on, ${late.length} now at risk${late.length ? ` (${late.slice(0, 8).join(", ")})` : ""}`
+    + ` · ${r.took_ms} ms`;
+}
+
+function wireActions() {
+  const machine = () => encodeURIComponent($("machine-id").value.trim());
+  $("machine-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    act("Machine down", `/api/planner/machines/${machine()}/down`,
+      { reason: $("machine-reason").value, expected_h: Number($("machine-hours").value || 0) },
+      (r) => `${r.machine} is ${r.state}`);
+  });
+  $("machine-up").addEventListener("click", () => act("Machine up", `/api/planner/machines/${machine()}/up`, undefined,
+    (r) => `${r.machine} is ${r.state}`));
+  $("rush-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const pick = $("rush-family");
+      const choices = pick.value ? { [pick.dataset.variable]: pick.value } : {};
+      const done = await api("/api/configurator/complete", { method: "POST", body: { choices } });
+      act("Rush order", "/api/planner/rush-orders",
+        { configuration: done.configuration, priority: Number($("rush-priority").value || 1) }, sayExpedite);
+    } catch (e) { $("action-error").textContent = `Rush order refused: ${e.message}`; }
+  });
+  $("priority-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    act("Re-prioritise", `/api/planner/orders/${encodeURIComponent($("priority-order").value.trim())}/priority`,
+      { priority: Number($("priority-value").value || 0) }, sayExpedite);
+  });
+  $("horizon-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    act("Freeze", "/api/planner/freeze", { frozen_h: Number($("freeze-hours").value || 0) },
+      (r) => `the next ${(r.frozen_s / 3600).toFixed(1)} h of the shop plan are frozen`);
+  });
+  $("replan").addEventListener("click", () => act("Re-plan", "/api/planner/replan",
+    { horizon_h: Number($("replan-hours").value || 0) }, (r) => `shop plan made again over ${(r.horizon_s / 3600).toFixed(0)} h`));
+  $("zoom").addEventListener("change", () => refreshGantt().catch((e) => { $("error").textContent = e.message; }));
+  window.addEventListener("resize", () => gantt && gantt.draw());
+}
+
+async function showStaff() {
+  if (role() !== "admin") return;
+  $("staff").hidden = false;
+  const list = async () => {
+    const staff = await api("/api/staff/accounts");
+    $("staff-list").replaceChildren(...staff.accounts.map((a) => {
+      const tr = document.createElement("tr");
+      for (const v of [a.username, a.role]) { const td = document.createElement("td"); td.textContent = v; tr.append(td); }
+      return tr;
+    }));
+  };
+  $("staff-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await api("/api/staff/accounts", { method: "POST", body: {
+        username: $("staff-name").value.trim(), password: $("staff-password").value, role: $("staff-role").value } });
+      $("staff-error").textContent = ""; $("staff-password").value = "";
+      list(); refreshSide();
+    } catch (e) { $("staff-error").textContent = e.message; }
+  });
+  list();
 }
 
 async function refresh() {
   try {
-    const [kpis, sequence, gantt] = await Promise.all([
-      api("/api/plan/kpis"), api("/api/plan/sequence"), api("/api/plan/gantt"),
-    ]);
+    const [kpis, sequence] = await Promise.all([api("/api/plan/kpis"), api("/api/plan/sequence")]);
     if (!epoch) {
       const state = await api("/api/plant/state");
       epoch = new Date(new Date(state.at).getTime() - state.at_s * 1000);
     }
     $("clock").textContent = date(new Date(epoch.getTime() + kpis.at_s * 1000).toISOString());
-    showKpis(kpis); showSequence(sequence); showGantt(gantt);
+    showKpis(kpis); showSequence(sequence);
+    await Promise.all([refreshGantt(), refreshSide()]);
     $("error").textContent = "";
   } catch (e) { $("error").textContent = e.message; }
 }
 
 async function start() {
   try { info = await sayNouns(); } catch (e) { $("error").textContent = e.message; }
+  try {
+    layout = await api("/api/plant/layout");
+    gantt = new Gantt($("gantt"), layout);
+    $("machine-list").replaceChildren(...layout.machine_ids.slice(0, 3000).map((id) => {
+      const o = document.createElement("option"); o.value = id; return o;
+    }));
+    const family = info.variables.find((v) => v.name === "family") || info.variables[0];
+    if (family) $("rush-family").dataset.variable = family.name;
+    $("rush-family").replaceChildren(...(family ? family.values : []).map((v) => {
+      const o = document.createElement("option"); o.value = v.code; o.textContent = v.label; return o;
+    }));
+  } catch (e) { $("error").textContent = e.message; }
+  wireActions(); showStaff();
   refresh(); setInterval(refresh, 5000);
 }
 

@@ -1,10 +1,13 @@
 // Live floor map: the static floor drawn once, machine states per snapshot, AGVs every animation frame,
 // interpolated between the websocket's snapshots so 700+ robots glide at the display's frame rate.
 import { api, header, requireLogin, session, date, sayNouns } from "/static/api.js";
+import { showAlarms } from "/static/alarms.js";
 
 header();
 const $ = (id) => document.getElementById(id);
-const SHOP_COLOURS = ["#475569", "#52606d", "#5b6b7c", "#4b5563", "#57534e", "#44403c"];
+// Idle machines in their shop's colour (distinct hues, dark enough that busy green and down red stand out).
+const SHOP_COLOURS = ["#3b5b9a", "#7a4f9a", "#2f7f86", "#8a6a2f", "#9a4f6a", "#5b7a3a", "#6b5b4a", "#4a6b8a"];
+let startSpeed = null;
 const plant = { layout: null, prev: null, next: null, prevAt: 0, nextAt: 0, px: 4, frames: [], snapshots: 0 };
 let info = { product: "unit", products: "units" };
 window.__mixflowPlant = plant;  // read by the browser tests (frame timestamps, snapshots)
@@ -33,6 +36,33 @@ function drawFloor() {
   g.fillStyle = "#facc15";
   for (let i = 0; i < layout.chargers.length; i += 2) g.fillRect(layout.chargers[i] * px, layout.chargers[i + 1] * px, px, px);
   drawZoneLabels(g);
+  drawShopLabels(g);
+}
+
+// Each shop named over the middle of its machines, in its colour, with a dark halo to stay readable.
+function drawShopLabels(g) {
+  const { layout, px } = plant;
+  const shops = [...new Set(layout.groups.map((gr) => gr.shop))];
+  const sum = shops.map(() => [0, 0, 0, 1e9, -1e9]);
+  for (let i = 0; i < layout.machine_ids.length; i++) {
+    const k = shops.indexOf(layout.groups[layout.machine_group[i]].shop), x = layout.machine_xy[2 * i];
+    sum[k][0] += x; sum[k][1] += layout.machine_xy[2 * i + 1]; sum[k][2] += 1;
+    sum[k][3] = Math.min(sum[k][3], layout.machine_xy[2 * i + 1]);
+  }
+  g.font = "bold 13px system-ui"; g.textAlign = "center";
+  shops.forEach((shop, k) => {
+    if (!sum[k][2]) return;
+    const x = (sum[k][0] / sum[k][2]) * px, y = Math.max(12, sum[k][3] * px - 3);
+    g.lineWidth = 3; g.strokeStyle = "#0b1220"; g.strokeText(shop, x, y);
+    g.fillStyle = "#e2e8f0"; g.fillText(shop, x, y);
+  });
+  g.textAlign = "start";
+  $("shop-legend").replaceChildren(...shops.map((shop, k) => {
+    const span = document.createElement("span");
+    const i = document.createElement("i"); i.style.background = SHOP_COLOURS[k % SHOP_COLOURS.length];
+    span.append(i, `${shop} (idle)`);
+    return span;
+  }));
 }
 
 // Zone names go where they hide the fewest machines, stations and chargers: inside the zone's top or
@@ -195,19 +225,74 @@ function onSnapshot(snap) {
   showLines(snap);
   $("speed-now").textContent = snap.running ? `${snap.speed}× real time` : "paused";
   document.querySelectorAll("#speeds button").forEach((b) => b.classList.toggle("on", Number(b.dataset.speed) === snap.speed));
-  const alarms = $("alarms");
-  if (snap.alarms.length) {
-    alarms.replaceChildren(...snap.alarms.slice(-50).reverse().map((a) => {
-      const d = document.createElement("div");
-      d.textContent = `${a.kind} · ${a.source}: ${a.text}`;
-      return d;
-    }));
+  if (startSpeed === null) { startSpeed = snap.speed; speedButtons(); }
+  const shown = JSON.stringify(snap.alarms.map((a) => [a.id, a.state]));
+  if (snap.alarms.length && shown !== plant.alarmsShown) {
+    plant.alarmsShown = shown;
+    const epochMs = new Date(snap.at).getTime() - snap.at_s * 1000;
+    const open = showAlarms($("alarms"), snap.alarms.slice(-50), {
+      when: (at_s) => date(new Date(epochMs + at_s * 1000).toISOString()),
+      canClear: (session() || {}).role !== "operator", errorBox: $("alarm-error"),
+    });
+    $("alarm-count").textContent = `(${open} open)`;
   }
+  if (plant.selected) showDetail(plant.selected);
+}
+
+// What was clicked on the map: the AGV or machine nearest the click (within two cells).
+function pick(ev) {
+  const { layout, px, next } = plant;
+  const rect = $("agvs").getBoundingClientRect();
+  const cx = ((ev.clientX - rect.left) / rect.width) * layout.width, cy = ((ev.clientY - rect.top) / rect.height) * layout.height;
+  let best = null;
+  const consider = (kind, i, x, y) => {
+    const d = Math.hypot(x + 0.5 - cx, y + 0.5 - cy);
+    if (d <= 2 && (!best || d < best.d)) best = { kind, i, d };
+  };
+  if (next) for (let i = 0; i < next.agv_x.length; i++) consider("agv", i, next.agv_x[i], next.agv_y[i]);
+  for (let i = 0; i < layout.machine_ids.length; i++) consider("machine", i, layout.machine_xy[2 * i], layout.machine_xy[2 * i + 1]);
+  plant.selected = best;
+  showDetail(best, true);
+  void px;
+}
+
+async function showDetail(sel, fetchPlan = false) {
+  const box = $("detail");
+  if (!sel) { box.textContent = "Click a machine or an AGV on the map for its detail."; return; }
+  const { layout, next } = plant;
+  const lines = [];
+  if (sel.kind === "machine") {
+    const group = layout.groups[layout.machine_group[sel.i]];
+    const state = !next ? "?" : next.machines_down.includes(sel.i) ? "down" : next.machines_busy.includes(sel.i) ? "busy" : "idle";
+    lines.push(`machine ${layout.machine_ids[sel.i]}`, `shop ${group.shop} · group ${group.id} (${group.operation})`, `state: ${state}`);
+    if (fetchPlan || plant.detailOp === undefined) {
+      try {
+        const w = await api("/api/plan/gantt/window?back_h=8&ahead_h=0");
+        const running = w.ops.filter((o) => o[0] === sel.i && o[2] >= w.at_s);
+        const last = w.ops.filter((o) => o[0] === sel.i).sort((a, b) => b[2] - a[2])[0];
+        plant.detailOp = running.length ? `running ${running[0][3]}${running[0][4] ? " (order at risk)" : ""}`
+          : last ? `last ran ${last[3]}` : "no operation in the last 8 h";
+      } catch (e) { plant.detailOp = e.message; }
+    }
+    lines.push(plant.detailOp);
+  } else {
+    lines.push(`AGV ${layout.agv_ids[sel.i]}`);
+    if (next) lines.push(`battery ${(100 * next.agv_soc[sel.i]).toFixed(0)} % · at (${Math.round(next.agv_x[sel.i])}, ${Math.round(next.agv_y[sel.i])})`);
+    if (fetchPlan || plant.detailOp === undefined) {
+      try {
+        const t = await api("/api/plan/tasks");
+        const [state, task] = (t.agvs || {})[layout.agv_ids[sel.i]] || ["?", ""];
+        plant.detailOp = `state: ${state.replace("_", " ")}${task ? ` · task ${task}` : " · no task"}`;
+      } catch (e) { plant.detailOp = e.message; }
+    }
+    lines.push(plant.detailOp);
+  }
+  box.replaceChildren(...lines.map((t) => { const d = document.createElement("div"); d.textContent = t; return d; }));
 }
 
 function connect() {
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${proto}://${location.host}/api/plant/stream?token=${encodeURIComponent(session().access_token)}`);
+  const ws = new WebSocket(`${proto}://${location.host}/api/plant/stream`); // the session cookie logs it in
   ws.onmessage = (ev) => onSnapshot(JSON.parse(ev.data));
   ws.onclose = (ev) => {
     if (ev.code === 4503) { $("error").textContent = "No live plant: start `mixflow serve --twin`."; return; }
@@ -217,10 +302,13 @@ function connect() {
 }
 
 function speedButtons() {
-  for (const speed of [0, 1, 10, 60, 300, 1200]) {
+  $("speeds").replaceChildren();
+  const speeds = [0, 1, 10, 60, 300, 1200];
+  if (startSpeed !== null && !speeds.includes(startSpeed)) speeds.push(startSpeed);  // back to the start speed
+  for (const speed of speeds.sort((a, b) => a - b)) {
     const b = document.createElement("button");
     b.className = "secondary"; b.dataset.speed = speed;
-    b.textContent = speed === 0 ? "pause" : `${speed}×`;
+    b.textContent = speed === 0 ? "pause" : `${speed}×${speed === startSpeed ? " (start)" : ""}`;
     b.onclick = async () => {
       try { await api("/api/plant/time", { method: "POST", body: { speed } }); }
       catch (e) { $("error").textContent = e.message; }
@@ -240,6 +328,8 @@ function speedButtons() {
     drawMachines(null);
     buildLinePanel();
     speedButtons();
+    $("agvs").addEventListener("click", pick);
+    showDetail(null);
     requestAnimationFrame(frame);
     connect();
   } catch (e) { $("error").textContent = e.message; }

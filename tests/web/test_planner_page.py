@@ -1,0 +1,86 @@
+"""In a real browser: a planner takes a machine down from the planner page, sees it red on the plant
+map and in the alarms, acknowledges the alarm, and a refusal (the same machine down twice) is shown on
+the page; the live Gantt draws its window."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mixflow.store import accounts
+from mixflow.store.accounts import Role
+
+pytestmark = pytest.mark.browser
+
+
+def _log_in(page: Any, base: str, next_page: str, username: str, password: str) -> None:
+    page.goto(f"{base}/static/login.html?next=/static/{next_page}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/static/{next_page}")
+
+
+def test_a_planner_puts_a_machine_down_and_acknowledges_its_alarm(live_server, page, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+    base, app = live_server
+    with app.state.sessions() as session:
+        accounts.ensure_user(session, "paula", "planner-password-2", Role.PLANNER)
+    layout = app.state.layout
+    live = app.state.live
+    down = set(live.snapshot()["machines_down"])
+    index = next(i for i in range(len(layout.machine_ids)) if i not in down)
+    machine = layout.machine_ids[index]
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    _log_in(page, base, "planner.html", "paula", "planner-password-2")
+    page.wait_for_function("document.getElementById('gantt')?.dataset.drawMs !== undefined", timeout=30_000)
+    page.fill("#machine-id", machine)
+    page.fill("#machine-reason", "bearing noise")
+    page.fill("#machine-hours", "3")
+    page.click("#machine-down")
+    result = "document.getElementById('action-result').textContent"
+    page.wait_for_function(f"{result}.includes('{machine} is down')")
+    page.click("#machine-down")  # twice: refused, and the page says why
+    page.wait_for_function("document.getElementById('action-error').textContent.includes('down already')")
+    row = page.locator(f"#alarms .alarm.active:has-text('{machine}')").first
+    row.wait_for(timeout=20_000)
+    assert "bearing noise" in row.inner_text() and "major" in row.inner_text()
+    row.locator("button:has-text('Acknowledge')").click()
+    page.locator(f"#alarms .alarm.acknowledged:has-text('{machine}')").first.wait_for(timeout=20_000)
+    assert "acknowledged by paula" in page.inner_text("#alarms")
+    page.locator("#audit div:has-text('machine_down')").first.wait_for(timeout=20_000)
+    page.screenshot(path=str(artifacts / "planner-actions.png"), full_page=True)
+
+    # the plant map shows it down, and the alarm acknowledged
+    page.goto(f"{base}/static/plant.html")
+    page.wait_for_function(
+        f"window.__mixflowPlant.next && window.__mixflowPlant.next.machines_down.includes({index})",
+        timeout=20_000)
+    page.locator(f"#alarms .alarm.acknowledged:has-text('{machine}')").first.wait_for(timeout=20_000)
+    x, y = layout.machine_xy[2 * index], layout.machine_xy[2 * index + 1]
+    box = page.locator("#agvs").bounding_box()
+    page.mouse.click(box["x"] + (x + 0.5) / layout.width * box["width"],
+                     box["y"] + (y + 0.5) / layout.height * box["height"])
+    page.wait_for_function(f"document.getElementById('detail').textContent.includes('{machine}')")
+    assert "state: down" in page.inner_text("#detail")
+    page.screenshot(path=str(artifacts / "plant-machine-down.png"), full_page=True)
+    live.act({"kind": "machine_up", "machine": machine, "by": "paula"})  # leave the shared plant as it was
+
+
+def test_the_gantt_draws_its_window(live_server, page, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+    base, app = live_server
+    with app.state.sessions() as session:
+        accounts.ensure_user(session, "pablo", "planner-password-3", Role.PLANNER)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    _log_in(page, base, "planner.html", "pablo", "planner-password-3")
+    page.wait_for_function("document.getElementById('gantt')?.dataset.drawMs !== undefined", timeout=30_000)
+    page.select_option("#zoom", "24")
+    page.locator("#gantt").click(position={"x": 20, "y": 18 + 14 + 7})  # open the first machine group
+    drawn = float(page.get_attribute("#gantt", "data-draw-ms") or "nan")
+    assert drawn < 500
+    page.wait_for_function("document.getElementById('gantt-note').textContent.includes('drawn in')")
+    assert page.inner_text("#error") == ""
+    (artifacts / "planner-gantt.json").write_text(json.dumps({"draw_ms": drawn}))
+    page.screenshot(path=str(artifacts / "planner-gantt.png"), full_page=True)
