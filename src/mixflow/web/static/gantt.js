@@ -15,7 +15,34 @@ export class Gantt {
     layout.machine_group.forEach((g, m) => this.machinesOf[g].push(m));
     this.view = null;
     this.lanes = [];
-    canvas.addEventListener("click", (ev) => this.click(ev));
+    this.pan_s = 0; // how far the shown window is dragged back (+) or on (-) from the fetched one
+    this.frames = 0;
+    this.pending = false;
+    canvas.addEventListener("click", (ev) => { if (!this.dragged) this.click(ev); this.dragged = false; });
+    canvas.addEventListener("pointerdown", (ev) => {
+      if (ev.clientX - canvas.getBoundingClientRect().left <= LABEL) return;
+      this.drag = ev.clientX; this.dragged = false; canvas.setPointerCapture(ev.pointerId);
+    });
+    canvas.addEventListener("pointermove", (ev) => {
+      if (this.drag === undefined || !this.view) return;
+      const width = (canvas.clientWidth || 900) - LABEL - 6;
+      this.panBy(((this.drag - ev.clientX) / width) * (this.view.to_s - this.view.from_s));
+      this.drag = ev.clientX; this.dragged = true;
+    });
+    canvas.addEventListener("pointerup", () => { this.drag = undefined; });
+    canvas.addEventListener("dblclick", () => { this.pan_s = 0; this.draw(); });
+  }
+
+  // Drag the shown window by `seconds` (later when positive), within what was fetched around now;
+  // redrawn once per animation frame however many pointer moves arrive.
+  panBy(seconds) {
+    const view = this.view;
+    if (!view) return;
+    const span = view.to_s - view.from_s;
+    this.pan_s = Math.max(-span / 2, Math.min(span / 2, this.pan_s + seconds));
+    if (this.pending) return;
+    this.pending = true;
+    requestAnimationFrame(() => { this.pending = false; this.draw(); });
   }
 
   // Lanes top to bottom: [kind, label, shop index, group index, machine index or -1]
@@ -62,7 +89,8 @@ export class Gantt {
     const g = c.getContext("2d");
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, width, height);
-    const from = view.from_s, to = Math.max(view.to_s, view.at_s), span = Math.max(1, to - from);
+    const from = view.from_s + this.pan_s, to = Math.max(view.to_s, view.at_s) + this.pan_s;
+    const span = Math.max(1, to - from);
     const x = (t) => LABEL + ((t - from) / span) * (width - LABEL - 6);
     // lane of each machine: its own when its group is open, else its group's
     const laneOfGroup = new Map(), laneOfMachine = new Map();
@@ -108,7 +136,10 @@ export class Gantt {
     g.lineWidth = 1;
     g.fillStyle = "#ef4444"; g.fillText("now", x(view.at_s) + 3, AXIS - 8 > 0 ? AXIS - 8 : 6);
     this.drawMs = performance.now() - began;
+    this.frames += 1;
     c.dataset.drawMs = this.drawMs.toFixed(1);
+    c.dataset.frames = String(this.frames);
+    c.dataset.panS = String(Math.round(this.pan_s));
     return this.drawMs;
   }
 }
