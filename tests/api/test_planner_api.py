@@ -177,3 +177,21 @@ def cheapest_config(plant_app) -> dict[str, str]:  # type: ignore[no-untyped-def
     answer = client.post("/api/configurator/complete", json={"choices": {"family": "mixer"}})
     assert answer.status_code == 200, answer.text
     return answer.json()["configuration"]  # type: ignore[no-any-return]
+
+
+def test_an_open_stream_closes_once_its_account_is_disabled(plant_app) -> None:  # type: ignore[no-untyped-def]
+    from starlette.websockets import WebSocketDisconnect
+
+    client, _ = plant_app
+    admin = login_as(client, "adam", Role.ADMIN)
+    watcher = login_as(client, "walt", Role.OPERATOR)
+    walt = next(a["id"] for a in client.get("/api/staff/accounts", headers=admin).json()["accounts"]
+                if a["username"] == "walt")
+    with client.websocket_connect(f"/api/plant/stream?token={watcher['Authorization'][7:]}") as ws:
+        assert "machines_down" in ws.receive_text()
+        assert client.post(f"/api/staff/accounts/{walt}/disable", headers=admin).status_code == 200
+        with pytest.raises(WebSocketDisconnect) as closed:
+            for _ in range(50):  # 5 frames a second, the account read again every second
+                ws.receive_text()
+    assert closed.value.code == 4401
+    assert client.post(f"/api/staff/accounts/{walt}/enable", headers=admin).status_code == 200

@@ -1,6 +1,6 @@
 """In a real browser: a planner takes a machine down from the planner page, sees it red on the plant
 map and in the alarms, acknowledges the alarm, and a refusal (the same machine down twice) is shown on
-the page; the live Gantt draws its window."""
+the page; the live Gantt draws its window; an admin changes a staff account's role and disables it."""
 
 from __future__ import annotations
 
@@ -93,3 +93,31 @@ def test_the_gantt_draws_its_window(live_server, page, artifacts: Path) -> None:
     page.wait_for_function("document.getElementById('gantt').dataset.panS === '0'")
     (artifacts / "planner-gantt.json").write_text(json.dumps({"draw_ms": drawn}))
     page.screenshot(path=str(artifacts / "planner-gantt.png"), full_page=True)
+
+
+def test_an_admin_disables_a_staff_account_from_the_page(live_server, page, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+    base, app = live_server
+    with app.state.sessions() as session:
+        accounts.ensure_user(session, "adele", "admin-password-4", Role.ADMIN)
+        stan_id = accounts.ensure_user(session, "stan", "planner-password-5", Role.PLANNER).id
+    stan_token = app.state.tokens.issue(stan_id, "stan", Role.PLANNER)[0]  # as if stan had logged in
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    _log_in(page, base, "planner.html", "adele", "admin-password-4")
+    stan = page.locator("#staff-list tr[data-user=stan]")
+    stan.wait_for(timeout=30_000)
+    assert page.locator("#staff-list tr[data-user=adele] button.staff-toggle").is_disabled()  # not yourself
+    stan.locator("select.staff-role").select_option("operator")
+    page.wait_for_function("document.getElementById('staff-result').textContent.includes('now operator')")
+    page.locator("#staff-list tr[data-user=stan] button:has-text('Disable')").click()
+    page.locator("#staff-list tr[data-user=stan].disabled button:has-text('Enable')").wait_for(timeout=20_000)
+    assert page.inner_text("#staff-list tr[data-user=stan] .staff-state") == "disabled"
+    assert page.inner_text("#staff-error") == ""
+    page.locator("#audit div:has-text('staff_disable stan')").first.wait_for(timeout=20_000)
+    with app.state.sessions() as session:
+        assert accounts.authenticate(session, "stan", "planner-password-5") is None
+        assert accounts.get_user(session, stan_id).role == "operator"  # type: ignore[union-attr]
+    refused = page.request.get(f"{base}/api/auth/me", headers={"Authorization": f"Bearer {stan_token}"})
+    assert refused.status == 401
+    page.screenshot(path=str(artifacts / "planner-staff.png"), full_page=True)
+    page.locator("#staff-list tr[data-user=stan] button:has-text('Enable')").click()
+    page.locator("#staff-list tr[data-user=stan]:not(.disabled) button:has-text('Disable')").wait_for()

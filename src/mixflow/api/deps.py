@@ -3,18 +3,24 @@
 A user is who a bearer token (API clients) or the session cookie (the pages) speaks for. A request that
 changes something on the strength of the cookie must also carry the session's CSRF token in the
 X-CSRF-Token header (signed double submit); bearer tokens need none, as no browser sends them by itself.
+
+Tokens are stateless, so each request also reads the account (one primary-key SELECT,
+`accounts.active_role`): the token of an account that is gone or disabled is refused at once, and the
+user acts with the role the account has now, not the one it had when the token was issued.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from dataclasses import replace
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, WebSocket, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from mixflow.api.security import TokenClaims, same
+from mixflow.store import accounts
 from mixflow.store.accounts import Role
 
 _bearer = HTTPBearer(auto_error=False, description="token from POST /api/auth/login")
@@ -30,15 +36,27 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def standing(session: Session, claims: TokenClaims | None) -> TokenClaims | None:
+    """`claims` with the account's current role, or None if the account is gone or disabled."""
+    if claims is None:
+        return None
+    role = accounts.active_role(session, claims.user_id)
+    if role is None:
+        return None
+    return claims if role is claims.role else replace(claims, role=role)
+
+
 def optional_user(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    session: Annotated[Session, Depends(get_session)],
 ) -> TokenClaims | None:
     if credentials is None:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:
             return None
-        claims: TokenClaims | None = request.app.state.tokens.verify(cookie)
-        if claims is None:  # an expired session is no session: public answers stay open to it
+        # an expired session, or one of a disabled account, is no session: public answers stay open to it
+        claims = standing(session, request.app.state.tokens.verify(cookie))
+        if claims is None:
             return None
         if request.method not in SAFE_METHODS and not same(
             request.app.state.tokens.csrf_for(cookie), request.headers.get(CSRF_HEADER, "")
@@ -46,16 +64,17 @@ def optional_user(
             raise HTTPException(status.HTTP_403_FORBIDDEN,
                                 f"missing or wrong {CSRF_HEADER} header (the {CSRF_COOKIE} cookie's value)")
         return claims
-    claims = request.app.state.tokens.verify(credentials.credentials)
+    claims = standing(session, request.app.state.tokens.verify(credentials.credentials))
     if claims is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "token is invalid or has expired",
                             headers={"WWW-Authenticate": "Bearer"})
     return claims
 
 
-def websocket_user(websocket: WebSocket) -> TokenClaims | None:
-    """Who opens a websocket: `?token=` (API clients) or the session cookie of a page of this very site
-    (a cookie sent from another origin is ignored: no cross-site websocket hijacking)."""
+def websocket_token(websocket: WebSocket) -> TokenClaims | None:
+    """The claims of the token a websocket opens with, unchecked against the account: `?token=` (API
+    clients) or the session cookie of a page of this very site (a cookie sent from another origin is
+    ignored: no cross-site websocket hijacking)."""
     tokens = websocket.app.state.tokens
     token = websocket.query_params.get("token")
     if token:
@@ -68,6 +87,20 @@ def websocket_user(websocket: WebSocket) -> TokenClaims | None:
         return None
     claims = tokens.verify(cookie)
     return claims
+
+
+def recheck(app: Any, claims: TokenClaims | None) -> TokenClaims | None:
+    """`claims` as the account stands now (None: gone or disabled), in a session of its own; the plant
+    stream calls it on opening and again every second, so a disabled account's stream closes at once."""
+    if claims is None:
+        return None
+    with app.state.sessions() as session:
+        return standing(session, claims)
+
+
+def websocket_user(websocket: WebSocket) -> TokenClaims | None:
+    """Who opens a websocket (see `websocket_token`), as their account stands now."""
+    return recheck(websocket.app, websocket_token(websocket))
 
 
 def current_user(claims: Annotated[TokenClaims | None, Depends(optional_user)]) -> TokenClaims:

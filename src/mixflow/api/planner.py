@@ -1,5 +1,6 @@
 """The planner's actions on the live plan: a machine down or up, a rush order or a new priority, a frozen
-or re-planned horizon, alarms acknowledged and cleared; the audit trail of them; staff accounts (admins).
+or re-planned horizon, alarms acknowledged and cleared; the audit trail of them; staff accounts (admins
+open them, change their role, disable and re-enable them).
 
 Each action is handed to the live plant (`LivePlant.act`), which takes it into the plan as it takes the
 factory's events, the same for the twin and a plant behind the broker. Every action, taken or refused,
@@ -12,8 +13,9 @@ import secrets
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mixflow.api.clock import to_datetime
 from mixflow.api.deps import AdminDep, SessionDep, StaffDep, require
@@ -22,6 +24,7 @@ from mixflow.api.planner_schemas import (
     AlarmsOut,
     AuditOut,
     AuditRow,
+    DisableIn,
     ExpediteOut,
     FreezeIn,
     FreezeOut,
@@ -33,6 +36,7 @@ from mixflow.api.planner_schemas import (
     RushOrderIn,
     StaffAccount,
     StaffAccounts,
+    StaffRoleIn,
 )
 from mixflow.api.schemas import ErrorOut, NewUser
 from mixflow.api.security import TokenClaims
@@ -186,7 +190,7 @@ def staff_accounts(session: SessionDep, _admin: AdminDep) -> dict[str, Any]:
     """Every staff account (planners, operators, admins)."""
     rows = session.scalars(select(accounts.UserRow).where(accounts.UserRow.role != Role.CUSTOMER.value)
                            .order_by(accounts.UserRow.username))
-    return {"accounts": [StaffAccount(id=r.id, username=r.username, role=r.role_enum) for r in rows]}
+    return {"accounts": [_account(r) for r in rows]}
 
 
 @staff_router.post("/accounts", response_model=StaffAccount, status_code=201,
@@ -208,4 +212,64 @@ def new_staff_account(body: NewUser, session: SessionDep, admin: AdminDep) -> St
     audit.record(session, username=admin.username, role=admin.role.value, action="staff_account",
                  target=body.username, detail={"role": body.role.value}, outcome="done")
     session.commit()
-    return StaffAccount(id=user.id, username=user.username, role=user.role_enum)
+    return _account(user)
+
+
+def _account(row: accounts.UserRow) -> StaffAccount:
+    return StaffAccount(id=row.id, username=row.username, role=row.role_enum, disabled=row.disabled)
+
+
+AccountId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the account's id (GET /api/staff/accounts)")]
+ACCOUNT_REFUSALS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (404, 409, 422)}
+
+
+def _change_account(session: Session, admin: TokenClaims, user_id: int, action: str, detail: dict[str, Any],
+                    *, role: Role | None = None, disabled: bool | None = None) -> StaffAccount:
+    """Change a staff account as `admin` and write it to the audit trail in the same transaction; a
+    refusal (404 no such staff account, 409 the admin's own account or the last admin) is recorded too."""
+
+    def refuse(code: int, target: str, reason: str) -> HTTPException:
+        session.rollback()
+        audit.record(session, username=admin.username, role=admin.role.value, action=action, target=target,
+                     detail=detail, outcome="refused", reason=reason)
+        session.commit()
+        return HTTPException(code, reason)
+
+    found = accounts.get_user(session, user_id)
+    if found is None or found.role == Role.CUSTOMER.value:  # customers are not managed here
+        raise refuse(status.HTTP_404_NOT_FOUND, f"account {user_id}", f"no staff account with id {user_id}")
+    name = found.username
+    try:
+        row, was = accounts.change_account(session, user_id, by_id=admin.user_id, role=role,
+                                           disabled=disabled)
+    except accounts.UnknownAccountError as gone:
+        raise refuse(status.HTTP_404_NOT_FOUND, f"account {user_id}", str(gone)) from gone
+    except accounts.AccountConflictError as conflict:
+        raise refuse(status.HTTP_409_CONFLICT, name, str(conflict)) from conflict
+    audit.record(session, username=admin.username, role=admin.role.value, action=action, target=name,
+                 detail={**detail, "was": was}, outcome="done")
+    session.commit()
+    return _account(row)
+
+
+@staff_router.post("/accounts/{user_id}/role", response_model=StaffAccount, responses=ACCOUNT_REFUSALS)
+def staff_role(user_id: AccountId, body: StaffRoleIn, session: SessionDep, admin: AdminDep) -> StaffAccount:
+    """Make a staff account a planner, an operator or an admin; it acts in its new role from its next
+    request on, with the token it has. 409 for your own account (an admin cannot demote themselves)."""
+    return _change_account(session, admin, user_id, "staff_role", {"role": body.role}, role=Role(body.role))
+
+
+@staff_router.post("/accounts/{user_id}/disable", response_model=StaffAccount, responses=ACCOUNT_REFUSALS)
+def staff_disable(user_id: AccountId, session: SessionDep, admin: AdminDep,
+                  body: DisableIn | None = None) -> StaffAccount:
+    """Disable a staff account: it cannot log in (refused as a wrong password is), and its tokens and
+    session cookies are refused from its next request on. 409 for your own account, or the last admin."""
+    reason = body.reason if body is not None else ""
+    return _change_account(session, admin, user_id, "staff_disable", {"reason": reason}, disabled=True)
+
+
+@staff_router.post("/accounts/{user_id}/enable", response_model=StaffAccount, responses=ACCOUNT_REFUSALS)
+def staff_enable(user_id: AccountId, session: SessionDep, admin: AdminDep) -> StaffAccount:
+    """Re-enable a disabled staff account: it can log in again (tokens issued before it was disabled
+    work again too, until they expire)."""
+    return _change_account(session, admin, user_id, "staff_enable", {}, disabled=False)

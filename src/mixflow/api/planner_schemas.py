@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -119,6 +119,15 @@ class StaffAccount(BaseModel):
     id: int
     username: str
     role: Role
+    disabled: bool = Field(False, description="disabled by an admin: cannot log in, its tokens are refused")
+
+
+class StaffRoleIn(Strict):
+    role: Literal["planner", "operator", "admin"]
+
+
+class DisableIn(Strict):
+    reason: Reason = Field("", description="why the account is disabled (kept in the audit trail)")
 
 
 class StaffAccounts(BaseModel):

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect, status
 
 from mixflow.api.clock import to_datetime
-from mixflow.api.deps import STAFF, StaffDep, websocket_user
+from mixflow.api.deps import STAFF, StaffDep, recheck, websocket_user
 from mixflow.api.schemas import (
     ErrorOut,
     Layout,
@@ -21,11 +22,13 @@ from mixflow.api.schemas import (
     StationOut,
     TimeControl,
 )
+from mixflow.api.security import TokenClaims
 from mixflow.model import Plant
 
 router = APIRouter(prefix="/api/plant", tags=["plant"])
 
 STREAM_HZ = 5.0
+RECHECK_S = 1.0  # how often an open stream re-reads its account
 
 
 def _rle(row: np.ndarray) -> list[int]:
@@ -97,22 +100,37 @@ def time_control(body: TimeControl, request: Request, _user: StaffDep) -> TimeCo
     return TimeControl(speed=_live(request).set_speed(body.speed))
 
 
+async def _admitted(websocket: WebSocket, claims: TokenClaims | None) -> bool:
+    """Whether `claims` (as the account stands) may watch the stream; if not, the socket is closed with
+    4401 (not logged in, or the account is disabled) or 4403 (not a staff role)."""
+    if claims is not None and claims.role in STAFF:
+        return True
+    await websocket.close(code=4401 if claims is None else 4403,
+                          reason="log in first" if claims is None else "needs a staff role")
+    return False
+
+
 @router.websocket("/stream")
 async def stream(websocket: WebSocket) -> None:
     """Plant state as JSON text frames, STREAM_HZ times a second; authenticate with `?token=` or the
     session cookie. The socket is accepted first, so that a refusal reaches the page as a close code:
-    4401 not logged in, 4403 not allowed."""
+    4401 not logged in, 4403 not allowed. The account is read again every RECHECK_S: once it is disabled
+    (4401) or no longer staff (4403), the stream closes."""
     await websocket.accept()
-    claims = websocket_user(websocket)
-    if claims is None or claims.role not in STAFF:
-        await websocket.close(code=4401 if claims is None else 4403,
-                              reason="log in first" if claims is None else "needs a staff role")
+    claims = await asyncio.to_thread(websocket_user, websocket)
+    if not await _admitted(websocket, claims):
         return
     if websocket.app.state.live is None:
         await websocket.close(code=4503, reason="no live plant")
         return
+    checked = time.monotonic()
     try:
         while True:
+            if time.monotonic() - checked >= RECHECK_S:  # the account may have been disabled or demoted
+                claims = await asyncio.to_thread(recheck, websocket.app, claims)
+                if not await _admitted(websocket, claims):
+                    return
+                checked = time.monotonic()
             snap = await asyncio.to_thread(_state, websocket.app)
             await websocket.send_text(snap.model_dump_json())
             await asyncio.sleep(1.0 / STREAM_HZ)

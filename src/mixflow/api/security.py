@@ -1,9 +1,9 @@
 """Login tokens (HMAC-SHA256 signed, stateless), device cookies and CSRF tokens, the client's address
 behind trusted proxies, and the throttles on logins and sign-ups.
 
-A token is `user_id.role.expires.signature` in URL-safe base64: checking one needs no database read,
-which keeps every authenticated click cheap. Roles in the token are re-checked against the account on
-the endpoints that change data.
+A token is `user_id.role.expires.signature` in URL-safe base64: its signature is checked without the
+database; the dependencies then read the account once by primary key (`deps.standing`), so a disabled
+account's tokens stop working at once and the account's current role, not the token's, counts.
 """
 
 from __future__ import annotations

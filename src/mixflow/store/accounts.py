@@ -1,7 +1,9 @@
-"""User accounts of the web app: a name, a role and an argon2 password hash (never the password).
+"""User accounts of the web app: a name, a role, an argon2 password hash (never the password) and
+whether an admin has disabled the account.
 
 Roles grow in rights: a customer orders trucks and sees their own orders, a planner and an operator
-watch and steer the plant, an admin manages accounts. Queries go through SQLAlchemy's expression
+watch and steer the plant, an admin manages accounts. A disabled account cannot log in, and the web app
+refuses its tokens on the next request (`active_role`). Queries go through SQLAlchemy's expression
 language only, so no SQL is ever built from strings.
 """
 
@@ -15,11 +17,11 @@ from itertools import pairwise
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import DateTime, Integer, String, select
+from sqlalchemy import Boolean, ColumnElement, DateTime, Integer, String, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from mixflow.errors import ValidationError
+from mixflow.errors import MixflowError, ValidationError
 from mixflow.store.db import Base
 
 # Argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): ~0.1 s a hash on a loaded
@@ -34,6 +36,15 @@ MIN_PASSWORD_LENGTH = 10
 
 class NameTakenError(ValidationError):
     """The user name belongs to another account."""
+
+
+class UnknownAccountError(MixflowError):
+    """No account has that id."""
+
+
+class AccountConflictError(MixflowError):
+    """The change would lock its author or the plant out: an admin disabling or demoting themselves, or
+    the last enabled admin losing their rights."""
 
 
 class Role(StrEnum):
@@ -55,6 +66,7 @@ class UserRow(Base):
     password_hash: Mapped[str] = mapped_column(String(256), nullable=False)
     role: Mapped[str] = mapped_column(String(16), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
     @property
     def role_enum(self) -> Role:
@@ -120,14 +132,59 @@ def get_user(session: Session, user_id: int) -> UserRow | None:
     return session.get(UserRow, user_id)
 
 
+def active_role(session: Session, user_id: int) -> Role | None:
+    """The account's role now, or None if it is gone or disabled: one primary-key SELECT of two columns,
+    made on every authenticated request so that a disabled account or a changed role counts at once."""
+    found = session.execute(select(UserRow.role, UserRow.disabled).where(UserRow.id == user_id)).first()
+    if found is None or found.disabled:
+        return None
+    return Role(found.role)
+
+
+def _enabled_admin() -> tuple[ColumnElement[bool], ...]:
+    return UserRow.role == Role.ADMIN.value, UserRow.disabled.is_(False)
+
+
+def change_account(session: Session, user_id: int, *, by_id: int, role: Role | None = None,
+                   disabled: bool | None = None) -> tuple[UserRow, dict[str, object]]:
+    """Give the account `role` and/or disable or re-enable it, as the admin `by_id`; the caller commits
+    (or rolls back on an error). Returns the row and what it was before (`role`, `disabled`).
+
+    Refuses (`AccountConflictError`) an admin disabling or demoting their own account, and any change
+    that would leave no enabled admin: on PostgreSQL the enabled admins are locked first, so two admins
+    disabling each other at once are taken one after the other and the second is refused; SQLite takes
+    writers one at a time anyway, and the count is made after the change, under its write lock."""
+    row = session.get(UserRow, user_id, populate_existing=True)
+    if row is None:
+        raise UnknownAccountError(f"no account with id {user_id}")
+    was: dict[str, object] = {"role": row.role, "disabled": row.disabled}
+    if user_id == by_id and (disabled or (role is not None and role.value != row.role)):
+        raise AccountConflictError("you cannot disable or demote your own account (another admin can): "
+                                   "the plant must keep an admin")
+    takes_admin = row.role == Role.ADMIN.value and not row.disabled and (
+        bool(disabled) or (role is not None and role is not Role.ADMIN))
+    if takes_admin:  # lock the enabled admins (PostgreSQL; a no-op on SQLite) and read the target again
+        session.execute(select(UserRow.id).where(*_enabled_admin()).order_by(UserRow.id).with_for_update())
+        session.refresh(row)
+    if role is not None:
+        row.role = Role(role).value
+    if disabled is not None:
+        row.disabled = disabled
+    session.flush()
+    if takes_admin and not session.scalar(select(func.count()).select_from(UserRow).where(*_enabled_admin())):
+        raise AccountConflictError(f"{row.username} is the last enabled admin: the plant must keep one")
+    return row, was
+
+
 def authenticate(session: Session, username: str, password: str) -> UserRow | None:
-    """The user when the password matches, else None (same work done either way)."""
+    """The user when the password matches and the account is not disabled, else None (same work done
+    either way, so a disabled account looks like a wrong password)."""
     row = find_user(session, username)
     try:
         _HASHER.verify(row.password_hash if row else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
-    if row is None:
+    if row is None or row.disabled:
         return None
     if _HASHER.check_needs_rehash(row.password_hash):
         row.password_hash = _HASHER.hash(password)

@@ -252,17 +252,57 @@ function wireActions() {
   window.addEventListener("resize", () => gantt && gantt.draw());
 }
 
+// Staff accounts (admins): open one, change its role, disable or re-enable it. Your own row cannot be
+// demoted or disabled (the API refuses it too: the plant must keep an admin).
+const STAFF_ROLES = ["planner", "operator", "admin"];
+
+function staffRow(a, me, change) {
+  const tr = document.createElement("tr");
+  tr.dataset.user = a.username;
+  if (a.disabled) tr.className = "disabled";
+  const name = document.createElement("td");
+  name.textContent = a.username;
+  const pick = document.createElement("select");
+  pick.className = "staff-role"; pick.setAttribute("aria-label", `role of ${a.username}`);
+  pick.replaceChildren(...STAFF_ROLES.map((r) => {
+    const o = document.createElement("option"); o.value = r; o.textContent = r; return o;
+  }));
+  pick.value = a.role;
+  pick.addEventListener("change", () => change(a, "role", { role: pick.value }, `${a.username} is now ${pick.value}`));
+  const state = document.createElement("td");
+  state.className = "staff-state"; state.textContent = a.disabled ? "disabled" : "active";
+  const button = document.createElement("button");
+  button.type = "button"; button.className = "secondary staff-toggle";
+  button.textContent = a.disabled ? "Enable" : "Disable";
+  button.addEventListener("click", () => (a.disabled
+    ? change(a, "enable", undefined, `${a.username} is enabled again`)
+    : change(a, "disable", { reason: "" }, `${a.username} is disabled: logged out and cannot log in`)));
+  if (a.username === me) {
+    pick.disabled = true; button.disabled = true;
+    pick.title = button.title = "your own account: another admin can change it";
+  }
+  const cells = [name, document.createElement("td"), state, document.createElement("td")];
+  cells[1].append(pick); cells[3].append(button);
+  tr.append(...cells);
+  return tr;
+}
+
 async function showStaff() {
   if (role() !== "admin") return;
   $("staff").hidden = false;
+  const me = (session() || {}).username;
   const list = async () => {
     const staff = await api("/api/staff/accounts");
-    $("staff-list").replaceChildren(...staff.accounts.map((a) => {
-      const tr = document.createElement("tr");
-      for (const v of [a.username, a.role]) { const td = document.createElement("td"); td.textContent = v; tr.append(td); }
-      return tr;
-    }));
+    $("staff-list").replaceChildren(...staff.accounts.map((a) => staffRow(a, me, change)));
   };
+  async function change(account, what, body, say) {
+    $("staff-error").textContent = ""; $("staff-result").textContent = "";
+    try {
+      await api(`/api/staff/accounts/${account.id}/${what}`, { method: "POST", body });
+      $("staff-result").textContent = say;
+    } catch (e) { $("staff-error").textContent = `${account.username}: ${e.message}`; }
+    list().catch((e) => { $("staff-error").textContent = e.message; }); refreshSide();
+  }
   $("staff-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
@@ -272,7 +312,7 @@ async function showStaff() {
       list(); refreshSide();
     } catch (e) { $("staff-error").textContent = e.message; }
   });
-  list();
+  list().catch((e) => { $("staff-error").textContent = e.message; });
 }
 
 async function refresh() {
