@@ -16,7 +16,6 @@ import pytest
 from mixflow.model import DAY_S, Plant
 from mixflow.model.port import (
     Command,
-    Event,
     MachineDown,
     OperationDone,
     OperationStarted,
@@ -32,6 +31,7 @@ from mixflow.schedule.plant import line_slots, plant_day
 from mixflow.store import connect
 from mixflow.twin import Scenario, Twin, prepare
 from mixflow.twin.experiment import collect
+from tests.plan.scripted import ScriptedFactory
 
 RIVET, DRILL = "frame_rivet", "frame_drill"
 BOTH = (RIVET, DRILL)
@@ -48,26 +48,6 @@ def either_group(plant: Plant) -> Plant:
     return replace(plant, routings=routings)
 
 
-class ScriptedFactory:
-    """Plays back the events a test gives it and records every command."""
-
-    def __init__(self, now: int = 0) -> None:
-        self.now = now
-        self.script: list[Event] = []
-        self.commands: list[Command] = []
-
-    @property
-    def now_s(self) -> int:
-        return self.now
-
-    def submit(self, commands: Sequence[Command]) -> None:
-        self.commands += commands
-
-    def poll(self, until_s: int) -> list[Event]:
-        due = [e for e in self.script if e.at_s <= until_s]
-        self.script = [e for e in self.script if e.at_s > until_s]
-        self.now = until_s
-        return due
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,8 @@ pushing the orders in between one slot on, each re-checked."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import pytest
-
 from mixflow.model import OrderStatus
 from mixflow.model.port import (
-    Command,
-    Event,
     HorizonFrozen,
     MachineDown,
     MachineUp,
@@ -21,36 +15,8 @@ from mixflow.model.port import (
     StartOperation,
 )
 from mixflow.plan import PlanOptions, Scheduler
-from mixflow.reference import build_plant, order_stream, reference_catalogue
-
-
-class ScriptedFactory:
-    """Plays back the events a test gives it and records every command."""
-
-    def __init__(self) -> None:
-        self.now = 0
-        self.script: list[Event] = []
-        self.commands: list[Command] = []
-
-    @property
-    def now_s(self) -> int:
-        return self.now
-
-    def submit(self, commands: Sequence[Command]) -> None:
-        self.commands += commands
-
-    def poll(self, until_s: int) -> list[Event]:
-        due = [e for e in self.script if e.at_s <= until_s]
-        self.script = [e for e in self.script if e.at_s > until_s]
-        self.now = until_s
-        return due
-
-
-@pytest.fixture(scope="module")
-def world():  # type: ignore[no-untyped-def]
-    plant = build_plant(0.05, 0)
-    catalogue = reference_catalogue()
-    return plant, catalogue, order_stream(plant, catalogue, 3, 0)
+from mixflow.reference import order_stream
+from tests.plan.scripted import ScriptedFactory
 
 
 def _run_with_down(world, down: MachineDown) -> tuple[Scheduler, ScriptedFactory]:  # type: ignore[no-untyped-def]

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 
 import pytest
 
 from mixflow.errors import ValidationError
 from mixflow.model import DAY_S, OrderStatus
 from mixflow.model.port import (
-    Command,
-    Event,
     Factory,
     MachineDown,
     MachineUp,
@@ -22,37 +19,8 @@ from mixflow.model.port import (
     TruckDelivered,
 )
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
-from mixflow.reference import build_plant, order_stream, reference_catalogue
 from mixflow.store import connect
-
-
-class ScriptedFactory:
-    """A factory that plays back the events a test gives it and records every command."""
-
-    def __init__(self) -> None:
-        self.now = 0
-        self.script: list[Event] = []
-        self.commands: list[Command] = []
-
-    @property
-    def now_s(self) -> int:
-        return self.now
-
-    def submit(self, commands: Sequence[Command]) -> None:
-        self.commands += commands
-
-    def poll(self, until_s: int) -> list[Event]:
-        due = [e for e in self.script if e.at_s <= until_s]
-        self.script = [e for e in self.script if e.at_s > until_s]
-        self.now = until_s
-        return due
-
-
-@pytest.fixture(scope="module")
-def world():  # type: ignore[no-untyped-def]
-    plant = build_plant(0.05, 0)
-    catalogue = reference_catalogue()
-    return plant, catalogue, order_stream(plant, catalogue, 3, 0)
+from tests.plan.scripted import ScriptedFactory
 
 
 def _starts(factory: ScriptedFactory) -> list[StartOperation]:
