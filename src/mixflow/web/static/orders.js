@@ -70,6 +70,8 @@ function card(order) {
   const history = el.querySelector("details.history");
   history.open = openHistories.has(order.id);
   history.addEventListener("toggle", () => rememberOpen(order.id, history.open));
+  // remembered at the click itself too: a refresh may replace the card before its toggle event runs
+  history.querySelector("summary").addEventListener("click", () => rememberOpen(order.id, !history.open));
   const body = el.querySelector("tbody");
   for (const step of order.history) {
     const tr = document.createElement("tr");
