@@ -29,6 +29,8 @@ def _log_in(page: Any, base: str, next_page: str, username: str, register: bool)
     page.fill("input[name=password]", PASSWORD)
     page.click("#register" if register else "button[type=submit]")
     page.wait_for_url(f"**/static/{next_page}")
+    if next_page == "configurator.html":  # its buttons answer once the catalogue is drawn
+        page.locator("button.chip").first.wait_for()
 
 
 def _chip(variable: str, value: str) -> str:
