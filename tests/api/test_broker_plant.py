@@ -83,8 +83,35 @@ def test_a_real_plant_through_the_broker(mqtt_broker: tuple[str, int], tmp_path:
             assert alarms and alarms[-1]["source"] == machine.id
             down = client.get("/api/plant/state", headers=planner).json()["machines_down"]
             assert 3 in down
+
+            # a planner's action takes the same path as against the twin (through the plan process's pipe)
+            held = plant.machines[7].id
+            answer = client.post(f"/api/planner/machines/{held}/down", headers=planner,
+                                 json={"reason": "tooling change", "expected_h": 1})
+            assert answer.status_code == 200, answer.text
+            assert _shown_down(client, planner, 7)  # on the plant page within a cycle
+            assert client.post(f"/api/planner/machines/{held}/down", headers=planner,
+                               json={"reason": "again"}).status_code == 409
+            assert client.post(f"/api/planner/machines/{held}/up", headers=planner).status_code == 200
+            assert not _shown_down(client, planner, 7, expected=False)
+            trail = client.get("/api/planner/audit", headers=planner).json()["actions"][:3]
+            assert [(a["action"], a["outcome"], a["target"]) for a in trail] == [
+                ("machine_up", "done", held),
+                ("machine_down", "refused", held),
+                ("machine_down", "done", held),
+            ]
     finally:
         live.close()  # type: ignore[union-attr]
+
+
+def _shown_down(client: TestClient, headers: dict[str, str], index: int, expected: bool = True) -> bool:
+    """Whether the plant page shows machine `index` down, waiting up to 10 s for it to be `expected`."""
+    deadline = time.monotonic() + 10
+    while True:
+        down = index in client.get("/api/plant/state", headers=headers).json()["machines_down"]
+        if down == expected or time.monotonic() > deadline:
+            return down
+        time.sleep(0.2)
 
 
 def _signed_in(client: TestClient, name: str) -> dict[str, str]:
