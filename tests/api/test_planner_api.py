@@ -52,6 +52,7 @@ def test_machine_down_and_up(plant_app, planner) -> None:  # type: ignore[no-unt
     assert "pat" in alarm["text"] and "spindle check" in alarm["text"]
     again = client.post(f"/api/planner/machines/{machine}/down", headers=planner, json={"reason": "again"})
     assert again.status_code == 409 and "down already" in again.json()["detail"]
+    assert " UTC (spindle check)" in again.json()["detail"]  # a date a person reads, not plant seconds
     up = client.post(f"/api/planner/machines/{machine}/up", headers=planner)
     assert up.status_code == 200 and up.json()["state"] == "up" and machine not in live.scheduler.shops.down
     cleared = [a for a in live.take_snapshot()["alarms"] if a["id"] == alarm["id"]]

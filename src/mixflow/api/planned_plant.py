@@ -17,7 +17,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -280,6 +280,10 @@ class PlannedPlant(ABC):
         self.scheduler.consume(events)
         self._views.clear()
 
+    def _when(self, at_s: int) -> str:
+        """A plant time as a person reads it in a message (the plant's calendar, UTC)."""
+        return f"{(self.epoch + timedelta(seconds=at_s)):%d %b %Y, %H:%M} UTC"
+
     def _machine_action(self, kind: str, machine: str, by: str, now: int,
                         action: dict[str, Any]) -> dict[str, Any]:
         if machine not in self._machine_index:
@@ -289,10 +293,10 @@ class PlannedPlant(ABC):
         if kind == "machine_down":
             if held is not None:
                 raise ActionRefused(409, f"machine {machine} is down already: taken down by {held.by} "
-                                         f"at {held.at_s} s ({held.reason or 'no reason given'})")
+                                         f"at {self._when(held.at_s)} ({held.reason or 'no reason given'})")
             if broken:
                 raise ActionRefused(409, f"machine {machine} is down already (broken down since "
-                                         f"{self.scheduler._down_since.get(machine, now)} s)")
+                                         f"{self._when(self.scheduler._down_since.get(machine, now))})")
             expected = int(action.get("expected_s", 0))
             self._take_in([MachineDown(now, machine, str(action.get("reason", "")), by, expected)])
         else:
