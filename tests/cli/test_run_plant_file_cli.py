@@ -79,8 +79,6 @@ def test_a_plant_that_cannot_build_the_catalogue_is_refused(
 ) -> None:
     plant, _ = _reference_files(tmp_path)
     ebus = Path(__file__).parents[2] / "examples" / "ebus" / "catalogue.yaml"
-    if not ebus.exists():
-        pytest.skip("the e-bus example catalogue is not in this tree")
     argv = ["simulate", "--plant", str(plant), "--catalogue", str(ebus), "--days", "1", "--json"]
     code, out, err = run(argv, capsys)
     assert code == 2 and out == ""

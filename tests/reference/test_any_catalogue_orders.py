@@ -25,7 +25,6 @@ def test_the_reference_catalogue_keeps_the_reference_mix() -> None:
         assert total == pytest.approx(share)
 
 
-@pytest.mark.skipif(not EBUS.exists(), reason="the e-bus example catalogue is not in this tree")
 def test_another_catalogue_gets_every_family_an_equal_share() -> None:
     catalogue = load_catalogue(EBUS)
     models = buildable_models(catalogue)
