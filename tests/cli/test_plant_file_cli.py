@@ -70,3 +70,12 @@ def test_an_unknown_machine_group_in_a_routing_names_its_line(
     written = path.read_text().splitlines()[line - 1]
     assert "paint_robot" in written or "groups" in written
     assert "$.routings[1].steps[0].groups: unknown machine group 'paint_robot'" in err
+
+
+def test_a_run_refuses_a_takt_no_station_can_hold(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, data = _exported(tmp_path, capsys)
+    data["lines"][0]["takt_s"] = 1000
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    code, out, err = run(["simulate", "--plant", str(path), "--days", "1", "--json"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "station S01 needs" in err and "more than takt 1000 s" in err

@@ -13,7 +13,8 @@ from mixflow.api.deps import StaffDep
 from mixflow.api.schemas import ErrorOut
 from mixflow.configure.catalogue_file import parse_catalogue
 from mixflow.errors import MixflowError
-from mixflow.model.plant_file import check_fit, parse_plant
+from mixflow.model.plant_file import parse_plant
+from mixflow.reference.sources import fit_problems
 
 router = APIRouter(prefix="/api/plants", tags=["plant files"])
 
@@ -57,11 +58,11 @@ def validate_plant_file(body: PlantFileIn, request: Request, _user: StaffDep) ->
             if body.catalogue is None
             else parse_catalogue(body.catalogue, "catalogue.yaml")
         )
-        problems = check_fit(plant, catalogue)
+        problems = fit_problems(plant, catalogue)
     except MixflowError as bad:
         raise HTTPException(422, str(bad)) from bad
     if problems:
-        raise HTTPException(422, str(problems[0]))
+        raise HTTPException(422, problems[0])
     return PlantFileOut(
         name=plant.name,
         lines=[{"id": ln.id, "stations": len(ln.stations), "takt_s": ln.takt_s} for ln in plant.lines],

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import random
 import time
 from pathlib import Path
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -15,7 +13,7 @@ from rich.table import Table
 from mixflow.cli.options import JSON, SCALE, SEED, check_scale
 from mixflow.configure.catalogue_file import load_catalogue
 from mixflow.errors import InputFileError
-from mixflow.model import Catalogue, Plant, Scope
+from mixflow.model import Catalogue, Plant
 from mixflow.model.plant_file import check_fit, load_plant, write_plant
 from mixflow.reference import (
     build_plant,
@@ -25,8 +23,8 @@ from mixflow.reference import (
     order_stream,
     orders_per_day,
     reference_catalogue,
-    sample_configuration,
 )
+from mixflow.reference.capacity import model_samples, takt_overloads, unbuilt_models
 
 app = typer.Typer(help="Plants as data: describe, export and validate plant files.", no_args_is_help=True)
 
@@ -115,27 +113,6 @@ def export(
     )
 
 
-def heaviest_work(plant: Plant, catalogue: Catalogue, configs: list[dict[str, str]]) -> list[str]:
-    """Stations whose work for some configuration a line builds exceeds what its takt can hold (the
-    takt plus the drift a worker may run into the next one): no sequence avoids stopping there."""
-    problems = []
-    for line in plant.lines:
-        built = [c for c in configs if line.can_build(c)]
-        if not built:
-            continue
-        work = np.array([line.station_work(catalogue.line_work(c)) for c in built])
-        worst = work.max(axis=0)
-        for k, station in enumerate(line.stations):
-            if worst[k] > line.takt_s + line.drift_s:
-                config = built[int(work[:, k].argmax())]
-                problems.append(
-                    f"line {line.id}: station {station.id} needs {int(worst[k])} s for its heaviest unit "
-                    f"({', '.join(f'{v}={config[v]}' for v in list(config)[:4])}, ...), more than takt "
-                    f"{line.takt_s} s plus drift {line.drift_s} s can hold"
-                )
-    return problems
-
-
 @app.command()
 def validate(
     file: Path = typer.Argument(..., help="The plant file to check."),
@@ -152,15 +129,11 @@ def validate(
     if problems:
         raise problems[0]
     orders = order_stream(plant, products, VALIDATE_DAYS, seed)
-    samples = [dict(o.configuration) for o in orders]
-    draw = random.Random(seed)
-    model_vars = [v.name for v in products.variables_of(Scope.MODEL)]
-    for model in buildable_models(products):
-        samples.append(sample_configuration(draw, dict(zip(model_vars, model, strict=True)), products))
-    unbuilt = [c for c in samples[len(orders) :] if not plant.lines_for(c)]
+    models = model_samples(products, seed)
+    unbuilt = unbuilt_models(plant, models)
     if unbuilt:
-        raise InputFileError(str(file), f"no line builds the model {unbuilt[0]} (check the lines' `builds`)")
-    overloaded = heaviest_work(plant, products, samples)
+        raise InputFileError(str(file), unbuilt[0])
+    overloaded = takt_overloads(plant, products, [dict(o.configuration) for o in orders] + models)
     loads = [
         *line_loads(plant, products, orders, VALIDATE_DAYS),
         *feeder_loads(plant, products, orders, VALIDATE_DAYS),

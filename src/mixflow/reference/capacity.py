@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import numpy as np
 
 from mixflow.errors import InfeasibleError
-from mixflow.model import AssemblyLine, Catalogue, Order, Plant
+from mixflow.model import AssemblyLine, Catalogue, Order, Plant, Scope
+from mixflow.reference.catalogue import buildable_models, sample_configuration
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,46 @@ def feeder_loads(plant: Plant, catalogue: Catalogue, orders: list[Order], days: 
         )
         for g in plant.machine_groups
     ]
+
+
+def model_samples(catalogue: Catalogue, seed: int = 0) -> list[dict[str, str]]:
+    """One valid configuration of every buildable model (its order options drawn at random)."""
+    draw = random.Random(seed)
+    names = [v.name for v in catalogue.variables_of(Scope.MODEL)]
+    return [
+        sample_configuration(draw, dict(zip(names, model, strict=True)), catalogue)
+        for model in buildable_models(catalogue)
+    ]
+
+
+def unbuilt_models(plant: Plant, configs: list[dict[str, str]]) -> list[str]:
+    """A sentence for each configuration no line of the plant builds."""
+    return [
+        f"no line builds the model {config} (check the lines' `builds`)"
+        for config in configs
+        if not plant.lines_for(config)
+    ]
+
+
+def takt_overloads(plant: Plant, catalogue: Catalogue, configs: list[dict[str, str]]) -> list[str]:
+    """Stations whose work for some configuration a line builds exceeds what its takt can hold (the
+    takt plus the drift a worker may run into the next one): no sequence avoids stopping there."""
+    problems = []
+    for line in plant.lines:
+        built = [c for c in configs if line.can_build(c)]
+        if not built:
+            continue
+        work = np.array([line.station_work(catalogue.line_work(c)) for c in built])
+        worst = work.max(axis=0)
+        for k, station in enumerate(line.stations):
+            if worst[k] > line.takt_s + line.drift_s:
+                config = built[int(work[:, k].argmax())]
+                problems.append(
+                    f"line {line.id}: station {station.id} needs {int(worst[k])} s for its heaviest unit "
+                    f"({', '.join(f'{v}={config[v]}' for v in list(config)[:4])}, ...), more than takt "
+                    f"{line.takt_s} s plus drift {line.drift_s} s can hold"
+                )
+    return problems
 
 
 def assign_lines(plant: Plant, orders: list[Order]) -> list[AssemblyLine]:
