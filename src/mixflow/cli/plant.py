@@ -132,7 +132,7 @@ def validate(
     models = model_samples(products, seed)
     unbuilt = unbuilt_models(plant, models)
     if unbuilt:
-        raise InputFileError(str(file), unbuilt[0])
+        raise unbuilt[0]
     overloaded = takt_overloads(plant, products, [dict(o.configuration) for o in orders] + models)
     loads = [
         *line_loads(plant, products, orders, VALIDATE_DAYS),
@@ -157,7 +157,7 @@ def validate(
             }
             for load in loads
         ],
-        "problems": overloaded
+        "problems": [str(p) for p in overloaded]
         + [f"{load.resource} is over capacity ({load.utilisation:.0%})" for load in over],
         "validate_s": round(elapsed, 3),
     }
@@ -170,5 +170,7 @@ def validate(
         console.print(capacity_table(plant, products, orders, VALIDATE_DAYS))
         verdict = "[green]valid[/green]" if report["valid"] else "[red]does not hold[/red]"
         console.print(f"{file}: {plant.name} with {products.name}: {verdict} ({elapsed:.2f} s)")
-    if overloaded or over:
-        raise InputFileError(str(file), str(report["problems"][0]))  # type: ignore[index]
+    if overloaded:
+        raise overloaded[0]
+    if over:
+        raise InputFileError(str(file), f"{over[0].resource} is over capacity ({over[0].utilisation:.0%})")

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mixflow.errors import InfeasibleError
+from mixflow.errors import InfeasibleError, InputFileError
 from mixflow.model import AssemblyLine, Catalogue, Order, Plant, Scope
+from mixflow.model.plant_file import place_of
+from mixflow.model.yaml_file import json_path
 from mixflow.reference.catalogue import buildable_models, sample_configuration
 
 
@@ -63,20 +65,28 @@ def model_samples(catalogue: Catalogue, seed: int = 0) -> list[dict[str, str]]:
     ]
 
 
-def unbuilt_models(plant: Plant, configs: list[dict[str, str]]) -> list[str]:
-    """A sentence for each configuration no line of the plant builds."""
+def _at(plant: Plant, path: list[str | int], message: str) -> InputFileError:
+    """A problem at `path` of the file the plant was read from (`file:line: $.path: message`)."""
+    source, line = place_of(plant, path)
+    return InputFileError(source, f"{json_path(path)}: {message}", line)
+
+
+def unbuilt_models(plant: Plant, configs: list[dict[str, str]]) -> list[InputFileError]:
+    """A problem for each configuration no line of the plant builds."""
     return [
-        f"no line builds the model {config} (check the lines' `builds`)"
+        _at(plant, ["lines"], f"no line builds the model {config} (check the lines' `builds`)")
         for config in configs
         if not plant.lines_for(config)
     ]
 
 
-def takt_overloads(plant: Plant, catalogue: Catalogue, configs: list[dict[str, str]]) -> list[str]:
+def takt_overloads(
+    plant: Plant, catalogue: Catalogue, configs: list[dict[str, str]]
+) -> list[InputFileError]:
     """Stations whose work for some configuration a line builds exceeds what its takt can hold (the
     takt plus the drift a worker may run into the next one): no sequence avoids stopping there."""
     problems = []
-    for line in plant.lines:
+    for index, line in enumerate(plant.lines):
         built = [c for c in configs if line.can_build(c)]
         if not built:
             continue
@@ -86,9 +96,13 @@ def takt_overloads(plant: Plant, catalogue: Catalogue, configs: list[dict[str, s
             if worst[k] > line.takt_s + line.drift_s:
                 config = built[int(work[:, k].argmax())]
                 problems.append(
-                    f"line {line.id}: station {station.id} needs {int(worst[k])} s for its heaviest unit "
-                    f"({', '.join(f'{v}={config[v]}' for v in list(config)[:4])}, ...), more than takt "
-                    f"{line.takt_s} s plus drift {line.drift_s} s can hold"
+                    _at(
+                        plant,
+                        ["lines", index, "takt_s"],
+                        f"line {line.id}: station {station.id} needs {int(worst[k])} s for its heaviest "
+                        f"unit ({', '.join(f'{v}={config[v]}' for v in list(config)[:4])}, ...), more "
+                        f"than takt {line.takt_s} s plus drift {line.drift_s} s can hold",
+                    )
                 )
     return problems
 

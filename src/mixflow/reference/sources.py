@@ -32,7 +32,7 @@ def fit_problems(plant: Plant, catalogue: Catalogue, seed: int = 0) -> list[str]
     if problems:
         return problems
     models = model_samples(catalogue, seed)
-    return [*unbuilt_models(plant, models), *takt_overloads(plant, catalogue, models)]
+    return [str(p) for p in (*unbuilt_models(plant, models), *takt_overloads(plant, catalogue, models))]
 
 
 def load_sources(
