@@ -68,7 +68,10 @@ def load_yaml(text: str, source: str, what: str) -> LineDict:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise InputFileError(source, f"not valid YAML: {exc.problem}", line) from exc
     except yaml.YAMLError as exc:  # e.g. a control character the reader refuses before any parsing
-        raise InputFileError(source, f"not valid YAML: {exc}") from exc
+        where = getattr(exc, "position", None)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        at = f" (character {where})" if where is not None else ""
+        raise InputFileError(source, f"not valid YAML: {first}{at}") from exc
     if not isinstance(data, LineDict):
         raise InputFileError(source, f"a {what} file holds a mapping at its top level", 1)
     return data
