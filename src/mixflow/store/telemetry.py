@@ -1,4 +1,5 @@
-"""Telemetry, alarms and devices of the industrial-internet gateway (`mixflow.connect`).
+"""Telemetry, alarms, devices, dead letters and gateway starts of the industrial-internet gateway
+(`mixflow.connect`).
 
 Samples are narrow rows (device, metric, time, value), written in batches: `executemany` on SQLite,
 `COPY` on PostgreSQL, because row-at-a-time ORM inserts cap out two orders of magnitude below the
@@ -12,7 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import BigInteger, Boolean, Engine, Float, Index, Integer, String, text, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mixflow.errors import ValidationError
@@ -66,16 +79,45 @@ class AlarmRecord(Base):
 
 
 class DeviceRecord(Base):
-    """A registered device: its kind, its credential hash (Mosquitto's PBKDF2 format) and liveness."""
+    """A registered device of one plant: its kind, its credential hash (Mosquitto's PBKDF2 format) and
+    liveness. Keyed by plant and device: two plants in one database may both have a machine `m0001`."""
 
     __tablename__ = "connect_device"
 
+    plant: Mapped[str] = mapped_column(String(64), primary_key=True)
     device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    plant: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(256))
     last_seen_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     online: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DeadLetterRecord(Base):
+    """A message the gateway refused or the store would not take, kept with the reason so that an
+    operator can see what was lost and why (the rest of its batch was stored and acknowledged)."""
+
+    __tablename__ = "connect_dead_letter"
+    __table_args__ = (Index("ix_connect_dead_letter_plant_at", "plant", "at_ms"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    plant: Mapped[str] = mapped_column(String(64))
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+    device_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    topic: Mapped[str] = mapped_column(String(512))
+    detail: Mapped[str] = mapped_column(String(512))
+    excerpt: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class GatewayStart(Base):
+    """How many times a gateway of a plant has started: the epoch in its command ids, so that ids stay
+    unique across restarts and a device that skips repeated ids never skips a new command."""
+
+    __tablename__ = "connect_gateway_start"
+
+    plant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    gateway_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    starts: Mapped[int] = mapped_column(Integer)
 
 
 Row = tuple[str, str, int, float]  # device_id, metric, at_ms, value
@@ -186,3 +228,64 @@ def record_alarms(engine: Engine, changes: Sequence[AlarmChangeLike]) -> None:
                     )
                     .values(cleared_ms=change.t_ms)
                 )
+
+
+@dataclass(frozen=True)
+class DeadLetterRow:
+    """One dead letter to store (`mixflow.connect.ingest.DeadLetter` plus where and when)."""
+
+    at_ms: int
+    device_id: str | None
+    reason: str
+    topic: str
+    detail: str
+    excerpt: bytes
+
+
+def record_dead_letters(engine: Engine, plant: str, letters: Sequence[DeadLetterRow]) -> None:
+    """Store dead letters in one transaction (topic and detail cut to their columns)."""
+    if not letters:
+        return
+    with Session(engine) as session, session.begin():
+        session.add_all(
+            DeadLetterRecord(
+                plant=plant,
+                at_ms=letter.at_ms,
+                device_id=letter.device_id,
+                reason=letter.reason[:32],
+                topic=letter.topic[:512],
+                detail=letter.detail[:512],
+                excerpt=letter.excerpt,
+            )
+            for letter in letters
+        )
+
+
+def dead_letters(engine: Engine, plant: str, limit: int = 1000) -> list[DeadLetterRecord]:
+    """The latest dead letters of a plant, newest first."""
+    with Session(engine) as session:
+        query = (
+            select(DeadLetterRecord)
+            .where(DeadLetterRecord.plant == plant)
+            .order_by(DeadLetterRecord.id.desc())
+            .limit(limit)
+        )
+        return list(session.scalars(query))
+
+
+def next_gateway_start(engine: Engine, plant: str, gateway_id: str) -> int:
+    """Count one more start of this gateway and return the count (1 on its first start).
+
+    The row is locked while it is counted, so two processes started at once with the same id still
+    get different numbers."""
+    with Session(engine) as session, session.begin():
+        row = session.scalars(
+            select(GatewayStart)
+            .where(GatewayStart.plant == plant, GatewayStart.gateway_id == gateway_id)
+            .with_for_update()
+        ).one_or_none()
+        if row is None:
+            row = GatewayStart(plant=plant, gateway_id=gateway_id, starts=0)
+            session.add(row)
+        row.starts += 1
+        return row.starts
