@@ -17,7 +17,7 @@ from mixflow.api.runner import start_live_plant
 from mixflow.configure import compile_catalogue
 from mixflow.connect.broker import Broker
 from mixflow.connect.device import DeviceLink
-from mixflow.connect.registry import registry_for_plant
+from mixflow.connect.registry import Registry, issue_credentials, plant_devices
 from mixflow.model import Order, Plant
 from mixflow.reference import build_plant, reference_catalogue
 from mixflow.store import accounts, connect, order_book
@@ -45,7 +45,9 @@ def _provisioned(mqtt_broker: tuple[str, int], tmp_path: Path) -> tuple[Plant, S
     db = f"sqlite:///{tmp_path / 'plant.db'}"
     plant = build_plant(SCALE, 0)
     engine, _ = connect(db)
-    registry_for_plant(plant, plant_id, "device-secret").save(engine)
+    registry = Registry(plant_id)
+    issue_credentials(registry, plant_devices(plant))  # the anonymous broker never asks for them
+    registry.save(engine)
     host, port = mqtt_broker
     return plant, Settings(db_url=db, secret_key="broker-test-secret-key", mqtt_url=f"mqtt://{host}:{port}",
                            twin=False, scale=SCALE, plant_id=plant_id)

@@ -43,3 +43,12 @@ def test_rules_are_validated() -> None:
         RateOfChange("r", "x", max_per_s=0)
     with pytest.raises(ValidationError, match="unique"):
         AlarmEngine([Offline(), Offline()])
+
+
+def test_offline_detection_is_on_unless_switched_off() -> None:
+    for engine in (AlarmEngine(), AlarmEngine([Threshold("hot", "temp_c", high=80)])):
+        for online, t_ms in ((False, 10), (True, 20)):
+            changes = engine.liveness("m1", "machine", online, t_ms)
+            assert [(c.rule, c.raised) for c in changes] == [("offline", not online)]
+    assert AlarmEngine(offline=False).liveness("m1", "machine", False, 10) == []
+    assert [rule.name for rule in AlarmEngine([Offline("silent", kind="agv")]).rules] == ["silent"]

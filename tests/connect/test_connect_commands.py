@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from mixflow.connect.commands import CommandTracker, from_message, to_messages
+from mixflow.connect.commands import SETTLED_KEPT, CommandTracker, from_message, to_messages
 from mixflow.connect.payloads import Ack, CommandMessage, PayloadError, decode, encode
 from mixflow.model.port import AssignTask, Charge, MoveAgvs, PostTask, ReleaseToLine, StartOperation
 from mixflow.model.work import MaterialTask
@@ -61,10 +61,28 @@ def test_unacknowledged_commands_are_resent_then_escalated() -> None:
     [second] = to_messages(AssignTask("agv-2", "t2"), "line", 0, ids, "gw")
     tracker.sent(first, 0)
     tracker.sent(second, 0)
-    assert not tracker.acknowledge("agv-9", Ack(10, second.message.command_id, "done"))  # wrong device
-    assert tracker.acknowledge("agv-2", Ack(10, second.message.command_id, "done"))
+    assert tracker.acknowledge("agv-9", Ack(10, second.message.command_id, "done")) == "unknown"  # not its
+    assert tracker.acknowledge("agv-2", Ack(10, second.message.command_id, "done")) == "settled"
     assert tracker.due(50) == ([], [])
     assert tracker.due(100) == ([first], [])
-    assert tracker.due(200) == ([first], [])
+    assert tracker.due(200) == ([first], [])  # re-sent as it was: the same id, so a device runs it once
     assert tracker.due(300) == ([], [first])
     assert tracker.pending == {}
+    # answers that come after all: late, not strays; an id never sent stays unknown
+    assert tracker.acknowledge("agv-1", Ack(310, first.message.command_id, "done")) == "late"
+    assert tracker.acknowledge("agv-2", Ack(320, second.message.command_id, "done")) == "late"
+    assert tracker.acknowledge("agv-2", Ack(320, "gw-3", "done")) == "unknown"
+    assert (tracker.acknowledged, tracker.late_acks) == (1, 2)
+
+
+def test_settled_commands_are_remembered_within_a_bound() -> None:
+    ids = itertools.count(1)
+    tracker = CommandTracker()
+    commands = [AssignTask("agv-1", f"t{k}") for k in range(SETTLED_KEPT + 1)]
+    sent = [to_messages(command, "line", 0, ids, "gw.3")[0] for command in commands]
+    for outgoing in sent:
+        tracker.sent(outgoing, 0)
+        assert tracker.acknowledge("agv-1", Ack(1, outgoing.message.command_id, "done")) == "settled"
+    assert len(tracker.settled) == SETTLED_KEPT
+    assert tracker.acknowledge("agv-1", Ack(2, sent[0].message.command_id, "done")) == "unknown"
+    assert tracker.acknowledge("agv-1", Ack(2, sent[-1].message.command_id, "done")) == "late"

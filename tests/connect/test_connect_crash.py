@@ -17,7 +17,6 @@ from sqlalchemy import text
 
 from mixflow.connect import topics
 from mixflow.connect.payloads import encode
-from mixflow.connect.registry import GATEWAY_USER
 from mixflow.connect.wire import WireClient
 from mixflow.store.db import connect
 
@@ -26,7 +25,7 @@ MESSAGES = 3000
 
 
 def _start_gateway(broker: PrivateBroker, db_url: str) -> subprocess.Popen[str]:
-    url = f"mqtt://{GATEWAY_USER}:{broker.gateway_password}@{broker.host}:{broker.port}"
+    url = f"mqtt://{broker.gateway_user}@{broker.host}:{broker.port}"
     process = subprocess.Popen(
         [
             sys.executable,
@@ -48,6 +47,7 @@ def _start_gateway(broker: PrivateBroker, db_url: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "MIXFLOW_BROKER_PASSWORD": broker.gateway_password},
     )
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -74,7 +74,11 @@ def test_killing_the_gateway_loses_nothing_acknowledged(
 
     async def device() -> None:
         client = WireClient(
-            private_broker.host, private_broker.port, "m1-crash", username="m1", password="m1-password"
+            private_broker.host,
+            private_broker.port,
+            "m1-crash",
+            username=private_broker.username("m1"),
+            password=private_broker.passwords["m1"],
         )
         await client.connect()
         pending = []

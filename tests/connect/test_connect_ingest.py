@@ -40,8 +40,12 @@ def make_ingest(**kwargs: object) -> Ingest:
     return Ingest(registry, epoch_ms=EPOCH_MS, **kwargs)  # type: ignore[arg-type]
 
 
-def tel(device: str, seq: int, t_s: float, kind: str = "machine", **metrics: float) -> tuple[str, bytes]:
+def tel(
+    device: str, seq: int, t_s: float, kind: str = "machine", boot: int | None = None, **metrics: float
+) -> tuple[str, bytes]:
     payload = {"v": 1, "t": EPOCH_MS + int(t_s * 1000), "seq": seq, "m": metrics or {"kw": 1.0}}
+    if boot is not None:
+        payload["boot"] = boot
     return topics.device_topic("p", kind, device, "telemetry"), encode(payload, binary=seq % 2 == 0)
 
 
@@ -82,12 +86,49 @@ def test_mixed_stream_rejects_every_bad_message_and_keeps_every_good_one() -> No
     assert stored == [("m1", float(i)) for i in range(1, 41)]
 
 
-def test_duplicates_are_dropped_and_a_restart_is_accepted() -> None:
+def test_boot_and_seq_tell_duplicates_gaps_reboots_and_replays_apart() -> None:
+    """Per device: repeats dropped, gaps counted with what they miss, a new boot is a new run counted
+    from 1, an older boot is a replay dead-lettered; m2 (no `boot` at all) is untouched by m1's story."""
     ingest = make_ingest()
-    for message in [tel("m1", 1, 1), tel("m1", 2, 2), tel("m1", 2, 2), tel("m1", 1, 1), tel("m1", 0, 3)]:
-        assert ingest.handle(*message)
-    assert ingest.counters["duplicates"] == 2
-    assert len(ingest.rows) == 3
+    stream = [
+        (tel("m1", 1, 1, boot=100, kw=1.0), True),
+        (tel("m1", 2, 2, boot=100, kw=2.0), True),
+        (tel("m1", 2, 2, boot=100, kw=2.0), True),  # QoS 1 re-delivery
+        (tel("m1", 1, 1, boot=100, kw=1.0), True),
+        (tel("m1", 5, 5, boot=100, kw=5.0), True),  # 3 and 4 lost
+        (tel("m1", 1, 6, boot=200, kw=6.0), True),  # rebooted: seq starts again
+        (tel("m1", 2, 7, boot=200, kw=7.0), True),
+        (tel("m1", 6, 8, boot=100, kw=-1.0), False),  # the old run replayed
+        (tel("m1", 4, 9, boot=200, kw=9.0), True),  # 3 lost
+        (tel("m2", 1, 1, kw=1.0), True),
+        (tel("m2", 2, 2, kw=2.0), True),
+        (tel("m2", 2, 2, kw=2.0), True),
+    ]
+    for message, accepted in stream:
+        assert ingest.handle(*message) is accepted
+    stored = [(d, v) for d, _, _, v in ingest.rows]
+    assert stored == [("m1", v) for v in (1.0, 2.0, 5.0, 6.0, 7.0, 9.0)] + [("m2", 1.0), ("m2", 2.0)]
+    assert ingest.device_stats() == {
+        "m1": {"gaps": 2, "missing": 3, "duplicates": 2, "reboots": 1},
+        "m2": {"gaps": 0, "missing": 0, "duplicates": 1, "reboots": 0},
+    }
+    figures = ("gaps", "missing", "duplicates", "reboots", "rejected_replay")
+    assert [ingest.counters[k] for k in figures] == [2, 3, 3, 1, 1]
+    [replay] = ingest.dead
+    assert replay.reason == "replay" and "boot 100 seq 6" in replay.detail and "now boot 200" in replay.detail
+
+
+def test_a_device_without_boot_keeps_working_and_a_bad_boot_is_refused() -> None:
+    ingest = make_ingest()
+    for seq in range(1, 4):
+        assert ingest.handle(*tel("m1", seq, seq))
+    m1 = topics.device_topic("p", "machine", "m1", "telemetry")
+    for bad in (-1, "7", 1.5, True, None):
+        raw = json.dumps({"v": 1, "t": EPOCH_MS, "boot": bad, "seq": 9, "m": {"kw": 1.0}}).encode()
+        assert not ingest.handle(m1, raw)
+        assert ingest.dead[-1].reason == "schema" and "'boot'" in ingest.dead[-1].detail
+    assert ingest.handle(*tel("m1", 4, 4, boot=1))  # its agent now says boot: a new run
+    assert ingest.counters["telemetry"] == 4 and ingest.counters["reboots"] == 1
 
 
 def test_device_events_become_factory_events_in_time_order() -> None:
@@ -136,6 +177,49 @@ def test_silence_takes_a_device_down_with_an_alarm_and_a_message_brings_it_back(
     assert [type(e) for e in ingest.take_events()] == [AgvUp, AgvStates]
 
 
+def test_offline_detection_is_on_without_any_rule() -> None:
+    """Default settings: a machine seen and then silent past the registry's heartbeat timeout raises
+    `offline` and goes down for the scheduler; its next message clears both. A device never seen
+    (m2) raises nothing."""
+    ingest = make_ingest()
+    ingest.handle(*tel("m1", 1, 1))
+    ingest.tick(EPOCH_MS + 5_500)  # 4.5 s of silence: within the 5 s timeout
+    assert ingest.alarm_changes == [] and ingest.take_events() == []
+    ingest.tick(EPOCH_MS + 6_500)
+    [raised] = ingest.alarm_changes
+    assert (raised.device_id, raised.rule, raised.raised) == ("m1", "offline", True)
+    [down] = ingest.take_events()
+    assert isinstance(down, MachineDown) and (down.machine_id, down.reason) == ("m1", "offline")
+    ingest.tick(EPOCH_MS + 20_000)
+    assert len(ingest.alarm_changes) == 1  # raised once
+    ingest.handle(*tel("m1", 2, 21))
+    assert [(c.rule, c.raised) for c in ingest.alarm_changes[1:]] == [("offline", False)]
+    assert [type(e) for e in ingest.take_events()] == [MachineUp]
+    assert not AlarmEngine(offline=False).liveness("m1", "machine", False, 1)
+
+
+def test_acks_are_matched_and_a_late_one_is_counted_not_dead_lettered() -> None:
+    tracker = CommandTracker(ack_timeout_ms=1_000, max_resends=1)
+    ingest = make_ingest(tracker=tracker)
+    [sent] = to_messages(AssignTask("a1", "t1"), "line", EPOCH_MS, itertools.count(1), "gw.7")
+    tracker.sent(sent, EPOCH_MS)
+    command_id = sent.message.command_id
+    assert command_id == "gw.7-1"
+
+    def ack(device: str, kind: str, ident: str, status: str = "done") -> bool:
+        topic = topics.device_topic("p", kind, device, "ack")
+        return ingest.handle(topic, encode({"v": 1, "t": EPOCH_MS + 5, "id": ident, "status": status}))
+
+    assert not ack("m1", "machine", command_id)  # not m1's command
+    assert ack("a1", "agv", command_id, "accepted")
+    assert ack("a1", "agv", command_id, "done")  # a second status
+    assert ack("a1", "agv", command_id, "accepted")  # the answer to a re-send
+    assert not ack("a1", "agv", "gw.6-1")  # never sent
+    assert (ingest.counters["acks"], ingest.counters["late_acks"], tracker.late_acks) == (1, 2, 2)
+    assert [(d.reason, d.topic.split("/")[4]) for d in ingest.dead] == [("ack", "m1"), ("ack", "a1")]
+    assert "gw.6-1" in ingest.dead[-1].detail
+
+
 def test_a_command_without_ack_is_resent_then_escalated_as_device_down() -> None:
     tracker = CommandTracker(ack_timeout_ms=1_000, max_resends=1)
     ingest = make_ingest(tracker=tracker)
@@ -180,6 +264,7 @@ def test_hostile_payloads_never_raise() -> None:
         "v",
         "t",
         "seq",
+        "boot",
         "m",
         "status",
         "reason",

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import msgpack
 import pytest
@@ -100,3 +102,25 @@ def test_topics_parse_and_shard_stably() -> None:
     assert set().union(*owned) == {f"s{k:02d}" for k in range(topics.SHARDS)}
     assert sum(len(s) for s in owned) == topics.SHARDS
     assert topics.shard_filters("p", "s03")[0] == "$share/mixflow-p-s03/mixflow/p/s03/+/+/telemetry"
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_every_sequenced_channel_carries_boot_and_absent_means_zero(binary: bool) -> None:
+    base = {"v": 1, "t": 5, "seq": 3}
+    boot = 1_700_000_000_123  # a start time in ms: more than 32 bits, both encodings keep it exact
+    parsers: list[tuple[Callable[[dict[str, Any]], Telemetry | State | DeviceEvent], dict[str, Any]]] = [
+        (Telemetry.parse, {"m": {"kw": 1.0}}),
+        (State.parse, {"status": "up"}),
+        (DeviceEvent.parse, {"type": "operation_done", "operation_id": "op-1"}),
+    ]
+    for parse, fields in parsers:
+        assert parse(decode(encode({**base, **fields, "boot": boot}, binary))).boot == boot
+        assert parse({**base, **fields}).boot == 0
+        for bad in (-1, "1", 2.0, False, None, [1]):
+            with pytest.raises(PayloadError, match="'boot'") as caught:
+                parse({**base, **fields, "boot": bad})
+            assert caught.value.reason == "schema"
+    with pytest.raises(PayloadError, match="'boot'"):
+        Ack.parse({"v": 1, "t": 5, "id": "c-1", "status": "done", "boot": -3})
+    with pytest.raises(PayloadError, match="'seq'"):
+        Telemetry.parse({"v": 1, "t": 5, "seq": -1, "boot": 1, "m": {"kw": 1.0}})

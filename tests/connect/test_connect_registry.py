@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from mixflow.connect.registry import (
-    GATEWAY_USER,
     Device,
     Registry,
+    broker_username,
     check_password,
-    derived_password,
+    gateway_username,
     hash_password,
-    registry_for_plant,
+    issue_credentials,
+    plant_devices,
 )
 from mixflow.errors import UnknownNameError, ValidationError
 from mixflow.reference import build_plant
@@ -67,20 +68,53 @@ def test_registry_rejects_bad_devices_and_names_unknown_ones() -> None:
         Device("m1", "machine", "plaintext")
 
 
-def test_plant_registry_covers_every_machine_and_agv_and_writes_broker_files(tmp_path: Path) -> None:
+def test_every_device_of_a_plant_gets_its_own_random_password() -> None:
     plant = build_plant(0.05, 0)
-    registry = registry_for_plant(plant, "changsha", "provisioning-secret")
-    assert len(registry) == len(plant.machines) + len(plant.fleet.agv_ids) + 2
-    machine = plant.machines[0].id
-    assert registry.verify(machine, derived_password("provisioning-secret", machine))
-    assert not registry.verify(machine, derived_password("other-secret", machine))
-    registry.write_mosquitto_passwords(tmp_path / "passwd", "gateway-pw")
-    registry.write_mosquitto_acl(tmp_path / "acl")
-    lines = (tmp_path / "passwd").read_text().splitlines()
-    assert lines[0].startswith(GATEWAY_USER + ":$7$") and len(lines) == len(registry) + 1
-    acl = (tmp_path / "acl").read_text()
-    assert "pattern write mixflow/changsha/+/+/%u/telemetry" in acl
-    assert "pattern read mixflow/changsha/+/+/%u/cmd" in acl
+    registry = Registry("changsha")
+    issued = issue_credentials(registry, plant_devices(plant))
+    assert len(registry) == len(issued) == len(plant.machines) + len(plant.fleet.agv_ids) + 2
+    assert len(set(issued.values())) == len(issued)  # nothing shared, nothing derived
+    salts = {device.password_hash.split("$")[3] for device in registry}
+    assert len(salts) == len(registry)  # a random salt each
+    machine, other = plant.machines[0].id, plant.machines[1].id
+    assert registry.verify(machine, issued[machine]) and not registry.verify(machine, issued[other])
+
+
+def test_provisioning_again_keeps_credentials_unless_rotated() -> None:
+    registry = Registry("p")
+    first = issue_credentials(registry, [("m1", "machine"), ("m2", "machine")])
+    again = issue_credentials(registry, [("m1", "machine"), ("m2", "machine"), ("a1", "agv")])
+    assert list(again) == ["a1"]  # only the new device gets a password
+    assert registry.verify("m1", first["m1"]) and registry.verify("m2", first["m2"])
+    rotated = issue_credentials(registry, [("m1", "machine"), ("m2", "machine"), ("a1", "agv")], rotate=True)
+    assert set(rotated) == {"m1", "m2", "a1"}
+    assert not registry.verify("m1", first["m1"]) and registry.verify("m1", rotated["m1"])
+
+
+def test_broker_user_names_are_unique_across_plants() -> None:
+    assert broker_username("changsha", "m1") == "changsha.m1"
+    assert broker_username("hefei", "m1") != broker_username("changsha", "m1")
+    assert gateway_username("changsha") == "mixflow-gateway.changsha"
+    with pytest.raises(ValidationError, match=r"no '\.'"):
+        broker_username("a.b", "c")  # else a.b.c would be plant a's device b.c as well
+    with pytest.raises(ValidationError, match="':'"):
+        broker_username("p", "ns:m1")  # ':' ends a user name in the password file
+    with pytest.raises(ValidationError, match="topic level"):
+        broker_username("p", "m/1")
+
+
+def test_two_plants_in_one_database_keep_their_own_devices(tmp_path: Path) -> None:
+    engine, _ = connect(f"sqlite:///{tmp_path / 'r.db'}")
+    one, two = Registry("one"), Registry("two")
+    first = issue_credentials(one, [("m1", "machine"), ("a1", "agv")])
+    second = issue_credentials(two, [("m1", "agv")])
+    one.save(engine)
+    two.save(engine)
+    loaded_one, loaded_two = Registry.load(engine, "one"), Registry.load(engine, "two")
+    assert {d.device_id: d.kind for d in loaded_one} == {"m1": "machine", "a1": "agv"}
+    assert {d.device_id: d.kind for d in loaded_two} == {"m1": "agv"}
+    assert loaded_one.verify("m1", first["m1"]) and not loaded_one.verify("m1", second["m1"])
+    assert loaded_two.verify("m1", second["m1"])
 
 
 def test_registry_persists_in_the_store(tmp_path: Path) -> None:
@@ -90,8 +124,10 @@ def test_registry_persists_in_the_store(tmp_path: Path) -> None:
     registry.register("a1", "agv", "password-2")
     registry.seen("a1", 1234)
     registry.save(engine)
+    registry.seen("a1", 5678)  # saving again updates the rows it wrote
+    registry.save(engine)
     loaded = Registry.load(engine, "p")
     assert {d.device_id: d.kind for d in loaded} == {"m1": "machine", "a1": "agv"}
     assert loaded.verify("m1", "password-1")
-    assert loaded.last_seen_ms == {"a1": 1234}
+    assert loaded.last_seen_ms == {"a1": 5678}
     assert len(Registry.load(engine, "other")) == 0

@@ -100,31 +100,40 @@ def _same(a: Event, b: Event) -> bool:
 
 
 @contextlib.contextmanager
-def _served(
-    scripted: ScriptedFactory, broker: Broker, plant: str, devices: list[tuple[str, str]]
-) -> Iterator[MqttFactory]:
-    """`scripted` played as devices on a background loop, and a lock-step `MqttFactory` in front."""
-    edge = FactoryDevices(scripted, broker, plant, "line-1")
+def _edge(scripted: ScriptedFactory, broker: Broker, plant: str, boot: int | None = None) -> Iterator[None]:
+    """`scripted` played as devices on a background loop, until the block ends."""
+    edge = FactoryDevices(scripted, broker, plant, "line-1", boot=boot)
     loop = asyncio.new_event_loop()
     ready = asyncio.Event()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     serving = asyncio.run_coroutine_threadsafe(edge.run(ready), loop)
-    asyncio.run_coroutine_threadsafe(asyncio.wait_for(ready.wait(), 10), loop).result(15)
-    registry = Registry(plant, heartbeat_timeout_ms=10**15)
-    for device_id, kind in devices:
-        registry.register(device_id, kind, "password-x", b"0123456789ab")
-    config = GatewayConfig(gateway_id="sim", lockstep=True, line_id="line-1", session_expiry_s=0)
     try:
-        with MqttFactory(
-            broker, registry, epoch_ms=0, config=config, tracker=CommandTracker(60_000, 0)
-        ) as factory:
-            yield factory
+        asyncio.run_coroutine_threadsafe(asyncio.wait_for(ready.wait(), 10), loop).result(15)
+        yield
     finally:
         serving.cancel()
         asyncio.run_coroutine_threadsafe(asyncio.sleep(0.5), loop).result(5)  # let it disconnect
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+
+
+def _lockstep(broker: Broker, plant: str, devices: list[tuple[str, str]]) -> MqttFactory:
+    """A lock-step `MqttFactory` for a simulated plant of `devices`."""
+    registry = Registry(plant, heartbeat_timeout_ms=10**15)
+    for device_id, kind in devices:
+        registry.register(device_id, kind, "password-x", b"0123456789ab")
+    config = GatewayConfig(gateway_id="sim", lockstep=True, line_id="line-1", session_expiry_s=0)
+    return MqttFactory(broker, registry, epoch_ms=0, config=config, tracker=CommandTracker(60_000, 0))
+
+
+@contextlib.contextmanager
+def _served(
+    scripted: ScriptedFactory, broker: Broker, plant: str, devices: list[tuple[str, str]]
+) -> Iterator[MqttFactory]:
+    """`scripted` played as devices on a background loop, and a lock-step `MqttFactory` in front."""
+    with _edge(scripted, broker, plant), _lockstep(broker, plant, devices) as factory:
+        yield factory
 
 
 def test_lockstep_plant_over_the_broker_matches_in_process(mqtt_broker: tuple[str, int]) -> None:
@@ -167,3 +176,20 @@ def test_every_poll_holds_exactly_its_steps_events_from_all_shards(mqtt_broker: 
             assert {e.operation_id for e in got if isinstance(e, OperationDone)} == {
                 f"op-{step}-{m}" for m in machines
             }, f"step {step}: {len(got)} events of {len(machines)}"
+
+
+def test_a_restarted_edge_starts_a_new_run_and_loses_nothing(mqtt_broker: tuple[str, int]) -> None:
+    """The simulated plant's edge restarts (its sequence numbers start again under a later boot): the
+    gateway counts a reboot per device and takes every event, none as a duplicate."""
+    plant = f"t{uuid.uuid4().hex[:10]}"
+    broker = Broker(*mqtt_broker)
+    scripted = ScriptedFactory([OperationDone(10 * k + 5, f"op-{k}", "m1") for k in range(6)])
+    got: list[Event] = []
+    with _lockstep(broker, plant, [("m1", "machine")]) as factory:
+        with _edge(scripted, broker, plant, boot=1_000):
+            got += factory.poll(20)
+        with _edge(scripted, broker, plant, boot=2_000):
+            got += factory.poll(60)
+        stats = factory.stats()
+    assert [e.operation_id for e in got if isinstance(e, OperationDone)] == [f"op-{k}" for k in range(6)]
+    assert stats["reboots"] == 1 and stats.get("duplicates", 0) == 0 and stats.get("rejected", 0) == 0

@@ -72,7 +72,8 @@ class BrokerPlant(PlannedPlant):
     def start(cls, settings: Settings) -> BrokerPlant:
         live = cls(settings)
         live._thread.start()
-        log.warning("scheduling the plant %r behind %s", settings.plant_id, settings.mqtt_url)
+        broker = live.mqtt.gateway.broker.display()  # the password masked
+        log.warning("scheduling the plant %r behind %s", settings.plant_id, broker)
         return live
 
     def step(self) -> None:

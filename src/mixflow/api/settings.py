@@ -36,6 +36,9 @@ class Settings:
     the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto headers are believed; from any other
     peer those headers are ignored, so a client cannot pick the address the login limits count it under.
 
+    `mqtt_url` names the broker of a real plant; its user's password comes from MIXFLOW_BROKER_PASSWORD
+    (`connect.broker.parse_broker`), so it is neither on the command line nor in this object's repr.
+
     The plant is `plant_file` (a mixflow-plant-v1 file) or else the reference plant at `scale` and
     `seed`; the catalogue is `catalogue_file` or else the reference truck catalogue.
     """
@@ -47,7 +50,7 @@ class Settings:
     admin_password: str | None = field(default_factory=lambda: os.environ.get(ADMIN_PASSWORD_ENV), repr=False)
     login_attempts_per_minute: int = 5
     trusted_proxies: tuple[str, ...] = field(default_factory=_trusted_proxies_from_env)
-    mqtt_url: str | None = None
+    mqtt_url: str | None = field(default=None, repr=False)  # may hold a password (warned about)
     plant_id: str = "changsha"
     twin: bool = True
     scale: float = 1.0

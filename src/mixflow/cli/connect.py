@@ -1,14 +1,14 @@
 """`mixflow connect ...`: the industrial-internet gateway, its benchmark, and the twin behind the broker.
 
 The twin-as-devices wiring needs the twin and the scheduler together, so it lives here in the CLI
-layer (`mixflow.connect` itself never imports `twin` or `plan`).
+layer (`mixflow.connect` itself never imports `twin` or `plan`). No option holds a secret: a broker
+password comes from MIXFLOW_BROKER_PASSWORD or `--password-file` (mode 0600), see `connect.broker`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import os
 import signal
@@ -33,16 +33,22 @@ from mixflow.cli.options import (
 )
 from mixflow.connect import topics
 from mixflow.connect.bench import BenchSpec, run_bench
-from mixflow.connect.broker import Broker, parse_broker
+from mixflow.connect.broker import PASSWORD_ENV, Broker, broker_errors, parse_broker
 from mixflow.connect.commands import CommandTracker
-from mixflow.connect.device import DeviceLink
 from mixflow.connect.factory import MqttFactory
 from mixflow.connect.gateway import Gateway, GatewayConfig
 from mixflow.connect.ingest import Ingest
-from mixflow.connect.opcua import OpcUaAdapter
+from mixflow.connect.mosquitto import BrokerConf
+from mixflow.connect.opcua_bridge import PASSWORD_ENV as OPCUA_PASSWORD_ENV
+from mixflow.connect.opcua_bridge import BridgeOptions, OpcUaBridge, bridge_config, machine_passwords
 from mixflow.connect.opcua_machine import SimulatedMachine
-from mixflow.connect.registry import Registry, registry_for_plant
+from mixflow.connect.opcua_machine import work as work_cycles
+from mixflow.connect.opcua_security import OpcUaSecurity, ensure_certificate
+from mixflow.connect.provision import ProvisionFiles
+from mixflow.connect.provision import provision as provision_plant
+from mixflow.connect.registry import Registry, issue_credentials, plant_devices
 from mixflow.connect.sim import FactoryDevices
+from mixflow.connect.wire import WireClient
 from mixflow.errors import MixflowError, ValidationError
 from mixflow.model import Plant
 from mixflow.model.port import Factory
@@ -54,7 +60,28 @@ app = typer.Typer(
     help="Machines and AGVs over MQTT and OPC UA: gateway, devices, benchmark.", no_args_is_help=True
 )
 
-BROKER = typer.Option("mqtt://127.0.0.1:1883", "--broker", help="mqtt://[user:pw@]host[:port] or mqtts://...")
+BROKER = typer.Option(
+    "mqtt://127.0.0.1:1883",
+    "--broker",
+    help=f"mqtt://[user@]host[:port] or mqtts://...; the password from ${PASSWORD_ENV} or --password-file.",
+)
+PASSWORD_FILE = typer.Option(
+    None, "--password-file", help="File (mode 0600) holding the broker password on its first line."
+)
+TLS_CA = typer.Option(None, "--tls-ca", help="CA file the broker's certificate must chain to (mqtts://).")
+TLS_CERT = typer.Option(None, "--tls-cert", help="Client certificate for mqtts:// (with --tls-key).")
+TLS_KEY = typer.Option(None, "--tls-key", help="Client key for mqtts://.")
+
+
+def _tls_args(broker: Broker) -> list[str]:
+    """The TLS options that name `broker`'s files to another process (no secret among them)."""
+    args: list[str] = []
+    for option, value in (("--tls-ca", broker.ca_file), ("--tls-cert", broker.cert_file)):
+        if value:
+            args += [option, value]
+    if broker.key_file:
+        args += ["--tls-key", broker.key_file]
+    return args
 
 
 @app.command()
@@ -72,6 +99,10 @@ def bench(
     baseline: bool = typer.Option(
         False, "--baseline", help="Ingest with aiomqtt's iterator (for comparison)."
     ),
+    password_file: str | None = PASSWORD_FILE,
+    ca_file: str | None = TLS_CA,
+    cert_file: str | None = TLS_CERT,
+    key_file: str | None = TLS_KEY,
     as_json: bool = JSON,
 ) -> None:
     """Devices -> broker -> gateway -> validation -> storage, end to end; prints counts, rate, latency."""
@@ -87,7 +118,10 @@ def bench(
         db_url=db,
         baseline=baseline,
     )
-    result = run_bench(parse_broker(broker), spec)
+    the_broker = parse_broker(broker, ca_file, cert_file, key_file, password_file)
+    with broker_errors(the_broker):
+        asyncio.run(_try_login(the_broker, f"bench-probe-{uuid.uuid4().hex[:8]}"))
+        result = run_bench(the_broker, spec)
     if as_json:
         print(json.dumps(result))
         return
@@ -106,29 +140,73 @@ def provision(
     plant: Path | None = PLANT,
     catalogue: Path | None = CATALOGUE,
     plant_id: str = PLANT_ID,
-    secret: str = typer.Option(..., "--secret", help="Provisioning secret; device passwords derive from it."),
-    gateway_password: str = typer.Option(
-        ..., "--gateway-password", help="Password of the gateway's account."
-    ),
     db: str = DB,
-    passwd_file: Path = typer.Option(..., "--passwd-file", help="Mosquitto password file to write."),
-    acl_file: Path = typer.Option(..., "--acl-file", help="Mosquitto ACL file to write."),
+    passwd_file: Path = typer.Option(..., "--passwd-file", help="Mosquitto password file (merged, 0600)."),
+    acl_file: Path = typer.Option(..., "--acl-file", help="Mosquitto ACL file (merged, 0600)."),
+    credentials: Path = typer.Option(
+        ..., "--credentials", help="JSON file (0600) the new passwords go to, once: hand out, then delete."
+    ),
+    rotate: bool = typer.Option(False, "--rotate", help="Issue every device a new password."),
+    broker_conf: Path | None = typer.Option(
+        None, "--broker-conf", help="Write a mosquitto.conf with the settings the gateway's guarantees need."
+    ),
+    persistence_dir: Path | None = typer.Option(
+        None, "--persistence-dir", help="The broker's data folder (default: mosquitto-data beside the conf)."
+    ),
+    port: int = typer.Option(1883, "--port", help="The broker's plain listener (loopback only with TLS)."),
+    tls_port: int = typer.Option(8883, "--tls-port", help="The broker's TLS listener."),
+    tls_ca: Path | None = typer.Option(None, "--tls-ca", help="CA file of the broker's TLS listener."),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert", help="The broker's certificate."),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="The broker's private key."),
     as_json: bool = JSON,
 ) -> None:
-    """Register every machine, AGV and the line of the plant; write the broker's password file and ACL."""
+    """Register every device of the plant with its own random password; write the broker's password
+    file, ACL and (--broker-conf) configuration. The gateway's password is $MIXFLOW_GATEWAY_PASSWORD,
+    else kept from the password file, else new (in --credentials)."""
+    began = time.perf_counter()
     the_plant, _ = resolve_plant(plant, catalogue, scale, seed, 1.0)
-    registry = registry_for_plant(the_plant, plant_id, secret)
+    conf = None
+    if broker_conf is not None:
+        data = persistence_dir or broker_conf.parent / "mosquitto-data"
+        conf = BrokerConf(broker_conf, passwd_file, acl_file, data, port, tls_port, tls_ca, tls_cert, tls_key)
+    elif any(option is not None for option in (persistence_dir, tls_ca, tls_cert, tls_key)):
+        raise ValidationError("--broker-conf", "--persistence-dir and --tls-* go into a broker conf")
     engine, _ = connect_store(db)
-    registry.save(engine)
-    registry.write_mosquitto_passwords(passwd_file, gateway_password)
-    registry.write_mosquitto_acl(acl_file)
-    facts = {
-        "plant": plant_id,
-        "devices": len(registry),
-        "passwd_file": str(passwd_file),
-        "acl_file": str(acl_file),
-    }
-    print(json.dumps(facts) if as_json else f"registered {len(registry)} devices of {plant_id}")
+    files = ProvisionFiles(passwd_file, acl_file, credentials, conf)
+    facts = provision_plant(
+        engine, topics.check_name("--plant-id", plant_id), plant_devices(the_plant), files, rotate
+    )
+    facts["seconds"] = round(time.perf_counter() - began, 2)
+    print(json.dumps(facts) if as_json else _provision_report(facts))
+
+
+def _provision_report(facts: dict[str, Any]) -> str:
+    """What provisioning did, for a person: counts, files and modes, the broker settings written."""
+    passwd, acl, creds = facts["passwd_file"], facts["acl_file"], facts["credentials_file"]
+    lines = [
+        f"registered {facts['devices']} devices of plant {facts['plant']}: {facts['new_credentials']} new "
+        f"credentials, {facts['kept_credentials']} kept (--rotate renews them); gateway account "
+        f"{facts['gateway_user']} ({facts['gateway_password']})",
+        f"wrote {passwd['file']} (0600): {passwd['users']} users, "
+        f"{passwd['other_users_kept']} of other plants kept",
+        f"wrote {acl['file']} (0600): each device writes its own uplink topics and reads its own commands; "
+        f"the gateway reads and writes mixflow/{facts['plant']}/# only",
+        f"credentials in {creds['file']} (0600): {creds['passwords']} passwords; hand them to the "
+        "installers, then delete the file",
+    ]
+    conf = facts.get("broker_conf")
+    if conf is not None:
+        listeners = ", ".join(f"{kind} on {where}" for kind, where in conf["listeners"].items())
+        lines.append(
+            f"wrote {conf['file']} (0600): persistence true in {conf['persistence_location']} "
+            f"(autosave every {conf['autosave_interval']} s), max_queued_messages "
+            f"{conf['max_queued_messages']} per session (a 10-minute gateway outage at "
+            f"{conf['plant_msgs_per_s']:g} msg/s, busiest of 16 shard sessions "
+            f"{conf['busiest_shard_msgs_per_s']:g} msg/s, x1.5), max_queued_bytes 0, max_inflight_messages "
+            f"{conf['max_inflight_messages']}, anonymous refused; listeners: {listeners}"
+        )
+    lines.append(f"done in {facts['seconds']} s; reload the broker (SIGHUP) to apply the passwords and ACL")
+    return "\n".join(lines)
 
 
 @app.command()
@@ -148,11 +226,28 @@ def gateway(
         0, "--keep-raw", help="Downsample samples older than this many seconds (0: never)."
     ),
     bucket_s: int = typer.Option(60, "--rollup-bucket", help="Rollup bucket width in seconds."),
-    ca_file: str | None = typer.Option(None, "--tls-ca", help="CA file for mqtts://."),
-    cert_file: str | None = typer.Option(None, "--tls-cert", help="Client certificate for mqtts://."),
-    key_file: str | None = typer.Option(None, "--tls-key", help="Client key for mqtts://."),
+    ca_file: str | None = TLS_CA,
+    cert_file: str | None = TLS_CERT,
+    key_file: str | None = TLS_KEY,
+    password_file: str | None = PASSWORD_FILE,
+    metrics_port: int = typer.Option(
+        9464, "--metrics-port", help="Serve /metrics (Prometheus) and /health on this port (0: off)."
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", "--metrics-host", help="Address for /metrics and /health (0.0.0.0: every interface)."
+    ),
+    shared: bool = typer.Option(
+        False,
+        "--shared",
+        help="Subscribe as MQTT 5 shared groups so a stand-by with the same --index can take over"
+        " (Mosquitto 2.0 forgets shared subscriptions when it restarts: what devices send before we"
+        " subscribe again is lost).",
+    ),
 ) -> None:
-    """Run a gateway for the devices registered in --db until interrupted; prints its counters as JSON."""
+    """Run a gateway for the devices registered in --db until interrupted; prints its counters as JSON.
+
+    It reconnects to the broker by itself, keeps batches the store cannot take (pausing its reads when
+    too many wait) and takes up devices registered while it runs."""
     engine, _ = connect_store(db)
     registry = Registry.load(engine, topics.check_name("--plant-id", plant_id))
     if not len(registry):
@@ -166,8 +261,12 @@ def gateway(
         session_expiry_s=session_expiry_s,
         keep_raw_s=keep_raw_s,
         rollup_bucket_s=bucket_s,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        shared=shared,
     )
-    service = Gateway(parse_broker(broker, ca_file, cert_file, key_file), Ingest(registry), config, engine)
+    the_broker = parse_broker(broker, ca_file, cert_file, key_file, password_file)
+    service = Gateway(the_broker, Ingest(registry), config, engine)
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -179,7 +278,8 @@ def gateway(
         await stop.wait()
         await service.stop()
 
-    asyncio.run(serve())
+    with broker_errors(the_broker):
+        asyncio.run(serve())
     print(json.dumps(service.stats()), flush=True)
 
 
@@ -192,12 +292,18 @@ def devices(
     plant_id: str = PLANT_ID,
     plant: Path | None = PLANT,
     catalogue: Path | None = CATALOGUE,
+    password_file: str | None = PASSWORD_FILE,
+    ca_file: str | None = TLS_CA,
+    cert_file: str | None = TLS_CERT,
+    key_file: str | None = TLS_KEY,
 ) -> None:
     """Play the twin as the plant's devices over the broker (in lock step with the cloud) until stopped."""
     check_sources(plant, catalogue, scale, seed, 1.0)
     plant_path, catalogue_path = source_paths(plant, catalogue)
     scenario = Scenario(scale=scale, days=days, plant_file=plant_path, catalogue_file=catalogue_path)
-    counters = serve_devices(parse_broker(broker), scenario, seed, plant_id)
+    the_broker = parse_broker(broker, ca_file, cert_file, key_file, password_file)
+    with broker_errors(the_broker):
+        counters = serve_devices(the_broker, scenario, seed, plant_id)
     print(json.dumps(counters), flush=True)
 
 
@@ -215,15 +321,23 @@ def demo(
     seed: int = SEED,
     plant: Path | None = PLANT,
     catalogue: Path | None = CATALOGUE,
+    password_file: str | None = PASSWORD_FILE,
+    ca_file: str | None = TLS_CA,
+    cert_file: str | None = TLS_CERT,
+    key_file: str | None = TLS_KEY,
     as_json: bool = JSON,
 ) -> None:
-    """Run the scheduler on the twin in-process and through the broker (twin as devices); compare KPIs."""
+    """Run the scheduler on the twin in-process and through the broker (twin as devices); compare KPIs.
+
+    Both sides log in with the --broker user, who needs the whole `mixflow/demo*` tree."""
     if hours <= 0:
         raise ValidationError("--hours", f"must be positive, got {hours:g}")
     check_sources(plant, catalogue, scale, seed, DEMO_SCALE)
     plant_path, catalogue_path = source_paths(plant, catalogue)
     scenario = Scenario(scale=scale, days=days, plant_file=plant_path, catalogue_file=catalogue_path)
-    result = compare_over_mqtt(parse_broker(broker), scenario, seed, int(hours * 3600))
+    the_broker = parse_broker(broker, ca_file, cert_file, key_file, password_file)
+    with broker_errors(the_broker):
+        result = compare_over_mqtt(the_broker, scenario, seed, int(hours * 3600))
     if as_json:
         print(json.dumps(result, default=str))
         return
@@ -251,7 +365,13 @@ def serve_devices(broker: Broker, scenario: Scenario, seed: int, plant_id: str) 
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signal_number, task.cancel)
-        await ready.wait()
+        started = asyncio.create_task(ready.wait())
+        await asyncio.wait((task, started), return_when=asyncio.FIRST_COMPLETED)
+        if not ready.is_set():  # the edge failed to connect (or was stopped) before it was ready
+            started.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return
         print('{"devices": "ready"}', flush=True)
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -285,6 +405,20 @@ def _source_args(scenario: Scenario) -> list[str]:
     return args
 
 
+async def _try_login(broker: Broker, client_id: str) -> None:
+    """Log in and out once: a broker that refuses us says so here, before any process is started."""
+    client = WireClient(
+        broker.host,
+        broker.port,
+        client_id,
+        username=broker.username,
+        password=broker.password,
+        tls=broker.ssl_context(),
+    )
+    await client.connect(timeout_s=5.0)
+    await client.disconnect()
+
+
 def compare_over_mqtt(broker: Broker, scenario: Scenario, seed: int, until_s: int) -> dict[str, Any]:
     """Run the scheduler on the twin in-process, then on the twin played as devices through the broker,
     to `until_s`; returns both KPI sets, whether they agree, and the traffic it took."""
@@ -297,7 +431,7 @@ def compare_over_mqtt(broker: Broker, scenario: Scenario, seed: int, until_s: in
     local_s = time.perf_counter() - began
 
     plant_id = f"demo{uuid.uuid4().hex[:8]}"
-    url = f"mqtt://{broker.host}:{broker.port}"
+    asyncio.run(_try_login(broker, f"{plant_id}-probe"))
     command = [
         sys.executable,
         "-m",
@@ -305,7 +439,8 @@ def compare_over_mqtt(broker: Broker, scenario: Scenario, seed: int, until_s: in
         "connect",
         "devices",
         "--broker",
-        url,
+        broker.url(),
+        *_tls_args(broker),
         *_source_args(scenario),
         "--days",
         str(scenario.days),
@@ -319,13 +454,16 @@ def compare_over_mqtt(broker: Broker, scenario: Scenario, seed: int, until_s: in
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", PASSWORD_ENV: broker.password or ""},
     )
     try:
         assert devices.stdout is not None
         if "ready" not in devices.stdout.readline():
-            raise MixflowError(f"devices did not start: {devices.stderr.read() if devices.stderr else ''}")
-        registry = registry_for_plant(plant, plant_id, uuid.uuid4().hex, LOCKSTEP_HEARTBEAT_MS)
+            told = (devices.stderr.read() if devices.stderr else "").strip().splitlines()
+            why = told[-1].removeprefix("mixflow: error: ") if told else f"exit code {devices.wait(5)}"
+            raise MixflowError(f"the devices did not start: {why}")
+        registry = Registry(plant_id, LOCKSTEP_HEARTBEAT_MS)
+        issue_credentials(registry, plant_devices(plant))  # the edge logs in once for all of them
         config = GatewayConfig(
             gateway_id="demo", lockstep=True, line_id=plant.lines[0].id, session_expiry_s=0
         )
@@ -364,19 +502,54 @@ def opcua_machine(
     machine_id: str = typer.Option("press-1", "--machine", help="Machine id (the OPC UA object's name)."),
     port: int = typer.Option(4840, "--port", help="OPC UA TCP port on 127.0.0.1."),
     cycle_s: float = typer.Option(5.0, "--cycle", help="Seconds per simulated operation."),
+    commanded: bool = typer.Option(
+        False, "--commanded", help="Work only the operations started through StartOperation."
+    ),
+    security: str | None = typer.Option(
+        None, "--security", help="Offer only this Policy,Mode (e.g. Basic256Sha256,SignAndEncrypt)."
+    ),
+    cert: Path | None = typer.Option(
+        None, "--cert", help="Server certificate (generated, self-signed, with --key if neither exists)."
+    ),
+    key: Path | None = typer.Option(None, "--key", help="Server private key (mode 0600)."),
+    trust: list[Path] = typer.Option(
+        [], "--trust", help="A client certificate to accept (repeatable; none: any client certificate)."
+    ),
+    user: str | None = typer.Option(
+        None, "--user", help=f"Require this OPC UA user, its password from ${OPCUA_PASSWORD_ENV}."
+    ),
     seed: int = SEED,
 ) -> None:
-    """Serve a simulated machine over OPC UA: one operation per cycle, a fault every tenth, until stopped."""
+    """Serve a simulated machine over OPC UA until stopped: one operation per cycle and a fault every
+    tenth, or (--commanded) the operations a bridge starts."""
+    if security is not None and cert is not None and key is not None:
+        generated = ensure_certificate(cert, key, f"urn:mixflow:machine:{machine_id}", machine_id)
+    else:
+        generated = False
+    secured = OpcUaSecurity.parse(security, cert, key)
+    if secured is not None:
+        secured.check()
+    users = None
+    if user is not None:
+        password = os.environ.get(OPCUA_PASSWORD_ENV)
+        if not password:
+            raise ValidationError("--user", f"set the OPC UA password in {OPCUA_PASSWORD_ENV}")
+        users = {user: password}
 
     async def serve() -> None:
-        async with SimulatedMachine(machine_id, port, seed) as machine:
-            print(json.dumps({"endpoint": machine.endpoint, "machine": machine_id}), flush=True)
-            for n in itertools.count(1):
-                await machine.run_cycle(f"{machine_id}-op{n}", steps=5, step_s=cycle_s / 5)
-                if n % 10 == 0:
-                    await machine.fail("simulated fault")
-                    await asyncio.sleep(cycle_s)
-                    await machine.repair()
+        machine = SimulatedMachine(machine_id, port, seed, security=secured, trusted=(*trust,), users=users)
+        async with machine:
+            facts = {
+                "endpoint": machine.endpoint,
+                "machine": machine_id,
+                "security": secured.label if secured else "None",
+                **({"certificate": str(cert), "generated": generated} if secured else {}),
+            }
+            print(json.dumps(facts), flush=True)
+            if commanded:
+                await asyncio.Event().wait()  # the bridge's StartOperation calls drive it
+            else:
+                await work_cycles(machine, cycle_s)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
@@ -384,20 +557,58 @@ def opcua_machine(
 
 @app.command("opcua-bridge")
 def opcua_bridge(
-    endpoint: str = typer.Option(..., "--endpoint", help="opc.tcp://host:port/path of the machine's server."),
-    machine_id: str = typer.Option(..., "--machine", help="Machine id: the OPC UA object and the device id."),
-    broker: str = BROKER,
-    plant_id: str = PLANT_ID,
-    password: str | None = typer.Option(
-        None, "--password", help="The device's MQTT password (if the broker asks)."
+    config: Path | None = typer.Option(
+        None, "--config", help="YAML/JSON: plant, broker, credentials, servers (see connect.opcua_bridge)."
     ),
+    server: list[str] = typer.Option(
+        [], "--server", help="machine_id=opc.tcp://host:port/path (repeatable; besides --config's)."
+    ),
+    broker: str | None = typer.Option(None, "--broker", help="mqtt[s]://host[:port] (default: --config's)."),
+    plant_id: str | None = typer.Option(None, "--plant-id", help="Plant id (default: --config's)."),
+    credentials: Path | None = typer.Option(
+        None, "--credentials", help="Provisioning credentials file (0600): the machines' MQTT passwords."
+    ),
+    security: str | None = typer.Option(
+        None, "--security", help="Policy,Mode for the --server machines, e.g. Basic256Sha256,SignAndEncrypt."
+    ),
+    cert: Path | None = typer.Option(
+        None, "--cert", help="The bridge's OPC UA certificate (generated with --key if neither exists)."
+    ),
+    key: Path | None = typer.Option(None, "--key", help="The bridge's private key (mode 0600)."),
+    user: str | None = typer.Option(
+        None, "--user", help=f"OPC UA user of the --server machines, its password from ${OPCUA_PASSWORD_ENV}."
+    ),
+    heartbeat_s: float = typer.Option(5.0, "--heartbeat", help="Seconds between state messages."),
+    watchdog_s: float = typer.Option(1.0, "--watchdog", help="Seconds between checks that a server answers."),
+    session_timeout_s: float = typer.Option(
+        30.0, "--session-timeout", help="Seconds a server keeps a silent session."
+    ),
+    ca_file: str | None = TLS_CA,
+    cert_file: str | None = TLS_CERT,
+    key_file: str | None = TLS_KEY,
 ) -> None:
-    """Bridge one OPC UA machine into the topic tree (kind `opcua`), until stopped."""
+    """Bridge OPC UA machines into the topic tree (kind `opcua`), each server on its own reconnecting
+    link, until stopped; prints each machine's counters as JSON at the end."""
+    if security is not None and cert is not None and key is not None:
+        ensure_certificate(cert, key, "urn:mixflow:opcua-bridge", "mixflow opcua bridge")
+    secured = OpcUaSecurity.parse(security, cert, key)
+    settings = bridge_config(config, server, plant_id, broker, credentials, secured, user)
+    passwords = {}
+    if settings.credentials is not None:
+        passwords = machine_passwords(settings.credentials, settings.plant)
+    the_broker = parse_broker(settings.broker, ca_file, cert_file, key_file)
+    options = BridgeOptions(
+        heartbeat_s=heartbeat_s, watchdog_s=watchdog_s, session_timeout_s=session_timeout_s
+    )
+    bridge = OpcUaBridge(the_broker, settings.plant, settings.servers, passwords, options)
 
     async def serve() -> None:
-        async with DeviceLink(parse_broker(broker), plant_id, "opcua", machine_id, password) as link:
-            adapter = OpcUaAdapter(endpoint, machine_id, link.publish_raw)
-            await adapter.run()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, bridge.stop)
+        machines = [s.machine_id for s in settings.servers]
+        print(json.dumps({"bridge": settings.plant, "machines": machines, "boot": bridge.boot}), flush=True)
+        await bridge.run()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+    asyncio.run(serve())
+    print(json.dumps(bridge.stats()), flush=True)

@@ -18,9 +18,8 @@ def serve(
     db: Annotated[str, typer.Option("--db", help="database URL: sqlite:///file.db or postgresql://...")] = (
         "sqlite:///mixflow.db"
     ),
-    mqtt: Annotated[str | None, typer.Option("--mqtt", help="broker of a real plant: mqtt://host:port")] = (
-        None
-    ),
+    mqtt: Annotated[str | None, typer.Option("--mqtt", help="broker of a real plant: mqtt[s]://[user@]host"
+                                             "[:port], the password from $MIXFLOW_BROKER_PASSWORD")] = None,
     twin: Annotated[bool | None, typer.Option("--twin/--no-twin", help="run the plant in the twin "
                                                "(the default without --mqtt)")] = None,
     port: Annotated[int, typer.Option("--port", help="TCP port to listen on")] = 8000,
@@ -39,12 +38,13 @@ def serve(
     """Serve the API (OpenAPI at /openapi.json) and the pages (configurator, orders, plant, planner).
 
     Secrets come from the environment: MIXFLOW_SECRET_KEY signs tokens, MIXFLOW_ADMIN_USER and
-    MIXFLOW_ADMIN_PASSWORD seed an admin account.
+    MIXFLOW_ADMIN_PASSWORD seed an admin account, MIXFLOW_BROKER_PASSWORD is the --mqtt user's password.
     """
     import uvicorn
 
     from mixflow.api import Settings, create_app
     from mixflow.api.runner import start_live_plant
+    from mixflow.connect.broker import parse_broker
 
     if not 0 < port < 65536:
         raise ValidationError("--port", f"{port} is not a TCP port")
@@ -53,6 +53,8 @@ def serve(
     plant_path, catalogue_path = source_paths(plant, catalogue)
     settings = Settings(db_url=db, mqtt_url=mqtt, twin=run_twin, scale=scale, seed=seed, twin_speed=speed,
                         plant_id=plant_id, plant_file=plant_path, catalogue_file=catalogue_path)
+    if mqtt is not None:  # checked (and a password in it warned about) before the plant process starts
+        typer.echo(f"mixflow: the plant behind {parse_broker(mqtt).display()}", err=True)
     live = start_live_plant(settings)
     app = create_app(settings, live)
     typer.echo(f"mixflow: serving on http://{host}:{port}/ (OpenAPI document at /openapi.json)", err=True)

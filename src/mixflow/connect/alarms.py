@@ -4,7 +4,9 @@
   `hysteresis`, so a value dithering at the limit does not flap.
 - `RateOfChange`: a measurement moving faster than `max_per_s` between two consecutive samples of a
   device raises; the next sample within the limit clears.
-- `Offline`: the registry's heartbeat timeout raises, the next message clears.
+- `Offline`: the registry's heartbeat timeout raises, the next message clears. It is on by default:
+  an engine given no `Offline` rule adds one for every kind (unless built with `offline=False`), as a
+  device gone silent is the alarm a plant cannot do without.
 
 Rules apply to devices of one kind (or all when `kind` is empty). The engine keeps one active/inactive
 state per (device, rule), so a raise is reported once and always paired with a clear.
@@ -73,7 +75,9 @@ class AlarmChange:
 class AlarmEngine:
     """Evaluates rules on each sample and liveness change; returns only the changes."""
 
-    def __init__(self, rules: Sequence[Rule]) -> None:
+    def __init__(self, rules: Sequence[Rule] = (), offline: bool = True) -> None:
+        if offline and not any(isinstance(rule, Offline) for rule in rules):
+            rules = (*rules, Offline())
         names = [rule.name for rule in rules]
         if len(set(names)) != len(names):
             raise ValidationError("alarm rules", f"rule names must be unique, got {names}")

@@ -126,7 +126,7 @@ def _gateway_main(
 
     try:
         out.put(asyncio.run(run()))
-    except MixflowError as error:
+    except (MixflowError, aiomqtt.MqttError) as error:  # a refused login, too: one line, not a trace
         out.put({"error": str(error)})
 
 
@@ -145,6 +145,7 @@ async def _baseline_ingest(gateway: Gateway, index: int, ready: Any, stop: Any, 
         identifier=f"{gateway.client_id}-baseline",
         protocol=aiomqtt.ProtocolVersion.V5,
         max_queued_incoming_messages=0,
+        tls_context=broker.ssl_context(),
     ) as client:
         await client.subscribe([(f, 1) for f in filters])
         ready.put(index)
@@ -174,6 +175,7 @@ class _Fleet:
         self.topics = [topics.device_topic(plant, kind, d, "telemetry") for d in ids]
         self.rate = len(ids) * rate_hz
         self.produced = 0
+        self.boot = now_ms()  # one run of these devices: their seq counts from 1 under it
         self.seq = 0
         rng = np.random.default_rng(seed)
         self.base = rng.uniform(5, 50, len(ids)).round(2).tolist()
@@ -185,7 +187,7 @@ class _Fleet:
             metrics = {"x": float(phase), "y": base, "soc": round(1.0 - phase / 200, 3)}
         else:
             metrics = {"kw": base, "temp_c": 40.0 + k % 7}
-        return encode({"v": 1, "t": now_ms(), "seq": self.seq, "m": metrics}, binary)
+        return encode({"v": 1, "t": now_ms(), "boot": self.boot, "seq": self.seq, "m": metrics}, binary)
 
 
 def _publisher_main(broker: Broker, spec: BenchSpec, index: int, start_at: float, out: Any) -> None:

@@ -1,18 +1,22 @@
 """Commands to devices: the factory port's commands as messages, with ids, acks, re-sends, escalation.
 
-Each message gets an id (`{gateway}-{n}`); a device answers on its `ack` topic with `accepted`,
-`done` or `rejected`. A command not acknowledged within `ack_timeout_ms` is sent again, up to
-`max_resends` times; after that it is escalated: the device is reported down to the scheduler (a
-machine or AGV that does not answer cannot be planned on) and an alarm is raised.
+Each message gets an id (`{prefix}-{n}`, the gateway's prefix being `{gateway_id}.{start}` with a
+start count that grows with every start, so an id is never used twice, not even after a restart); a
+device answers on its `ack` topic with `accepted`, `done` or `rejected`. A command not acknowledged
+within `ack_timeout_ms` is sent again with the same id, up to `max_resends` times (a device executes
+an id once and answers a repeat with its earlier ack); after that it is escalated: the device is
+reported down to the scheduler (a machine or AGV that does not answer cannot be planned on) and an
+alarm is raised. An ack for a command already settled (the answer to a re-send, or a second status)
+is a late ack: counted, not an error.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -35,7 +39,10 @@ class Outgoing:
 _log = logging.getLogger("mixflow.connect")
 REJECTED_KEPT = 1000
 """Latest rejected commands kept for inspection (each is also logged as it comes)."""
+SETTLED_KEPT = 10_000
+"""Latest settled (acknowledged or escalated) commands remembered to tell a late ack from a stray one."""
 FLEET_ID = "fleet"
+AckOutcome = Literal["settled", "late", "unknown"]
 
 
 def to_messages(
@@ -185,23 +192,38 @@ class CommandTracker:
         self.ack_timeout_ms = ack_timeout_ms
         self.max_resends = max_resends
         self.pending: dict[str, Pending] = {}
+        self.settled: OrderedDict[str, Outgoing] = OrderedDict()
         self.acknowledged = 0
+        self.late_acks = 0
         self.rejected: deque[tuple[Outgoing, str]] = deque(maxlen=REJECTED_KEPT)
 
     def sent(self, outgoing: Outgoing, now_ms: int) -> None:
         self.pending[outgoing.message.command_id] = Pending(outgoing, now_ms + self.ack_timeout_ms)
 
-    def acknowledge(self, device_id: str, ack: Ack) -> bool:
-        """Settle a command; False when the ack is unknown or comes from another device."""
+    def _settle(self, outgoing: Outgoing) -> None:
+        self.settled[outgoing.message.command_id] = outgoing
+        if len(self.settled) > SETTLED_KEPT:
+            self.settled.popitem(last=False)
+
+    def acknowledge(self, device_id: str, ack: Ack) -> AckOutcome:
+        """`settled` when the ack settles a pending command, `late` when its command was settled
+        already, `unknown` when no command of that id went to `device_id` (or too long ago)."""
         pending = self.pending.get(ack.command_id)
-        if pending is None or pending.outgoing.device_id != device_id:
-            return False
+        if pending is None:
+            settled = self.settled.get(ack.command_id)
+            if settled is None or settled.device_id != device_id:
+                return "unknown"
+            self.late_acks += 1
+            return "late"
+        if pending.outgoing.device_id != device_id:
+            return "unknown"
         del self.pending[ack.command_id]
+        self._settle(pending.outgoing)
         self.acknowledged += 1
         if ack.status == "rejected":
             _log.warning("device %s rejected command %s: %s", device_id, ack.command_id, ack.reason)
             self.rejected.append((pending.outgoing, ack.reason))
-        return True
+        return "settled"
 
     def due(self, now_ms: int) -> tuple[list[Outgoing], list[Outgoing]]:
         """(to re-send, to escalate) at `now_ms`; escalated commands leave the tracker."""
@@ -213,6 +235,7 @@ class CommandTracker:
             if pending.sends > self.max_resends:
                 escalate.append(pending.outgoing)
                 del self.pending[command_id]
+                self._settle(pending.outgoing)
             else:
                 pending.sends += 1
                 pending.deadline_ms = now_ms + self.ack_timeout_ms

@@ -1,17 +1,26 @@
 """The gateway: an asyncio service between the broker and the scheduler.
 
 Uplink: one MQTT 5 connection per owned shard (`wire.WireClient`, persistent session, its own
-flow-control window and broker queue), each subscribed as that shard's shared-subscription group;
+flow-control window and broker queue), each subscribed to that shard's topics;
 `Ingest` validates every message; every `flush_interval_s` the accepted telemetry is stored in one
 batch and only then are the QoS 1 messages acknowledged, so a crash loses nothing the broker handed
-over (it re-delivers the rest). Commands (ids, re-sends, escalation) go out pipelined on the first
-connection; alarm changes and dead letters (rate-limited; the counters count all) go through an
-aiomqtt client.
+over (it re-delivers the rest). Commands (ids, re-sends, escalation), alarm changes and dead letters
+go out on the first connection (dead letters rate-limited there; every one is stored).
+
+Nothing acknowledged is lost: a lost connection is re-opened with backoff and its persistent session
+resumes (the broker re-delivers what we had not acknowledged; per-device sequence numbers keep those
+from being stored twice); a store outage keeps the batch, retries with backoff and, past
+`max_buffered` waiting messages, stops reading so the broker queues for us; a message whose values
+the database refuses is stored as a dead letter and the rest of its batch is stored.
 
 Scale-out: run `count` gateways with `index` 0..count-1; each owns the shards `index mod count` and
-every device's messages stay on one gateway, in order. A stand-by gateway started with the same
-index joins the same share groups and takes over when the owner dies (Mosquitto round-robins inside
-a group, so per-device order holds only while one member per group is active)."""
+every device's messages stay on one gateway, in order. With `shared=True` the subscriptions are
+MQTT 5 shared-subscription groups, so a stand-by gateway started with the same index joins them and
+takes over when the owner dies (Mosquitto round-robins inside a group, so per-device order holds
+only while one member per group is active). That is not the default because Mosquitto 2.0 does not
+restore shared subscriptions from its persistence: after a broker restart, messages published
+before the gateway has subscribed again are acknowledged to the device and dropped. A plain
+subscription is part of the persistent session and survives the restart."""
 
 from __future__ import annotations
 
@@ -22,37 +31,40 @@ import functools
 import itertools
 import json
 import logging
-import sqlite3
+import random
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-import aiomqtt
 import numpy as np
-import psycopg
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from mixflow.connect import topics
-from mixflow.connect.alarms import AlarmChange
 from mixflow.connect.broker import Broker
 from mixflow.connect.commands import Outgoing, to_messages
 from mixflow.connect.ingest import Ingest
+from mixflow.connect.metrics import GatewayMetrics
 from mixflow.connect.payloads import encode
-from mixflow.connect.wire import Received, WireClient
-from mixflow.errors import ValidationError
+from mixflow.connect.storing import (
+    STORE_ERRORS,
+    Batch,
+    BatchStore,
+    alarm_payload,
+    first_line,
+    letter_row,
+    now_ms,
+)
+from mixflow.connect.wire import MqttError, Received, WireClient
+from mixflow.errors import MixflowError, ValidationError
 from mixflow.model.port import Command, Event
-from mixflow.store.telemetry import Row, downsample, insert_samples, record_alarms
+from mixflow.store.telemetry import DeadLetterRow, device_marks, downsample, next_gateway_start
 
 log = logging.getLogger("mixflow.connect")
 LATENCY_WINDOW = 2_000_000
 """Latest stored messages whose latencies are kept for the percentiles: about six minutes at the
 plant's 5,600 msg/s (16 MB); keeping them all would grow by 4 GB a day."""
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True)
@@ -65,13 +77,23 @@ class GatewayConfig:
     session_expiry_s: int = 3600
     flush_interval_s: float = 0.025
     tick_interval_s: float = 0.5
-    dead_letters_per_s: int = 200
+    dead_letters_per_s: int = 200  # published on MQTT; every dead letter is stored all the same
     line_id: str = "line"
     keep_raw_s: int = 0  # downsample samples older than this (0 = keep everything raw)
     rollup_bucket_s: int = 60
     downsample_every_s: float = 300.0
     shards: tuple[str, ...] = field(default=())
     lockstep: bool = False  # a simulated plant: time moves by _sim/advance and _sim/clock (see sim.py)
+    shared: bool = False  # subscribe as shared groups, for a stand-by gateway (see the module's doc)
+    max_buffered: int = 200_000  # telemetry messages waiting for the store before we stop reading
+    reconnect_min_s: float = 0.1  # broker reconnects back off from this, doubling, with jitter...
+    reconnect_max_s: float = 5.0  # ...up to this
+    store_retry_max_s: float = 5.0  # store retries back off from the flush interval up to this
+    registry_refresh_s: float = 60.0  # reload the plant's devices from the store this often...
+    unknown_refresh_s: float = 0.5  # ...and at most this often while unknown devices write
+    metrics_port: int = 0  # /metrics and /health (0 = none)
+    metrics_host: str = "127.0.0.1"
+    health_store_s: float = 30.0  # /health fails when the store took nothing for longer than this
 
     def __post_init__(self) -> None:
         topics.check_name("gateway_id", self.gateway_id)
@@ -82,9 +104,24 @@ class GatewayConfig:
             raise ValidationError("gateway", "flush, tick and downsampling intervals must be positive")
         if self.keep_raw_s < 0 or self.rollup_bucket_s <= 0:
             raise ValidationError("gateway", "keep_raw_s must be >= 0 and rollup_bucket_s positive")
+        if self.max_buffered < 1:
+            raise ValidationError("gateway", f"max_buffered must be at least 1, got {self.max_buffered}")
+        if not 0 < self.reconnect_min_s <= self.reconnect_max_s or self.store_retry_max_s <= 0:
+            raise ValidationError("gateway", "reconnect and store retry delays must be positive, min <= max")
+        if not 0 <= self.metrics_port < 65536:
+            raise ValidationError("--metrics-port", f"must lie in 0..65535, got {self.metrics_port}")
 
     def owned_shards(self) -> list[str]:
         return list(self.shards) or topics.shards_for(self.index, self.count)
+
+
+@dataclass
+class _Outage:
+    """One loss of the broker, from the first link down to the last one back (for the logs)."""
+
+    since: float
+    sessions_lost: int = 0
+    told: bool = False  # that reconnecting fails for now
 
 
 class Gateway:
@@ -98,17 +135,35 @@ class Gateway:
         self.config = config
         self.engine = engine
         self.plant = ingest.plant
+        self._batches = None if engine is None else BatchStore(engine, ingest.registry)
+        if engine is not None:
+            ingest.held = []  # unknown devices are looked up in the store before they are refused
         self.stored_messages = 0
         self.stored_rows = 0
         self.last_store_ms = 0
+        self.last_sent_ms = 0  # send time of the latest stored message (for the lag)
         self.latencies_ms: deque[np.ndarray] = deque()
         self._latency_count = 0
         self._acks: list[list[int]] = []  # per link, in arrival order
+        self._storing: list[int] = []  # per link: acknowledgements held by the flush being stored
+        self._storing_messages = 0
         self._links: list[WireClient] = []
+        self._filters: list[list[str]] = []
+        self._links_down: set[int] = set()
+        self._outage = _Outage(0.0)
         self._ids = itertools.count(1)
+        self.command_start = now_ms()  # replaced by the store's start count when there is a store
         self._wire: WireClient | None = None
-        self._out: aiomqtt.Client | None = None
-        self._stack = contextlib.AsyncExitStack()
+        self._outbox: deque[tuple[str, bytes]] = deque()  # commands and alarms waiting for a link
+        self._outbox_lock = asyncio.Lock()
+        self._letters: list[DeadLetterRow] = []  # dead letters not stored yet
+        self._row_ends: list[int] = []  # where each message's rows end in ingest.rows (to split a batch)
+        self.paused = False
+        self._store_failures = 0
+        self._store_ok = time.monotonic()  # the store last took a batch, or had nothing to take
+        self._refreshed = time.monotonic()  # when the registry was last reloaded from the store
+        self.metrics = GatewayMetrics(self)
+        self._http: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._dead_budget = float(config.dead_letters_per_s)
         self._dead_stamp = time.monotonic()
@@ -127,22 +182,64 @@ class Gateway:
     def client_id(self) -> str:
         return f"mixflow-{self.plant}-{self.config.gateway_id}"
 
+    @property
+    def gateway_id(self) -> str:
+        return self.config.gateway_id
+
+    @property
+    def counters(self) -> Counter[str]:
+        return self.ingest.counters
+
+    @property
+    def command_prefix(self) -> str:
+        """Command ids are `{gateway_id}.{start}-{n}`: unique across restarts, so a device that skips
+        an id it has handled never skips a new command."""
+        return f"{self.config.gateway_id}.{self.command_start}"
+
     async def start(self) -> None:
-        """Connect both clients, subscribe this gateway's shards, start the loops."""
-        broker = self.broker
-        self._out = await self._stack.enter_async_context(
-            aiomqtt.Client(
-                broker.host,
-                broker.port,
-                username=broker.username,
-                password=broker.password,
-                identifier=self.client_id + "-out",
-                protocol=aiomqtt.ProtocolVersion.V5,
-                tls_context=broker.ssl_context(),
-            )
-        )
+        """Count this start, open the metrics endpoint, connect and subscribe this gateway's shards,
+        start the loops."""
+        config = self.config
+        if self.engine is not None:
+            try:
+                self.command_start = await asyncio.to_thread(
+                    next_gateway_start, self.engine, self.plant, config.gateway_id
+                )
+            except STORE_ERRORS as error:  # the clock still gives ids no earlier start used
+                log.warning("cannot count this start, command ids use the clock: %s", first_line(error))
+            try:  # what earlier runs stored: their re-deliveries are duplicates, not new messages
+                marks = await asyncio.to_thread(device_marks, self.engine, self.plant)
+                self.ingest.last_seq.update(marks)
+            except STORE_ERRORS as error:
+                log.warning("cannot read the devices' stored marks, re-deliveries may be stored twice: %s",
+                            first_line(error))
+        if config.metrics_port:
+            try:
+                self._http = await self.metrics.serve(config.metrics_host, config.metrics_port)
+            except MixflowError as error:  # ingest matters more than its gauges: run, and say so
+                log.warning("%s; running without it", error)
+        loop = asyncio.get_running_loop()
+        # storing runs while the shards connect: after an outage each resumed session delivers its
+        # backlog at once, and the store must drain it for the later sessions to be read at all
+        self._tasks = [loop.create_task(self._flush_loop()), loop.create_task(self._tick_loop())]
+        try:
+            await self._connect_links()
+        except BaseException:
+            for task in self._tasks:
+                task.cancel()
+            for link in self._links:
+                link.abort()
+            if self._http is not None:
+                self._http.close()
+            raise
+        self._wire = self._links[0]  # commands, alarms and lock-step requests go out on the first one
+        await self._drain_outbox()
+        self._tasks += [loop.create_task(self._keep_connected(k)) for k in range(len(self._links))]
+
+    async def _connect_links(self) -> None:
         # one persistent session per shard: each gets its own flow-control window and broker queue,
-        # and a stand-by gateway can take over a single shard's session
+        # and a stand-by gateway (shared groups) can take over a single shard
+        broker = self.broker
         for k, shard in enumerate(self.config.owned_shards()):
             link = WireClient(
                 broker.host,
@@ -158,26 +255,104 @@ class Gateway:
             )
             self._links.append(link)
             self._acks.append([])  # before connecting: a persistent session delivers at once
-            await link.connect()
-            filters = topics.shard_filters(self.plant, shard)
+            filters = topics.shard_filters(self.plant, shard, group=self.config.shared)
             if self.config.lockstep:
-                filters.append(topics.clock_filter(self.plant, shard))
+                filters.append(topics.clock_filter(self.plant, shard, group=self.config.shared))
                 self._shard_clock[shard] = (0, 0)
+            self._filters.append(filters)
+            if self.paused:  # earlier sessions' backlogs already fill the buffer: this one waits too
+                link.pause_reading()
+            await link.connect()
+            await self._subscribe(link, filters)
+
+    async def _keep_connected(self, k: int) -> None:
+        """Reconnect link `k` whenever its connection is lost, with exponential backoff and jitter.
+        An outage is logged once for all links: when the first goes and when the last is back."""
+        link = self._links[k]
+        while True:
+            assert link.closed is not None
+            why = await asyncio.shield(link.closed)
+            if self._stopping.is_set():
+                return
+            self._acks[k] = []  # their packet ids died with the connection; the broker re-delivers
+            if not self._links_down:
+                self._outage = _Outage(time.monotonic())
+                log.warning(
+                    "lost the broker %s (%s); reconnecting with backoff",
+                    link.address,
+                    why or "closed by the broker",
+                )
+            self._links_down.add(k)
+            await self._reconnect(link, self._filters[k])
+            self._links_down.discard(k)
+            self.counters["reconnects"] += 1
+            self._outage.sessions_lost += not link.session_present
+            if not self._links_down:
+                lost = self._outage.sessions_lost
+                log.warning(
+                    "reconnected to the broker %s after %.1f s (%d link(s))%s",
+                    link.address,
+                    time.monotonic() - self._outage.since,
+                    len(self._links),
+                    f"; it had lost {lost} session(s) and what it held for them" if lost else "",
+                )
+            if link is self._wire:
+                await self._drain_outbox()
+
+    @staticmethod
+    async def _subscribe(link: WireClient, filters: list[str]) -> None:
+        """Subscribe a new session; a resumed one keeps its subscriptions, and its SUBACK would queue
+        behind the whole backlog the broker kept for it (minutes of plant traffic after an outage)."""
+        if not link.session_present:
             await link.subscribe(filters, qos=1)
-        self._wire = self._links[0]  # commands and lock-step advance requests go out on the first one
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._flush_loop()), loop.create_task(self._tick_loop())]
+
+    async def _reconnect(self, link: WireClient, filters: list[str]) -> None:
+        delay = self.config.reconnect_min_s
+        while True:
+            await asyncio.sleep(random.uniform(delay / 2, delay))
+            try:
+                await link.connect()
+                await self._subscribe(link, filters)
+                return
+            except (MqttError, TimeoutError) as error:
+                link.abort()
+                if not self._outage.told:
+                    self._outage.told = True
+                    log.warning("cannot reconnect to the broker yet: %s", error)
+                delay = min(self.config.reconnect_max_s, delay * 2)
 
     def _on_messages(self, link: int, batch: list[Received]) -> None:
-        handle = self.ingest.handle
+        ingest = self.ingest
+        handle = ingest.handle
         acks = self._acks[link]
+        rows, ends = ingest.rows, self._row_ends
         for message in batch:
             if message.topic.startswith(self._clock_prefix):
                 self._clock(message.topic, message.payload)
             else:
                 handle(message.topic, message.payload)
+                ends.append(len(rows))
             if message.qos:
                 acks.append(message.packet_id)
+        if not self.paused and self.buffered() > self.config.max_buffered:
+            self._set_paused(True)
+
+    def buffered(self) -> int:
+        """Telemetry messages and dead letters received and not yet stored."""
+        return len(self.ingest.sample_t_ms) + len(self._letters) + self._storing_messages
+
+    def _set_paused(self, paused: bool) -> None:
+        """Back-pressure: stop reading from the broker (it queues for our sessions) or read again."""
+        self.paused = paused
+        for link in self._links:
+            if paused:
+                link.pause_reading()
+            else:
+                link.resume_reading()
+        if paused:
+            log.warning("%d messages wait for the store: reading paused until it takes them", self.buffered())
+        else:
+            log.warning("the store caught up: reading again")
 
     def _clock(self, topic: str, payload: bytes) -> None:
         """A shard's mark that the simulated plant got to `now_s`; once every owned shard has marked
@@ -216,74 +391,117 @@ class Gateway:
                 await self._clock_moved.wait()
 
     async def flush(self) -> None:
-        """Store what arrived since the last flush, then acknowledge it and publish side messages."""
+        """Store what arrived since the last flush, then acknowledge it and publish side messages.
+
+        An outage keeps the batch for the next flush (nothing is acknowledged); a value the database
+        refuses turns its message into a dead letter and the rest of the batch is stored."""
         ingest = self.ingest
+        if ingest.held:
+            await self._take_up_held()
         rows, ingest.rows = ingest.rows, []
+        ends, self._row_ends = self._row_ends, []
         sent_ms, ingest.sample_t_ms = ingest.sample_t_ms, []
         acks, self._acks = self._acks, [[] for _ in self._acks]
+        generations = [link.generation for link in self._links]
         alarms, ingest.alarm_changes = ingest.alarm_changes, []
         dead, ingest.dead = ingest.dead, []
-        if self.engine is not None and (rows or alarms):
-            try:
-                async with self._store_lock:  # one writer: flushes and downsampling never overlap
-                    await asyncio.to_thread(self._store, rows, alarms)
-            except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as error:
-                # keep everything for the next flush; unacknowledged messages stay the broker's
-                log.warning("storing %d rows failed, will retry: %s", len(rows), error)
-                ingest.counters["store_retries"] += 1
-                ingest.rows[:0] = rows
-                ingest.sample_t_ms[:0] = sent_ms
-                ingest.alarm_changes[:0] = alarms
-                for pending, kept in zip(self._acks, acks, strict=True):
-                    pending[:0] = kept
-                ingest.dead[:0] = dead
+        for letter in dead:
+            self._publish_dead(letter.reason, letter.topic, letter.detail, letter.excerpt)
+        refused_messages = 0
+        if self._batches is not None:
+            letters, self._letters = [*self._letters, *(letter_row(self.plant, d) for d in dead)], []
+            marks, ingest.marks = ingest.marks, {}
+            batch = Batch(rows, ends, alarms, letters, marks)
+            if (rows or alarms or letters or marks) and not await self._store(batch, len(sent_ms), acks):
+                self._keep(batch, sent_ms, acks, generations)
                 return
+            refused_messages = batch.refused_messages
+        self._store_ok = time.monotonic()
         if sent_ms:
             self.last_store_ms = now_ms()
+            self.last_sent_ms = sent_ms[-1]
             self.latencies_ms.append(self.last_store_ms - np.asarray(sent_ms, dtype=np.int64))
             self._latency_count += len(sent_ms)
             while self._latency_count - len(self.latencies_ms[0]) >= LATENCY_WINDOW:
                 self._latency_count -= len(self.latencies_ms.popleft())
-        self.stored_messages += len(sent_ms)
+        self.stored_messages += len(sent_ms) - refused_messages
         self.stored_rows += len(rows)
-        for link, packet_ids in zip(self._links, acks, strict=False):
-            link.ack(packet_ids)
+        for link, packet_ids, generation in zip(self._links, acks, generations, strict=False):
+            if link.generation == generation:  # else those ids died with their connection
+                link.ack(packet_ids)
+        if self.paused and self.buffered() <= self.config.max_buffered // 2:
+            self._set_paused(False)
         for outgoing in ingest.escalated:
             log.warning("escalated command %s to %s", outgoing.message.command_id, outgoing.device_id)
         ingest.escalated = []
         for change in alarms:
-            payload = {
-                "v": 1,
-                "t": change.t_ms,
-                "device": change.device_id,
-                "rule": change.rule,
-                "raised": change.raised,
-                "value": change.value,
-                "message": change.message,
-            }
-            await self._publish(topics.alarm_topic(self.plant), encode(payload), qos=1)
-        for letter in dead:
-            log.info("dead letter (%s) on %s: %s", letter.reason, letter.topic, letter.detail)
-            if self._take_dead_budget():
-                payload = {
-                    "v": 1,
-                    "t": now_ms(),
-                    "reason": letter.reason,
-                    "topic": letter.topic,
-                    "detail": letter.detail,
-                    "excerpt": base64.b64encode(letter.excerpt).decode(),
-                }
-                await self._publish(
-                    topics.dead_letter_topic(self.plant, letter.reason), encode(payload), qos=0
-                )
+            await self._send_reliably(topics.alarm_topic(self.plant), encode(alarm_payload(change)))
         for event_ in ingest.take_events():
             self.events.put_nowait(event_)
 
-    def _store(self, rows: list[Row], alarms: list[AlarmChange]) -> None:
-        assert self.engine is not None
-        insert_samples(self.engine, rows)
-        if alarms:
-            record_alarms(self.engine, alarms)
+    async def _store(self, batch: Batch, messages: int, acks: list[list[int]]) -> bool:
+        """Store a batch in a worker thread; False (and logged once per outage) when the store is away."""
+        assert self._batches is not None
+        self._storing, self._storing_messages = [len(a) for a in acks], messages
+        began = time.perf_counter()
+        try:
+            async with self._store_lock:  # one writer: flushes and downsampling never overlap
+                await asyncio.to_thread(self._batches.store, batch)
+        except STORE_ERRORS as error:
+            self._store_failures += 1
+            self.counters["store_retries"] += 1
+            if self._store_failures == 1:  # once per outage, not once per retry
+                log.warning("storing failed, keeping the batch to retry with backoff: %s", first_line(error))
+            return False
+        finally:
+            self._storing, self._storing_messages = [], 0
+            self._report_refused(batch.refused)
+        self.metrics.store_seconds.observe(time.perf_counter() - began)
+        if self._store_failures:
+            log.warning("the store is back after %d failed attempt(s)", self._store_failures)
+            self._store_failures = 0
+        return True
+
+    def _keep(self, batch: Batch, sent_ms: list[int], acks: list[list[int]], generations: list[int]) -> None:
+        """Put back what the store did not take, in front of what arrived since, for the next flush."""
+        ingest = self.ingest
+        self._row_ends = [*batch.ends, *(end + len(batch.rows) for end in self._row_ends)]
+        ingest.rows[:0] = batch.rows
+        ingest.sample_t_ms[:0] = sent_ms
+        ingest.alarm_changes[:0] = batch.alarms
+        self._letters[:0] = batch.letters
+        self.ingest.marks = {**batch.marks, **self.ingest.marks}  # a newer mark wins
+        for k, kept in enumerate(acks):
+            if k < len(self._links) and self._links[k].generation != generations[k]:
+                continue  # that connection is gone; the broker re-delivers those messages
+            self._acks[k][:0] = kept
+
+    def _report_refused(self, letters: list[DeadLetterRow]) -> None:
+        for letter in letters:
+            self.counters["rejected"] += 1
+            self.counters[f"rejected_{letter.reason}"] += 1
+            log.warning("stored as a dead letter, %s: %s", letter.topic, letter.detail)
+            self._publish_dead(letter.reason, letter.topic, letter.detail, letter.excerpt)
+
+    def _publish_dead(self, reason: str, topic: str, detail: str, excerpt: bytes) -> None:
+        """Tell subscribers about a dead letter (QoS 0, rate-limited: the store has every one)."""
+        log.info("dead letter (%s) on %s: %s", reason, topic, detail)
+        if not self._take_dead_budget():
+            return
+        payload = {
+            "v": 1,
+            "t": now_ms(),
+            "reason": reason,
+            "topic": topic,
+            "detail": detail,
+            "excerpt": base64.b64encode(excerpt).decode(),
+        }
+        try:
+            if self._wire is None:
+                raise MqttError("not started")
+            self._wire.publish_nowait(topics.dead_letter_topic(self.plant, reason), encode(payload))
+        except MqttError:
+            self.counters["publish_failed"] += 1
 
     def _take_dead_budget(self) -> bool:
         stamp = time.monotonic()
@@ -293,23 +511,33 @@ class Gateway:
         if self._dead_budget >= 1:
             self._dead_budget -= 1
             return True
-        self.ingest.counters["dead_letters_unpublished"] += 1
+        self.counters["dead_letters_unpublished"] += 1
         return False
 
-    async def _publish(self, topic: str, payload: bytes, qos: int) -> None:
-        if self._out is None:
-            return
-        try:
-            await self._out.publish(topic, payload, qos=qos)
-        except aiomqtt.MqttError as error:
-            self.ingest.counters["publish_failed"] += 1
-            log.warning("publish to %s failed: %s", topic, error)
+    async def _send_reliably(self, topic: str, payload: bytes) -> None:
+        """QoS 1 on the first link, in submission order; held while no link is up, sent on reconnect."""
+        self._outbox.append((topic, payload))
+        await self._drain_outbox()
+
+    async def _drain_outbox(self) -> None:
+        async with self._outbox_lock:
+            wire = self._wire
+            while self._outbox and wire is not None and wire.connected:
+                topic, payload = self._outbox[0]
+                try:
+                    await wire.publish_counted(topic, payload)
+                except MqttError:
+                    return
+                self._outbox.popleft()
 
     async def _flush_loop(self) -> None:
         while True:
             stopping = self._stopping.is_set()
+            wait_s = self.config.flush_interval_s
+            if self._store_failures:  # back off while the store is away
+                wait_s = min(self.config.store_retry_max_s, wait_s * 2 ** min(self._store_failures, 20))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.config.flush_interval_s)
+                await asyncio.wait_for(self._stopping.wait(), wait_s)
             await self.flush()
             if stopping:  # this was the flush after stop() was asked: nothing can be left
                 return
@@ -321,6 +549,8 @@ class Gateway:
             await asyncio.sleep(config.tick_interval_s)
             for outgoing in self.ingest.tick(now_ms()):
                 await self._send(outgoing)
+            if self.engine is not None:
+                await self._refresh_registry()
             if self.engine is not None and config.keep_raw_s and time.monotonic() >= next_downsample:
                 next_downsample = time.monotonic() + config.downsample_every_s
                 cutoff = now_ms() - config.keep_raw_s * 1000
@@ -329,29 +559,58 @@ class Gateway:
                         done = await asyncio.to_thread(
                             downsample, self.engine, cutoff, config.rollup_bucket_s
                         )
-                except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as error:
-                    log.warning("downsampling failed, will retry: %s", error)
+                except STORE_ERRORS as error:
+                    log.warning("downsampling failed, will retry: %s", first_line(error))
                     continue
-                self.ingest.counters["downsampled"] += done.samples_removed
+                self.counters["downsampled"] += done.samples_removed
+
+    async def _take_up_held(self) -> None:
+        """Messages of devices we did not know: re-read the registry (waiting out `unknown_refresh_s`
+        since the last read, so a spray of unknown ids costs the store little), then handle them again;
+        a device still unknown is refused then. Their acknowledgements wait for this flush, so a device
+        provisioned while the gateway runs loses not even its first message."""
+        ingest = self.ingest
+        assert ingest.held is not None
+        wait = self._refreshed + self.config.unknown_refresh_s - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        await self._refresh_registry(now=True)
+        held, ingest.held = ingest.held, None
+        for topic, payload in held:
+            ingest.handle(topic, payload)
+            self._row_ends.append(len(ingest.rows))
+        ingest.held = []
+
+    async def _refresh_registry(self, now: bool = False) -> None:
+        """Take up devices registered since we started: periodically, and at once when `now` (a device
+        we do not know wrote)."""
+        assert self.engine is not None
+        stamp = time.monotonic()
+        if not now and stamp < self._refreshed + self.config.registry_refresh_s:
+            return
+        self._refreshed = stamp
+        try:
+            new = await asyncio.to_thread(self.ingest.registry.refresh, self.engine)
+        except STORE_ERRORS as error:
+            log.warning("cannot reload the registry, will retry: %s", first_line(error))
+            return
+        if new:
+            log.warning("took up %d newly registered device(s): %s", len(new), ", ".join(new[:20]))
 
     async def _send(self, outgoing: Outgoing) -> None:
         """Commands go out pipelined at QoS 1 on the uplink connection, in submission order; the
-        device's ack (tracked by id), not the broker's, settles them."""
-        topic = topics.device_topic(self.plant, outgoing.kind, outgoing.device_id, "cmd")
-        payload = encode(outgoing.message.to_map())
-        if self._wire is not None and self._wire.connected:
-            await self._wire.publish_counted(topic, payload)
-        else:
-            await self._publish(topic, payload, qos=1)
+        device's ack (tracked by id), not the broker's, settles them. A machine registered as bridged
+        from OPC UA gets its commands on its `opcua` topic, where its bridge listens."""
+        kind = self.ingest.registry.kind_of(outgoing.device_id) or outgoing.kind
+        topic = topics.device_topic(self.plant, kind, outgoing.device_id, "cmd")
+        await self._send_reliably(topic, encode(outgoing.message.to_map()))
 
     async def submit(self, commands: Sequence[Command]) -> list[Outgoing]:
         """Send port commands to their devices and track their acknowledgements."""
         stamp = now_ms()
         sent: list[Outgoing] = []
         for command in commands:
-            for outgoing in to_messages(
-                command, self.config.line_id, stamp, self._ids, self.config.gateway_id
-            ):
+            for outgoing in to_messages(command, self.config.line_id, stamp, self._ids, self.command_prefix):
                 self.ingest.tracker.sent(outgoing, stamp)
                 await self._send(outgoing)
                 sent.append(outgoing)
@@ -364,6 +623,38 @@ class Gateway:
             return (float("nan"), float("nan"))
         values = np.concatenate(self.latencies_ms)
         return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+
+    def lag_s(self) -> float | None:
+        """Seconds from the send time of the latest stored message to now (None before the first)."""
+        return None if not self.last_sent_ms else max(0.0, (now_ms() - self.last_sent_ms) / 1000)
+
+    def queue_depths(self) -> dict[str, int]:
+        """Per owned shard: messages received and not yet acknowledged (waiting or being stored)."""
+        storing = self._storing
+        return {
+            shard: len(self._acks[k]) + (storing[k] if k < len(storing) else 0)
+            for k, shard in enumerate(self.config.owned_shards()[: len(self._acks)])
+        }
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy while every broker link is up and the store took the latest batch (within
+        `health_store_s`: a store that hangs is not healthy either)."""
+        shards = self.config.owned_shards()
+        links = {shard: link.connected for shard, link in zip(shards, self._links, strict=False)}
+        age_s = time.monotonic() - self._store_ok
+        store_ok = self._store_failures == 0 and age_s <= self.config.health_store_s
+        healthy = bool(links) and all(links.values()) and store_ok
+        return healthy, {
+            "gateway": self.config.gateway_id,
+            "healthy": healthy,
+            "links_up": sum(links.values()),
+            "links_down": sorted(shard for shard, up in links.items() if not up),
+            "store_ok": store_ok,
+            "store_failures": self._store_failures,
+            "last_store_age_s": round(age_s, 3),
+            "buffered": self.buffered(),
+            "paused": self.paused,
+        }
 
     async def stop(self, crash: bool = False) -> None:
         """Stop after a last flush; `crash=True` drops the connection at once, as a killed process would."""
@@ -381,12 +672,14 @@ class Gateway:
                 await self.flush()
             for link in self._links:
                 await link.disconnect()
-        with contextlib.suppress(aiomqtt.MqttError):
-            await self._stack.aclose()
+        if self._http is not None:
+            self._http.close()
+            await self._http.wait_closed()
 
     def stats(self) -> dict[str, int]:
         return {
-            **self.ingest.counters,
+            **self.counters,
             "stored_messages": self.stored_messages,
             "stored_rows": self.stored_rows,
         }
+

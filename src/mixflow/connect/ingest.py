@@ -4,16 +4,21 @@ This is the gateway's pure core: it sees messages (topic, payload) in arrival or
 I/O, so tests drive it without a broker. Every message is either accepted or rejected with a reason
 that is counted and kept as a dead letter; nothing raises. Reasons: `topic` (not a device topic of
 this plant), `unknown_device`, `kind` (topic kind differs from the registry), `oversize`,
-`malformed`, `version`, `schema`, `ack` (acknowledges no pending command of that device).
-Duplicates (a QoS 1 re-delivery: `seq` not above the last one seen; a device restarting sends
-`seq` 0) are counted and dropped, not dead-lettered.
+`malformed`, `version`, `schema`, `ack` (acknowledges no command sent to that device), `replay` (a
+message of an earlier run of the device).
+
+Each device's messages are ordered by (`boot`, `seq`): `boot` grows with every start of the device
+agent and `seq` counts up within one run. A higher `boot` is a new run (`reboots`; seq starts again);
+within a run a `seq` not above the last one is a duplicate (a QoS 1 re-delivery: counted and dropped,
+never stored) and a jump is a gap (`gaps` += 1, `missing` += the sequence numbers skipped), so a loss
+anywhere between device and gateway shows per device (`device_stats`) instead of passing silently.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -43,6 +48,9 @@ from mixflow.model.port import (
 from mixflow.store.telemetry import Row
 
 DEAD_LETTER_EXCERPT = 256
+HELD_LIMIT = 10_000
+"""Messages of unknown devices held at most until the registry is re-read; beyond, refused at once."""
+SEQUENCE_FIGURES = ("gaps", "missing", "duplicates", "reboots")
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,7 @@ class Ingest:
     ) -> None:
         self.registry = registry
         self.plant = registry.plant
-        self.alarms = alarms or AlarmEngine(())
+        self.alarms = AlarmEngine() if alarms is None else alarms
         self.tracker = tracker or CommandTracker()
         self.epoch_ms = epoch_ms
         self.counters: Counter[str] = Counter()
@@ -110,11 +118,17 @@ class Ingest:
         self.alarm_changes: list[AlarmChange] = []
         self.dead: list[DeadLetter] = []
         self.escalated: list[Outgoing] = []
-        self.last_seq: dict[str, int] = {}
+        self.last_seq: dict[str, tuple[int, int]] = {}  # (boot, seq) of each device's latest message
+        # last_seq entries changed since the gateway took them: stored with the batch (see storing.py)
+        self.marks: dict[str, tuple[int, int]] = {}
+        self._sequence_stats: dict[str, Counter[str]] = {}
         self.agv_state: dict[str, tuple[int, float, float, float]] = {}
         self.agv_load: dict[str, str] = {}  # the last load each AGV said it carries, if it says so
         self._down: dict[str, set[str]] = {}
         self._topics: dict[str, tuple[str, str, str]] = {}
+        # when a list: messages of devices we do not know yet, held for the gateway to look them up in
+        # the store (a device provisioned while it runs) before they are refused
+        self.held: list[tuple[str, bytes]] | None = None
 
     def at_s(self, t_ms: int) -> int:
         return max(0, (t_ms - self.epoch_ms) // 1000)
@@ -134,6 +148,9 @@ class Ingest:
                 self.reject("topic", topic, "not an uplink device topic of this plant", payload)
                 return False
             known_kind = self.registry.kind_of(where.device_id)
+            if known_kind is None and self.held is not None and len(self.held) < HELD_LIMIT:
+                self.held.append((topic, payload))  # the gateway re-reads the registry, then decides
+                return False
             if known_kind is None:
                 self.reject("unknown_device", topic, f"device {where.device_id!r} is not registered", payload)
                 return False
@@ -149,12 +166,12 @@ class Ingest:
             if channel == "ack":
                 ack = Ack.parse(data)
                 self._seen(device_id, known_kind, ack.t_ms)
-                if not self.tracker.acknowledge(device_id, ack):
-                    self.reject(
-                        "ack", topic, f"no pending command {ack.command_id!r} for {device_id!r}", payload
-                    )
+                outcome = self.tracker.acknowledge(device_id, ack)
+                if outcome == "unknown":
+                    detail = f"no command {ack.command_id!r} was sent to {device_id!r}"
+                    self.reject("ack", topic, detail, payload)
                     return False
-                self.counters["acks"] += 1
+                self.counters["acks" if outcome == "settled" else "late_acks"] += 1
                 return True
             message: Telemetry | State | DeviceEvent
             if channel == "telemetry":
@@ -169,11 +186,20 @@ class Ingest:
         except (TypeError, ValueError, KeyError, AttributeError) as error:  # a shape no rule foresaw
             self.reject("schema", topic, f"{type(error).__name__}: {error}", payload)
             return False
-        last = self.last_seq.get(device_id, -1)
-        if message.seq <= last and message.seq != 0:
-            self.counters["duplicates"] += 1
-            return True
-        self.last_seq[device_id] = message.seq
+        boot, seq = message.boot, message.seq
+        last = self.last_seq.get(device_id)
+        if last is not None and (seq != last[1] + 1 or boot != last[0]):  # in step: two comparisons
+            step = self._out_of_step(device_id, boot, seq, last)
+            if step == "duplicate":
+                return True
+            if step == "replay":
+                detail = (
+                    f"boot {boot} seq {seq} is from an earlier run of {device_id!r} "
+                    f"(now boot {last[0]} seq {last[1]})"
+                )
+                self.reject("replay", topic, detail, payload)
+                return False
+        self.last_seq[device_id] = self.marks[device_id] = (boot, seq)
         self._seen(device_id, known_kind, message.t_ms)
         self.counters[channel] += 1
         if isinstance(message, Telemetry):
@@ -187,6 +213,41 @@ class Ingest:
                 self.reject("schema", topic, f"event {message.type!r}: {error}", payload)
                 return False
         return True
+
+    def _out_of_step(
+        self, device_id: str, boot: int, seq: int, last: tuple[int, int]
+    ) -> Literal["accept", "duplicate", "replay"]:
+        """Classify a message that does not follow the device's last one: `duplicate` (drop it),
+        `replay` (reject it) or `accept`, after counting the gap or the new run it shows."""
+        last_boot, last_seq = last
+        if boot < last_boot:
+            return "replay"
+        if boot == last_boot:
+            if seq <= last_seq:
+                self._count(device_id, "duplicates", 1)
+                return "duplicate"
+            missing = seq - last_seq - 1
+        else:
+            self._count(device_id, "reboots", 1)
+            missing = seq - 1  # a new run counts from 1
+        if missing > 0:
+            self._count(device_id, "gaps", 1)
+            self._count(device_id, "missing", missing)
+        return "accept"
+
+    def _count(self, device_id: str, figure: str, n: int) -> None:
+        self.counters[figure] += n
+        self._sequence_stats.setdefault(device_id, Counter())[figure] += n
+
+    def device_stats(self) -> dict[str, dict[str, int]]:
+        """Per device that has sent since this gateway started: its gaps, messages missing in them,
+        duplicates dropped and reboots seen (`SEQUENCE_FIGURES`)."""
+        empty: Counter[str] = Counter()
+        stats = self._sequence_stats
+        return {
+            device_id: {figure: stats.get(device_id, empty)[figure] for figure in SEQUENCE_FIGURES}
+            for device_id in sorted(self.last_seq)
+        }
 
     def _seen(self, device_id: str, kind: str, t_ms: int) -> None:
         if self.registry.seen(device_id, t_ms):

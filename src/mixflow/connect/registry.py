@@ -1,10 +1,13 @@
 """The device registry: who may talk to the gateway, with which credential, and who is alive.
 
-Each device has its own credential, stored only as a Mosquitto PBKDF2-SHA512 hash (`$7$` format), so
-the registry can write the broker's password file and ACL itself: the broker then refuses wrong
-passwords and keeps each device on its own topics. Liveness comes from any uplink message (a
-heartbeat is a `state` message): a device is online from its first message and offline once nothing
-arrived for `heartbeat_timeout_ms`.
+Each device has its own random password (drawn by `issue_credentials`, handed out once), stored only
+as a Mosquitto PBKDF2-SHA512 hash (`$7$` format, a random salt each), so the registry can feed the
+broker's password file and ACL (`connect.mosquitto`): the broker then refuses wrong passwords and keeps
+each device on its own topics. No password derives from another, so one leaked device or file of
+hashes gives away nothing else. On the broker a device logs in as `{plant}.{device_id}` and a plant's
+gateway as `mixflow-gateway.{plant}`: several plants share one broker without sharing a user name.
+Liveness comes from any uplink message (a heartbeat is a `state` message): a device is online from
+its first message and offline once nothing arrived for `heartbeat_timeout_ms`.
 """
 
 from __future__ import annotations
@@ -13,20 +16,41 @@ import base64
 import hashlib
 import hmac
 import os
+import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from mixflow.connect.topics import KINDS, ROOT, check_name
+from mixflow.connect.topics import KINDS, check_name
 from mixflow.errors import UnknownNameError, ValidationError
 from mixflow.model import Plant
 from mixflow.store.telemetry import DeviceRecord
 
 PBKDF2_ITERATIONS = 101  # Mosquitto 2.0's default for `$7$` hashes
 GATEWAY_USER = "mixflow-gateway"
+PASSWORD_BYTES = 24  # 32 URL-safe characters, 192 random bits
+
+
+def broker_username(plant: str, device_id: str) -> str:
+    """A device's user name on the broker: unique across the plants that share it."""
+    if "." in plant or plant == GATEWAY_USER:
+        raise ValidationError("plant", f"{plant!r}: a plant on a broker has no '.' and is not {GATEWAY_USER}")
+    if ":" in device_id:
+        raise ValidationError("device_id", f"{device_id!r}: a broker user name cannot hold ':'")
+    return f"{check_name('plant', plant)}.{check_name('device_id', device_id)}"
+
+
+def gateway_username(plant: str) -> str:
+    """The account of a plant's gateways: its plant's topic tree and nothing else."""
+    broker_username(plant, "gateway")  # the same checks on the plant id
+    return f"{GATEWAY_USER}.{plant}"
+
+
+def new_password() -> str:
+    """A fresh random password (never derived from anything)."""
+    return secrets.token_urlsafe(PASSWORD_BYTES)
 
 
 def hash_password(password: str, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
@@ -47,11 +71,6 @@ def check_password(password: str, hashed: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(expected, actual)
-
-
-def derived_password(plant_secret: str, device_id: str) -> str:
-    """A per-device password derived from the plant's provisioning secret (HMAC-SHA256, 32 hex digits)."""
-    return hmac.new(plant_secret.encode(), device_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -104,6 +123,12 @@ class Registry:
         self.add(device)
         return device
 
+    def issue(self, device_id: str, kind: str) -> str:
+        """Register a device with a fresh random password; returns it (the registry keeps the hash)."""
+        password = new_password()
+        self.register(device_id, kind, password)
+        return password
+
     def get(self, device_id: str) -> Device:
         try:
             return self._devices[device_id]
@@ -136,39 +161,23 @@ class Registry:
             self.online.discard(device_id)
         return sorted(gone)
 
-    # -- broker configuration ------------------------------------------------------------------
-
-    def write_mosquitto_passwords(self, path: Path, gateway_password: str) -> None:
-        """The broker's password file: every device plus the gateway's own account."""
-        lines = [f"{GATEWAY_USER}:{hash_password(gateway_password)}"]
-        lines += [f"{d.device_id}:{d.password_hash}" for d in self._devices.values()]
-        Path(path).write_text("\n".join(lines) + "\n")
-
-    def write_mosquitto_acl(self, path: Path) -> None:
-        """The broker's ACL: a device writes only its own uplink and reads only its own commands."""
-        root = f"{ROOT}/{self.plant}"
-        lines = [f"user {GATEWAY_USER}", f"topic readwrite {root}/#", ""]
-        lines += [
-            f"pattern write {root}/+/+/%u/{channel}" for channel in ("telemetry", "state", "event", "ack")
-        ]
-        lines.append(f"pattern read {root}/+/+/%u/cmd")
-        Path(path).write_text("\n".join(lines) + "\n")
-
     # -- persistence -----------------------------------------------------------------------------
 
     def save(self, engine: Engine) -> None:
+        """Insert or update this plant's devices (one query for the known ones, then one flush:
+        a merge per device would cost a round trip each, 2,760 at plant scale)."""
         with Session(engine) as session, session.begin():
+            query = select(DeviceRecord).where(DeviceRecord.plant == self.plant)
+            stored = {row.device_id: row for row in session.scalars(query)}
             for device in self._devices.values():
-                session.merge(
-                    DeviceRecord(
-                        device_id=device.device_id,
-                        plant=self.plant,
-                        kind=device.kind,
-                        password_hash=device.password_hash,
-                        last_seen_ms=self.last_seen_ms.get(device.device_id),
-                        online=device.device_id in self.online,
-                    )
-                )
+                row = stored.get(device.device_id)
+                if row is None:
+                    row = DeviceRecord(device_id=device.device_id, plant=self.plant)
+                    session.add(row)
+                row.kind = device.kind
+                row.password_hash = device.password_hash
+                row.last_seen_ms = self.last_seen_ms.get(device.device_id)
+                row.online = device.device_id in self.online
 
     @classmethod
     def load(cls, engine: Engine, plant: str, heartbeat_timeout_ms: int = 10_000) -> Registry:
@@ -179,6 +188,20 @@ class Registry:
                 if row.last_seen_ms is not None:
                     registry.last_seen_ms[row.device_id] = row.last_seen_ms
         return registry
+
+    def refresh(self, engine: Engine) -> list[str]:
+        """Take up this plant's devices registered in the store since we loaded (a running gateway
+        calls it, so a newly provisioned device needs no restart); returns the new ids. Liveness and
+        devices only we know are kept."""
+        with Session(engine) as session:
+            query = select(DeviceRecord.device_id, DeviceRecord.kind, DeviceRecord.password_hash).where(
+                DeviceRecord.plant == self.plant
+            )
+            rows = session.execute(query).all()
+        new = [device_id for device_id, _, _ in rows if device_id not in self._devices]
+        for device_id, kind, password_hash in rows:
+            self.add(Device(device_id, kind, password_hash))
+        return sorted(new)
 
 
 def plant_devices(plant: Plant) -> Iterable[tuple[str, str]]:
@@ -192,15 +215,16 @@ def plant_devices(plant: Plant) -> Iterable[tuple[str, str]]:
     yield "fleet", "fleet"  # the AGV fleet controller (commands.FLEET_ID)
 
 
-def registry_for_plant(
-    plant: Plant, plant_id: str, secret: str, heartbeat_timeout_ms: int = 10_000
-) -> Registry:
-    """A registry of every device of `plant`, each with a password derived from `secret`.
-
-    One salt per registry keeps this fast for 2,760 devices; each hash still differs by password.
-    """
-    registry = Registry(plant_id, heartbeat_timeout_ms)
-    salt = hashlib.sha256(f"{plant_id}:{secret}".encode()).digest()[:12]
-    for device_id, kind in plant_devices(plant):
-        registry.register(device_id, kind, derived_password(secret, device_id), salt)
-    return registry
+def issue_credentials(
+    registry: Registry, devices: Iterable[tuple[str, str]], rotate: bool = False
+) -> dict[str, str]:
+    """Register `devices` (id, kind); a new device, or with `rotate` every one, gets a new random
+    password. Returns the passwords issued (device id -> password): the only time they exist in clear.
+    A known device keeps its credential (and takes the kind given)."""
+    issued: dict[str, str] = {}
+    for device_id, kind in devices:
+        if device_id not in registry or rotate:
+            issued[device_id] = registry.issue(device_id, kind)
+        elif registry.get(device_id).kind != kind:
+            registry.add(Device(device_id, kind, registry.get(device_id).password_hash))
+    return issued

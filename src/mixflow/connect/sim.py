@@ -3,7 +3,8 @@
 `FactoryDevices` takes any in-process `Factory` (the twin) and puts it behind the topic tree: the
 factory's events go out as the device messages a real plant would send (machines, AGVs, the line
 controller, the AGV fleet controller), and command messages come back in and are executed and
-acknowledged (re-sent commands are recognised by id and executed once). A simulated plant has no
+acknowledged (re-sent commands are recognised by id and executed once); its messages carry one
+`boot` (when this edge started), so a restarted edge is a new run, not a replay. A simulated plant has no
 wall clock, so the cloud drives it: `_sim/advance {"n", "until_s"}` runs the factory to `until_s`,
 and a mark `_sim/clock/{shard} {"n", "now_s"}` follows the last event of that step in every shard. Each
 shard reaches the gateway on its own session, in publication order, so once the gateway holds the
@@ -22,6 +23,7 @@ from typing import Any
 from mixflow.connect import topics
 from mixflow.connect.broker import Broker
 from mixflow.connect.commands import FLEET_ID, from_message
+from mixflow.connect.gateway import now_ms
 from mixflow.connect.payloads import CommandMessage, PayloadError, decode, encode
 from mixflow.connect.wire import Received, WireClient
 from mixflow.model.port import (
@@ -106,7 +108,13 @@ class FactoryDevices:
     """Plays an in-process factory as the plant's devices, over one edge connection."""
 
     def __init__(
-        self, factory: Factory, broker: Broker, plant: str, line_id: str, binary: bool = True
+        self,
+        factory: Factory,
+        broker: Broker,
+        plant: str,
+        line_id: str,
+        binary: bool = True,
+        boot: int | None = None,
     ) -> None:
         self.factory = factory
         self.broker = broker
@@ -114,6 +122,7 @@ class FactoryDevices:
         self.line_id = line_id
         self.binary = binary
         self.advance_topic = topics.advance_topic(plant)
+        self.boot = now_ms() if boot is None else boot
         self.seq: dict[str, int] = {}
         self.executed: OrderedDict[str, None] = OrderedDict()
         self.counters = {"commands": 0, "resent_ignored": 0, "bad_commands": 0, "events": 0, "steps": 0}
@@ -135,7 +144,7 @@ class FactoryDevices:
     async def _send(self, kind: str, device_id: str, channel: str, fields: dict[str, Any], t_ms: int) -> None:
         seq = self.seq.get(device_id, 0) + 1
         self.seq[device_id] = seq
-        payload = encode({"v": 1, "t": t_ms, "seq": seq, **fields}, self.binary)
+        payload = encode({"v": 1, "t": t_ms, "boot": self.boot, "seq": seq, **fields}, self.binary)
         await self._client.publish_counted(topics.device_topic(self.plant, kind, device_id, channel), payload)
 
     async def _command(self, message: Received) -> None:

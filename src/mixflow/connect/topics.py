@@ -22,7 +22,7 @@ devices) `mixflow/{plant}/_sim/advance` (cloud: run to `until_s`) and `.../_sim/
 got to `now_s`; every message of that shard before it is on the wire), which replace the wall clock.
 The clock mark goes to every shard because each shard reaches the gateway on its own session: the
 broker keeps one publisher's order within a session, not across sessions.
-The broker ACL (see `registry.mosquitto_acl`) lets a device write only its own uplink topics and read
+The broker ACL (see `connect.mosquitto`) lets a device write only its own uplink topics and read
 only its own `cmd` topic.
 """
 

@@ -6,7 +6,9 @@ client parses every PUBLISH in each chunk the kernel hands over and delivers the
 lets the gateway send QoS 1 PUBACKs only after a batch is stored, so nothing acknowledged is lost.
 It speaks exactly the subset the gateway and the load generator use: CONNECT (clean start, session
 expiry, receive maximum, user name and password), SUBSCRIBE, PUBLISH and PUBACK at QoS 0 and 1,
-PINGREQ and DISCONNECT, over TCP or TLS.
+PINGREQ and DISCONNECT, over TCP or TLS. A client can `connect` again after its connection is lost (the
+gateway does, with a persistent session), and its owner can stop reading (`pause_reading`) so that the
+broker keeps what the owner cannot store yet.
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ class _Protocol(asyncio.Protocol):
         self.client = client
         self.buffer = bytearray()
         self.sock: socket.socket | None = None
+        client._protocol = self
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.client._transport = transport  # type: ignore[assignment]
@@ -138,7 +141,8 @@ class _Protocol(asyncio.Protocol):
                 self.sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.client._lost(exc)
+        if self.client._protocol is self:  # not an attempt the client has already given up on
+            self.client._lost(exc)
 
     def data_received(self, data: bytes) -> None:
         self._quickack()
@@ -148,6 +152,7 @@ class _Protocol(asyncio.Protocol):
         i = 0
         batch: list[Received] = []
         client = self.client
+        client._silent_pings = 0
         while i + 2 <= size:
             first = buf[i]
             j = i + 1
@@ -200,7 +205,8 @@ class WireClient:
     """One MQTT 5 connection; incoming PUBLISHes go to `on_messages` in batches, in arrival order.
 
     With `auto_ack=False` the owner calls `ack(packet_ids)` once the messages are safe (stored), so a
-    crash before that makes the broker redeliver them to the persistent session.
+    crash before that makes the broker redeliver them to the persistent session. Packet ids belong to one
+    connection: `generation` counts connections, so an owner can tell that ids it holds are stale.
     """
 
     def __init__(
@@ -236,18 +242,30 @@ class WireClient:
         self.acked = 0
         self._next_id = 0
         self._pinger: asyncio.Task[None] | None = None
+        self._protocol: _Protocol | None = None
+        self._paused = False
+        self._silent_pings = 0  # keep-alive periods without a byte from the broker
+        self.generation = 0
         self.closed: asyncio.Future[Exception | None] | None = None
 
+    @property
+    def address(self) -> str:
+        """`host:port` of the broker: what logs and errors show (never the credentials)."""
+        return f"{self.host}:{self.port}"
+
     async def connect(self, timeout_s: float = 10.0) -> None:
+        """Open the connection (again, after a loss: a persistent session then resumes)."""
         loop = asyncio.get_running_loop()
+        self.generation += 1
         self._connack = loop.create_future()
         self.closed = loop.create_future()
+        self._silent_pings = 0
         try:
             await asyncio.wait_for(
                 loop.create_connection(lambda: _Protocol(self), self.host, self.port, ssl=self.tls), timeout_s
             )
-        except OSError as error:
-            raise MqttError(f"mqtt://{self.host}:{self.port}: cannot connect ({error})") from error
+        except (OSError, TimeoutError) as error:
+            raise MqttError(f"mqtt://{self.address}: cannot connect ({error or 'timed out'})") from error
         assert self._transport is not None
         self._transport.write(
             connect_packet(
@@ -259,7 +277,11 @@ class WireClient:
                 password=self.password,
             )
         )
-        body = await asyncio.wait_for(self._connack, timeout_s)
+        try:
+            body = await asyncio.wait_for(self._connack, timeout_s)
+        except TimeoutError:
+            self._transport.abort()
+            raise MqttError(f"mqtt://{self.address}: no CONNACK within {timeout_s:g} s") from None
         self.session_present = bool(body[0] & 1)
         reason = body[1] if len(body) > 1 else 0
         if reason >= 0x80:
@@ -271,6 +293,8 @@ class WireClient:
         self.send_quota = _property_u16(body, 0x21) or RECEIVE_MAXIMUM
         self._window = asyncio.Semaphore(self.send_quota)
         self._pinger = loop.create_task(self._ping())
+        if self._paused:  # reconnected while the owner cannot take more: the broker keeps it
+            self._transport.pause_reading()
 
     def _packet_id(self) -> int:
         self._next_id = self._next_id % 65535 + 1
@@ -282,7 +306,13 @@ class WireClient:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._subacks[pid] = future
         self._write(subscribe_packet(pid, filters, qos))
-        body = await asyncio.wait_for(future, timeout_s)
+        if self._paused and self._transport is not None:
+            self._transport.resume_reading()  # only until the SUBACK is in
+        try:
+            body = await asyncio.wait_for(future, timeout_s)
+        finally:
+            if self._paused and self._transport is not None and not self._transport.is_closing():
+                self._transport.pause_reading()
         plen, k = _read_varint(body, 2)
         codes = list(body[k + plen :])
         refused = [f for f, code in zip(filters, codes, strict=False) if code >= 0x80]
@@ -337,6 +367,22 @@ class WireClient:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._room.wait(), 0.1)
 
+    def pause_reading(self) -> None:
+        """Stop reading from the socket (this and later connections) until `resume_reading`: the
+        broker then holds further messages in its queue for our session."""
+        self._paused = True
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._paused = False
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
     def ack(self, packet_ids: Sequence[int]) -> None:
         """Acknowledge QoS 1 messages (in the order they were received)."""
         if packet_ids and self._transport is not None and not self._transport.is_closing():
@@ -389,8 +435,12 @@ class WireClient:
         for future in waiting:
             if not future.done():
                 future.set_exception(MqttError("connection lost"))
+        if self._window is not None:
+            for _ in self._inflight:
+                self._window.release()
         self._subacks.clear()
         self._inflight.clear()
+        self._counted.clear()  # their PUBACKs died with the connection; owners re-send what matters
         self._room.set()
         if self._pinger is not None:
             self._pinger.cancel()
@@ -398,8 +448,16 @@ class WireClient:
             self.closed.set_result(exc)
 
     async def _ping(self) -> None:
+        """PINGREQ every half keep-alive; a broker silent for 1.5 keep-alives is gone (a cut cable
+        closes no socket), so drop the connection and let the owner reconnect."""
         while True:
             await asyncio.sleep(self.keepalive_s / 2)
+            if self._paused:  # not reading: the broker's answers wait in the socket
+                self._silent_pings = 0
+            elif self._silent_pings >= 3 and self._transport is not None:
+                self._transport.abort()
+                return
+            self._silent_pings += 1
             with contextlib.suppress(MqttError):
                 self._write(bytes((PINGREQ << 4, 0)))
 

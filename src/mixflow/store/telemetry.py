@@ -3,16 +3,21 @@
 
 Samples are narrow rows (device, metric, time, value), written in batches: `executemany` on SQLite,
 `COPY` on PostgreSQL, because row-at-a-time ORM inserts cap out two orders of magnitude below the
-plant's message rate. Old samples are downsampled into per-bucket rollups (count, min, max, mean) and
-deleted, so raw data stays bounded while trends stay queryable.
+plant's message rate. A batch holding a value the database refuses is not retried forever: the
+refused messages are found by bisection and stored as dead letters, in the same transaction as the
+rest. Old samples are downsampled into per-bucket rollups (count, min, max, mean) and deleted, so raw
+data stays bounded while trends stay queryable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+import psycopg
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -120,7 +125,20 @@ class GatewayStart(Base):
     starts: Mapped[int] = mapped_column(Integer)
 
 
+class DeviceMark(Base):
+    """The (boot, seq) of the latest message of a device whose batch is stored: committed with the
+    batch, so after a crash the gateway knows which re-delivered messages it already holds."""
+
+    __tablename__ = "connect_device_mark"
+
+    plant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    boot: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
 Row = tuple[str, str, int, float]  # device_id, metric, at_ms, value
+Mark = tuple[int, int]  # boot, seq
 
 
 class AlarmChangeLike(Protocol):
@@ -145,25 +163,182 @@ class AlarmChangeLike(Protocol):
     def message(self) -> str: ...
 
 
+DATA_ERRORS = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.IntegrityError,
+    OverflowError,
+)
+"""What the database raises for a value it will not hold (NUL in text, a number out of range): retrying
+cannot help, unlike an outage (`OperationalError`, a refused connection)."""
+
+
+def refused_by_data(error: BaseException) -> bool:
+    """True when `error` (raw, or wrapped by SQLAlchemy) refuses a value rather than reports an outage."""
+    return isinstance(getattr(error, "orig", None) or error, DATA_ERRORS)
+
+
+def _write_samples(cursor: Any, postgresql: bool, rows: Sequence[Row]) -> None:
+    if postgresql:
+        with cursor.copy("COPY telemetry_sample (device_id, metric, at_ms, value) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        cursor.executemany(
+            "INSERT INTO telemetry_sample (device_id, metric, at_ms, value) VALUES (?, ?, ?, ?)", rows
+        )
+
+
 def insert_samples(engine: Engine, rows: Sequence[Row]) -> int:
     """Store a batch of samples in one transaction; returns the number stored."""
-    if not rows:
-        return 0
+    if rows:
+        store_samples(engine, "", rows, (), None)
+    return len(rows)
+
+
+Quarantine = Callable[[Sequence[Row], str], "DeadLetterRow"]
+"""Makes the dead letter of one message's rows that the database refused, given its error message."""
+
+
+def store_samples(
+    engine: Engine,
+    plant: str,
+    rows: Sequence[Row],
+    letters: Sequence[DeadLetterRow],
+    quarantine: Quarantine | None,
+    ends: Sequence[int] = (),
+    marks: Mapping[str, Mark] | None = None,
+) -> list[DeadLetterRow]:
+    """Store samples, dead letters and the devices' high-water marks in one transaction, all or
+    nothing; returns the dead letters made of refused rows (already stored with the rest).
+
+    `ends` says where each message's rows end (without it, a message is a run of one device and
+    time). When the database refuses a value, the batch is redone with each half in a savepoint, down
+    to single messages, so that one poisonous message costs a few round trips instead of the whole
+    batch; without `quarantine` the refusal is raised. An outage raises too, with nothing stored: the
+    caller keeps the batch and retries."""
     raw = engine.raw_connection()
+    postgresql = engine.dialect.name == "postgresql"
+    refused: list[DeadLetterRow] = []
     try:
         cursor = raw.cursor()
-        if engine.dialect.name == "postgresql":
-            with cursor.copy("COPY telemetry_sample (device_id, metric, at_ms, value) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            cursor.executemany(
-                "INSERT INTO telemetry_sample (device_id, metric, at_ms, value) VALUES (?, ?, ?, ?)", rows
-            )
+        try:
+            if rows:
+                _write_samples(cursor, postgresql, rows)
+        except DATA_ERRORS:
+            if quarantine is None:
+                raise
+            raw.rollback()
+            if not postgresql:
+                cursor.execute("BEGIN")  # else sqlite3 would commit when the first savepoint is released
+            _isolate(cursor, postgresql, rows, _message_starts(rows, ends), quarantine, refused)
+        _write_letters(cursor, postgresql, plant, [*letters, *refused])
+        if marks:
+            _write_marks(cursor, postgresql, plant, marks)
         raw.commit()
+    except BaseException as error:
+        if refused_by_data(error):
+            raw.rollback()
+        else:
+            raw.invalidate()  # likely cut off: never hand this connection out again
+        raise
     finally:
         raw.close()
-    return len(rows)
+    return refused
+
+
+def _message_starts(rows: Sequence[Row], ends: Sequence[int]) -> list[int]:
+    """Index of the first row of each message, plus len(rows)."""
+    if ends and ends[-1] == len(rows) and all(a <= b for a, b in itertools.pairwise(ends)):
+        return sorted({0, *ends})  # messages without rows (events, acks) leave no empty range
+    starts = [0]
+    for k in range(1, len(rows)):
+        if rows[k][0] != rows[k - 1][0] or rows[k][2] != rows[k - 1][2]:
+            starts.append(k)
+    starts.append(len(rows))
+    return starts
+
+
+def _isolate(
+    cursor: Any,
+    postgresql: bool,
+    rows: Sequence[Row],
+    starts: list[int],
+    quarantine: Quarantine,
+    refused: list[DeadLetterRow],
+) -> None:
+    """Insert the messages starts[0]..starts[-1] in a savepoint; bisect those the database refuses."""
+    chunk = rows[starts[0] : starts[-1]]
+    cursor.execute("SAVEPOINT mixflow_samples")
+    try:
+        _write_samples(cursor, postgresql, chunk)
+    except DATA_ERRORS as error:
+        cursor.execute("ROLLBACK TO SAVEPOINT mixflow_samples")
+        cursor.execute("RELEASE SAVEPOINT mixflow_samples")
+        if len(starts) == 2:
+            refused.append(quarantine(chunk, str(error).split("\n", 1)[0]))
+            return
+        middle = len(starts) // 2
+        _isolate(cursor, postgresql, rows, starts[: middle + 1], quarantine, refused)
+        _isolate(cursor, postgresql, rows, starts[middle:], quarantine, refused)
+        return
+    cursor.execute("RELEASE SAVEPOINT mixflow_samples")
+
+
+def _write_marks(cursor: Any, postgresql: bool, plant: str, marks: Mapping[str, Mark]) -> None:
+    """Raise each device's mark to (boot, seq); never lower it (a stand-by gateway may lag)."""
+    upsert = (
+        " ON CONFLICT (plant, device_id) DO UPDATE SET boot = excluded.boot, seq = excluded.seq"
+        " WHERE (excluded.boot, excluded.seq) > (connect_device_mark.boot, connect_device_mark.seq)"
+    )
+    if postgresql:  # one statement for the whole batch: a round trip per device would cost more
+        cursor.execute(
+            "INSERT INTO connect_device_mark (plant, device_id, boot, seq) SELECT %s, d, b, s"
+            " FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS m(d, b, s)" + upsert,
+            (plant, list(marks), [m[0] for m in marks.values()], [m[1] for m in marks.values()]),
+        )
+    else:
+        cursor.executemany(
+            "INSERT INTO connect_device_mark (plant, device_id, boot, seq) VALUES (?, ?, ?, ?)" + upsert,
+            [(plant, device_id, boot, seq) for device_id, (boot, seq) in marks.items()],
+        )
+
+
+def device_marks(engine: Engine, plant: str) -> dict[str, Mark]:
+    """Each device's (boot, seq) of the latest message stored, for a gateway that starts."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(DeviceMark.device_id, DeviceMark.boot, DeviceMark.seq).where(DeviceMark.plant == plant)
+        )
+        return {device_id: (boot, seq) for device_id, boot, seq in rows}
+
+
+def _safe_text(value: str, size: int) -> str:
+    """Text any database holds: no NUL (PostgreSQL refuses it), cut to its column."""
+    return value.replace("\x00", "\\0")[:size]
+
+
+def _write_letters(cursor: Any, postgresql: bool, plant: str, letters: Sequence[DeadLetterRow]) -> None:
+    if not letters:
+        return
+    mark = "%s" if postgresql else "?"
+    cursor.executemany(
+        "INSERT INTO connect_dead_letter (plant, at_ms, device_id, reason, topic, detail, excerpt)"
+        f" VALUES ({', '.join([mark] * 7)})",
+        [
+            (
+                plant,
+                letter.at_ms,
+                None if letter.device_id is None else _safe_text(letter.device_id, 64),
+                _safe_text(letter.reason, 32),
+                _safe_text(letter.topic, 512),
+                _safe_text(letter.detail, 512),
+                letter.excerpt,
+            )
+            for letter in letters
+        ],
+    )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,296 @@
+"""The store refuses a value, or goes away: nothing acknowledged is lost, nothing is stored twice.
+
+A message whose values the database refuses (PostgreSQL takes no NUL in text) is quarantined as a
+dead letter with the database's reason and the rest of its batch is stored. A database outage is
+made for real, by cutting a TCP proxy between the gateway and PostgreSQL: the gateway keeps the batch,
+acknowledges nothing, stops reading past its bound, and stores everything once the database is back;
+a gateway killed during the outage loses nothing either (the broker re-delivers what it held).
+The devices are an outside QoS 1 publisher (paho-mqtt): what the broker acknowledged to it must end
+up stored exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from sqlalchemy import Engine, text
+
+from mixflow.connect import topics
+from mixflow.connect.broker import Broker
+from mixflow.connect.gateway import Gateway, GatewayConfig
+from mixflow.connect.ingest import Ingest
+from mixflow.connect.registry import Registry
+from mixflow.store.db import connect, scratch_database
+from mixflow.store.telemetry import DeadLetterRow, Row, dead_letters, store_samples
+
+pytestmark = pytest.mark.services
+POISON = "kw\u0000"  # passes payload validation, PostgreSQL refuses NUL in text
+DEVICES = ("m1", "m2", "m3")
+
+
+@pytest.fixture
+def pg_url(postgres_url: str) -> Iterator[str]:
+    """A schema of its own on the real PostgreSQL (other tests write the same tables)."""
+    with scratch_database(postgres_url) as url:
+        yield url
+
+
+def _registry(plant: str) -> Registry:
+    registry = Registry(plant, heartbeat_timeout_ms=3_600_000)
+    for device_id in DEVICES:
+        registry.register(device_id, "machine", f"{device_id}-password", b"0123456789ab")
+    return registry
+
+
+def _stored(engine: Engine) -> dict[str, list[int]]:
+    """Per device, the sequence numbers stored (as the value of metric `seq`), with repeats."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT device_id, value FROM telemetry_sample WHERE metric = 'seq' ORDER BY id")
+        )
+        out: dict[str, list[int]] = {}
+        for device_id, value in rows:
+            out.setdefault(device_id, []).append(int(value))
+        return out
+
+
+class Publisher:
+    """Outside devices: paho-mqtt at QoS 1; remembers what the broker acknowledged, per device."""
+
+    def __init__(self, host: str, port: int, plant: str) -> None:
+        self.plant = plant
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"{plant}-devices")
+        self.client.max_inflight_messages_set(1000)
+        self.client.connect(host, port)
+        self.client.loop_start()
+        self.seq = dict.fromkeys(DEVICES, 0)
+        self.acked: dict[str, set[int]] = {d: set() for d in DEVICES}
+
+    def send(self, rounds: int, poison: str | None = None) -> None:
+        """`rounds` messages per device; with `poison`, that device's first one holds a bad name."""
+        infos = []
+        for k in range(rounds):
+            for device_id in DEVICES:
+                self.seq[device_id] += 1
+                seq = self.seq[device_id]
+                payload = {"v": 1, "t": time.time_ns() // 1_000_000, "seq": seq, "m": {"seq": seq}}
+                if k == 0 and device_id == poison:
+                    payload["m"][POISON] = 1.0
+                topic = topics.device_topic(self.plant, "machine", device_id, "telemetry")
+                infos.append((device_id, seq, self.client.publish(topic, json.dumps(payload), qos=1)))
+        for device_id, seq, info in infos:
+            info.wait_for_publish(10)
+            if info.is_published():
+                self.acked[device_id].add(seq)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class Proxy:
+    """A TCP proxy to PostgreSQL that the test can cut (refusing and dropping connections) and mend."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = 0
+        self.server: asyncio.Server | None = None
+        self.pipes: set[asyncio.StreamWriter] = set()
+
+    async def open(self) -> None:
+        self.server = await asyncio.start_server(self._pipe, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in list(self.pipes):
+            writer.transport.abort()
+        self.pipes.clear()
+        await self.server.wait_closed()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.pipes |= {writer, up_writer}
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError, OSError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.transport.abort()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        self.pipes -= {writer, up_writer}
+
+
+def _via(url: str, port: int) -> str:
+    return url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{port}/")
+
+
+async def _until(check: object, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def test_a_poisonous_message_is_quarantined_and_the_rest_of_its_batch_stored(
+    pg_url: str, mqtt_broker: tuple[str, int]
+) -> None:
+    plant = f"sp{uuid.uuid4().hex[:8]}"
+    engine, _ = connect(pg_url)
+    config = GatewayConfig(session_expiry_s=60)
+    gateway = Gateway(Broker(*mqtt_broker), Ingest(_registry(plant)), config, engine)
+
+    async def run() -> None:
+        await gateway.start()
+        publisher = Publisher(*mqtt_broker, plant)
+        try:
+            await asyncio.to_thread(publisher.send, 20)
+            await asyncio.to_thread(publisher.send, 20, "m2")  # seq 21 of m2 is poisonous
+            await _until(lambda: gateway.stored_messages >= 119)
+            await _until(lambda: sum(gateway.queue_depths().values()) == 0)  # every one acknowledged
+        finally:
+            publisher.close()
+            await gateway.stop()
+        stored = _stored(engine)
+        expected = {d: [k for k in range(1, 41) if (d, k) != ("m2", 21)] for d in DEVICES}
+        publisher.acked["m2"].discard(21)  # the broker took it; the store must not
+        for d in DEVICES:
+            assert sorted(publisher.acked[d]) == expected[d], (d, set(expected[d]) ^ publisher.acked[d])
+            assert sorted(stored[d]) == expected[d], (d, set(expected[d]) ^ set(stored[d]))
+
+    asyncio.run(run())
+    letters = [letter for letter in dead_letters(engine, plant) if letter.reason == "store"]
+    assert len(letters) == 1, [(letter.reason, letter.detail) for letter in dead_letters(engine, plant)]
+    assert letters[0].device_id == "m2" and "NUL" in letters[0].detail
+    assert letters[0].topic == topics.device_topic(plant, "machine", "m2", "telemetry")
+    assert gateway.ingest.counters["rejected_store"] == 1 and gateway.stored_messages == 119
+    engine.dispose()
+
+
+def test_bisection_stores_everything_but_the_refused_messages(tmp_path: Path, pg_url: str) -> None:
+    """SQLite refuses an integer past 64 bits, PostgreSQL a NUL: the same bisection finds either, and
+    splits at message boundaries even where one device sent several messages in one millisecond."""
+    for url, bad in ((f"sqlite:///{tmp_path / 'b.db'}", ("kw", 2**63)), (pg_url, (POISON, 1100))):
+        engine, _ = connect(url)
+        rows, ends = [], []
+        for k in range(300):  # two-row messages, all of m2 in the same millisecond
+            rows += [("m2", "kw", 1000, float(k)), ("m2", "temp_c", 1000, float(k))]
+            ends.append(len(rows))
+        rows[301] = ("m2", bad[0], bad[1], 1.0)  # the second row of message 150
+        made: list[str] = []
+
+        def quarantine(refused: Sequence[Row], error: str, made: list[str] = made) -> DeadLetterRow:
+            made.append(error)
+            assert [value for *_, value in refused] == [150.0, 1.0]
+            return DeadLetterRow(1, "m2", "store", "t", error, b"")
+
+        letter = DeadLetterRow(2, None, "topic", "x/y", "ingest's own dead letter", b"")
+        assert len(store_samples(engine, "bisect", rows, [letter], quarantine, ends)) == 1
+        with engine.connect() as connection:
+            stored = connection.execute(text("SELECT COUNT(*) FROM telemetry_sample")).scalar_one()
+        assert stored == 598 and len(made) == 1  # the whole bad message out, every good one in
+        assert {r.reason for r in dead_letters(engine, "bisect")} == {"store", "topic"}
+        engine.dispose()
+
+
+def test_a_database_outage_loses_and_acknowledges_nothing(pg_url: str, mqtt_broker: tuple[str, int]) -> None:
+    plant = f"so{uuid.uuid4().hex[:8]}"
+    direct, _ = connect(pg_url)
+    registry = _registry(plant)
+    registry.save(direct)
+    proxy = Proxy(("127.0.0.1", 5432))
+    config = GatewayConfig(gateway_id="so", session_expiry_s=120, max_buffered=150, store_retry_max_s=0.5)
+
+    def total() -> int:
+        return sum(len(seqs) for seqs in _stored(direct).values())
+
+    async def run() -> None:
+        await proxy.open()
+        engine, _ = connect(_via(pg_url, proxy.port), upgrade=False)
+        gateway = Gateway(Broker(*mqtt_broker), Ingest(_registry(plant)), config, engine)
+        await gateway.start()
+        publisher = Publisher(*mqtt_broker, plant)
+        try:
+            await asyncio.to_thread(publisher.send, 20)
+            await _until(lambda: total() == 60)
+            assert gateway.health()[0]
+
+            await proxy.cut()  # the database goes away
+            await asyncio.to_thread(publisher.send, 100)  # the broker acknowledges these to the devices
+            await _until(lambda: gateway.paused)  # 300 waiting > 150: stop reading, the broker queues
+            await asyncio.sleep(1.0)
+            assert total() == 60 and gateway.stored_messages == 60
+            assert gateway.counters["store_retries"] >= 1 and not gateway.health()[0]
+            assert sum(gateway.queue_depths().values()) >= 150  # held, not acknowledged
+
+            await proxy.open()  # back: everything is stored, reading resumes
+            await _until(lambda: total() == 360)
+            await _until(lambda: gateway.health()[0] and not gateway.paused)
+
+            await proxy.cut()  # again, and the gateway is killed while it holds a batch
+            await asyncio.to_thread(publisher.send, 30)
+            await _until(lambda: gateway.counters["telemetry"] >= 450)
+            await gateway.stop(crash=True)
+            await proxy.open()
+            second = Gateway(Broker(*mqtt_broker), Ingest(_registry(plant)), config, engine)
+            await second.start()  # the broker re-delivers what the dead one never acknowledged
+            await _until(lambda: total() == 450)
+            await asyncio.sleep(0.3)
+            await second.stop()
+        finally:
+            publisher.close()
+            with contextlib.suppress(AssertionError):
+                await proxy.cut()
+            engine.dispose()
+        stored = _stored(direct)
+        for device_id in DEVICES:
+            assert sorted(stored[device_id]) == sorted(publisher.acked[device_id]) == list(range(1, 151))
+
+    asyncio.run(run())
+    direct.dispose()
+
+
+def test_a_batch_stored_but_not_acknowledged_is_not_stored_again_by_the_next_gateway(
+    pg_url: str, mqtt_broker: tuple[str, int]
+) -> None:
+    """kill -9 between a batch's commit and its PUBACKs: the broker hands the batch to the next
+    gateway again. Each device's (boot, seq) mark is committed with the batch, so the new gateway's
+    ingest knows those messages; here the re-delivery is the same messages sent again."""
+    plant = f"sm{uuid.uuid4().hex[:8]}"
+    engine, _ = connect(pg_url)
+
+    async def run(rounds: int, first_seq: int) -> Gateway:
+        gateway = Gateway(Broker(*mqtt_broker), Ingest(_registry(plant)), GatewayConfig(), engine)
+        await gateway.start()
+        publisher = Publisher(*mqtt_broker, plant)
+        publisher.seq = dict.fromkeys(DEVICES, first_seq)
+        try:
+            await asyncio.to_thread(publisher.send, rounds)
+            await _until(lambda: gateway.ingest.counters["telemetry"] + gateway.ingest.counters["duplicates"]
+                         >= rounds * len(DEVICES))
+            await _until(lambda: sum(gateway.queue_depths().values()) == 0)
+        finally:
+            publisher.close()
+            await gateway.stop()
+        return gateway
+
+    asyncio.run(run(10, 0))  # seq 1..10 stored by the first gateway
+    second = asyncio.run(run(15, 5))  # seq 6..20: 6..10 again, as a re-delivery would bring them
+    assert second.ingest.counters["duplicates"] == 5 * len(DEVICES)
+    assert second.ingest.counters["gaps"] == 0  # the stored mark is where the new gateway starts from
+    assert _stored(engine) == {d: list(range(1, 21)) for d in DEVICES}
