@@ -17,6 +17,7 @@ import aiomqtt
 import pytest
 from sqlalchemy import text
 
+from mixflow.api.settings import Settings
 from mixflow.connect import topics
 from mixflow.connect.broker import PASSWORD_ENV, Broker, BrokerRefusedError, broker_errors, parse_broker
 from mixflow.connect.device import DeviceLink
@@ -148,18 +149,22 @@ def test_a_device_on_another_devices_topic_is_refused_and_nothing_else_is_hurt(
     assert counters.get("rejected", 0) == 0
 
 
-def test_gateway_and_device_over_tls_store_telemetry(private_broker: PrivateBroker, tmp_path: Path) -> None:
-    """mqtts:// with the plant's CA: the gateway (password from the environment) and a device with
-    its random credential talk over TLS, and the device's telemetry is stored."""
+def test_gateway_and_device_over_tls_store_telemetry(
+    private_broker: PrivateBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mqtts:// with the plant's CA: the gateway (its broker as `serve --mqtt mqtts://user@host
+    --mqtt-ca FILE` builds it, the password from the environment) and a device with its random
+    credential talk over TLS, and the device's telemetry is stored."""
     port = private_broker.tls_port
-    gateway_broker = Broker(
-        "127.0.0.1",
-        port,
-        tls=True,
-        username=private_broker.gateway_user,
-        password=private_broker.gateway_password,
-        ca_file=private_broker.ca_file,
+    monkeypatch.setenv(PASSWORD_ENV, private_broker.gateway_password)
+    served = Settings(
+        secret_key="tls-test-secret-key",
+        mqtt_url=f"mqtts://{private_broker.gateway_user}@127.0.0.1:{port}",
+        mqtt_ca_file=private_broker.ca_file,
+        twin=False,
     )
+    gateway_broker = served.broker()
+    assert gateway_broker.tls and gateway_broker.password == private_broker.gateway_password
     device_broker = parse_broker(f"mqtts://127.0.0.1:{port}", ca_file=private_broker.ca_file)
     engine, _ = connect(f"sqlite:///{tmp_path / 'tls.db'}")
 

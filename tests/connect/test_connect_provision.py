@@ -192,3 +192,33 @@ def test_a_second_plant_in_the_same_database_and_broker_files_leaves_the_first_w
 
     # plant auth's gateway hears its own m1 only, never plant other's
     assert asyncio.run(run()) == [topics.device_topic("auth", "machine", "m1", "telemetry")]
+
+
+def test_provision_registers_the_machines_of_an_opcua_bridge_config_as_bridged(tmp_path: Path) -> None:
+    """A machine an OPC UA bridge serves is registered as kind `opcua` (its bridge logs in for it and
+    the gateway sends its commands where the bridge listens); a config for another plant or naming a
+    machine the plant does not have is refused, naming the file."""
+    plant = build_plant(scale=0.1, seed=0)
+    machine = plant.machines[0].id
+    db = f"sqlite:///{tmp_path / 'p.db'}"
+    config = tmp_path / "bridge.yaml"
+    config.write_text(f"plant: px\nservers:\n  - {{machine: {machine}, endpoint: 'opc.tcp://10.1.4.21:4840/'}}\n")
+    files = ["--passwd-file", str(tmp_path / "passwd"), "--acl-file", str(tmp_path / "acl")]
+    files += ["--credentials", str(tmp_path / "c.json")]
+    argv = ["connect", "provision", "--scale", "0.1", "--db", db, *files]
+    done = _mixflow(*argv, "--plant-id", "px", "--opcua-config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert "1 machines bridged from OPC UA" in done.stdout
+    engine, _ = connect(db)
+    registry = Registry.load(engine, "px")
+    assert registry.kind_of(machine) == "opcua" and registry.kind_of(plant.machines[1].id) == "machine"
+    issued = json.loads((tmp_path / "c.json").read_text())["devices"]
+    assert issued[machine]["kind"] == "opcua"
+
+    wrong_plant = _mixflow(*argv, "--plant-id", "py", "--opcua-config", str(config))
+    assert wrong_plant.returncode == 2
+    assert f"{config}: bridges plant 'px', not --plant-id 'py'" in wrong_plant.stderr
+    config.write_text("plant: px\nservers:\n  - {machine: no-such-press, endpoint: 'opc.tcp://h:4840/'}\n")
+    stranger = _mixflow(*argv, "--plant-id", "px", "--opcua-config", str(config))
+    assert stranger.returncode == 2 and "no-such-press" in stranger.stderr
+    assert "Traceback" not in stranger.stderr

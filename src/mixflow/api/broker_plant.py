@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 
 from mixflow.api.planned_plant import PlannedPlant
 from mixflow.api.settings import Settings
-from mixflow.connect.broker import parse_broker
 from mixflow.connect.factory import MqttFactory
 from mixflow.connect.gateway import now_ms
 from mixflow.connect.registry import Registry
@@ -50,7 +49,7 @@ class BrokerPlant(PlannedPlant):
         store = PlanStore(sessions)
         epoch_ms = store.epoch_ms(settings.plant_id, now_ms())
         saved = store.load(now_s=max(0, (now_ms() - epoch_ms) // 1000))
-        self.mqtt = MqttFactory(parse_broker(settings.mqtt_url), registry, epoch_ms=epoch_ms, engine=engine)
+        self.mqtt = MqttFactory(settings.broker(), registry, epoch_ms=epoch_ms, engine=engine)
         options = PlanOptions(flush_every_s=0, forget_after_s=FINISHED_KEPT_S)
         scheduler = Scheduler(plant, catalogue, store, options, seed=settings.seed)
         scheduler.resume(saved)

@@ -26,9 +26,9 @@ def start_in_process(settings: Settings) -> LivePlant | None:
     """The running plant for `settings` in this process (the plant process calls this)."""
     if settings.mqtt_url is not None and not settings.twin:
         from mixflow.api.broker_plant import BrokerPlant
-        from mixflow.connect.broker import broker_errors, parse_broker
+        from mixflow.connect.broker import broker_errors
 
-        with broker_errors(parse_broker(settings.mqtt_url)):  # a refused login: one line, not a trace
+        with broker_errors(settings.broker()):  # a refused login: one line, not a trace
             return BrokerPlant.start(settings)
     if settings.mqtt_url is not None:
         raise ValidationError("--mqtt", "a plant is either real (--mqtt) or the twin (--twin), not both")

@@ -12,6 +12,7 @@ from mixflow.errors import ValidationError
 from mixflow.store import DEFAULT_URL
 
 if TYPE_CHECKING:
+    from mixflow.connect.broker import Broker
     from mixflow.model import Catalogue, Plant
 
 SECRET_ENV = "MIXFLOW_SECRET_KEY"
@@ -51,6 +52,7 @@ class Settings:
     login_attempts_per_minute: int = 5
     trusted_proxies: tuple[str, ...] = field(default_factory=_trusted_proxies_from_env)
     mqtt_url: str | None = field(default=None, repr=False)  # may hold a password (warned about)
+    mqtt_ca_file: str | None = None  # the CA that signed an mqtts:// broker's certificate (else the system's)
     plant_id: str = "changsha"
     twin: bool = True
     scale: float = 1.0
@@ -58,6 +60,14 @@ class Settings:
     twin_speed: float = 60.0
     plant_file: str | None = None
     catalogue_file: str | None = None
+
+    def broker(self) -> Broker:
+        """The broker of a real plant, with its CA for mqtts:// and the password from the environment."""
+        from mixflow.connect.broker import parse_broker  # the connect layer loads only for a real plant
+
+        if self.mqtt_url is None:
+            raise ValidationError("--mqtt", "no broker: the plant runs in the twin")
+        return parse_broker(self.mqtt_url, ca_file=self.mqtt_ca_file)
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 16:

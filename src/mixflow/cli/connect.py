@@ -39,8 +39,16 @@ from mixflow.connect.factory import MqttFactory
 from mixflow.connect.gateway import Gateway, GatewayConfig
 from mixflow.connect.ingest import Ingest
 from mixflow.connect.mosquitto import BrokerConf
+from mixflow.connect.opcua_bridge import KIND as OPCUA_KIND
 from mixflow.connect.opcua_bridge import PASSWORD_ENV as OPCUA_PASSWORD_ENV
-from mixflow.connect.opcua_bridge import BridgeOptions, OpcUaBridge, bridge_config, machine_passwords
+from mixflow.connect.opcua_bridge import (
+    BridgeOptions,
+    OpcUaBridge,
+    bridge_config,
+    machine_passwords,
+    opcua_devices,
+    read_bridge_config,
+)
 from mixflow.connect.opcua_machine import SimulatedMachine
 from mixflow.connect.opcua_machine import work as work_cycles
 from mixflow.connect.opcua_security import OpcUaSecurity, ensure_certificate
@@ -49,7 +57,7 @@ from mixflow.connect.provision import provision as provision_plant
 from mixflow.connect.registry import Registry, issue_credentials, plant_devices
 from mixflow.connect.sim import FactoryDevices
 from mixflow.connect.wire import WireClient
-from mixflow.errors import MixflowError, ValidationError
+from mixflow.errors import InputFileError, MixflowError, ValidationError
 from mixflow.model import Plant
 from mixflow.model.port import Factory
 from mixflow.plan import PlanOptions, Scheduler
@@ -158,13 +166,21 @@ def provision(
     tls_ca: Path | None = typer.Option(None, "--tls-ca", help="CA file of the broker's TLS listener."),
     tls_cert: Path | None = typer.Option(None, "--tls-cert", help="The broker's certificate."),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="The broker's private key."),
+    opcua_config: list[Path] = typer.Option(
+        [], "--opcua-config", help="An OPC UA bridge's config: its machines are registered as bridged."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Register every device of the plant with its own random password; write the broker's password
     file, ACL and (--broker-conf) configuration. The gateway's password is $MIXFLOW_GATEWAY_PASSWORD,
-    else kept from the password file, else new (in --credentials)."""
+    else kept from the password file, else new (in --credentials). A machine named in an
+    --opcua-config is registered as bridged from OPC UA (kind `opcua`): its bridge reads its password
+    from the credentials file and the gateway sends its commands on its `opcua` topic."""
     began = time.perf_counter()
     the_plant, _ = resolve_plant(plant, catalogue, scale, seed, 1.0)
+    devices = dict(plant_devices(the_plant))
+    for path in opcua_config:
+        devices |= bridged_machines(path, plant_id, the_plant)
     conf = None
     if broker_conf is not None:
         data = persistence_dir or broker_conf.parent / "mosquitto-data"
@@ -174,10 +190,26 @@ def provision(
     engine, _ = connect_store(db)
     files = ProvisionFiles(passwd_file, acl_file, credentials, conf)
     facts = provision_plant(
-        engine, topics.check_name("--plant-id", plant_id), plant_devices(the_plant), files, rotate
+        engine, topics.check_name("--plant-id", plant_id), devices.items(), files, rotate
     )
+    facts["opcua_machines"] = sum(kind == OPCUA_KIND for kind in devices.values())
     facts["seconds"] = round(time.perf_counter() - began, 2)
     print(json.dumps(facts) if as_json else _provision_report(facts))
+
+
+def bridged_machines(path: Path, plant_id: str, plant: Plant) -> dict[str, str]:
+    """The machines an OPC UA bridge config names, as (id -> kind `opcua`); each must be a machine of
+    the plant (the scheduler plans on it) and the config must be for this plant."""
+    config = read_bridge_config(path)
+    if config.plant != plant_id:
+        raise InputFileError(str(path), f"bridges plant {config.plant!r}, not --plant-id {plant_id!r}")
+    known = {machine.id for machine in plant.machines}
+    bridged = dict(opcua_devices(config))
+    strangers = sorted(set(bridged) - known)
+    if strangers:
+        named = ", ".join(strangers[:10])
+        raise InputFileError(str(path), f"bridges machines the plant does not have: {named}")
+    return bridged
 
 
 def _provision_report(facts: dict[str, Any]) -> str:
@@ -186,7 +218,8 @@ def _provision_report(facts: dict[str, Any]) -> str:
     lines = [
         f"registered {facts['devices']} devices of plant {facts['plant']}: {facts['new_credentials']} new "
         f"credentials, {facts['kept_credentials']} kept (--rotate renews them); gateway account "
-        f"{facts['gateway_user']} ({facts['gateway_password']})",
+        f"{facts['gateway_user']} ({facts['gateway_password']})"
+        + (f"; {facts['opcua_machines']} machines bridged from OPC UA" if facts["opcua_machines"] else ""),
         f"wrote {passwd['file']} (0600): {passwd['users']} users, "
         f"{passwd['other_users_kept']} of other plants kept",
         f"wrote {acl['file']} (0600): each device writes its own uplink topics and reads its own commands; "

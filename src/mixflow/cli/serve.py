@@ -20,6 +20,7 @@ def serve(
     ),
     mqtt: Annotated[str | None, typer.Option("--mqtt", help="broker of a real plant: mqtt[s]://[user@]host"
                                              "[:port], the password from $MIXFLOW_BROKER_PASSWORD")] = None,
+    mqtt_ca: Annotated[Path | None, typer.Option("--mqtt-ca", help="CA file of an mqtts:// broker")] = None,
     twin: Annotated[bool | None, typer.Option("--twin/--no-twin", help="run the plant in the twin "
                                                "(the default without --mqtt)")] = None,
     port: Annotated[int, typer.Option("--port", help="TCP port to listen on")] = 8000,
@@ -44,17 +45,17 @@ def serve(
 
     from mixflow.api import Settings, create_app
     from mixflow.api.runner import start_live_plant
-    from mixflow.connect.broker import parse_broker
 
     if not 0 < port < 65536:
         raise ValidationError("--port", f"{port} is not a TCP port")
     run_twin = twin if twin is not None else mqtt is None
     check_sources(plant, catalogue, scale, seed, DEFAULT_SCALE)
     plant_path, catalogue_path = source_paths(plant, catalogue)
-    settings = Settings(db_url=db, mqtt_url=mqtt, twin=run_twin, scale=scale, seed=seed, twin_speed=speed,
+    settings = Settings(db_url=db, mqtt_url=mqtt, mqtt_ca_file=None if mqtt_ca is None else str(mqtt_ca),
+                        twin=run_twin, scale=scale, seed=seed, twin_speed=speed,
                         plant_id=plant_id, plant_file=plant_path, catalogue_file=catalogue_path)
     if mqtt is not None:  # checked (and a password in it warned about) before the plant process starts
-        typer.echo(f"mixflow: the plant behind {parse_broker(mqtt).display()}", err=True)
+        typer.echo(f"mixflow: the plant behind {settings.broker().display()}", err=True)
     live = start_live_plant(settings)
     app = create_app(settings, live)
     typer.echo(f"mixflow: serving on http://{host}:{port}/ (OpenAPI document at /openapi.json)", err=True)
