@@ -198,6 +198,30 @@ def test_offline_detection_is_on_without_any_rule() -> None:
     assert not AlarmEngine(offline=False).liveness("m1", "machine", False, 1)
 
 
+def test_liveness_goes_by_when_the_gateway_hears_a_device_not_by_the_device_clock() -> None:
+    """A backlog drained after an outage carries old times: heard now, its devices are alive. And
+    while the gateway cannot hear (links down, reading paused for the store), silence is no evidence:
+    no offline storm, no escalated command, whatever the outage's length."""
+    tracker = CommandTracker(ack_timeout_ms=1_000, max_resends=0)
+    ingest = make_ingest(tracker=tracker)
+    ingest.received_ms = EPOCH_MS + 600_000  # m1's message from t=1 s arrives 10 minutes late
+    ingest.handle(*tel("m1", 1, 1))
+    ingest.tick(EPOCH_MS + 603_000)
+    assert ingest.alarm_changes == [] and ingest.take_events() == []
+
+    [pending] = to_messages(AssignTask("a1", "t1"), "line", EPOCH_MS, itertools.count(1), "gw")
+    tracker.sent(pending, EPOCH_MS + 603_000)
+    for t_s in range(604, 900):  # five minutes deaf
+        assert ingest.tick(EPOCH_MS + t_s * 1000, hearing=False) == []
+    assert ingest.tick(EPOCH_MS + 899_500) == []  # hearing again: a full timeout from the last deaf tick
+    assert ingest.alarm_changes == [] and ingest.take_events() == [] and ingest.escalated == []
+    ingest.tick(EPOCH_MS + 906_000)  # and then silence counts again
+    assert sorted((c.device_id, c.rule) for c in ingest.alarm_changes) == [
+        ("a1", "command_unacknowledged"),
+        ("m1", "offline"),
+    ]
+
+
 def test_acks_are_matched_and_a_late_one_is_counted_not_dead_lettered() -> None:
     tracker = CommandTracker(ack_timeout_ms=1_000, max_resends=1)
     ingest = make_ingest(tracker=tracker)

@@ -7,8 +7,6 @@ import asyncio
 import json
 import socket
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from mixflow.connect.registry import Registry
 from mixflow.connect.wire import WireClient
 from mixflow.store.db import connect
 from mixflow.store.telemetry import dead_letters
+from tests.connect.outside import http_get
 
 pytestmark = pytest.mark.services
 
@@ -34,12 +33,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
 
 
 def _samples(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -91,11 +84,11 @@ def test_metrics_and_health_are_served_over_http(mqtt_broker: tuple[str, int], t
             await _publish(mqtt_broker, plant, "m1", messages)
             await _until(lambda: gateway.stored_messages == 6 and gateway.counters["received"] == 10)
             await _until(lambda: len(dead_letters(engine, plant)) == 3)  # all stored, one published
-            status, body = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/health")
+            status, body = await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/health")
             assert status == 200 and json.loads(body)["healthy"] is True
-            status, body = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/metrics")
+            status, body = await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/metrics")
             assert status == 200
-            assert (await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/nothing"))[0] == 404
+            assert (await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/nothing"))[0] == 404
             return _samples(body)
         finally:
             await gateway.stop()

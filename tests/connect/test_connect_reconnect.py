@@ -19,24 +19,21 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
 
 from mixflow.connect import topics
 from mixflow.connect.broker import Broker
 from mixflow.connect.factory import MqttFactory
 from mixflow.connect.gateway import Gateway, GatewayConfig
 from mixflow.connect.ingest import Ingest
-from mixflow.connect.registry import Registry
 from mixflow.connect.wire import MqttError, Received, WireClient
 from mixflow.model.port import MachineDown, StartOperation
 from mixflow.store.db import connect
+from tests.connect.outside import http_get, machine_registry, stored_seqs
 
 pytestmark = pytest.mark.services
 DEVICES = tuple(f"m{k}" for k in range(8))
@@ -93,20 +90,8 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
             mosquitto.stop()
 
 
-def _registry(plant: str) -> Registry:
-    registry = Registry(plant, heartbeat_timeout_ms=3_600_000)
-    for device_id in DEVICES:
-        registry.register(device_id, "machine", f"{device_id}-password", b"0123456789ab")
-    return registry
 
 
-def _stored(engine: Engine) -> dict[str, list[int]]:
-    with engine.connect() as connection:
-        rows = connection.execute(text("SELECT device_id, value FROM telemetry_sample WHERE metric = 'seq'"))
-        out: dict[str, list[int]] = {}
-        for device_id, value in rows:
-            out.setdefault(device_id, []).append(int(value))
-        return out
 
 
 class Devices:
@@ -143,12 +128,6 @@ class Devices:
         await self.client.disconnect()
 
 
-def _get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
 
 
 async def _until(check: object, timeout_s: float = 15.0) -> None:
@@ -166,7 +145,8 @@ def test_a_broker_restart_loses_nothing_acknowledged(
     engine, _ = connect(f"sqlite:///{tmp_path / 'r.db'}")
     metrics_port = _free_port()
     config = GatewayConfig(gateway_id="rc", session_expiry_s=300, metrics_port=metrics_port, line_id="L1")
-    gateway = Gateway(Broker("127.0.0.1", broker.port), Ingest(_registry(plant)), config, engine)
+    registry = machine_registry(plant, DEVICES)
+    gateway = Gateway(Broker("127.0.0.1", broker.port), Ingest(registry), config, engine)
     health = f"http://127.0.0.1:{metrics_port}/health"
     heard: list[Received] = []
 
@@ -184,11 +164,11 @@ def test_a_broker_restart_loses_nothing_acknowledged(
         devices = Devices(broker.port, plant)
         publishing = asyncio.create_task(devices.run())
         await asyncio.sleep(1.0)
-        assert (await asyncio.to_thread(_get, health))[0] == 200
+        assert (await asyncio.to_thread(http_get, health))[0] == 200
 
         await asyncio.to_thread(broker.stop)
         await _until(lambda: not any(link.connected for link in gateway._links), 5)
-        assert (await asyncio.to_thread(_get, health))[0] == 503
+        assert (await asyncio.to_thread(http_get, health))[0] == 503
         sent = await gateway.submit([StartOperation("op-1", "m0", 0, 60, "s")])  # queued
         await asyncio.sleep(0.5)
         await asyncio.to_thread(broker.start)
@@ -202,15 +182,15 @@ def test_a_broker_restart_loses_nothing_acknowledged(
         await publishing
         await _until(lambda: any(m.topic.endswith("/cmd") for m in heard))
         acked = sum(map(len, devices.acked.values()))
-        await _until(lambda: sum(map(len, _stored(engine).values())) >= acked)
+        await _until(lambda: sum(map(len, stored_seqs(engine).values())) >= acked)
         await asyncio.sleep(0.3)  # a re-delivery still on its way would show up as a duplicate
-        assert (await asyncio.to_thread(_get, health))[0] == 200
+        assert (await asyncio.to_thread(http_get, health))[0] == 200
         await listener.disconnect()
         await gateway.stop()
 
         command = json.loads(next(m.payload for m in heard if m.topic.endswith("/cmd")))
         assert command["id"] == sent[0].message.command_id == "rc.1-1"  # first start counted in the store
-        stored = _stored(engine)
+        stored = stored_seqs(engine)
         for device_id in DEVICES:
             assert len(stored[device_id]) == len(set(stored[device_id])), f"{device_id} stored twice"
             assert devices.acked[device_id] <= set(stored[device_id]), f"{device_id} lost acknowledged"
@@ -226,7 +206,8 @@ def test_a_broker_restart_loses_nothing_acknowledged(
 def test_the_factory_keeps_working_across_a_broker_restart(broker: Mosquitto) -> None:
     plant = f"rf{uuid.uuid4().hex[:8]}"
     config = GatewayConfig(gateway_id="rf", session_expiry_s=300)
-    with MqttFactory(Broker("127.0.0.1", broker.port), _registry(plant), config=config) as factory:
+    registry = machine_registry(plant, DEVICES)
+    with MqttFactory(Broker("127.0.0.1", broker.port), registry, config=config) as factory:
         broker.stop()
         broker.start()
         links = factory.gateway._links

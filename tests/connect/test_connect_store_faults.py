@@ -21,15 +21,15 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
 from mixflow.connect import topics
 from mixflow.connect.broker import Broker
 from mixflow.connect.gateway import Gateway, GatewayConfig
 from mixflow.connect.ingest import Ingest
-from mixflow.connect.registry import Registry
 from mixflow.store.db import connect, scratch_database
 from mixflow.store.telemetry import DeadLetterRow, Row, dead_letters, store_samples
+from tests.connect.outside import machine_registry, stored_seqs
 
 pytestmark = pytest.mark.services
 POISON = "kw\u0000"  # passes payload validation, PostgreSQL refuses NUL in text
@@ -43,23 +43,8 @@ def pg_url(postgres_url: str) -> Iterator[str]:
         yield url
 
 
-def _registry(plant: str) -> Registry:
-    registry = Registry(plant, heartbeat_timeout_ms=3_600_000)
-    for device_id in DEVICES:
-        registry.register(device_id, "machine", f"{device_id}-password", b"0123456789ab")
-    return registry
 
 
-def _stored(engine: Engine) -> dict[str, list[int]]:
-    """Per device, the sequence numbers stored (as the value of metric `seq`), with repeats."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            text("SELECT device_id, value FROM telemetry_sample WHERE metric = 'seq' ORDER BY id")
-        )
-        out: dict[str, list[int]] = {}
-        for device_id, value in rows:
-            out.setdefault(device_id, []).append(int(value))
-        return out
 
 
 class Publisher:
@@ -147,13 +132,13 @@ async def _until(check: object, timeout_s: float = 15.0) -> None:
         await asyncio.sleep(0.05)
 
 
-def test_a_poisonous_message_is_quarantined_and_the_rest_of_its_batch_stored(
+def test_a_poisonous_message_is_quarantined_and_the_rest_of_its_batchstored_seqs(
     pg_url: str, mqtt_broker: tuple[str, int]
 ) -> None:
     plant = f"sp{uuid.uuid4().hex[:8]}"
     engine, _ = connect(pg_url)
     config = GatewayConfig(session_expiry_s=60)
-    gateway = Gateway(Broker(*mqtt_broker), Ingest(_registry(plant)), config, engine)
+    gateway = Gateway(Broker(*mqtt_broker), Ingest(machine_registry(plant, DEVICES)), config, engine)
 
     async def run() -> None:
         await gateway.start()
@@ -166,7 +151,7 @@ def test_a_poisonous_message_is_quarantined_and_the_rest_of_its_batch_stored(
         finally:
             publisher.close()
             await gateway.stop()
-        stored = _stored(engine)
+        stored = stored_seqs(engine)
         expected = {d: [k for k in range(1, 41) if (d, k) != ("m2", 21)] for d in DEVICES}
         publisher.acked["m2"].discard(21)  # the broker took it; the store must not
         for d in DEVICES:
@@ -211,18 +196,18 @@ def test_bisection_stores_everything_but_the_refused_messages(tmp_path: Path, pg
 def test_a_database_outage_loses_and_acknowledges_nothing(pg_url: str, mqtt_broker: tuple[str, int]) -> None:
     plant = f"so{uuid.uuid4().hex[:8]}"
     direct, _ = connect(pg_url)
-    registry = _registry(plant)
+    registry = machine_registry(plant, DEVICES)
     registry.save(direct)
     proxy = Proxy(("127.0.0.1", 5432))
     config = GatewayConfig(gateway_id="so", session_expiry_s=120, max_buffered=150, store_retry_max_s=0.5)
 
     def total() -> int:
-        return sum(len(seqs) for seqs in _stored(direct).values())
+        return sum(len(seqs) for seqs in stored_seqs(direct).values())
 
     async def run() -> None:
         await proxy.open()
         engine, _ = connect(_via(pg_url, proxy.port), upgrade=False)
-        gateway = Gateway(Broker(*mqtt_broker), Ingest(_registry(plant)), config, engine)
+        gateway = Gateway(Broker(*mqtt_broker), Ingest(machine_registry(plant, DEVICES)), config, engine)
         await gateway.start()
         publisher = Publisher(*mqtt_broker, plant)
         try:
@@ -247,7 +232,7 @@ def test_a_database_outage_loses_and_acknowledges_nothing(pg_url: str, mqtt_brok
             await _until(lambda: gateway.counters["telemetry"] >= 450)
             await gateway.stop(crash=True)
             await proxy.open()
-            second = Gateway(Broker(*mqtt_broker), Ingest(_registry(plant)), config, engine)
+            second = Gateway(Broker(*mqtt_broker), Ingest(machine_registry(plant, DEVICES)), config, engine)
             await second.start()  # the broker re-delivers what the dead one never acknowledged
             await _until(lambda: total() == 450)
             await asyncio.sleep(0.3)
@@ -257,7 +242,7 @@ def test_a_database_outage_loses_and_acknowledges_nothing(pg_url: str, mqtt_brok
             with contextlib.suppress(AssertionError):
                 await proxy.cut()
             engine.dispose()
-        stored = _stored(direct)
+        stored = stored_seqs(direct)
         for device_id in DEVICES:
             assert sorted(stored[device_id]) == sorted(publisher.acked[device_id]) == list(range(1, 151))
 
@@ -275,7 +260,8 @@ def test_a_batch_stored_but_not_acknowledged_is_not_stored_again_by_the_next_gat
     engine, _ = connect(pg_url)
 
     async def run(rounds: int, first_seq: int) -> Gateway:
-        gateway = Gateway(Broker(*mqtt_broker), Ingest(_registry(plant)), GatewayConfig(), engine)
+        registry = machine_registry(plant, DEVICES)
+        gateway = Gateway(Broker(*mqtt_broker), Ingest(registry), GatewayConfig(), engine)
         await gateway.start()
         publisher = Publisher(*mqtt_broker, plant)
         publisher.seq = dict.fromkeys(DEVICES, first_seq)
@@ -293,4 +279,4 @@ def test_a_batch_stored_but_not_acknowledged_is_not_stored_again_by_the_next_gat
     second = asyncio.run(run(15, 5))  # seq 6..20: 6..10 again, as a re-delivery would bring them
     assert second.ingest.counters["duplicates"] == 5 * len(DEVICES)
     assert second.ingest.counters["gaps"] == 0  # the stored mark is where the new gateway starts from
-    assert _stored(engine) == {d: list(range(1, 21)) for d in DEVICES}
+    assert stored_seqs(engine) == {d: list(range(1, 21)) for d in DEVICES}

@@ -225,6 +225,13 @@ class CommandTracker:
             self.rejected.append((pending.outgoing, ack.reason))
         return "settled"
 
+    def postpone(self, now_ms: int) -> None:
+        """No command falls due before a full ack timeout from `now_ms` (the gateway could not read
+        acks until now)."""
+        floor = now_ms + self.ack_timeout_ms
+        for pending in self.pending.values():
+            pending.deadline_ms = max(pending.deadline_ms, floor)
+
     def due(self, now_ms: int) -> tuple[list[Outgoing], list[Outgoing]]:
         """(to re-send, to escalate) at `now_ms`; escalated commands leave the tracker."""
         resend: list[Outgoing] = []

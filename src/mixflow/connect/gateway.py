@@ -8,8 +8,10 @@ over (it re-delivers the rest). Commands (ids, re-sends, escalation), alarm chan
 go out on the first connection (dead letters rate-limited there; every one is stored).
 
 Nothing acknowledged is lost: a lost connection is re-opened with backoff and its persistent session
-resumes (the broker re-delivers what we had not acknowledged; per-device sequence numbers keep those
-from being stored twice); a store outage keeps the batch, retries with backoff and, past
+resumes (the broker re-delivers what we had not acknowledged; each device's (boot, seq) mark, committed
+with every batch and read at start, keeps those from being stored twice, even by the next gateway after
+a kill -9 between a commit and its acknowledgements); a device not yet in the registry is looked up in
+the store before its messages are refused; a store outage keeps the batch, retries with backoff and, past
 `max_buffered` waiting messages, stops reading so the broker queues for us; a message whose values
 the database refuses is stored as a dead letter and the rest of its batch is stored.
 
@@ -156,6 +158,7 @@ class Gateway:
         self._wire: WireClient | None = None
         self._outbox: deque[tuple[str, bytes]] = deque()  # commands and alarms waiting for a link
         self._outbox_lock = asyncio.Lock()
+        self._drainer: asyncio.Task[None] | None = None  # sends queued alarms without holding up a flush
         self._letters: list[DeadLetterRow] = []  # dead letters not stored yet
         self._row_ends: list[int] = []  # where each message's rows end in ingest.rows (to split a batch)
         self.paused = False
@@ -323,6 +326,7 @@ class Gateway:
 
     def _on_messages(self, link: int, batch: list[Received]) -> None:
         ingest = self.ingest
+        ingest.received_ms = now_ms()
         handle = ingest.handle
         acks = self._acks[link]
         rows, ends = ingest.rows, self._row_ends
@@ -434,8 +438,12 @@ class Gateway:
         for outgoing in ingest.escalated:
             log.warning("escalated command %s to %s", outgoing.message.command_id, outgoing.device_id)
         ingest.escalated = []
-        for change in alarms:
-            await self._send_reliably(topics.alarm_topic(self.plant), encode(alarm_payload(change)))
+        if alarms:
+            # queued, not awaited: while reading is paused the broker's PUBACKs wait unread, and a
+            # flush waiting for them would never store what lets reading resume
+            self._outbox.extend((topics.alarm_topic(self.plant), encode(alarm_payload(c))) for c in alarms)
+            if self._drainer is None or self._drainer.done():
+                self._drainer = asyncio.get_running_loop().create_task(self._drain_outbox())
         for event_ in ingest.take_events():
             self.events.put_nowait(event_)
 
@@ -547,7 +555,8 @@ class Gateway:
         next_downsample = time.monotonic() + config.downsample_every_s
         while True:
             await asyncio.sleep(config.tick_interval_s)
-            for outgoing in self.ingest.tick(now_ms()):
+            hearing = not self.paused and not self._links_down
+            for outgoing in self.ingest.tick(now_ms(), hearing):
                 await self._send(outgoing)
             if self.engine is not None:
                 await self._refresh_registry()
@@ -670,6 +679,9 @@ class Gateway:
         if self._links and not crash:
             if not self._tasks:
                 await self.flush()
+            if self._drainer is not None:  # the last alarms out before we leave (bounded: a broker away)
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(self._drainer, 5.0)
             for link in self._links:
                 await link.disconnect()
         if self._http is not None:

@@ -129,6 +129,10 @@ class Ingest:
         # when a list: messages of devices we do not know yet, held for the gateway to look them up in
         # the store (a device provisioned while it runs) before they are refused
         self.held: list[tuple[str, bytes]] | None = None
+        # the gateway's clock when the messages being handled arrived: liveness goes by when we hear a
+        # device, not by its own clock (a backlog drained after an outage is not silence, a device
+        # whose clock is wrong is not offline); None: by the messages' own times
+        self.received_ms: int | None = None
 
     def at_s(self, t_ms: int) -> int:
         return max(0, (t_ms - self.epoch_ms) // 1000)
@@ -250,7 +254,7 @@ class Ingest:
         }
 
     def _seen(self, device_id: str, kind: str, t_ms: int) -> None:
-        if self.registry.seen(device_id, t_ms):
+        if self.registry.seen(device_id, t_ms if self.received_ms is None else self.received_ms):
             self.alarm_changes += self.alarms.liveness(device_id, kind, True, t_ms)
             self._set_down(device_id, kind, "offline", False, t_ms)
 
@@ -325,8 +329,17 @@ class Ingest:
 
     # -- gateway clock -------------------------------------------------------------------------------
 
-    def tick(self, now_ms: int) -> list[Outgoing]:
-        """Heartbeat sweep and command deadlines at `now_ms`; returns the commands to re-send."""
+    def tick(self, now_ms: int, hearing: bool = True) -> list[Outgoing]:
+        """Heartbeat sweep and command deadlines at `now_ms`; returns the commands to re-send.
+
+        While the gateway cannot hear (`hearing` False: its broker links are down, or it stopped
+        reading for the store), silence says nothing about a device and a missing ack nothing about a
+        command: liveness clocks and ack deadlines restart instead of raising offline alarms and
+        escalations for the whole plant."""
+        if not hearing:
+            self.registry.excuse(now_ms)
+            self.tracker.postpone(now_ms)
+            return []
         for device_id in self.registry.sweep(now_ms):
             kind = self.registry.kind_of(device_id) or ""
             self.alarm_changes += self.alarms.liveness(device_id, kind, False, now_ms)

@@ -152,6 +152,11 @@ class Registry:
         self.online.add(device_id)
         return True
 
+    def excuse(self, now_ms: int) -> None:
+        """Restart every online device's silence at `now_ms`: the gateway could not hear anyone."""
+        for device_id in self.online:
+            self.last_seen_ms[device_id] = max(self.last_seen_ms.get(device_id, now_ms), now_ms)
+
     def sweep(self, now_ms: int) -> list[str]:
         """Mark devices silent for longer than the heartbeat timeout offline; returns those that just went."""
         gone = [
