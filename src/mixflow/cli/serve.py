@@ -54,6 +54,8 @@ def serve(
     settings = Settings(db_url=db, mqtt_url=mqtt, mqtt_ca_file=None if mqtt_ca is None else str(mqtt_ca),
                         twin=run_twin, scale=scale, seed=seed, twin_speed=speed,
                         plant_id=plant_id, plant_file=plant_path, catalogue_file=catalogue_path)
+    if mqtt is not None and run_twin:
+        raise ValidationError("--mqtt", "a plant is either real (--mqtt) or the twin (--twin), not both")
     if mqtt is not None:  # checked (and a password in it warned about) before the plant process starts
         typer.echo(f"mixflow: the plant behind {settings.broker().display()}", err=True)
     live = start_live_plant(settings)
