@@ -276,6 +276,12 @@ def gateway(
         " (Mosquitto 2.0 forgets shared subscriptions when it restarts: what devices send before we"
         " subscribe again is lost).",
     ),
+    sparkplug_group: str = typer.Option(
+        "",
+        "--sparkplug-group",
+        help="Also be the Sparkplug B primary host of this group (by convention the plant id): its"
+        " machines' births, data and deaths become telemetry and machine up/down (gateway --index 0).",
+    ),
 ) -> None:
     """Run a gateway for the devices registered in --db until interrupted; prints its counters as JSON.
 
@@ -297,6 +303,7 @@ def gateway(
         metrics_port=metrics_port,
         metrics_host=metrics_host,
         shared=shared,
+        sparkplug_group=sparkplug_group,
     )
     the_broker = parse_broker(broker, ca_file, cert_file, key_file, password_file)
     service = Gateway(the_broker, Ingest(registry), config, engine)
@@ -645,3 +652,36 @@ def opcua_bridge(
 
     asyncio.run(serve())
     print(json.dumps(bridge.stats()), flush=True)
+
+
+@app.command("vda-vehicles")
+def vda_vehicles(
+    broker: str = BROKER,
+    count: int | None = typer.Option(None, "--count", help="Run the first N AGVs (default: all)."),
+    seconds: float = typer.Option(0.0, "--seconds", help="Stop after this many seconds (0: until Ctrl-C)."),
+    interface: str = typer.Option(
+        "uagv", "--interface", help="VDA 5050 interfaceName, the first topic level."
+    ),
+    time_scale: float = typer.Option(1.0, "--time-scale", help="Simulated seconds per wall-clock second."),
+    scale: float = SCALE,
+    seed: int = SEED,
+    plant: Path | None = PLANT,
+    catalogue: Path | None = CATALOGUE,
+    password_file: str | None = PASSWORD_FILE,
+    ca_file: str | None = TLS_CA,
+    cert_file: str | None = TLS_CERT,
+    key_file: str | None = TLS_KEY,
+) -> None:
+    """The plant's AGVs as VDA 5050 vehicles of two makers (one MQTT connection and last will each):
+    they drive the orders master control sends; prints what went over the wire as JSON at the end."""
+    from mixflow.connect.vda5050.simulator import VehicleSimulator, plant_vehicles, run_vehicles
+
+    if time_scale <= 0 or seconds < 0:
+        raise ValidationError("--time-scale/--seconds", "must be positive (--seconds 0: until stopped)")
+    the_plant, _ = resolve_plant(plant, catalogue, scale, seed, 1.0)
+    the_broker = parse_broker(broker, ca_file, cert_file, key_file, password_file)
+    vehicles = plant_vehicles(the_plant, count)
+    simulator = VehicleSimulator(the_broker, vehicles, interface=interface, time_scale=time_scale)
+    with broker_errors(the_broker):
+        counters = asyncio.run(run_vehicles(simulator, seconds or None))
+    print(json.dumps({"vehicles": len(vehicles), **counters}), flush=True)

@@ -16,6 +16,8 @@
 - `opcua`    the OPC UA adapter (one server, reconnecting); `opcua_bridge` one process for many servers
              (`mixflow connect opcua-bridge --config bridge.yaml`); `opcua_security` policies and
              certificates; `opcua_machine` a simulated machine's OPC UA server
+- `sparkplug` Sparkplug B machines: the gateway as the group's primary host application (births,
+             aliases, seq gaps answered by rebirth requests, deaths, STATE) into the same ingest
 - `sim`      any in-process factory (the twin) played as devices, in lock step with the cloud
 - `bench`    the end-to-end ingestion benchmark behind `mixflow connect bench`
 

@@ -5,7 +5,9 @@ flow-control window and broker queue), each subscribed to that shard's topics;
 `Ingest` validates every message; every `flush_interval_s` the accepted telemetry is stored in one
 batch and only then are the QoS 1 messages acknowledged, so a crash loses nothing the broker handed
 over (it re-delivers the rest). Commands (ids, re-sends, escalation), alarm changes and dead letters
-go out on the first connection (dead letters rate-limited there; every one is stored).
+go out on the first connection (dead letters rate-limited there; every one is stored). With a
+`sparkplug_group`, gateway 0's first connection is also that group's Sparkplug B primary host
+(`connect.sparkplug`: its STATE is the connection's will; rebirth requests go out on it).
 
 Nothing acknowledged is lost: a lost connection is re-opened with backoff and its persistent session
 resumes (the broker re-delivers what we had not acknowledged; each device's (boot, seq) mark, committed
@@ -49,6 +51,9 @@ from mixflow.connect.commands import Outgoing, to_messages
 from mixflow.connect.ingest import Ingest
 from mixflow.connect.metrics import GatewayMetrics
 from mixflow.connect.payloads import encode
+from mixflow.connect.sparkplug import PREFIX as SPARKPLUG_PREFIX
+from mixflow.connect.sparkplug import SparkplugHost
+from mixflow.connect.sparkplug.codec import state_payload
 from mixflow.connect.storing import (
     STORE_ERRORS,
     Batch,
@@ -58,7 +63,7 @@ from mixflow.connect.storing import (
     letter_row,
     now_ms,
 )
-from mixflow.connect.wire import MqttError, Received, WireClient
+from mixflow.connect.wire import MqttError, Received, Will, WireClient
 from mixflow.errors import MixflowError, ValidationError
 from mixflow.model.port import Command, Event
 from mixflow.store.telemetry import DeadLetterRow, device_marks, downsample, next_gateway_start
@@ -96,6 +101,7 @@ class GatewayConfig:
     metrics_port: int = 0  # /metrics and /health (0 = none)
     metrics_host: str = "127.0.0.1"
     health_store_s: float = 30.0  # /health fails when the store took nothing for longer than this
+    sparkplug_group: str = ""  # be the Sparkplug B primary host of this group (gateway index 0; "" = off)
 
     def __post_init__(self) -> None:
         topics.check_name("gateway_id", self.gateway_id)
@@ -112,6 +118,10 @@ class GatewayConfig:
             raise ValidationError("gateway", "reconnect and store retry delays must be positive, min <= max")
         if not 0 <= self.metrics_port < 65536:
             raise ValidationError("--metrics-port", f"must lie in 0..65535, got {self.metrics_port}")
+        if self.sparkplug_group:
+            topics.check_name("--sparkplug-group", self.sparkplug_group)
+            if self.shared:  # a stand-by would read every node too, and one node's seq needs one host
+                raise ValidationError("--sparkplug-group", "a Sparkplug host cannot run with --shared")
 
     def owned_shards(self) -> list[str]:
         return list(self.shards) or topics.shards_for(self.index, self.count)
@@ -180,6 +190,12 @@ class Gateway:
         self._advances = 0
         self._stopping = asyncio.Event()
         self._store_lock = asyncio.Lock()
+        # the Sparkplug B host rides on the first link of gateway 0, with its STATE as that link's will
+        self.sparkplug: SparkplugHost | None = None
+        self._state_ms = now_ms()
+        self._announcing: asyncio.Task[None] | None = None
+        if config.sparkplug_group and config.index == 0:
+            self.sparkplug = SparkplugHost(ingest, config.sparkplug_group, f"mixflow-{self.plant}")
 
     @property
     def client_id(self) -> str:
@@ -236,6 +252,7 @@ class Gateway:
                 self._http.close()
             raise
         self._wire = self._links[0]  # commands, alarms and lock-step requests go out on the first one
+        await self._announce(online=True)
         await self._drain_outbox()
         self._tasks += [loop.create_task(self._keep_connected(k)) for k in range(len(self._links))]
 
@@ -244,21 +261,25 @@ class Gateway:
         # and a stand-by gateway (shared groups) can take over a single shard
         broker = self.broker
         for k, shard in enumerate(self.config.owned_shards()):
+            sparkplug = self.sparkplug if k == 0 else None
             link = WireClient(
                 broker.host,
                 broker.port,
                 f"{self.client_id}-{shard}",
-                on_messages=functools.partial(self._on_messages, k),
+                on_messages=functools.partial(self._on_messages if sparkplug is None else self._on_first, k),
                 username=broker.username,
                 password=broker.password,
                 clean_start=False,
                 session_expiry_s=self.config.session_expiry_s,
                 auto_ack=False,
                 tls=broker.ssl_context(),
+                will=None if sparkplug is None else Will(sparkplug.state_topic, self._state(online=False)),
             )
             self._links.append(link)
             self._acks.append([])  # before connecting: a persistent session delivers at once
             filters = topics.shard_filters(self.plant, shard, group=self.config.shared)
+            if sparkplug is not None:
+                filters += sparkplug.filters()
             if self.config.lockstep:
                 filters.append(topics.clock_filter(self.plant, shard, group=self.config.shared))
                 self._shard_clock[shard] = (0, 0)
@@ -300,6 +321,7 @@ class Gateway:
                     f"; it had lost {lost} session(s) and what it held for them" if lost else "",
                 )
             if link is self._wire:
+                await self._announce(online=True)
                 await self._drain_outbox()
 
     @staticmethod
@@ -340,6 +362,56 @@ class Gateway:
                 acks.append(message.packet_id)
         if not self.paused and self.buffered() > self.config.max_buffered:
             self._set_paused(True)
+
+    def _on_first(self, link: int, batch: list[Received]) -> None:
+        """The first link when this gateway is a Sparkplug host: Sparkplug messages go to it, in
+        arrival order with the rest, into the same buffers (stored, acknowledged, dead-lettered alike)."""
+        sparkplug = self.sparkplug
+        assert sparkplug is not None
+        plain: list[Received] = []
+        for message in batch:
+            if not message.topic.startswith(SPARKPLUG_PREFIX):
+                plain.append(message)
+                continue
+            if plain:
+                self._on_messages(link, plain)
+                plain = []
+            self.ingest.received_ms = now_ms()
+            sparkplug.handle(message.topic, message.payload, self.ingest.received_ms)
+            self._row_ends.append(len(self.ingest.rows))
+            if message.qos:
+                self._acks[link].append(message.packet_id)
+            for topic, payload in sparkplug.requests:  # rebirth requests: QoS 0, as the spec has them
+                try:
+                    self._links[0].publish_nowait(topic, payload)
+                except MqttError:
+                    self.counters["publish_failed"] += 1
+            sparkplug.requests.clear()
+            if sparkplug.state_lost:  # an offline STATE of ours: a late will, or our own goodbye
+                sparkplug.state_lost = False
+                if not self._stopping.is_set():
+                    self._announcing = asyncio.get_running_loop().create_task(self._announce(online=True))
+        if plain:
+            self._on_messages(link, plain)
+        elif not self.paused and self.buffered() > self.config.max_buffered:
+            self._set_paused(True)
+
+    def _state(self, online: bool) -> bytes:
+        return state_payload(online, self._state_ms)
+
+    async def _announce(self, online: bool) -> None:
+        """The Sparkplug host's STATE, retained at QoS 1, with its will's timestamp (edge nodes that wait
+        for their primary host publish their births once they read it online)."""
+        if self.sparkplug is None or self._wire is None:
+            return
+        payload = self._state(online)
+        try:
+            acked = await self._wire.publish(self.sparkplug.state_topic, payload, qos=1, retain=True)
+            acked.add_done_callback(lambda done: done.cancelled() or done.exception())
+            if not online:  # leaving: the broker should have it before we disconnect
+                await asyncio.wait_for(acked, 5.0)
+        except (MqttError, TimeoutError) as error:
+            log.warning("cannot publish the Sparkplug STATE (online=%s): %s", online, error)
 
     def buffered(self) -> int:
         """Telemetry messages and dead letters received and not yet stored."""
@@ -679,6 +751,7 @@ class Gateway:
         if self._links and not crash:
             if not self._tasks:
                 await self.flush()
+            await self._announce(online=False)
             if self._drainer is not None:  # the last alarms out before we leave (bounded: a broker away)
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(self._drainer, 5.0)

@@ -24,6 +24,7 @@ from mixflow.connect.alarms import AlarmChange
 from mixflow.connect.ingest import DEAD_LETTER_EXCERPT, DeadLetter
 from mixflow.connect.payloads import encode
 from mixflow.connect.registry import Registry
+from mixflow.connect.sparkplug.codec import parse_topic
 from mixflow.store.telemetry import (
     DeadLetterRow,
     Mark,
@@ -116,9 +117,12 @@ class BatchStore:
 
 
 def letter_row(plant: str, letter: DeadLetter) -> DeadLetterRow:
-    """Ingest's dead letter as a row to store, with the device its topic names (if of `plant`)."""
+    """Ingest's dead letter as a row to store, with the device its topic names (if of `plant`; for
+    Sparkplug B, the device or else the edge node)."""
     where = topics.parse(letter.topic)
     device_id = where.device_id if where is not None and where.plant == plant else None
+    if where is None and (spb := parse_topic(letter.topic)) is not None and spb.message_type != "STATE":
+        device_id = (spb.device or spb.edge_node)[:64]  # the column's width
     return DeadLetterRow(now_ms(), device_id, letter.reason, letter.topic, letter.detail, letter.excerpt)
 
 

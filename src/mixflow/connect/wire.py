@@ -66,6 +66,15 @@ def packet(first_byte: int, body: bytes) -> bytes:
     return bytes((first_byte,)) + varint(len(body)) + body
 
 
+class Will(NamedTuple):
+    """The message the broker publishes for us when our connection dies without a DISCONNECT."""
+
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
 def connect_packet(
     client_id: str,
     *,
@@ -74,8 +83,11 @@ def connect_packet(
     session_expiry_s: int,
     username: str | None = None,
     password: str | None = None,
+    will: Will | None = None,
 ) -> bytes:
     flags = 0x02 if clean_start else 0
+    if will is not None:
+        flags |= 0x04 | (will.qos << 3) | (0x20 if will.retain else 0)
     if username is not None:
         flags |= 0x80
     if password is not None:
@@ -83,6 +95,8 @@ def connect_packet(
     props = b"\x11" + struct.pack("!I", session_expiry_s) + b"\x21" + struct.pack("!H", RECEIVE_MAXIMUM)
     body = b"\x00\x04MQTT\x05" + bytes((flags,)) + struct.pack("!H", keepalive_s) + varint(len(props)) + props
     body += _text(client_id)
+    if will is not None:  # no will properties, then topic and payload
+        body += b"\x00" + _text(will.topic) + _text(will.payload)
     if username is not None:
         body += _text(username)
     if password is not None:
@@ -223,8 +237,10 @@ class WireClient:
         keepalive_s: int = 30,
         auto_ack: bool = True,
         tls: ssl.SSLContext | None = None,
+        will: Will | None = None,
     ) -> None:
         self.host, self.port, self.client_id = host, port, client_id
+        self.will = will
         self.on_messages = on_messages or (lambda batch: None)
         self.username, self.password = username, password
         self.clean_start, self.session_expiry_s, self.keepalive_s = clean_start, session_expiry_s, keepalive_s
@@ -275,6 +291,7 @@ class WireClient:
                 session_expiry_s=self.session_expiry_s,
                 username=self.username,
                 password=self.password,
+                will=self.will,
             )
         )
         try:
