@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
-from collections.abc import Coroutine, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
@@ -22,11 +20,9 @@ from mixflow.connect.broker import Broker
 from mixflow.connect.commands import CommandTracker, Outgoing
 from mixflow.connect.gateway import Gateway, GatewayConfig, now_ms
 from mixflow.connect.ingest import Ingest
+from mixflow.connect.loop_thread import LoopThread
 from mixflow.connect.registry import Registry
 from mixflow.model.port import Command, Event
-
-START_TIMEOUT_S = 30.0
-T = TypeVar("T")
 
 
 class MqttFactory:
@@ -46,17 +42,12 @@ class MqttFactory:
         self.epoch_ms = now_ms() if epoch_ms is None else epoch_ms
         ingest = Ingest(registry, alarms, tracker, self.epoch_ms)
         self.gateway = Gateway(broker, ingest, config or GatewayConfig(), engine)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="mixflow-gateway", daemon=True)
-        self._thread.start()
+        self._runner = LoopThread("mixflow-gateway")
         try:
-            self._call(self.gateway.start(), START_TIMEOUT_S)
+            self._runner.call(self.gateway.start())
         except BaseException:
-            self._shutdown()
+            self._runner.close()
             raise
-
-    def _call(self, coroutine: Coroutine[Any, Any, T], timeout_s: float | None = None) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout_s)
 
     @property
     def now_s(self) -> int:
@@ -65,11 +56,11 @@ class MqttFactory:
         return max(0, (now_ms() - self.epoch_ms) // 1000)
 
     def submit(self, commands: Sequence[Command]) -> None:
-        self._call(self.gateway.submit(commands), START_TIMEOUT_S)
+        self._runner.call(self.gateway.submit(commands))
 
     def send(self, commands: Sequence[Command]) -> list[Outgoing]:
         """Like `submit`, returning the messages sent (with their command ids)."""
-        return self._call(self.gateway.submit(commands), START_TIMEOUT_S)
+        return self._runner.call(self.gateway.submit(commands))
 
     def poll(self, until_s: int) -> Sequence[Event]:
         """Events so far; waits for the first one until the clock reaches `until_s`.
@@ -78,10 +69,10 @@ class MqttFactory:
         returned once it reports its clock.
         """
         if self.gateway.config.lockstep:
-            self._call(self.gateway.advance(until_s))
-            return sorted(self._call(self._take(0.0)), key=lambda event: event.at_s)
+            self._runner.call(self.gateway.advance(until_s), None)
+            return sorted(self._runner.call(self._take(0.0), None), key=lambda event: event.at_s)
         wait_s = max(0.0, (self.epoch_ms + until_s * 1000 - now_ms()) / 1000)
-        events = self._call(self._take(wait_s))
+        events = self._runner.call(self._take(wait_s), None)
         return sorted(events, key=lambda event: event.at_s)
 
     async def _take(self, wait_s: float) -> list[Event]:
@@ -99,15 +90,10 @@ class MqttFactory:
 
     def close(self, crash: bool = False) -> None:
         """Stop the gateway (flushing unless `crash`) and its thread."""
-        if self._thread.is_alive():
+        if self._runner.alive:
             with contextlib.suppress(Exception):
-                self._call(self.gateway.stop(crash), START_TIMEOUT_S)
-        self._shutdown()
-
-    def _shutdown(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
+                self._runner.call(self.gateway.stop(crash))
+        self._runner.close()
 
     def __enter__(self) -> MqttFactory:
         return self

@@ -16,20 +16,15 @@ The link runs on an asyncio loop in a background thread, as `MqttFactory`'s gate
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Coroutine, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
 
 import numpy as np
 
 from mixflow.connect.broker import Broker
+from mixflow.connect.loop_thread import LoopThread
 from mixflow.connect.vda5050.fleet_link import VdaLink
 from mixflow.connect.vda5050.master import MasterControl
 from mixflow.model.port import AgvDown, AgvUp, AssignTask, Charge, Command, Event, Factory, MoveAgvs, PostTask
-
-T = TypeVar("T")
-START_TIMEOUT_S = 30.0
 
 
 class VdaFleetFactory:
@@ -39,18 +34,13 @@ class VdaFleetFactory:
         self.inner = inner
         self.settle_s = settle_s
         self.unsettled_steps = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="mixflow-vda5050", daemon=True)
-        self._thread.start()
+        self._runner = LoopThread("mixflow-vda5050")
         self.link = VdaLink(master, broker, lambda: self.inner.now_s)
         try:
-            self._call(self.link.start(), START_TIMEOUT_S)
+            self._runner.call(self.link.start())
         except BaseException:
-            self._shutdown()
+            self._runner.close()
             raise
-
-    def _call(self, coroutine: Coroutine[Any, Any, T], timeout_s: float | None = None) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout_s)
 
     @property
     def now_s(self) -> int:
@@ -62,7 +52,7 @@ class VdaFleetFactory:
         ]
         self.inner.submit([c for c in commands if not isinstance(c, MoveAgvs)])
         if fleet:
-            for move in self._call(self._drive(fleet)):
+            for move in self._runner.call(self._drive(fleet), None):
                 self.inner.submit([move])
 
     async def _drive(self, commands: list[Command]) -> list[MoveAgvs]:
@@ -83,21 +73,16 @@ class VdaFleetFactory:
 
     def poll(self, until_s: int) -> Sequence[Event]:
         events = list(self.inner.poll(until_s))
-        vehicle_events = self._call(self._take())
+        vehicle_events = self._runner.call(self._take(), None)
         return sorted(events + vehicle_events, key=lambda event: event.at_s)
 
     async def _take(self) -> list[Event]:
         return [e for e in self.link.take_events() if isinstance(e, AgvDown | AgvUp)]
 
     def close(self) -> None:
-        if self._thread.is_alive():
-            self._call(self.link.stop(), START_TIMEOUT_S)
-        self._shutdown()
-
-    def _shutdown(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
+        if self._runner.alive:
+            self._runner.call(self.link.stop())
+        self._runner.close()
 
     def __enter__(self) -> VdaFleetFactory:
         return self

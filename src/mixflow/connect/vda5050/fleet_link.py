@@ -37,8 +37,11 @@ class VdaLink:
         master: MasterControl,
         broker: Broker,
         clock: Callable[[], int],
-        client_id: str = "mixflow-vda5050-master",
+        client_id: str | None = None,
     ) -> None:
+        # one session per interface: a second master on the broker (another plant) must not take
+        # this one's session over
+        client_id = client_id or f"mixflow-vda5050-master-{master.interface}"
         self.master = master
         self.clock = clock
         self.client = WireClient(
