@@ -213,3 +213,36 @@ def test_the_host_state_stays_online_and_its_will_says_offline_when_the_gateway_
         assert state == {"online": False, "timestamp": gateway._state_ms}
 
     asyncio.run(run())
+
+
+def test_a_resumed_session_takes_up_what_this_run_listens_to(
+    mqtt_broker: tuple[str, int], postgres_url: str
+) -> None:
+    """A gateway that ran without a Sparkplug group leaves a persistent session behind; started again
+    with one, it resumes that session (no SUBACK wait behind a backlog) and still subscribes the
+    group's topics: the node's births and data are stored."""
+    plant, registry, engine, press, _ = _setup(postgres_url)
+    broker = Broker(*mqtt_broker)
+    node = EdgeNode(plant, "edge-2")
+
+    async def run() -> None:
+        plain = Gateway(broker, Ingest(registry), GatewayConfig(gateway_id="rs", session_expiry_s=60), engine)
+        await plain.start()
+        await plain.stop()
+        config = GatewayConfig(gateway_id="rs", session_expiry_s=60, sparkplug_group=plant)
+        gateway = Gateway(broker, Ingest(registry), config, engine)
+        await gateway.start()
+        try:
+            assert gateway._links[0].session_present  # resumed, not new
+            edge = Edge(mqtt_broker, f"{plant}-edge-2", node.death())
+            await edge.open(plant, "edge-2")
+            deadline = time.monotonic() + 5
+            while _samples(engine, press) == 0:  # the re-subscription may land a moment after start
+                assert time.monotonic() < deadline, "the resumed session never heard the Sparkplug node"
+                edge.send(*node.rebirth(), node.device_birth(press, METRICS))
+                await asyncio.sleep(0.3)
+            edge.client.abort()
+        finally:
+            await gateway.stop()
+
+    asyncio.run(run())

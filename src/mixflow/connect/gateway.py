@@ -169,6 +169,7 @@ class Gateway:
         self._outbox: deque[tuple[str, bytes]] = deque()  # commands and alarms waiting for a link
         self._outbox_lock = asyncio.Lock()
         self._drainer: asyncio.Task[None] | None = None  # sends queued alarms without holding up a flush
+        self._background: set[asyncio.Task[list[int]]] = set()  # re-subscriptions of resumed sessions
         self._letters: list[DeadLetterRow] = []  # dead letters not stored yet
         self._row_ends: list[int] = []  # where each message's rows end in ingest.rows (to split a batch)
         self.paused = False
@@ -324,12 +325,18 @@ class Gateway:
                 await self._announce(online=True)
                 await self._drain_outbox()
 
-    @staticmethod
-    async def _subscribe(link: WireClient, filters: list[str]) -> None:
-        """Subscribe a new session; a resumed one keeps its subscriptions, and its SUBACK would queue
-        behind the whole backlog the broker kept for it (minutes of plant traffic after an outage)."""
+    async def _subscribe(self, link: WireClient, filters: list[str]) -> None:
+        """Subscribe a new session and wait for the broker's answer. A resumed session keeps its
+        subscriptions, but this run may listen to more (a Sparkplug group, the lock-step clock), so it
+        subscribes again without waiting: its SUBACK queues behind the whole backlog the broker kept
+        for it (minutes of plant traffic after an outage)."""
         if not link.session_present:
             await link.subscribe(filters, qos=1)
+            return
+        task = asyncio.get_running_loop().create_task(link.subscribe(filters, qos=1, timeout_s=3600))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())  # nobody awaits it
 
     async def _reconnect(self, link: WireClient, filters: list[str]) -> None:
         delay = self.config.reconnect_min_s
@@ -743,8 +750,8 @@ class Gateway:
             for link in self._links:
                 link.abort()
         self._stopping.set()
-        for task in self._tasks if crash else self._tasks[1:]:  # the flush loop ends after a last flush
-            task.cancel()
+        for task in [*self._background, *(self._tasks if crash else self._tasks[1:])]:
+            task.cancel()  # the flush loop (the first task) ends by itself after a last flush
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
