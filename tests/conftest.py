@@ -7,6 +7,7 @@ so CI can never pass by silently skipping the database and broker paths.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -27,12 +28,14 @@ def _reachable(host: str, port: int) -> bool:
 
 
 def _require(name: str, host: str, port: int) -> None:
-    if _reachable(host, port):
-        return
-    message = f"{name} is not reachable at {host}:{port}"
+    if not _reachable(host, port):
+        _missing(f"{name} is not reachable at {host}:{port}")
+
+
+def _missing(message: str) -> None:
     if os.environ.get("MIXFLOW_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{message} and MIXFLOW_REQUIRE_SERVICES=1", pytrace=False)
-    pytest.skip(f"{message} (start it to run this test)")
+    pytest.skip(f"{message} (install or start it to run this test)")
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +50,14 @@ def mqtt_broker() -> tuple[str, int]:
     """Host and port of the real MQTT broker (Mosquitto)."""
     _require("MQTT broker", MQTT_HOST, MQTT_PORT)
     return MQTT_HOST, MQTT_PORT
+
+
+@pytest.fixture(scope="session")
+def mosquitto_installed() -> None:
+    """Tests that start a private Mosquitto (to restart it, or with settings of their own) need the
+    binary as much as the shared broker: required in CI."""
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        _missing("mosquitto is not installed")
 
 
 @pytest.fixture(scope="session")

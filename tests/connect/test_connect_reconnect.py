@@ -13,11 +13,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,60 +29,21 @@ from mixflow.connect.wire import MqttError, Received, WireClient
 from mixflow.model.port import MachineDown, StartOperation
 from mixflow.store.db import connect
 from tests.connect.outside import http_get, machine_registry, stored_seqs
+from tests.faults.harness import Mosquitto, free_port
 
 pytestmark = pytest.mark.services
 DEVICES = tuple(f"m{k}" for k in range(8))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Mosquitto:
-    """A private broker that can be stopped (SIGTERM: it saves its state) and started again."""
-
-    def __init__(self, folder: Path) -> None:
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        if not Path(binary).exists():
-            pytest.skip("mosquitto is not installed")
-        self.binary, self.port = binary, _free_port()
-        (folder / "data").mkdir()
-        self.conf = folder / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {folder / 'data'}/\nmax_queued_messages 100000\nlog_dest none\n"
-            # started as root, mosquitto would drop to user `mosquitto`, who cannot read pytest's tmp dirs
-            + (f"user {os.environ.get('USER', 'root')}\n" if os.geteuid() == 0 else "")
-        )
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen([self.binary, "-c", str(self.conf)], stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
-                return
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mosquitto did not start: {self.process.stderr.read()!r}")  # type: ignore[union-attr]
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(10)
-
-
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    mosquitto = Mosquitto(tmp_path)
+def broker(tmp_path: Path, mosquitto_installed: None) -> Iterator[Mosquitto]:
+    """A private persistent Mosquitto the test can restart (the fault suite's)."""
+    mosquitto = Mosquitto(tmp_path, max_queued_messages=100_000)
     mosquitto.start()
     try:
         yield mosquitto
     finally:
-        if mosquitto.process is not None and mosquitto.process.poll() is None:
-            mosquitto.stop()
+        mosquitto.stop()
 
 
 
@@ -143,7 +99,7 @@ def test_a_broker_restart_loses_nothing_acknowledged(
     caplog.set_level(logging.WARNING, "mixflow.connect")
     plant = f"rc{uuid.uuid4().hex[:8]}"
     engine, _ = connect(f"sqlite:///{tmp_path / 'r.db'}")
-    metrics_port = _free_port()
+    metrics_port = free_port()
     config = GatewayConfig(gateway_id="rc", session_expiry_s=300, metrics_port=metrics_port, line_id="L1")
     registry = machine_registry(plant, DEVICES)
     gateway = Gateway(Broker("127.0.0.1", broker.port), Ingest(registry), config, engine)

@@ -7,7 +7,6 @@ project root goes on `sys.path` here so that works under `pytest` as under `pyth
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -17,14 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.faults.harness import mosquitto_binary  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def fault_servers(postgres_url: str) -> str:
+def fault_servers(postgres_url: str, mosquitto_installed: None) -> str:
     """The PostgreSQL server URL runs make their scratch schemas on, once mosquitto is known to exist."""
-    if mosquitto_binary() is None:
-        if os.environ.get("MIXFLOW_REQUIRE_SERVICES") == "1":
-            pytest.fail("mosquitto is not installed and MIXFLOW_REQUIRE_SERVICES=1", pytrace=False)
-        pytest.skip("mosquitto is not installed")
     return postgres_url

@@ -256,7 +256,7 @@ class Ingest:
     def _seen(self, device_id: str, kind: str, t_ms: int) -> None:
         if self.registry.seen(device_id, t_ms if self.received_ms is None else self.received_ms):
             self.alarm_changes += self.alarms.liveness(device_id, kind, True, t_ms)
-            self._set_down(device_id, kind, "offline", False, t_ms)
+            self.set_down(device_id, kind, "offline", False, t_ms)
 
     def _telemetry(self, device_id: str, kind: str, message: Telemetry) -> None:
         t_ms = message.t_ms
@@ -278,14 +278,15 @@ class Ingest:
         if kind == "agv" and message.load is not None:
             self.agv_load[device_id] = message.load
         if message.status == "down":
-            self._set_down(device_id, kind, message.reason or "reported down", True, message.t_ms)
+            self.set_down(device_id, kind, message.reason or "reported down", True, message.t_ms)
             return
         for reason in list(self._down.get(device_id, ())):
             if reason != "offline":
-                self._set_down(device_id, kind, reason, False, message.t_ms)
+                self.set_down(device_id, kind, reason, False, message.t_ms)
 
-    def _set_down(self, device_id: str, kind: str, reason: str, down: bool, t_ms: int) -> None:
-        """Keep the reasons a device is down; report Down on the first and Up when none is left."""
+    def set_down(self, device_id: str, kind: str, reason: str, down: bool, t_ms: int) -> None:
+        """Keep the reasons a device is down; report Down on the first and Up when none is left (public:
+        the Sparkplug host reports births, deaths and states through it too)."""
         reasons = self._down.setdefault(device_id, set())
         was_down = bool(reasons)
         if down:
@@ -343,7 +344,7 @@ class Ingest:
         for device_id in self.registry.sweep(now_ms):
             kind = self.registry.kind_of(device_id) or ""
             self.alarm_changes += self.alarms.liveness(device_id, kind, False, now_ms)
-            self._set_down(device_id, kind, "offline", True, now_ms)
+            self.set_down(device_id, kind, "offline", True, now_ms)
         resend, escalate = self.tracker.due(now_ms)
         for outgoing in escalate:
             self.counters["escalated"] += 1
@@ -352,7 +353,7 @@ class Ingest:
             self.alarm_changes.append(
                 AlarmChange(outgoing.device_id, "command_unacknowledged", True, now_ms, 0, message)
             )
-            self._set_down(outgoing.device_id, outgoing.kind, "no command ack", True, now_ms)
+            self.set_down(outgoing.device_id, outgoing.kind, "no command ack", True, now_ms)
         self.counters["resent"] += len(resend)
         return resend
 

@@ -350,20 +350,20 @@ class SparkplugHost:
         reason = f"{born.name} = {word}"
         before = self._state_reasons.pop(device_id, "")
         if before and before != reason:
-            self.ingest._set_down(device_id, MACHINE, before, False, t_ms)
+            self.ingest.set_down(device_id, MACHINE, before, False, t_ms)
         if down:
             self._state_reasons[device_id] = reason
-            self.ingest._set_down(device_id, MACHINE, reason, True, t_ms)
+            self.ingest.set_down(device_id, MACHINE, reason, True, t_ms)
 
     def _up(self, device_id: str, message: Any, optional: bool = False) -> None:
         """A birth: the machine is alive again (if a death had taken it down)."""
         if self._machine(device_id, optional):
             t_ms = self._t_ms(message)
-            self.ingest._set_down(device_id, MACHINE, DEATH, False, t_ms)
+            self.ingest.set_down(device_id, MACHINE, DEATH, False, t_ms)
             self.ingest.alarm_changes += self.ingest.alarms.liveness(device_id, MACHINE, True, t_ms)
 
     def _down(self, device_id: str, t_ms: int, optional: bool = False) -> None:
         """A death: the machine is down until its next birth."""
         if self._machine(device_id, optional):
-            self.ingest._set_down(device_id, MACHINE, DEATH, True, t_ms)
+            self.ingest.set_down(device_id, MACHINE, DEATH, True, t_ms)
             self.ingest.alarm_changes += self.ingest.alarms.liveness(device_id, MACHINE, False, t_ms)
