@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MixflowError(Exception):
     """Base of every error mixflow raises on purpose; the CLI prints it as one line and exits 2."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A process pool pickles a worker's error; the default rebuilds it by calling the class with
+        # its message, which a subclass's own __init__ (where, message) refuses: the pool then breaks.
+        return _rebuilt, (type(self), self.args, self.__dict__)
+
+
+def _rebuilt(cls: type[MixflowError], args: tuple[Any, ...], state: dict[str, Any]) -> MixflowError:
+    """An unpickled error: message and attributes as they were, without calling its __init__ again."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ValidationError(MixflowError, ValueError):

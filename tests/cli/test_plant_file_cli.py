@@ -55,7 +55,7 @@ def test_a_part_no_one_makes_or_sells_is_refused(tmp_path: Path, capsys: pytest.
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     code, _, err = run(["plant", "validate", str(path)], capsys)
     assert code == 2 and err.count("\n") == 1
-    assert f"{path}:" in err and "part 'frame': no routing makes it" in err
+    assert f"{path}:" in err and "part frame: no supplier sells it and no shop makes it" in err
 
 
 def test_an_unknown_machine_group_in_a_routing_names_its_line(

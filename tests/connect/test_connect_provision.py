@@ -72,12 +72,12 @@ def test_provision_at_plant_scale_issues_random_credentials_once(
     first = _mixflow(*argv, "--json")
     assert first.returncode == 0, first.stderr
     facts = json.loads(first.stdout)
-    assert facts["devices"] == facts["new_credentials"] == 2040 + 720 + 2
+    assert facts["devices"] == facts["new_credentials"] == 2040 + 720 + 2 + 1  # + goods receiving
     assert facts["seconds"] < 5  # measured 0.6 s on PostgreSQL: 2,762 PBKDF2 hashes, each its own salt
     for name in ("passwd", "acl", "creds.json"):
         assert _mode(tmp_path / name) == 0o600, name
     issued = json.loads((tmp_path / "creds.json").read_text())
-    assert len(issued["devices"]) == 2762 and issued["gateway"]["username"] == f"mixflow-gateway.{plant_id}"
+    assert len(issued["devices"]) == 2763 and issued["gateway"]["username"] == f"mixflow-gateway.{plant_id}"
     passwords = {device: entry["password"] for device, entry in issued["devices"].items()}
     assert len(set(passwords.values())) == len(passwords)
     engine, _ = connect(postgres_url)

@@ -577,6 +577,7 @@ def test_the_twin_with_its_fleet_through_vda5050_vehicles_keeps_the_in_process_k
     import asyncio
     import threading
     import uuid
+    from dataclasses import replace
 
     from mixflow.cli.connect import plant_kpis
     from mixflow.connect.broker import Broker
@@ -585,11 +586,15 @@ def test_the_twin_with_its_fleet_through_vda5050_vehicles_keeps_the_in_process_k
     from mixflow.connect.vda5050.models import MAP_ID
     from mixflow.connect.vda5050.simulator import VehicleSimulator
     from mixflow.connect.vda5050.vehicle import Vehicle
+    from mixflow.model import Materials
     from mixflow.plan import PlanOptions, Scheduler
     from mixflow.twin import Scenario, Twin, prepare
 
     scenario = Scenario(scale=0.05, agvs=4, mtbf_factor=0, agv_mtbf_h=0, process_noise=0, days=1)
     plant, catalogue, orders = prepare(scenario, 0)
+    # the window below is the fleet's first errands with line calls only (no supply modelled), so each
+    # step carries a few AGVs
+    plant = replace(plant, materials=Materials(), charging=None)
     local, local_twin = (
         Scheduler(plant, catalogue, None, PlanOptions(), seed=0),
         Twin(plant, catalogue, orders, scenario, 0),

@@ -48,6 +48,9 @@ def test_the_reference_plant_survives_a_round_trip(
     again = load_plant(path)
     _same(plant, again)
     assert plant_data(again) == plant_data(plant)
+    assert again.materials == plant.materials and again.materials.modelled  # suppliers, stock, raw
+    assert again.charging == plant.charging and again.charging is not None
+    assert again.routings == plant.routings and any(s.materials for r in again.routings for s in r.steps)
 
 
 def _example() -> str:

@@ -2,13 +2,14 @@
 
 `mixflow simulate [--days N] [--scale S | --plant FILE] [--catalogue FILE] [--seed K] --json` prints one
 JSON object;
-`mixflow simulate sweep --agvs 500,700,900 --mtbf-factor 0.5,1` runs a what-if grid in a process pool
-(or on Ray with `--ray ADDRESS`, an optional extra).
+`mixflow simulate sweep --agvs 500,700,900 --mtbf-factor 0.5,1 [--report FILE]` runs a what-if grid in a
+process pool (or on Ray with `--ray ADDRESS`, an optional extra) and finds the knee of the fleet size.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -16,9 +17,10 @@ import typer
 from mixflow.cli.options import CATALOGUE, PLANT, SEED, check_scale, check_sources, source_paths
 from mixflow.errors import ValidationError
 from mixflow.model import DAY_S, Plant
-from mixflow.twin import Scenario, Storm, run
+from mixflow.twin import Scenario, Storm, SupplierDelay, run
 from mixflow.twin.report import write_report
 from mixflow.twin.sweep import sweep as run_sweep
+from mixflow.twin.sweep_report import find_knee, knee_lines, sweep_document, sweep_row, write_sweep_report
 
 app = typer.Typer(help="Simulate a plant (twin + cloud scheduler; by default the reference one); print KPIs.")
 
@@ -57,6 +59,19 @@ def scenario_from(
     )
 
 
+def supplier_delay(text: str) -> SupplierDelay:
+    """`ITEM=DAYS[@FROM_DAY]`: the supplier of ITEM delivers DAYS late every order placed from FROM_DAY on."""
+    item, _, rest = text.partition("=")
+    days_text, _, from_text = rest.partition("@")
+    try:
+        days, from_day = float(days_text), float(from_text or 0)
+    except ValueError:
+        raise ValidationError("--late", f"expects ITEM=DAYS[@FROM_DAY], got {text!r}") from None
+    if not item or days <= 0 or from_day < 0:
+        raise ValidationError("--late", f"expects ITEM=DAYS[@FROM_DAY] with DAYS > 0, got {text!r}")
+    return SupplierDelay(item.strip(), round(days * DAY_S), round(from_day * DAY_S))
+
+
 def storm_shop_of(plant: Plant | None) -> str:
     """The shop a --storm hits: the reference cab shop, or the first shop of a plant without one."""
     shops = [s.id for s in plant.shops] if plant is not None else []
@@ -81,6 +96,9 @@ def simulate(
         False, "--storm", help="Breakdown storm: 10% of the cab shop (or the plant's first shop) down 1 h."
     ),
     demand: float = typer.Option(1.0, "--demand", help="Demand factor over the generated order stream."),
+    late: list[str] = typer.Option(
+        [], "--late", help="A supplier late: ITEM=DAYS[@FROM_DAY], e.g. e_drive=2 (repeatable)."
+    ),
     report: Path | None = typer.Option(None, "--report", help="Also write an HTML report here."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only, on stdout."),
 ) -> None:
@@ -89,6 +107,7 @@ def simulate(
         return
     shop = storm_shop_of(check_sources(plant, catalogue, scale, seed, DEFAULT_SCALE))
     scenario = scenario_from(days, scale, agvs, mtbf_factor, storm, demand, plant, catalogue, storm_shop=shop)
+    scenario = replace(scenario, supplier_delays=tuple(supplier_delay(text) for text in late))
     result = run(scenario, seed)
     if report is not None:
         write_report(result, report)
@@ -118,32 +137,29 @@ def sweep(
     seeds: int = typer.Option(1, "--seeds", help="Seeds 0..n-1 per point."),
     workers: int = typer.Option(2, "--workers", help="Processes of the local pool."),
     ray: str | None = typer.Option(None, "--ray", help="Ray cluster address (needs `pip install ray`)."),
+    report: Path | None = typer.Option(
+        None, "--report", help='Also write an HTML page with the "AGVs needed" curve here.'
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only, on stdout."),
 ) -> None:
-    """Run a grid of scenarios (fleet size x breakdown rate) and print one KPI line per point."""
+    """Run a grid of scenarios (fleet size x breakdown rate), print one KPI line per run and the knee:
+    the smallest fleet that delivered every order within 5 days at p95 on every run."""
+    if seeds < 1:
+        raise ValidationError("--seeds", f"must be at least 1, got {seeds}")
     fleets: list[int | None] = [int(a) for a in _floats(agvs, "--agvs")] or [None]
     factors = _floats(mtbf_factor, "--mtbf-factor")
     check_sources(plant, catalogue, scale, 0, DEFAULT_SCALE)  # bad files fail here, not in a worker
     scenarios = [
         scenario_from(days, scale, a, f, False, 1.0, plant, catalogue) for a in fleets for f in factors
     ]
-    results = run_sweep(scenarios, list(range(seeds)), workers, ray)
-    rows = [
-        {
-            "agvs": r.kpis["agvs"],
-            "mtbf_factor": r.scenario.mtbf_factor,
-            "seed": r.seed,
-            "delivered": r.kpis["delivered"],
-            "order_to_delivery_days": r.kpis["order_to_delivery_days"],
-            "promises_kept": r.kpis["promises_kept"],
-            "line_stops": r.kpis["line_stops"],
-            "agv_utilisation": r.kpis["agv_utilisation"],
-            "wall_s": r.kpis["wall_s"],
-        }
-        for r in results
-    ]
+    rows = [sweep_row(r) for r in run_sweep(scenarios, list(range(seeds)), workers, ray)]
+    knee = find_knee(rows)
+    if report is not None:
+        write_sweep_report(rows, knee, report)
     if as_json:
-        print(json.dumps(rows))
+        print(json.dumps(sweep_document(rows, knee)))
         return
     for row in rows:
         typer.echo(json.dumps(row))
+    for line in knee_lines(knee):
+        typer.echo(line)

@@ -20,11 +20,19 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mixflow.connect.payloads import Ack, CommandMessage, PayloadError
+from mixflow.connect.payloads import Ack, CommandMessage, PayloadError, cell_field, integer_field
 from mixflow.errors import ValidationError
-from mixflow.model.plant import Cell
-from mixflow.model.port import AssignTask, Charge, Command, MoveAgvs, PostTask, ReleaseToLine, StartOperation
-from mixflow.model.work import MaterialTask
+from mixflow.model.port import (
+    AssignTask,
+    Charge,
+    Command,
+    MoveAgvs,
+    PostTask,
+    PurchaseOrder,
+    ReleaseToLine,
+    StartOperation,
+)
+from mixflow.model.work import TASK_KINDS, MaterialTask
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,7 @@ REJECTED_KEPT = 1000
 SETTLED_KEPT = 10_000
 """Latest settled (acknowledged or escalated) commands remembered to tell a late ack from a stray one."""
 FLEET_ID = "fleet"
+RECEIVING_ID = "receiving"
 AckOutcome = Literal["settled", "late", "unknown"]
 
 
@@ -54,10 +63,12 @@ def to_messages(
     command names (`ReleaseToLine.line`, `MaterialTask.line`; the device id of a line controller is
     its line's id), or to `line_id` where it names none;
     a fleet step (MoveAgvs) goes as one message to the AGV fleet controller `FLEET_ID`, as AGV
-    vendors' fleet managers take it (one message per AGV per second would be 720 msg/s for nothing).
+    vendors' fleet managers take it (one message per AGV per second would be 720 msg/s for nothing);
+    a purchase order goes to the plant's goods receiving `RECEIVING_ID` (its ERP side, which orders
+    from the supplier and reports the supplier's dates and the goods unloaded).
     """
 
-    def make(kind: str, device_id: str, type_: str, **fields: object) -> Outgoing:
+    def make(kind: str, device_id: str, type_: str, /, **fields: object) -> Outgoing:  # a task has a kind
         return Outgoing(kind, device_id, CommandMessage(t_ms, f"{prefix}-{next(ids)}", type_, dict(fields)))
 
     if isinstance(command, StartOperation):
@@ -74,6 +85,7 @@ def to_messages(
                 order_id=command.order_id,
                 part=command.part,
                 final=command.final,
+                waits_for=list(command.waits_for),
             )
         ]
     if isinstance(command, ReleaseToLine):
@@ -96,6 +108,9 @@ def to_messages(
                 order_id=task.order_id,
                 station=task.station,
                 line=task.line,
+                kind=task.kind,
+                qty=int(task.qty),
+                after_op=task.after_op,
             )
         ]
     if isinstance(command, AssignTask):
@@ -114,13 +129,39 @@ def to_messages(
                 y=[int(v) for v in command.y.tolist()],
             )
         ]
+    if isinstance(command, PurchaseOrder):
+        return [
+            make(
+                "receiving",
+                RECEIVING_ID,
+                "purchase_order",
+                po_id=command.po_id,
+                supplier=command.supplier,
+                item=command.item,
+                qty=int(command.qty),
+                due_s=int(command.due_s),
+                dock=[int(v) for v in command.dock],
+            )
+        ]
     raise ValidationError("command", f"unsupported command type {type(command).__name__}")
 
 
-def _cell(value: Any) -> Cell:
-    if not isinstance(value, list) or len(value) != 2 or not all(type(v) is int for v in value):
-        raise PayloadError("schema", f"a cell must be [x, y] integers, got {value!r}")
-    return (value[0], value[1])
+def _name(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise PayloadError("schema", f"field {name!r} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _task_ids(value: Any, name: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise PayloadError("schema", f"field {name!r} must be a list of task ids, got {value!r}")
+    return tuple(value)
+
+
+def _task_kind(value: Any) -> str:
+    if not isinstance(value, str) or value not in TASK_KINDS:
+        raise PayloadError("schema", f"field 'kind' must be one of {TASK_KINDS}, got {value!r}")
+    return value
 
 
 def from_message(message: CommandMessage) -> Command:
@@ -137,6 +178,7 @@ def from_message(message: CommandMessage) -> Command:
                 str(f.get("order_id", "")),
                 str(f.get("part", "")),
                 bool(f.get("final", False)),
+                _task_ids(f.get("waits_for", []), "waits_for"),
             )
         if message.type == "release_to_line":
             spacing = int(f.get("spacing", 0))
@@ -147,20 +189,32 @@ def from_message(message: CommandMessage) -> Command:
             task = MaterialTask(
                 str(f["task_id"]),
                 str(f["part"]),
-                _cell(f["pickup"]),
-                _cell(f["dropoff"]),
+                cell_field(f["pickup"], "pickup"),
+                cell_field(f["dropoff"], "dropoff"),
                 int(f["release_s"]),
                 int(f["deadline_s"]),
                 float(f["payload_kg"]),
                 str(f.get("order_id", "")),
                 str(f.get("station", "")),
                 str(f.get("line", "")),
+                _task_kind(f.get("kind", "line")),
+                integer_field(f.get("qty", 1), "qty", 1),
+                str(f.get("after_op", "")),
             )
             return PostTask(task)
         if message.type == "assign_task":
             return AssignTask(str(f["agv_id"]), str(f["task_id"]))
         if message.type == "charge":
-            return Charge(str(f["agv_id"]), _cell(f["charger"]))
+            return Charge(str(f["agv_id"]), cell_field(f["charger"], "charger"))
+        if message.type == "purchase_order":
+            return PurchaseOrder(
+                _name(f["po_id"], "po_id"),
+                _name(f["supplier"], "supplier"),
+                _name(f["item"], "item"),
+                integer_field(f["qty"], "qty", 1),
+                integer_field(f["due_s"], "due_s"),
+                cell_field(f["dock"], "dock"),
+            )
         ids, x, y = f["agv_ids"], f["x"], f["y"]
         if not (
             isinstance(ids, list)
@@ -172,7 +226,9 @@ def from_message(message: CommandMessage) -> Command:
         return MoveAgvs(
             int(f["at_s"]), tuple(map(str, ids)), np.array(x, dtype=np.int64), np.array(y, dtype=np.int64)
         )
-    except (KeyError, TypeError, ValueError) as error:
+    except PayloadError:
+        raise
+    except (KeyError, TypeError, ValueError, ValidationError) as error:  # a model object refusing it, too
         raise PayloadError("schema", f"command {message.type!r}: {error}") from None
 
 

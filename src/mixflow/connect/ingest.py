@@ -34,7 +34,9 @@ from mixflow.model.port import (
     AgvDown,
     AgvStates,
     AgvUp,
+    DeliveryConfirmed,
     Event,
+    GoodsReceived,
     LineStopped,
     MachineDown,
     MachineUp,
@@ -42,6 +44,7 @@ from mixflow.model.port import (
     OperationStarted,
     OrderPlaced,
     PartDelivered,
+    StockOut,
     TruckDelivered,
     TruckOffLine,
 )
@@ -324,6 +327,12 @@ class Ingest:
             event = TruckDelivered(at, f["order_id"])
         elif kind == "order_placed":
             event = OrderPlaced(at, order_from_map(message.data["order"]))
+        elif kind == "delivery_confirmed":
+            event = DeliveryConfirmed(at, f["po_id"], message.data["due_s"])
+        elif kind == "goods_received":
+            event = GoodsReceived(at, f["po_id"], f["item"], message.data["qty"], message.data["dock"])
+        elif kind == "stock_out":
+            event = StockOut(at, f["item"], f["task_id"])
         else:
             event = agv_states_from_map(at, message.data)
         self.events.append(event)

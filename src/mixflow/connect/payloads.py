@@ -8,8 +8,16 @@ sender) and the fields of its channel:
   `boot` grows with every start of the device agent (its start time in ms will do; absent = 0), so
   a device that restarts at `seq` 1 begins a new run instead of repeating old sequence numbers.
 - state     `{"v":1,"t":ms,"boot":b,"seq":n,"status":"up"|"down","reason":"..."}`: the heartbeat.
-- event     `{"v":1,"t":ms,"boot":b,"seq":n,"type":"operation_done",...}`: a factory event (`EVENT_FIELDS`).
+- event     `{"v":1,"t":ms,"boot":b,"seq":n,"type":"operation_done",...}`: a factory event (`EVENT_FIELDS`;
+  a few carry whole numbers or cells besides strings, `EVENT_INTEGERS` and `EVENT_CELLS`). Materials:
+  the goods-receiving device (`receiving`) reports `delivery_confirmed` `{"po_id","due_s"}` (a supplier's
+  date for a purchase order) and `goods_received` `{"po_id","item","qty","dock":[x,y]}`; the fleet
+  controller reports `stock_out` `{"item","task_id"}` (an AGV found the warehouse rack empty).
 - cmd       `{"v":1,"t":ms,"id":"c-17","type":"start_operation",...}`: a command (see `COMMAND_FIELDS`).
+  `start_operation` may carry `waits_for` (the material task ids the machine waits for), `post_task`
+  `kind` ("line", "wip", "raw", "receipt"), `qty` and `after_op`; absent, they mean no wait, a line-side
+  part, 1 and none, as before materials. `purchase_order` `{"po_id","supplier","item","qty","due_s",
+  "dock":[x,y]}` goes to the goods-receiving device, the plant's ERP side.
 - ack       `{"v":1,"t":ms,"id":"c-17","status":"accepted"|"done"|"rejected","reason":"..."}`.
 
 JSON is the default: readable with any MQTT tool. MessagePack is accepted everywhere and pays on the
@@ -45,7 +53,15 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     # from the AGV fleet controller: every AGV at once (`agv_ids`, `x`, `y`, `soc`: equal-length lists;
     # optionally `load`, the task whose part each carries, "" for none, and `down`, true or false)
     "agv_states": (),
+    # from the goods-receiving device: a supplier's answer to a purchase order, and its goods unloaded
+    "delivery_confirmed": ("po_id",),
+    "goods_received": ("po_id", "item"),
+    # from the AGV fleet controller: an AGV came for `item` (task `task_id`) and the rack was empty
+    "stock_out": ("item", "task_id"),
 }
+# Whole-number fields of an event type, each with the least value it may take; and its cell fields
+EVENT_INTEGERS: dict[str, dict[str, int]] = {"delivery_confirmed": {"due_s": 0}, "goods_received": {"qty": 1}}
+EVENT_CELLS: dict[str, tuple[str, ...]] = {"goods_received": ("dock",)}
 STRUCTURED = {"order_placed": ("order",), "agv_states": ("agv_ids", "x", "y", "soc")}
 OPTIONAL_STRUCTURED: dict[str, dict[str, type]] = {"agv_states": {"load": str, "down": bool}}
 COMMAND_FIELDS: dict[str, tuple[str, ...]] = {
@@ -55,6 +71,7 @@ COMMAND_FIELDS: dict[str, tuple[str, ...]] = {
     "assign_task": ("agv_id", "task_id"),
     "move": ("at_s", "agv_ids", "x", "y"),
     "charge": ("agv_id",),
+    "purchase_order": ("po_id", "supplier", "item", "qty", "due_s", "dock"),
 }
 
 
@@ -113,6 +130,20 @@ def _text(data: dict[str, Any], name: str, empty: bool = False) -> str:
     if not isinstance(value, str) or not (value or empty) or len(value) > 128:
         raise PayloadError("schema", f"field {name!r} must be a non-empty string of at most 128 characters")
     return value
+
+
+def integer_field(value: Any, name: str, least: int = 0) -> int:
+    """`value` of field `name` as a whole number of at least `least` (true and false are not numbers)."""
+    if type(value) is not int or value < least:
+        raise PayloadError("schema", f"field {name!r} must be an integer >= {least}, got {value!r}")
+    return value
+
+
+def cell_field(value: Any, name: str) -> tuple[int, int]:
+    """`value` of field `name` as a cell of the floor: `[x, y]`, two integers."""
+    if not isinstance(value, list) or len(value) != 2 or not all(type(v) is int for v in value):
+        raise PayloadError("schema", f"field {name!r} must be a cell [x, y] of integers, got {value!r}")
+    return (value[0], value[1])
 
 
 @dataclass(slots=True)
@@ -175,7 +206,8 @@ class State:
 
 @dataclass(frozen=True, slots=True)
 class DeviceEvent:
-    """A factory event reported by a device (`type` is a key of EVENT_FIELDS)."""
+    """A factory event reported by a device (`type` is a key of EVENT_FIELDS): its string fields in
+    `fields`, its maps, lists, whole numbers and cells in `data`."""
 
     t_ms: int
     seq: int
@@ -199,7 +231,7 @@ class DeviceEvent:
         soc = data.get("soc", 0.0) if kind == "battery_low" else 0.0
         if type(soc) not in (int, float) or not 0 <= soc <= 1:
             raise PayloadError("schema", f"field 'soc' must be a number in [0, 1], got {soc!r}")
-        structured = {}
+        structured: dict[str, Any] = {}
         for name in STRUCTURED.get(kind, ()):
             value = data.get(name)
             if not isinstance(value, dict | list):
@@ -213,6 +245,10 @@ class DeviceEvent:
                 kind_of = item.__name__
                 raise PayloadError("schema", f"event {kind!r} field {name!r} must be a list of {kind_of}")
             structured[name] = value
+        for name, least in EVENT_INTEGERS.get(kind, {}).items():
+            structured[name] = integer_field(data.get(name), name, least)
+        for name in EVENT_CELLS.get(kind, ()):
+            structured[name] = cell_field(data.get(name), name)
         # a line stop may have no truck in the station (order_id "") or no cause named
         texts = {name: _text(data, name, kind == "line_stopped") for name in EVENT_FIELDS[kind]}
         return cls(data["t"], _seq(data), kind, texts, soc, structured, _boot(data))

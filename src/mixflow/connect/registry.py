@@ -210,7 +210,8 @@ class Registry:
 
 
 def plant_devices(plant: Plant) -> Iterable[tuple[str, str]]:
-    """(device id, kind) of every machine and AGV of a plant, its lines' and AGV fleet controllers."""
+    """(device id, kind) of every machine and AGV of a plant, its lines' and AGV fleet controllers, and
+    its goods receiving where the plant buys from suppliers it describes (else nothing is ever ordered)."""
     for machine in plant.machines:
         yield machine.id, "machine"
     for agv_id in plant.fleet.agv_ids:
@@ -218,6 +219,8 @@ def plant_devices(plant: Plant) -> Iterable[tuple[str, str]]:
     for line in plant.lines:
         yield line.id, "line"
     yield "fleet", "fleet"  # the AGV fleet controller (commands.FLEET_ID)
+    if plant.materials.modelled:
+        yield "receiving", "receiving"  # goods receiving (commands.RECEIVING_ID)
 
 
 def issue_credentials(

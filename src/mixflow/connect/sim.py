@@ -22,7 +22,7 @@ from typing import Any
 
 from mixflow.connect import topics
 from mixflow.connect.broker import Broker
-from mixflow.connect.commands import FLEET_ID, from_message
+from mixflow.connect.commands import FLEET_ID, RECEIVING_ID, from_message
 from mixflow.connect.gateway import now_ms
 from mixflow.connect.payloads import CommandMessage, PayloadError, decode, encode
 from mixflow.connect.wire import Received, WireClient
@@ -31,8 +31,10 @@ from mixflow.model.port import (
     AgvDown,
     AgvStates,
     AgvUp,
+    DeliveryConfirmed,
     Event,
     Factory,
+    GoodsReceived,
     LineStopped,
     MachineDown,
     MachineUp,
@@ -40,6 +42,7 @@ from mixflow.model.port import (
     OperationStarted,
     OrderPlaced,
     PartDelivered,
+    StockOut,
     TruckDelivered,
     TruckOffLine,
 )
@@ -50,7 +53,9 @@ REMEMBERED_COMMANDS = 100_000
 
 def event_messages(event: Event, line_id: str) -> list[Message]:
     """The device message that reports one factory event. A line stop and a truck off the line come
-    from the controller of the line they name (`line_id`, the first line's, where they name none)."""
+    from the controller of the line they name (`line_id`, the first line's, where they name none); a
+    supplier's delivery date and goods unloaded from goods receiving, a stock-out from the AGV fleet
+    controller (its AGV found the rack empty)."""
     if isinstance(event, OrderPlaced):
         order = event.order
         body = {
@@ -100,6 +105,21 @@ def event_messages(event: Event, line_id: str) -> list[Message]:
     if isinstance(event, TruckOffLine):
         fields = {"type": "truck_off_line", "order_id": event.order_id}
         return [("line", event.line or line_id, "event", fields)]
+    if isinstance(event, DeliveryConfirmed):
+        fields = {"type": "delivery_confirmed", "po_id": event.po_id, "due_s": int(event.due_s)}
+        return [("receiving", RECEIVING_ID, "event", fields)]
+    if isinstance(event, GoodsReceived):
+        fields = {
+            "type": "goods_received",
+            "po_id": event.po_id,
+            "item": event.item,
+            "qty": int(event.qty),
+            "dock": [int(v) for v in event.dock],
+        }
+        return [("receiving", RECEIVING_ID, "event", fields)]
+    if isinstance(event, StockOut):
+        fields = {"type": "stock_out", "item": event.item, "task_id": event.task_id}
+        return [("fleet", FLEET_ID, "event", fields)]
     assert isinstance(event, TruckDelivered)
     return [("line", line_id, "event", {"type": "truck_delivered", "order_id": event.order_id})]
 

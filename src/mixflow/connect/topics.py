@@ -8,8 +8,9 @@
             (`$share/mixflow-{plant}-{shard}/...`), so gateways split the load by shard while each
             device's messages stay in order on one gateway.
 - `kind`    `machine`, `agv`, `line` (the line controller), `fleet` (the AGV fleet controller, which
-            moves the whole fleet in one command and reports it in one event) or `opcua` (machines
-            bridged from OPC UA).
+            moves the whole fleet in one command and reports it in one event), `opcua` (machines
+            bridged from OPC UA) or `receiving` (goods receiving, the plant's ERP side: it takes
+            purchase orders and reports suppliers' dates and goods unloaded).
 - `device`  the device id as in the plant (`cab_weld-017`, `agv-0042`).
 - `channel` device to cloud: `telemetry` (measurements), `state` (heartbeat and status; an AGV may
             add `load`, the task whose part it carries), `event`
@@ -37,7 +38,7 @@ from mixflow.errors import ValidationError
 ROOT = "mixflow"
 SHARDS = 16
 ALL_SHARDS = tuple(f"s{k:02d}" for k in range(SHARDS))
-KINDS = ("machine", "agv", "line", "fleet", "opcua")
+KINDS = ("machine", "agv", "line", "fleet", "opcua", "receiving")
 UPLINK = ("telemetry", "state", "event", "ack")
 DOWNLINK = ("cmd",)
 CHANNELS = UPLINK + DOWNLINK

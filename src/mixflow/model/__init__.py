@@ -14,7 +14,9 @@ from mixflow.model.catalogue import (
     Value,
     Variable,
 )
+from mixflow.model.energy import ChargingBay
 from mixflow.model.formula import AllOf, AnyOf, Formula, Is, Not, holds, implies, is_, partial
+from mixflow.model.materials import Materials, RawMaterial, StockPolicy, Supplier
 from mixflow.model.orders import FLOW, Order, OrderStatus, StatusChange
 from mixflow.model.plant import (
     ALWAYS,
@@ -47,6 +49,7 @@ __all__ = [
     "Calendar",
     "Catalogue",
     "Cell",
+    "ChargingBay",
     "Configuration",
     "Duration",
     "FeederWork",
@@ -60,12 +63,14 @@ __all__ = [
     "Machine",
     "MachineGroup",
     "MaterialTask",
+    "Materials",
     "Not",
     "Operation",
     "Order",
     "OrderStatus",
     "Part",
     "Plant",
+    "RawMaterial",
     "Routing",
     "RoutingStep",
     "Rule",
@@ -74,6 +79,8 @@ __all__ = [
     "Station",
     "StationWork",
     "StatusChange",
+    "StockPolicy",
+    "Supplier",
     "Surcharge",
     "Table",
     "Value",

@@ -14,7 +14,9 @@ from types import MappingProxyType
 import numpy as np
 
 from mixflow.errors import UnknownNameError, ValidationError
+from mixflow.model.energy import ChargingBay
 from mixflow.model.formula import TRUE, Formula, holds
+from mixflow.model.materials import Materials
 from mixflow.model.routing import FeederWork, Routing
 
 Cell = tuple[int, int]
@@ -403,7 +405,7 @@ class Fleet:
 @dataclass(frozen=True)
 class Plant:
     """The whole factory the cloud scheduler plans for: lines, feeder shops with their routings, the
-    floor and the fleet."""
+    floor and the fleet, its materials (suppliers and stock) and its end-of-line charging bay."""
 
     name: str
     lines: tuple[AssemblyLine, ...]
@@ -412,6 +414,8 @@ class Plant:
     fleet: Fleet
     scale: float = 1.0
     routings: tuple[Routing, ...] = ()
+    materials: Materials = field(default_factory=Materials)
+    charging: ChargingBay | None = None
 
     def __post_init__(self) -> None:
         if not self.lines:

@@ -7,7 +7,8 @@ The file is checked in three passes, each failure one `file:line: $.json.path: m
 3. the floor: every station, shop cell, dock, charger and rack cell must be reachable from the AGVs'
    homes and back (`check_reachable`).
 Whether the plant fits a catalogue (every part made or bought and fitted at a line position, every
-variable a condition names known) is `check_fit`, since a plant file can be read without one.
+variable a condition names known, every bought item sold by a supplier once the plant names one) is
+`check_fit`, since a plant file can be read without one.
 
 `plant_data` writes a `Plant` back; reading what it wrote gives an equal plant (the round trip the
 reference plant's export relies on). The syntax is documented, with a complete example, in
@@ -18,7 +19,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -28,8 +30,10 @@ import numpy as np
 
 from mixflow.errors import InputFileError, MixflowError, ValidationError
 from mixflow.model.catalogue import Catalogue
+from mixflow.model.energy import ChargingBay
 from mixflow.model.floor_map import movingai_text, parse_movingai
 from mixflow.model.formula import TRUE, Formula, literals
+from mixflow.model.materials import Materials, RawMaterial, StockPolicy, Supplier
 from mixflow.model.plant import (
     ALL_EXITS,
     DAY_S,
@@ -55,6 +59,7 @@ from mixflow.model.yaml_file import check_schema, condition, condition_data, jso
 
 FORMAT = "mixflow-plant-v1"
 DIRECTIONS = {"north": NORTH, "east": EAST, "south": SOUTH, "west": WEST}
+SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": DAY_S}
 
 
 @cache
@@ -120,6 +125,7 @@ def routings_from_text(text: str, source: str) -> tuple[Routing, ...]:
     check_schema(
         data,
         {
+            "$id": schema()["$id"],
             "type": "object",
             "properties": {"routings": schema()["properties"]["routings"]},
             "$defs": schema()["$defs"],
@@ -144,6 +150,17 @@ def _seconds(value: Any) -> int:
         return value
     hours, _, minutes = str(value).partition(":")
     return int(hours) * 3600 + int(minutes or 0) * 60
+
+
+def _span_s(value: Any, path: list[str | int]) -> int:
+    """Seconds of a span (a lead time, a delay): an integer of seconds, or a number with a unit, `90s`,
+    `30m`, `48h`, `2d`."""
+    if isinstance(value, int):
+        return value
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([smhd])", str(value))
+    if match is None:
+        raise _At(path, f"{value!r} is no span: write seconds, or a number with s, m, h or d (48h)")
+    return round(float(match[1]) * SPAN_UNITS[match[2]])
 
 
 def _calendar(node: Mapping[str, Any], path: list[str | int]) -> Calendar:
@@ -186,6 +203,7 @@ def parse_routings(data: list[Any], path: list[str | int]) -> tuple[Routing, ...
                     groups=tuple(step["groups"]),
                     duration=_duration(step["work_s"]),
                     when=condition(step["when"]) if "when" in step else TRUE,
+                    materials=tuple((str(item), int(qty)) for item, qty in step.get("materials", {}).items()),
                 )
             except MixflowError as exc:
                 raise _At([*path, k, "steps", j], _said(exc)) from exc
@@ -239,6 +257,8 @@ class _Builder:
         self.check_ids(shops, lines, routings)
         floor = self.floor()
         fleet = self.fleet(floor)
+        materials = self.materials(floor)
+        self.check_step_materials({r.id for r in materials.raw})
         return Plant(
             name=self.data["name"],
             lines=lines,
@@ -247,6 +267,8 @@ class _Builder:
             fleet=fleet,
             scale=float(self.data.get("scale", 1.0)),
             routings=routings,
+            materials=materials,
+            charging=self.charging_bay(),
         )
 
     # -- floor ---------------------------------------------------------------------------------
@@ -473,6 +495,124 @@ class _Builder:
         except MixflowError as exc:
             raise _At(["fleet"], _said(exc)) from exc
 
+    # -- materials and the charging bay ----------------------------------------------------------
+    def materials(self, floor: FloorGrid) -> Materials:
+        """Raw materials, suppliers and stock policies; each item sold by one supplier, to a floor dock."""
+        node = self.data.get("materials", {})
+        first: dict[str, list[str | int]] = {}
+
+        def once(kind: str, ident: str, path: list[str | int]) -> None:
+            key = f"{kind}:{ident}"
+            if key in first:
+                raise _At(path, f"{kind} {ident!r} is defined twice (first at {json_path(first[key])})")
+            first[key] = path
+
+        raw: list[RawMaterial] = []
+        for k, item in enumerate(node.get("raw", [])):
+            path: list[str | int] = ["materials", "raw", k]
+            once("raw material", item["id"], [*path, "id"])
+            try:
+                raw.append(
+                    RawMaterial(
+                        id=item["id"],
+                        name=item.get("name", item["id"]),
+                        unit_cost=float(item.get("unit_cost", 0.0)),
+                        kg=float(item.get("kg", 1.0)),
+                    )
+                )
+            except MixflowError as exc:
+                raise _At(path, _said(exc)) from exc
+        suppliers: list[Supplier] = []
+        seller: dict[str, tuple[str, list[str | int]]] = {}
+        for k, item in enumerate(node.get("suppliers", [])):
+            path = ["materials", "suppliers", k]
+            once("supplier", item["id"], [*path, "id"])
+            for i, sold in enumerate(item["items"]):
+                if sold in seller:
+                    other, where = seller[sold]
+                    raise _At(
+                        [*path, "items", i],
+                        f"item {sold!r} is also sold by supplier {other} (at {json_path(where)}): name one",
+                    )
+                seller[sold] = (item["id"], [*path, "items", i])
+            suppliers.append(self.supplier(item, path, floor))
+        stock: list[StockPolicy] = []
+        for k, item in enumerate(node.get("stock", [])):
+            path = ["materials", "stock", k]
+            once("stock of item", item["item"], [*path, "item"])
+            try:
+                stock.append(
+                    StockPolicy(
+                        item=item["item"],
+                        on_hand=int(item.get("on_hand", 0)),
+                        reorder_point=int(item.get("reorder_point", 0)),
+                        max_stock=int(item.get("max_stock", 0)),
+                    )
+                )
+            except MixflowError as exc:
+                raise _At(path, _said(exc)) from exc
+        try:
+            return Materials(tuple(raw), tuple(suppliers), tuple(stock))
+        except MixflowError as exc:
+            raise _At(["materials"], str(exc)) from exc
+
+    def supplier(self, node: Mapping[str, Any], path: list[str | int], floor: FloorGrid) -> Supplier:
+        dock: Cell | None = None
+        if "dock" in node:
+            dock = self.cell(node["dock"], [*path, "dock"])
+            if dock not in floor.docks:
+                docks = ", ".join(f"({x}, {y})" for x, y in floor.docks) or "none"
+                raise _At(
+                    [*path, "dock"], f"({dock[0]}, {dock[1]}) is not a dock of the floor (docks: {docks})"
+                )
+        elif not floor.docks:
+            raise _At(path, "delivers to the floor's first dock, but the floor has no docks (floor.docks)")
+        reliability = node.get("reliability", {})
+        try:
+            return Supplier(
+                id=node["id"],
+                name=node.get("name", node["id"]),
+                items=tuple(node["items"]),
+                lead_time_s=_span_s(node["lead_time"], [*path, "lead_time"]),
+                capacity_per_day=int(node["capacity_per_day"]),
+                lot_size=int(node.get("lot_size", 1)),
+                calendar=self.calendar(node["calendar"], [*path, "calendar"]) if "calendar" in node else None,
+                dock=dock,
+                p_late=float(reliability.get("p_late", 0.0)),
+                mean_late_s=_span_s(reliability.get("mean_late", 0), [*path, "reliability", "mean_late"]),
+            )
+        except MixflowError as exc:
+            raise _At(path, _said(exc)) from exc
+
+    def check_step_materials(self, raw: set[str]) -> None:
+        """Every raw material a routing step uses is one the file defines."""
+        for k, routing in enumerate(self.data.get("routings", [])):
+            for j, step in enumerate(routing["steps"]):
+                for item in step.get("materials", {}):
+                    if item not in raw:
+                        known = ", ".join(sorted(raw)) or "none"
+                        raise _At(
+                            ["routings", k, "steps", j, "materials", item],
+                            f"uses {item!r}, which is no raw material of the file (known: {known})",
+                        )
+
+    def charging_bay(self) -> ChargingBay | None:
+        node = self.data.get("charging_bay")
+        if node is None:
+            return None
+        given: dict[str, Any] = {"chargers": int(node["chargers"]), "power_kw": float(node["power_kw"])}
+        if "curve" in node:
+            given["curve"] = tuple((float(soc), float(share)) for soc, share in node["curve"])
+        for key in ("start_soc", "target_soc"):
+            if key in node:
+                given[key] = float(node[key])
+        if "battery_attribute" in node:
+            given["battery_attribute"] = str(node["battery_attribute"])
+        try:
+            return ChargingBay(**given)
+        except MixflowError as exc:
+            raise _At(["charging_bay"], _said(exc)) from exc
+
     def check_ids(
         self, shops: tuple[Shop, ...], lines: tuple[AssemblyLine, ...], routings: tuple[Routing, ...]
     ) -> None:
@@ -624,7 +764,11 @@ def check_fit(plant: Plant, catalogue: Catalogue) -> list[InputFileError]:
                 )
     used = {b.part for b in catalogue.bom}
     for part in sorted(used):
-        if not plant.makes(part) and catalogue.part(part).lead_time_s <= 0:
+        if plant.makes(part):
+            continue
+        if plant.materials.modelled and plant.materials.supplier_of(part) is None:
+            at(["materials", "suppliers"], f"part {part}: no supplier sells it and no shop makes it")
+        elif not plant.materials.modelled and catalogue.part(part).lead_time_s <= 0:
             at(
                 ["routings"],
                 f"part {part!r}: no routing makes it and it has no lead time (no one sells it)",
@@ -642,6 +786,8 @@ def check_fit(plant: Plant, catalogue: Catalogue) -> list[InputFileError]:
                 ["routings", k, "part"],
                 f"makes {routing.part!r}, which catalogue {catalogue.name!r} does not know",
             )
+    for path, message in _supply_misfits(plant, catalogue):
+        at(path, message)
     for k, line in enumerate(plant.lines):
         positions = set(line.positions)
         for work in catalogue.station_work:
@@ -652,6 +798,42 @@ def check_fit(plant: Plant, catalogue: Catalogue) -> list[InputFileError]:
                 )
                 break
     return problems
+
+
+def _supply_misfits(plant: Plant, catalogue: Catalogue) -> list[tuple[list[str | int], str]]:
+    """What of the plant's materials does not fit the catalogue: raw material the routings use that is
+    not defined or (suppliers named) not sold, items sold or stocked that are neither raw material nor a
+    catalogue part, a charging bay reading a battery attribute no value has."""
+    materials = plant.materials
+    raw = {r.id for r in materials.raw}
+    parts = {p.id for p in catalogue.parts}
+    neither = f"which is neither a raw material of the plant nor a part of catalogue {catalogue.name!r}"
+    found: list[tuple[list[str | int], str]] = []
+    used: set[str] = set()
+    for k, routing in enumerate(plant.routings):
+        for step in routing.steps:
+            for item, _ in step.materials:
+                if item not in raw and item not in used:
+                    found.append((["routings", k], f"step {step.operation} uses {item!r}, no raw material"))
+                used.add(item)
+    if materials.modelled:
+        for k, raw_item in enumerate(materials.raw):
+            if raw_item.id in used and materials.supplier_of(raw_item.id) is None:
+                message = f"raw material {raw_item.id}: the routings use it, but no supplier sells it"
+                found.append((["materials", "raw", k], message))
+        for k, supplier in enumerate(materials.suppliers):
+            for i, sold in enumerate(supplier.items):
+                if sold not in raw and sold not in parts:
+                    found.append((["materials", "suppliers", k, "items", i], f"sells {sold!r}, {neither}"))
+    for k, policy in enumerate(materials.stock):
+        if policy.item not in raw and policy.item not in parts:
+            found.append((["materials", "stock", k, "item"], f"keeps stock of {policy.item!r}, {neither}"))
+    bay = plant.charging
+    attributes = {a for v in catalogue.variables for value in v.values for a in value.attributes}
+    if bay is not None and bay.battery_attribute not in attributes:
+        message = f"{bay.battery_attribute!r} is no attribute of any value of catalogue {catalogue.name!r}"
+        found.append((["charging_bay", "battery_attribute"], message))
+    return found
 
 
 # -- writing -----------------------------------------------------------------------------------
@@ -691,7 +873,17 @@ def _step_data(step: RoutingStep) -> dict[str, Any]:
     }
     if step.when != TRUE:
         data["when"] = condition_data(step.when)
+    if step.materials:
+        data["materials"] = dict(step.materials)
     return data
+
+
+def _span_data(seconds: int) -> str | int:
+    """A span in the largest unit it is a whole number of (48h), else in seconds."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return seconds
 
 
 def routing_data(routing: Routing) -> dict[str, Any]:
@@ -830,8 +1022,49 @@ def plant_data(plant: Plant) -> dict[str, Any]:
     data["lines"] = lines
     data["floor"] = floor_data
     data["fleet"] = fleet_data
+    materials = plant.materials
+    if materials.raw or materials.suppliers or materials.stock:
+        data["materials"] = _materials_data(materials, calendar_name)
+    if plant.charging is not None:
+        bay = plant.charging
+        data["charging_bay"] = {
+            "chargers": bay.chargers,
+            "power_kw": bay.power_kw,
+            "curve": [[soc, share] for soc, share in bay.curve],
+            "start_soc": bay.start_soc,
+            "target_soc": bay.target_soc,
+            "battery_attribute": bay.battery_attribute,
+        }
     data["calendars"] = {name: _calendar_data(c) for c, name in calendars.items()}
     return data
+
+
+def _materials_data(materials: Materials, calendar_name: Callable[[Calendar], str]) -> dict[str, Any]:
+    suppliers = []
+    for supplier in materials.suppliers:
+        item: dict[str, Any] = {
+            "id": supplier.id,
+            "name": supplier.name,
+            "items": list(supplier.items),
+            "lead_time": _span_data(supplier.lead_time_s),
+            "capacity_per_day": supplier.capacity_per_day,
+            "lot_size": supplier.lot_size,
+        }
+        if supplier.calendar is not None:
+            item["calendar"] = calendar_name(supplier.calendar)
+        if supplier.dock is not None:
+            item["dock"] = [int(supplier.dock[0]), int(supplier.dock[1])]
+        if supplier.p_late or supplier.mean_late_s:
+            item["reliability"] = {"p_late": supplier.p_late, "mean_late": _span_data(supplier.mean_late_s)}
+        suppliers.append(item)
+    return {
+        "raw": [{"id": r.id, "name": r.name, "unit_cost": r.unit_cost, "kg": r.kg} for r in materials.raw],
+        "suppliers": suppliers,
+        "stock": [
+            {"item": p.item, "on_hand": p.on_hand, "reorder_point": p.reorder_point, "max_stock": p.max_stock}
+            for p in materials.stock
+        ],
+    }
 
 
 def _floor_without_machines(plant: Plant) -> np.ndarray:

@@ -165,6 +165,37 @@ class ReplanRequested:
 
 PlannerAction = OrderExpedited | HorizonFrozen | ReplanRequested
 
+@dataclass(frozen=True)
+class DeliveryConfirmed:
+    """A supplier confirms when purchase order `po_id` arrives; a date after the one ordered is a delay
+    the plan must answer at once (the orders counting on it are at risk)."""
+
+    at_s: int
+    po_id: str
+    due_s: int
+
+
+@dataclass(frozen=True)
+class GoodsReceived:
+    """A supplier's delivery of `qty` of `item` for `po_id` unloaded at dock `dock`: it must still be
+    carried into the warehouse before it can be used."""
+
+    at_s: int
+    po_id: str
+    item: str
+    qty: int
+    dock: Cell
+
+
+@dataclass(frozen=True)
+class StockOut:
+    """An AGV came for `item` (task `task_id`) and the warehouse had none: it waits at the rack."""
+
+    at_s: int
+    item: str
+    task_id: str
+
+
 Event = (
     OrderPlaced
     | OperationStarted
@@ -182,6 +213,9 @@ Event = (
     | OrderExpedited
     | HorizonFrozen
     | ReplanRequested
+    | DeliveryConfirmed
+    | GoodsReceived
+    | StockOut
 )
 
 # -- commands: scheduler -> factory ---------------------------------------------------------------
@@ -198,6 +232,9 @@ class StartOperation:
     The work order carries what the machine's program needs: the standard time `duration_s`, the
     `setup_key` (a change costs the group's setup time), and which part of which order it works on;
     `final` marks the part's last operation, after which the part waits at the shop's outbound cell.
+    `waits_for` names the material tasks (work in progress from the machine before, raw material from
+    the warehouse) whose loads must be at the machine before it may start: until then it waits for
+    material, and the plant counts that time.
     """
 
     operation_id: str
@@ -208,6 +245,7 @@ class StartOperation:
     order_id: str = ""
     part: str = ""
     final: bool = False
+    waits_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -251,12 +289,25 @@ class PostTask:
 
 
 @dataclass(frozen=True)
+class PurchaseOrder:
+    """Buy `qty` of `item` from `supplier`, to arrive at dock `dock` at `due_s` (the supplier answers
+    with `DeliveryConfirmed` when it cannot)."""
+
+    po_id: str
+    supplier: str
+    item: str
+    qty: int
+    due_s: int
+    dock: Cell
+
+
+@dataclass(frozen=True)
 class Charge:
     agv_id: str
     charger: Cell
 
 
-Command = StartOperation | ReleaseToLine | PostTask | AssignTask | MoveAgvs | Charge
+Command = StartOperation | ReleaseToLine | PostTask | AssignTask | MoveAgvs | Charge | PurchaseOrder
 
 
 @runtime_checkable

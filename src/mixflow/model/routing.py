@@ -37,24 +37,29 @@ class Duration:
 
 @dataclass(frozen=True)
 class RoutingStep:
-    """One operation of a routing: done on one machine of any of `groups`, only where `when` holds."""
+    """One operation of a routing: done on one machine of any of `groups`, only where `when` holds;
+    it consumes `materials` (raw-material id, quantity) each time it runs."""
 
     operation: str
     groups: tuple[str, ...]
     duration: Duration
     when: Formula = TRUE
+    materials: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.groups:
             raise ValidationError(f"routing step {self.operation}", "names no machine group")
         if self.duration.base_s < 0:
             raise ValidationError(f"routing step {self.operation}", "its duration's base must be >= 0")
+        for item, qty in self.materials:
+            if qty < 1:
+                raise ValidationError(f"routing step {self.operation}", f"uses {qty} of {item}: must be >= 1")
 
 
 @dataclass(frozen=True)
 class FeederWork:
     """One feeder-shop operation a unit needs: step `step` of `part`'s routing, `work_s` seconds on a
-    machine of any group in `groups` of `shop`."""
+    machine of any group in `groups` of `shop`, consuming `materials` (raw-material id, quantity)."""
 
     part: str
     shop: str
@@ -62,6 +67,7 @@ class FeederWork:
     groups: tuple[str, ...]
     work_s: int
     step: int
+    materials: tuple[tuple[str, int], ...] = ()
 
     @property
     def group(self) -> str:
@@ -110,5 +116,7 @@ class Routing:
         for k, step in enumerate(self.steps, start=1):
             if holds(step.when, config):
                 seconds = step.duration.seconds(config, attributes)
-                ops.append(FeederWork(self.part, self.shop, step.operation, step.groups, seconds, k))
+                ops.append(
+                    FeederWork(self.part, self.shop, step.operation, step.groups, seconds, k, step.materials)
+                )
         return ops

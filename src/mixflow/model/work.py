@@ -49,10 +49,18 @@ class Job:
         return sum(op.duration_s for op in self.operations)
 
 
+TASK_KINDS = ("line", "wip", "raw", "receipt")
+
+
 @dataclass(frozen=True)
 class MaterialTask:
     """Carry `part` from `pickup` to `dropoff` no later than `deadline_s` (an AGV's errand); `station`
-    is the index of the station of line `line` ("": the plant's first line) the part is called to."""
+    is the index of the station of line `line` ("": the plant's first line) the part is called to.
+
+    `kind` says which flow it is: "line" (a part to its line station), "wip" (a part between two
+    machines of its routing, ready once operation `after_op` is done), "raw" (`qty` of a raw material
+    from the warehouse to a machine), "receipt" (`qty` of a delivery from a dock into the warehouse).
+    """
 
     id: str
     part: str
@@ -64,11 +72,18 @@ class MaterialTask:
     order_id: str = ""
     station: str = ""
     line: str = ""
+    kind: str = "line"
+    qty: int = 1
+    after_op: str = ""
 
     def __post_init__(self) -> None:
         if self.deadline_s < self.release_s:
             raise ValidationError(f"material task {self.id}", "deadline lies before release")
         if self.payload_kg < 0:
             raise ValidationError(f"material task {self.id}", "payload_kg must be >= 0")
+        if self.kind not in TASK_KINDS:
+            raise ValidationError(f"material task {self.id}", f"kind {self.kind!r} is none of {TASK_KINDS}")
+        if self.qty < 1:
+            raise ValidationError(f"material task {self.id}", "qty must be >= 1")
         if self.pickup == self.dropoff:
             raise ValidationError(f"material task {self.id}", "pickup and dropoff are the same cell")

@@ -34,6 +34,7 @@ class KpiBook:
     off_line_s: dict[str, int] = field(default_factory=dict)
     delivered_s: dict[str, int] = field(default_factory=dict)
     at_risk: set[str] = field(default_factory=set)
+    flagged: dict[str, tuple[int, str]] = field(default_factory=dict)  # order -> (when, why) first flagged
     stops: list[tuple[int, str, str, str]] = field(default_factory=list)
     run_s: dict[str, int] = field(default_factory=dict)
     down_s: dict[str, int] = field(default_factory=dict)
@@ -102,6 +103,7 @@ class KpiBook:
             "order_to_delivery_days": {"p50": pct(50), "p95": pct(95), "max": pct(100)},
             "promises_kept": round(kept / len(delivered), 4) if delivered else 1.0,
             "orders_flagged_at_risk": len(self.at_risk),
+            "flagged_why": dict(Counter(why.split(":")[0] for _, why in self.flagged.values())),
             "units_per_day": per_day_out.tolist(),
             "orders_per_day": per_day_in.tolist(),
             "line_resequences": self.resequences,

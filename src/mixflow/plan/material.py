@@ -1,8 +1,8 @@
 """Line-side material: at which station of a line each part is fitted, and where AGVs fetch it from.
 
 Both come from the plant: a line names the position each part is fitted at (`AssemblyLine.parts`),
-a part with a routing is picked up at its shop's outbound cell, and a bought part at a warehouse
-rack cell (spread over the racks by a fixed hash, so neighbouring parts do not share one cell).
+a part with a routing is picked up at its shop's outbound cell, and a bought part or raw material at a
+warehouse rack cell (spread over the racks by a fixed hash, so neighbouring items do not share one cell).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from mixflow.model.plant import Cell
 
 
 class LineFeeding:
-    """Station index of every part on every line, and the pickup cell of every part."""
+    """Station index of every part on every line, and the pickup cell of every part and raw material."""
 
     def __init__(self, plant: Plant, catalogue: Catalogue) -> None:
         self.plant = plant
@@ -40,6 +40,13 @@ class LineFeeding:
                 raise ValidationError(
                     f"part {part.id}", "is bought, but the floor has no warehouse cell or dock"
                 )
+        for k, raw in enumerate(sorted(plant.materials.raw, key=lambda r: r.id)):
+            if racks:  # offset past the parts so a raw material does not share a part's rack
+                self.pickup_of[raw.id] = racks[((k + len(catalogue.parts)) * 7919) % len(racks)]
+            elif plant.floor.docks:
+                self.pickup_of[raw.id] = plant.floor.docks[k % len(plant.floor.docks)]
+            else:
+                raise ValidationError(f"raw material {raw.id}", "the floor has no warehouse cell or dock")
 
     def station(self, line: AssemblyLine, part: str) -> int:
         """Index of the station of `line` where `part` is fitted."""

@@ -18,6 +18,7 @@ import heapq
 import itertools
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,7 @@ from mixflow.fleet.planner import PlannerOptions
 from mixflow.fleet.plant import fleet_for_plant
 from mixflow.fleet.tasks import FleetTask
 from mixflow.model import DAY_S, AssemblyLine, Catalogue, Order, OrderStatus, Plant
+from mixflow.model.materials import unit_costs
 from mixflow.model.port import (
     WHOLE_UNIT,
     AgvBatteryLow,
@@ -39,8 +41,10 @@ from mixflow.model.port import (
     AssignTask,
     Charge,
     Command,
+    DeliveryConfirmed,
     Event,
     Factory,
+    GoodsReceived,
     HorizonFrozen,
     LineStopped,
     MachineDown,
@@ -54,6 +58,8 @@ from mixflow.model.port import (
     PostTask,
     ReleaseToLine,
     ReplanRequested,
+    StartOperation,
+    StockOut,
     TruckDelivered,
     TruckOffLine,
 )
@@ -62,11 +68,12 @@ from mixflow.plan.fleet_reports import FleetReports, Notice
 from mixflow.plan.kpis import KpiBook
 from mixflow.plan.line_spacing import LineSpacing
 from mixflow.plan.material import LineFeeding
+from mixflow.plan.material_flow import MaterialFlow
 from mixflow.plan.material_watch import MaterialOverdue, MaterialWatch
 from mixflow.plan.shop_plan import ShopPlan, plan_shops
 from mixflow.plan.shops import PlannedOp, ShopDispatch
 from mixflow.plan.state import PlanStore, SavedPlan
-from mixflow.promise import Promise, Promiser, PromiseRules
+from mixflow.promise import MaterialLedger, Promise, Promiser, PromiseRules
 from mixflow.sequence import solve as solve_sequence
 from mixflow.sequence.plant import build_instance
 
@@ -177,7 +184,11 @@ class Scheduler:
         self.catalogue = catalogue
         self.store = store
         self.options = options or PlanOptions()
-        self.promiser = Promiser(plant, catalogue, self.options.promise_rules)
+        self.ledger: MaterialLedger | None = None
+        if plant.materials.modelled:
+            dock = plant.floor.docks[0] if plant.floor.docks else None
+            self.ledger = MaterialLedger(plant.materials, unit_costs(catalogue, plant.materials), dock)
+        self.promiser = Promiser(plant, catalogue, self.options.promise_rules, ledger=self.ledger)
         self.shops = ShopDispatch(plant)
         self._calendar_of = {g.id: g.calendar for g in plant.machine_groups}
         self.feeding = LineFeeding(plant, catalogue)
@@ -210,6 +221,12 @@ class Scheduler:
         self.fleet = fleet_for_plant(plant, PlannerOptions(flow_weight=0.0, lane_cost=0), seed=seed)
         _check_payloads(plant, catalogue)
         self.grid = self.fleet.grid
+        self.flow: MaterialFlow | None = None
+        if self.ledger is not None:
+            self.flow = MaterialFlow(
+                plant, catalogue, self.ledger, self.grid, self.feeding.pickup_of, self.fleet.max_payload_kg
+            )
+        self._last_at: dict[tuple[str, str], tuple[str, str]] = {}  # a part's last (machine, operation)
         self.agv_ids = plant.fleet.agv_ids
         self._agv_index = {a: i for i, a in enumerate(self.agv_ids)}
         self._told_task: list[str | None] = [None] * len(self.agv_ids)
@@ -226,6 +243,7 @@ class Scheduler:
         self.expedited: deque[Expedited] = deque(maxlen=NOTICES_KEPT)  # latest rush moves, newest last
         self.reports = FleetReports(self.fleet, self.agv_ids, self.notices.append, self._repost)
         self._store_warn_s = 0
+        self._store_down = False
 
     def resume(self, saved: SavedPlan) -> None:
         """Take up a plan read back from the store after a restart, where the plant has it now: every
@@ -269,6 +287,26 @@ class Scheduler:
             self._open_on[self._line_of(order_id).id] += 1
             self._commands += self._call_again(order_id, at_s, saved)
         self.reports.wait_for_all(saved.agv_cells)
+        if self.flow is not None:
+            self._resume_material(saved)
+
+    def _resume_material(self, saved: SavedPlan) -> None:
+        """After a restart: each part lies at the machine of its last finished operation, and the loads
+        an operation sent to a machine waits for are called again (the same task ids: the machine waits
+        for those). Purchase orders raised before may still be on their way, so the new ones are named
+        apart. The ledger starts again from the plant file's stock (what the racks hold is the plant's:
+        see the design notes)."""
+        assert self.flow is not None and self.ledger is not None
+        self.ledger.po_prefix = f"PO-{uuid.uuid4().hex[:8]}"
+        for key, chain in self._chains.items():
+            k = self._next_op[key]
+            if 0 < k <= len(chain) and chain[k - 1].id in saved.machine_of:
+                self._last_at[key] = (saved.machine_of[chain[k - 1].id], chain[k - 1].id)
+            if k < len(chain) and chain[k].id in saved.running_operations:
+                machine, sent_s = saved.running_operations[chain[k].id]
+                came = self._last_at.get(key)
+                _, ready = self.flow.for_operation(chain[k], machine, came, sent_s)
+                self._commands += [self._post_flow(task, sent_s) for task in ready]
         self._told_task = ["?"] * len(self.agv_ids)  # unknown: the first fleet step tells every AGV
 
     def _queue_or_run(self, op: PlannedOp, running: dict[str, tuple[str, int]]) -> None:
@@ -333,7 +371,7 @@ class Scheduler:
         events = factory.poll(min(horizon, until_s))
         self.consume(events)
         if self.options.flush_every_s == 0:
-            self._flushed(now)  # what the plant reported is kept before the next look at it
+            self._flushed(factory.now_s)  # what the plant reported is kept before the next look at it
 
     def flush(self) -> None:
         if self.store is not None:
@@ -343,7 +381,11 @@ class Scheduler:
         """Flush; False (logged, counted in `kpis.store_failures`) while the store refuses writes."""
         try:
             self.flush()
+            self._store_down = False
         except StoreUnavailableError as error:
+            # moves cannot wait for the store as other commands do (a step sent late is a step from
+            # where the AGVs no longer stand): the fleet holds still until the store takes writes again
+            self._store_down = True
             self.kpis.store_failures += 1
             if now >= self._store_warn_s:
                 self._store_warn_s = now + STORE_WARN_S
@@ -376,6 +418,8 @@ class Scheduler:
         if self.options.shop_solver != "none" and now >= self._next_replan:
             self._replan_shops(now)
         starts = self.shops.dispatch(now)
+        if self.flow is not None:
+            starts = [self._with_material(start, now, commands) for start in starts]
         if self.store is not None:
             for start in starts:
                 self.store.operation_dispatched(
@@ -385,12 +429,19 @@ class Scheduler:
         commands += self._release(now)
         for late in self.material_watch.overdue(now):
             self._on_overdue(late)
+        if self.flow is not None:
+            for short in self.flow.overdue(now):
+                self._on_stockout(short.order_id, short.item, now)
+            for task in self.flow.late(now):
+                if task.id not in self.fleet.tasks:
+                    self._repost(task.id)
+            commands += self.flow.purchases()
         keep = self.options.forget_after_s
         if keep is not None and self._delivered and self._delivered[0][0] < now - keep:
             self._forget_delivered(now - keep)
         self.reports.tick(now)
         self._stepped = False
-        if now > self._last_step_s and self.fleet_busy():
+        if now > self._last_step_s and not self._store_down and self.fleet_busy():
             commands += self._fleet_step(now)
             self._last_step_s = now
             self._step_once = False
@@ -564,6 +615,11 @@ class Scheduler:
 
     def _repost(self, task_id: str) -> None:
         """Give the fleet model back a material task it let go (an AGV still carries its part)."""
+        if self.flow is not None and task_id in self.flow.tasks:
+            task = self.flow.tasks[task_id]
+            self.fleet.post(FleetTask(task.id, self.grid.cell(*task.pickup), self.grid.cell(*task.dropoff), 0,
+                                      task.deadline_s, task.payload_kg))
+            return
         order_id, _, part = task_id.rpartition("/")
         if order_id not in self.orders or not self.feeding.fits(self._line_of(order_id), part):
             _log.warning("an AGV carries %s, a part of no order of the plan", task_id)
@@ -598,6 +654,52 @@ class Scheduler:
         self.overdue.append(late)
         _log.warning("material overdue: %s", late.text())
         self._flag(late.order_id, late.at_s, f"material overdue: {late.part}")
+
+    def _with_material(self, start: StartOperation, now: int, commands: list[Command]) -> StartOperation:
+        """An operation waits at its machine for its part from the machine before and its raw material
+        from the warehouse: the AGV tasks that bring them go out with it."""
+        op = self.shops.busy[start.machine_id]
+        came = self._last_at.get((op.order_id, op.part))
+        assert self.flow is not None
+        waits, ready = self.flow.for_operation(op, start.machine_id, came, now)
+        for task in ready:
+            commands.append(self._post_flow(task, now))
+        return replace(start, waits_for=waits) if waits else start
+
+    def _post_flow(self, task: MaterialTask, now: int) -> PostTask:
+        """A material task that is not a line call (a put-away, work in progress, raw material)."""
+        pickup, dropoff = self.grid.cell(*task.pickup), self.grid.cell(*task.dropoff)
+        fleet_task = FleetTask(task.id, pickup, dropoff, 0, task.deadline_s, task.payload_kg)
+        if not self.fleet.can_carry(fleet_task):
+            self._too_heavy(task, now)
+        self.fleet.post(fleet_task)
+        return PostTask(task)
+
+    def _on_stockout(self, order_id: str, item: str, now: int) -> None:
+        """A piece still not on the racks when it is needed: the supervisor hears of it, the order is at
+        risk."""
+        text = f"{item} out of stock, needed for order {order_id}"
+        _log.warning("stock-out: %s", text)
+        self.notices.append(Notice(now, "stock-out", "warehouse", text[:200]))
+        if order_id in self.orders:
+            self._flag(order_id, now, f"stock-out: {item}")
+
+    def _on_goods_received(self, e: GoodsReceived) -> None:
+        if self.flow is not None:
+            self._commands += [self._post_flow(task, e.at_s) for task in self.flow.received(e)]
+
+    def _on_delivery_confirmed(self, e: DeliveryConfirmed) -> None:
+        """A supplier moves a delivery later: the orders counting on it that it now makes late are
+        flagged at once, before any line or machine notices."""
+        if self.ledger is None or not self.ledger.knows(e.po_id):
+            return  # an order raised before a restart: the plan did not count on it
+        for hit in self.ledger.confirmed(e.po_id, e.due_s, e.at_s):
+            if hit.order_id in self.orders:
+                self._flag(hit.order_id, e.at_s, f"supplier late: {hit.item}")
+
+    def _on_stock_out(self, e: StockOut) -> None:
+        """The plant found a rack empty that the plan believed full (a miscount, a damaged piece)."""
+        self.notices.append(Notice(e.at_s, "stock-out", "warehouse", f"{e.item}: rack empty for {e.task_id}"))
 
     def _fleet_step(self, now: int) -> list[Command]:
         fleet = self.fleet
@@ -644,6 +746,8 @@ class Scheduler:
         if self.store is not None:
             self._save_now(order, promise, False, order.placed_s)
         self._plan_parts(order)
+        if self.flow is not None:
+            self._commands += self.flow.purchases()
 
     def _plan_parts(
         self,
@@ -671,6 +775,7 @@ class Scheduler:
                     False,
                     work.groups,
                     tuple(keys),
+                    work.materials,
                 )
             )
         left: set[str] = set()
@@ -684,12 +789,22 @@ class Scheduler:
             if k < len(ops):
                 left.add(part)
                 self._queue_or_run(ops[k], running_ops or {})
-        for part_id in self.catalogue.bill_of_materials(order.configuration):
+        taken = []
+        for part_id, qty in self.catalogue.bill_of_materials(order.configuration).items():
             bought = self.catalogue.part(part_id)
             if not self.plant.makes(part_id):
                 left.add(part_id)
-                heapq.heappush(self._bought_ready, (order.placed_s + bought.lead_time_s, order.id, part_id))
+                if self.flow is None:
+                    ready = order.placed_s + bought.lead_time_s
+                    heapq.heappush(self._bought_ready, (ready, order.id, part_id))
+                else:
+                    # a bought part still not on the racks when its truck's slot comes is a stock-out
+                    need = self.promises[order.id].slot_s
+                    if self.flow.take(order.id, part_id, qty, need, order.placed_s):
+                        taken.append(part_id)
         self._parts_left[order.id] = left
+        for part_id in taken:
+            self._part_ready(order.id, part_id, order.placed_s)
 
     def _part_ready(self, order_id: str, part: str, now: int) -> None:
         left = self._parts_left.get(order_id)
@@ -730,9 +845,11 @@ class Scheduler:
         self._next_op[key] = k
         chain = self._chains[key]
         if k < len(chain):
+            self._last_at[key] = (e.machine_id, op.id)
             self.shops.add(chain[k], self._priority(op.order_id))
         else:  # the part is built: its chain is no longer needed
             del self._chains[key], self._next_op[key]
+            self._last_at.pop(key, None)
             self._part_ready(op.order_id, op.part, e.at_s)
 
     def _repair_s(self, machine: str) -> int:
@@ -906,6 +1023,13 @@ class Scheduler:
         return rows
 
     def _on_delivered_part(self, e: PartDelivered) -> None:
+        if self.flow is not None and e.task_id in self.flow.tasks:
+            for handed in self.flow.delivered(e.task_id, e.at_s):
+                if handed.task is not None:
+                    self._commands.append(self._post_flow(handed.task, e.at_s))
+                else:
+                    self._part_ready(handed.order_id, handed.item, e.at_s)
+            return
         self.material_watch.delivered(e.task_id)
         if self.store is not None:
             self.store.task_delivered(e.task_id, e.agv_id, e.at_s)
@@ -937,6 +1061,8 @@ class Scheduler:
 
     def _on_truck_delivered(self, e: TruckDelivered) -> None:
         self.kpis.delivered_s[e.order_id] = e.at_s
+        if self.ledger is not None:
+            self.ledger.release(e.order_id)
         self._advance(e.order_id, OrderStatus.DELIVERED, e.at_s)
         if self.options.forget_after_s is not None:
             self._delivered.append((e.at_s, e.order_id))
@@ -1018,6 +1144,7 @@ class Scheduler:
         if order_id in self.kpis.at_risk:
             return
         self.kpis.at_risk.add(order_id)
+        self.kpis.flagged[order_id] = (at_s, why)
         if self.store is not None:
             self._save_now(self.orders[order_id], self.promises.get(order_id), True, at_s)
 
@@ -1089,4 +1216,7 @@ _HANDLERS: dict[type, Callable[[Scheduler, object], None]] = {
     OrderExpedited: Scheduler._on_expedited,  # type: ignore[dict-item]
     HorizonFrozen: Scheduler._on_frozen,  # type: ignore[dict-item]
     ReplanRequested: Scheduler._on_replan,  # type: ignore[dict-item]
+    GoodsReceived: Scheduler._on_goods_received,  # type: ignore[dict-item]
+    DeliveryConfirmed: Scheduler._on_delivery_confirmed,  # type: ignore[dict-item]
+    StockOut: Scheduler._on_stock_out,  # type: ignore[dict-item]
 }

@@ -25,7 +25,7 @@ QueueKey = str | tuple[str, ...]
 class PlannedOp:
     """One operation of a part of an order, as the scheduler plans it: done on a machine of any of
     `groups` (default: `group`, the first), with setup key `setup_keys[k]` on a machine of
-    `groups[k]` (default: `setup_key` on all)."""
+    `groups[k]` (default: `setup_key` on all), consuming `materials` (raw-material id, quantity)."""
 
     id: str
     order_id: str
@@ -36,6 +36,7 @@ class PlannedOp:
     final: bool
     groups: tuple[str, ...] = ()
     setup_keys: tuple[str, ...] = ()
+    materials: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.groups:

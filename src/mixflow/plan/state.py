@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,8 @@ class SavedPlan:
     """Material tasks posted and not reported delivered: id -> deadline."""
     agv_cells: np.ndarray | None = None
     """Where the fleet model last had every AGV (cell indices), if it ever stepped."""
+    machine_of: dict[str, str] = field(default_factory=dict)
+    """The machine every operation read back was sent to (where its part lies when it is done)."""
 
 
 class PlanStore:
@@ -234,12 +236,14 @@ class PlanStore:
             unfinished = sorted(o for o, order in orders.items() if order.status not in FINISHED)
             done: dict[str, int] = {}
             running: dict[str, tuple[str, int]] = {}
+            machine_of: dict[str, str] = {}
             delivered: set[str] = set()
             open_tasks: dict[str, int] = {}
             for k in range(0, len(unfinished), _CHUNK):
                 chunk = unfinished[k : k + _CHUNK]
                 ops = select(PlanOperationRow).where(PlanOperationRow.order_id.in_(chunk))
                 for op in session.scalars(ops):
+                    machine_of[op.id] = op.machine_id
                     if op.done_s is None:
                         running[op.id] = (op.machine_id, op.started_s)
                     else:
@@ -252,4 +256,4 @@ class PlanStore:
             fleet = session.get(PlanFleetRow, 1)
         cells = None if fleet is None else np.frombuffer(fleet.cells, dtype=np.int32).astype(np.int64)
         self._known_orders = set(orders)
-        return SavedPlan(orders, promises, at_risk, done, delivered, running, open_tasks, cells)
+        return SavedPlan(orders, promises, at_risk, done, delivered, running, open_tasks, cells, machine_of)

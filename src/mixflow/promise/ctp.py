@@ -6,9 +6,10 @@ book, run time, end-of-line test and handover.
 
 Parts made in feeder shops are ready after the part's operation chain has run in working time, after
 the current queue in front of it, in the first day whose shop capacity still has room; bought parts
-arrive after their lead time. The truck then takes the first free takt slot after its latest part
-(plus a transport margin), runs down the line, through end-of-line test and handover. Pure and fast:
-a few array look-ups per order.
+arrive after their lead time, or, with a `MaterialLedger`, when the ledger can have them in the
+warehouse, and a made part's chain starts no earlier than the raw materials its steps consume. The
+truck then takes the first free takt slot after its latest part (plus a transport margin), runs down
+the line, through end-of-line test and handover. Pure and fast: a few array look-ups per order.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from mixflow.errors import InfeasibleError, ValidationError
 from mixflow.model import DAY_S, AssemblyLine, Catalogue, Order, Plant
+from mixflow.promise.materials import MaterialLedger
 from mixflow.promise.slots import SlotBook
 
 TRANSPORT_MARGIN_S = 1800
@@ -60,12 +62,20 @@ class PromiseRules:
 
 
 class Promiser:
-    """Keeps the slot book and each shop's booked work per day; promises one order at a time."""
+    """Keeps the slot book and each shop's booked work per day; promises one order at a time. With a
+    `ledger`, the items it nets come when it says, and a promise reserves them there."""
 
-    def __init__(self, plant: Plant, catalogue: Catalogue, rules: PromiseRules | None = None) -> None:
+    def __init__(
+        self,
+        plant: Plant,
+        catalogue: Catalogue,
+        rules: PromiseRules | None = None,
+        ledger: MaterialLedger | None = None,
+    ) -> None:
         self.plant = plant
         self.catalogue = catalogue
         self.rules = rules or PromiseRules()
+        self.ledger = ledger
         self.books = {line.id: SlotBook(line) for line in plant.lines}
         self._shop_capacity = {
             s.id: self.rules.shop_utilisation
@@ -92,27 +102,83 @@ class Promiser:
         return day
 
     def parts_ready(self, order: Order, now_s: int, book: bool = False) -> tuple[int, str]:
-        """When every part of `order` can be at the line, and which part binds."""
+        """When every part of `order` can be at the line, and which part (or material) binds; `book`
+        books the shops' work and, with a ledger, reserves the order's items (see `_reserve`)."""
         chains: dict[str, tuple[str, int]] = {}
+        consumed: dict[str, dict[str, int]] = {}  # made part -> raw material the ledger nets -> qty
         config = order.configuration
         for op in self.plant.feeder_operations(config, self.catalogue.attributes(config)):
             shop, total = chains.get(op.part, (op.shop, 0))
             chains[op.part] = (shop, total + op.work_s)
+            for item, qty in op.materials:
+                if self.ledger is not None and self.ledger.handles(item):
+                    per_item = consumed.setdefault(op.part, {})
+                    per_item[item] = per_item.get(item, 0) + qty
         ready, binding = now_s, "now"
         start = max(now_s, order.placed_s)
-        for part_id in self.catalogue.bill_of_materials(order.configuration):
-            part = self.catalogue.part(part_id)
-            if not self.plant.makes(part_id) and start + part.lead_time_s > ready:
-                ready, binding = start + part.lead_time_s, f"bought part {part_id}"
+        bom = self.catalogue.bill_of_materials(config)
+        bought = {p: q for p, q in bom.items() if not self.plant.makes(p)}
+        arrival = self._arrivals(bought, consumed, start)
+        for part_id in bought:
+            at = arrival.get(part_id, start + self.catalogue.part(part_id).lead_time_s)
+            if at > ready:
+                ready, binding = at, f"bought part {part_id}"
+        chain_start: dict[str, int] = {}
         for part_id, (shop, work) in chains.items():
-            day = self._shop_start_day(shop, start // DAY_S, work)
+            gate, item = max(((arrival[i], i) for i in consumed.get(part_id, {})), default=(start, ""))
+            day = self._shop_start_day(shop, max(start, gate) // DAY_S, work)
             begin = max(start, day * DAY_S) + int(self.backlog_s.get(shop, 0.0))
+            limit = f"{shop} shop ({part_id})" if gate <= begin else f"material {item} for {part_id}"
+            chain_start[part_id] = begin = max(begin, gate)
             done = self._calendar[shop].working_end(begin, int(work * (1 + self.rules.chain_slack)))
             if book:
                 self._book(shop, day, work)
             if done > ready:
-                ready, binding = done, f"{shop} shop ({part_id})"
+                ready, binding = done, limit
+        if book:
+            self._reserve(order.id, bought, consumed, ready, chain_start, start)
         return ready + TRANSPORT_MARGIN_S, binding
+
+    def _arrivals(
+        self, bought: Mapping[str, int], consumed: Mapping[str, Mapping[str, int]], now_s: int
+    ) -> dict[str, int]:
+        """When the ledger can have each item it nets of one order in the warehouse: all of the order's
+        quantity of it (bought part and raw material of every chain together), so the chains sharing a
+        material never count on the same pieces."""
+        if self.ledger is None:
+            return {}
+        totals = {p: q for p, q in bought.items() if self.ledger.handles(p)}
+        for per_item in consumed.values():
+            for item, qty in per_item.items():
+                totals[item] = totals.get(item, 0) + qty
+        return {item: self.ledger.earliest(item, qty, now_s) for item, qty in totals.items()}
+
+    def _reserve(
+        self,
+        order_id: str,
+        bought: Mapping[str, int],
+        consumed: Mapping[str, Mapping[str, int]],
+        ready_s: int,
+        chain_start: Mapping[str, int],
+        now_s: int,
+    ) -> None:
+        """Reserve the order's items in the ledger. A raw material is needed when its chain starts; a
+        bought part when the order's parts are ready (before the transport to the line): that is the
+        date the slot was chosen from, so a delivery later than it is flagged even where the slot the
+        line gave would leave slack. Both needs lie at or after `earliest`, so the reservation breaks
+        no promise made before."""
+        if self.ledger is None:
+            return
+        needs: dict[str, tuple[int, int]] = {}  # item -> (qty, need_s)
+        for part_id, qty in bought.items():
+            if self.ledger.handles(part_id):
+                needs[part_id] = (qty, ready_s)
+        for part_id, per_item in consumed.items():
+            for item, qty in per_item.items():
+                held, need_s = needs.get(item, (0, chain_start[part_id]))
+                needs[item] = (held + qty, min(need_s, chain_start[part_id]))
+        for item, (qty, need_s) in needs.items():
+            self.ledger.reserve(order_id, item, qty, need_s, now_s)
 
     def book_of(self, line: str) -> SlotBook:
         """The slot book of line `line` ("": the first line)."""

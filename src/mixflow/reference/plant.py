@@ -4,13 +4,19 @@ At scale 1.0: one 60-position line at a 240 s takt over two shifts (240 trucks a
 in six shops, 720 AGVs on a 240 x 130 floor of 1.5 m cells. `scale` shrinks machines, AGVs, floor
 area and the line's rate in proportion; the line keeps its 60 full-scale positions, merged into
 fewer stations (at least two), so a truck's work content is the same at every scale.
+
+Its materials are sized on the reference mix at the plant's order rate, so they scale with it too:
+a supplier for every bought part and raw material, able to ship 1.75 times what the orders need,
+stock that covers a supplier's lead time and a day more, and MCS chargers at the end of the line
+enough for the battery-electric trucks it builds to be charged without queueing.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 
@@ -18,20 +24,36 @@ import numpy as np
 
 from mixflow.errors import ValidationError
 from mixflow.model import (
+    DAY_S,
     AgvSpec,
     AssemblyLine,
     Calendar,
+    Catalogue,
+    ChargingBay,
     Fleet,
     FloorGrid,
     Machine,
     MachineGroup,
+    Materials,
     Plant,
+    RawMaterial,
+    Scope,
     Shop,
     Station,
+    StockPolicy,
+    Supplier,
 )
 from mixflow.model.plant import ALL_EXITS, Cell, LineTest
 from mixflow.model.plant_file import routings_from_text
 from mixflow.model.routing import Routing
+from mixflow.model.supply import bought_items
+from mixflow.reference.catalogue import (
+    buildable_models,
+    model_weights,
+    reference_catalogue,
+    sample_configuration,
+)
+from mixflow.reference.orders import orders_per_day
 
 LINE_POSITIONS = 60
 FULL_TAKT_S = 240
@@ -221,6 +243,10 @@ class _Floor:
             slots += [(x, y) for x in range(x0, x1) if (x - x0) % 9 != 8]
         return slots
 
+    def docks(self, count: int) -> list[Cell]:
+        """Receiving docks on the outer wall of the warehouse, spread along it."""
+        return [(1, round((k + 1) * (self.height - 1) / (count + 1))) for k in range(count)]
+
     def chargers(self, count: int) -> list[Cell]:
         """Chargers along the top wall right of the warehouse, every other cell where there is room."""
         row = [(x, 1) for x in range(self.warehouse_x + 2, self.width - 2)]
@@ -299,6 +325,7 @@ def build_plant(scale: float = 1.0, seed: int = 0) -> Plant:
         warehouse_cells=tuple(picks),
         chargers=tuple(chargers),
         parking=tuple(homes),
+        docks=tuple(floor.docks(min(4, max(2, round(4 * side))))),
         zones={
             "warehouse": (1, 1, floor.warehouse_x, height - 2),
             "line": (floor.line_x[0], floor.line_y, floor.line_x[1], floor.line_y + 1),
@@ -318,7 +345,7 @@ def build_plant(scale: float = 1.0, seed: int = 0) -> Plant:
         agv_ids=tuple(f"AGV-{k + 1:03d}" for k in range(n_agvs)),
         homes=tuple(homes),
     )
-    return Plant(
+    plant = Plant(
         name=f"mixflow reference plant (scale {scale:g})",
         lines=(line,),
         shops=tuple(sorted(shops, key=lambda s: list(SHOP_NAMES).index(s.id))),
@@ -327,3 +354,165 @@ def build_plant(scale: float = 1.0, seed: int = 0) -> Plant:
         scale=scale,
         routings=truck_routings(),
     )
+    catalogue = reference_catalogue()
+    mix = reference_mix()
+    return replace(
+        plant,
+        materials=reference_materials(plant, catalogue, mix),
+        charging=reference_charging_bay(plant, catalogue, mix),
+    )
+
+
+# -- materials and the charging bay ---------------------------------------------------------------
+
+RAW_MATERIALS: tuple[RawMaterial, ...] = (
+    RawMaterial("steel_sheet", "Sheet-steel blank (cab panels)", unit_cost=46, kg=20),
+    RawMaterial("weld_kit", "Weld wire and stud kit", unit_cost=14, kg=6),
+    RawMaterial("sealer", "Hem adhesive and seam-sealer cartridge", unit_cost=9, kg=1.2),
+    RawMaterial("trim_set", "Cab trim set (one trim station's panels, seals, harness)", unit_cost=260, kg=35),
+    RawMaterial("pretreat_chem", "Pretreatment chemicals, 20 l can", unit_cost=38, kg=22),
+    RawMaterial("ecoat_paste", "E-coat paste, 20 kg pail", unit_cost=110, kg=20),
+    RawMaterial("paint_kit", "Primer and topcoat, 5 l kit", unit_cost=95, kg=7),
+    RawMaterial("side_rail", "Frame side-rail profile (C-channel)", unit_cost=620, kg=340),
+    RawMaterial("cross_member", "Frame cross member", unit_cost=85, kg=40),
+    RawMaterial("rivet_kit", "Huck-bolt and rivet kit", unit_cost=18, kg=5),
+    RawMaterial("axle_forging", "Axle beam, shaft or hub forging", unit_cost=240, kg=85),
+    RawMaterial("bearing_set", "Wheel-end bearing set", unit_cost=70, kg=9),
+    RawMaterial("gear_set", "Hub-reduction gear set", unit_cost=380, kg=45),
+    RawMaterial("battery_cell", "Prismatic LFP cell, 0.88 kWh", unit_cost=62, kg=5.4),
+    RawMaterial("pack_housing", "Pack enclosure with BMS and junction box", unit_cost=2600, kg=190),
+)
+
+
+@dataclass(frozen=True)
+class Buying:
+    """How the reference plant buys one item: from whom, in lots of what (a rack, pallet or truckload),
+    delivered how many days after the order (None: the catalogue part's lead time), and whether the
+    supplier ships on weekdays only rather than on every day the plant works."""
+
+    supplier: str
+    lot_size: int
+    lead_days: int | None = None
+    weekdays_only: bool = False
+
+
+BUYING: Mapping[str, Buying] = {
+    "e_drive": Buying("E-drive maker (drive units, a rack of 6)", 6),
+    "fuel_cell": Buying("Fuel-cell system maker", 2, weekdays_only=True),
+    "engine": Buying("Engine and gearbox maker", 4),
+    "mcs_inlet": Buying("Charging-inlet maker (MCS)", 10),
+    "ccs_inlet": Buying("Charging-inlet maker (CCS)", 20),
+    "pto_unit": Buying("PTO maker", 8),
+    "tyre": Buying("Tyre and wheel assembler (a rack of 24)", 24),
+    "adas_kit": Buying("ADAS sensor-kit maker", 10),
+    "body": Buying("Body builder (tipper, drum, box, crane)", 2, weekdays_only=True),
+    "kit": Buying("Line-side kitting supplier", 100),
+    "steel_sheet": Buying("Steel service centre (blank stacks)", 240, 2),
+    "weld_kit": Buying("Welding consumables distributor", 200, 1),
+    "sealer": Buying("Adhesives maker", 120, 2),
+    "trim_set": Buying("Cab trim supplier", 40, 2),
+    "pretreat_chem": Buying("Surface chemicals maker (pretreatment)", 40, 3),
+    "ecoat_paste": Buying("Surface chemicals maker (e-coat)", 40, 3),
+    "paint_kit": Buying("Paint maker", 60, 2),
+    "side_rail": Buying("Rolling mill (side rails, a truckload of 20)", 20, 3),
+    "cross_member": Buying("Frame pressings supplier", 60, 2),
+    "rivet_kit": Buying("Fastener distributor", 200, 1),
+    "axle_forging": Buying("Forge", 40, 3),
+    "bearing_set": Buying("Bearing maker", 100, 2),
+    "gear_set": Buying("Gear maker", 40, 3),
+    "battery_cell": Buying("Cell maker (a truckload of 4,800)", 4800, 3),
+    "pack_housing": Buying("Pack enclosure maker", 8, 3),
+}
+SUPPLY_MARGIN = 1.75
+"""What a supplier can ship a day, over what the orders need on an average day."""
+BUSY_DAY_SD = 4
+"""A supplier can also ship what a day this many standard deviations busier than the average needs:
+a rarely bought item (a fuel cell at a small scale) then comes a few more a day than 1.75 times its
+fraction of a piece, so that a run of one day's orders never finds its supplier short."""
+SAFETY_DAYS = 1
+"""Days of demand kept in stock beyond what a supplier's lead time (and days off) need."""
+LOTS_ABOVE_REORDER = 3
+"""Lots between a stock's reorder point and its maximum: a purchase order is about three lots."""
+P_LATE, MEAN_LATE_S = 0.05, 2 * 3600
+WEEKDAYS = Calendar(TWO_SHIFTS.shifts, frozenset({5, 6}))
+MIX_SAMPLE = 1000
+MCS_KW = 1200.0
+BAY_BUSY = 0.5
+"""Share of the line's working hours the charging bay's chargers may be busy: at half, a truck rarely
+waits for a charger, and never for hours."""
+
+
+@cache
+def reference_mix(count: int = MIX_SAMPLE) -> tuple[Mapping[str, str], ...]:
+    """`count` trucks drawn (with a fixed seed) from the reference order mix: what the materials and the
+    charging bay are sized on, the same at every scale."""
+    catalogue = reference_catalogue()
+    models = buildable_models(catalogue)
+    names = [v.name for v in catalogue.variables_of(Scope.MODEL)]
+    draw = random.Random(0)
+    return tuple(
+        sample_configuration(draw, dict(zip(names, model, strict=True)), catalogue)
+        for model in draw.choices(models, model_weights(catalogue, models), k=count)
+    )
+
+
+def reference_materials(plant: Plant, catalogue: Catalogue, mix: tuple[Mapping[str, str], ...]) -> Materials:
+    """The raw materials, one supplier per bought item (`BUYING`) and a stock policy per item, sized on
+    what `mix` takes a truck at the plant's order rate; each supplier delivers to a dock in turn."""
+    per_truck: dict[str, float] = {}
+    squared: dict[str, float] = {}
+    for config in mix:
+        for item, qty in bought_items(plant, catalogue, config).items():
+            per_truck[item] = per_truck.get(item, 0.0) + qty / len(mix)
+            squared[item] = squared.get(item, 0.0) + qty * qty / len(mix)
+    rate = orders_per_day(plant)
+    docks = plant.floor.docks
+    suppliers: list[Supplier] = []
+    stock: list[StockPolicy] = []
+    for k, (item, buying) in enumerate(BUYING.items()):
+        calendar = WEEKDAYS if buying.weekdays_only else TWO_SHIFTS
+        ships = sum(calendar.works_on(day) for day in range(7))
+        lead_s = catalogue.part(item).lead_time_s if buying.lead_days is None else buying.lead_days * DAY_S
+        demand = per_truck.get(item, 0.0) * rate
+        spread = math.sqrt(squared.get(item, 0.0) * rate)  # of a day's demand: orders arrive as Poisson
+        need = max(SUPPLY_MARGIN * demand, demand + BUSY_DAY_SD * spread)
+        lots = max(1, math.ceil(need * 7 / ships / buying.lot_size))
+        suppliers.append(
+            Supplier(
+                id=f"sup-{item.replace('_', '-')}",
+                name=buying.supplier,
+                items=(item,),
+                lead_time_s=lead_s,
+                capacity_per_day=lots * buying.lot_size,
+                lot_size=buying.lot_size,
+                calendar=calendar,
+                dock=docks[k % len(docks)],
+                p_late=P_LATE,
+                mean_late_s=MEAN_LATE_S,
+            )
+        )
+        reorder = math.ceil(demand * (lead_s / DAY_S + SAFETY_DAYS + 7 - ships))
+        most = reorder + LOTS_ABOVE_REORDER * buying.lot_size
+        stock.append(StockPolicy(item, on_hand=most, reorder_point=reorder, max_stock=most))
+    return Materials(RAW_MATERIALS, tuple(suppliers), tuple(stock))
+
+
+def reference_charging_bay(
+    plant: Plant, catalogue: Catalogue, mix: tuple[Mapping[str, str], ...]
+) -> ChargingBay:
+    """MCS chargers enough for the line's battery-electric trucks (as many a day as `mix` has, at the
+    lines' rate) to be charged within `BAY_BUSY` of the line's working hours."""
+    bay = ChargingBay(chargers=1, power_kw=MCS_KW)
+    mean_kwh = sum(catalogue.attributes(c).get(bay.battery_attribute, 0.0) for c in mix) / len(mix)
+    busy_h = plant.units_per_day * mean_kwh * charge_h_per_kwh(bay)
+    line_h = max(line.calendar.working_s_per_day for line in plant.lines) / 3600
+    return replace(bay, chargers=max(1, math.ceil(busy_h / (line_h * BAY_BUSY))))
+
+
+def charge_h_per_kwh(bay: ChargingBay) -> float:
+    """Hours one kWh of pack takes from `start_soc` to `target_soc` on one charger of `bay` (the power
+    tapers along its curve)."""
+    socs = np.linspace(bay.start_soc, bay.target_soc, 401)
+    mids = (socs[:-1] + socs[1:]) / 2
+    share = np.interp(mids, [s for s, _ in bay.curve], [p for _, p in bay.curve])
+    return float(np.sum(np.diff(socs) / share)) / bay.power_kw

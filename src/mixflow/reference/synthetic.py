@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from mixflow.errors import ValidationError
-from mixflow.model import AgvSpec, AssemblyLine, Fleet, FloorGrid, Plant, Shop, Station
+from mixflow.model import AgvSpec, AssemblyLine, Fleet, FloorGrid, Materials, Plant, Shop, Station
 from mixflow.model.plant import ALL_EXITS, Cell
 from mixflow.reference.plant import (
     BASE_WORK_PER_POSITION_S,
@@ -25,6 +25,7 @@ from mixflow.reference.plant import (
     LINE_POSITIONS,
     LINE_TEST,
     PART_POSITION,
+    RAW_MATERIALS,
     SHOP_NAMES,
     TWO_SHIFTS,
     truck_routings,
@@ -157,4 +158,5 @@ def synthetic_plant(machines: int = 5000, agvs: int = 1500, lines: int = 3) -> P
         fleet=fleet,
         scale=factor,
         routings=truck_routings(),
+        materials=Materials(raw=RAW_MATERIALS),  # what the routings consume; no suppliers: never short
     )

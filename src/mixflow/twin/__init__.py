@@ -12,6 +12,16 @@ Read-only view for dashboards: `Twin.snapshot()` returns plain JSON types: `agvs
 
 from mixflow.twin.experiment import Result, check_configured, check_feasible, prepare, run
 from mixflow.twin.factory import Twin
-from mixflow.twin.scenario import Scenario, Storm
+from mixflow.twin.scenario import Scenario, Storm, SupplierDelay
 
-__all__ = ["Result", "Scenario", "Storm", "Twin", "check_configured", "check_feasible", "prepare", "run"]
+__all__ = [
+    "Result",
+    "Scenario",
+    "Storm",
+    "SupplierDelay",
+    "Twin",
+    "check_configured",
+    "check_feasible",
+    "prepare",
+    "run",
+]

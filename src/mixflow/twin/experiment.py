@@ -22,6 +22,7 @@ from mixflow.plan import PlanOptions, PlanStore, Scheduler
 from mixflow.reference import feeder_loads, line_loads, order_stream
 from mixflow.reference.sources import load_sources
 from mixflow.twin.factory import Twin
+from mixflow.twin.power import TRUCK_CHARGING
 from mixflow.twin.scenario import Scenario
 
 
@@ -52,7 +53,10 @@ def _fleet_of(plant: Plant, agvs: int | None) -> Plant:
 
 
 def check_feasible(plant: Plant, catalogue: Catalogue, orders: list[Order], days: int) -> None:
-    """Refuse a scenario that cannot work: demand above capacity, or no charger reachable."""
+    """Refuse a scenario that cannot work: demand above capacity (of machines, or of the suppliers once
+    the plant names them), or no charger reachable."""
+    from mixflow.model.supply import check_supply, daily_demand
+
     for load in [*line_loads(plant, catalogue, orders, days), *feeder_loads(plant, catalogue, orders, days)]:
         if load.utilisation > 1.0:
             raise InfeasibleError(
@@ -60,6 +64,8 @@ def check_feasible(plant: Plant, catalogue: Catalogue, orders: list[Order], days
                 f"of what it can do "
                 f"({load.demand_s_per_day:,.0f} s of work a day against {load.capacity_s_per_day:,.0f} s)"
             )
+    if plant.materials.modelled:
+        check_supply(plant, catalogue, daily_demand(plant, catalogue, orders, days))
     grid = Grid(blocked=plant.floor.blocked.copy())
     if not plant.floor.chargers:
         raise InfeasibleError("the floor has no charger, so no AGV could ever recharge")
@@ -94,6 +100,13 @@ def prepare(scenario: Scenario, seed: int) -> tuple[Plant, Catalogue, list[Order
         )
     check_configured(catalogue, orders)
     check_feasible(plant, catalogue, orders, scenario.days)
+    for delay in scenario.supplier_delays:
+        if plant.materials.supplier_of(delay.item) is None:
+            sold = sorted(i for s in plant.materials.suppliers for i in s.items)
+            raise ValidationError(
+                f"supplier delay of {delay.item}",
+                f"no supplier of plant {plant.name} sells it (sold: {', '.join(sold) or 'nothing'})",
+            )
     return plant, catalogue, orders
 
 
@@ -162,9 +175,10 @@ def collect(
     counters = twin.agvs.counters
     n_agvs = len(plant.fleet.agv_ids)
     moves = counters.moves_empty + counters.moves_loaded
-    working_s = max(line.calendar.working_s_per_day for line in plant.lines) * horizon / DAY_S
     delivered = max(1, int(kpis["delivered"]))
     machine_kwh = twin.machine_counters.energy_kwh
+    twin.power.advance(max(twin.now_s, twin.power.now_s))
+    truck_kwh = twin.power.energy_kwh(TRUCK_CHARGING)
     lines = list(twin.lines.values())
     for line in lines:
         line.close_stop(twin.now_s)
@@ -175,7 +189,7 @@ def collect(
             "agv_collisions": counters.collisions,
             "agv_refused_moves": counters.refused_moves,
             "agvs": n_agvs,
-            "agv_utilisation": round(moves / (n_agvs * working_s), 4) if working_s else 0.0,
+            "agv_utilisation": round(twin.agv_busy_until_now() / (n_agvs * horizon), 4) if n_agvs else 0.0,
             "agv_empty_travel": round(counters.moves_empty / moves, 4) if moves else 0.0,
             "agv_steps": counters.steps,
             "machines": len(plant.machines),
@@ -190,8 +204,9 @@ def collect(
                 "machines": round(machine_kwh, 1),
                 "agv_drive": round(counters.drive_kwh, 1),
                 "charging": round(counters.charge_kwh, 1),
+                "truck_charging": round(truck_kwh, 1),
             },
-            "energy_kwh_per_unit": round((machine_kwh + counters.drive_kwh) / delivered, 1),
+            "energy_kwh_per_unit": round((machine_kwh + counters.drive_kwh + truck_kwh) / delivered, 1),
             "faults": scheduler.kpis.faults,
             "scale": plant.scale,
             "seed": seed,
@@ -199,6 +214,8 @@ def collect(
             "wall_s": round(wall_s, 2),
         }
     )
+    kpis.update(_material_kpis(plant, scheduler, twin, horizon))
+    kpis.update(_energy_kpis(twin, delivered))
     if multi:  # the totals above count every line; each line's own share
         kpis["lines"] = {
             line.line.id: {
@@ -230,3 +247,64 @@ def collect(
             "products": scheduler.catalogue.products,
         },
     )
+
+
+def _material_kpis(plant: Plant, scheduler: Scheduler, twin: Twin, horizon_s: int) -> dict[str, Any]:
+    """What the fleet carried and what material did: tasks by kind and per hour, how long a task waited
+    for an AGV, how long machines waited for material; stock, purchase orders and suppliers."""
+    stock = twin.stock.counters
+    tasks = sum(stock.tasks_by_kind.values())
+    waits = np.array(stock.task_waits_s) if stock.task_waits_s else np.zeros(1)
+    shop_of = {g.id: s.id for s in plant.shops for g in s.groups}
+    by_shop: dict[str, float] = {}
+    for group, seconds in stock.material_wait_s.items():
+        by_shop[shop_of[group]] = by_shop.get(shop_of[group], 0.0) + seconds / 3600
+    kpis: dict[str, Any] = {
+        "agv_tasks": tasks,
+        "agv_tasks_per_hour": round(tasks / (horizon_s / 3600), 1),
+        "agv_tasks_by_kind": dict(sorted(stock.tasks_by_kind.items())),
+        "agv_task_wait_s": {
+            "p50": round(float(np.percentile(waits, 50)), 1),
+            "p95": round(float(np.percentile(waits, 95)), 1),
+            "max": round(float(waits.max()), 1),
+        },
+        "material_wait_h": round(sum(by_shop.values()), 2),
+        "material_wait_h_by_shop": {shop: round(h, 2) for shop, h in sorted(by_shop.items())},
+    }
+    ledger, flow = scheduler.ledger, scheduler.flow
+    value = twin.stock.inventory_value()
+    days = max(horizon_s / DAY_S, 1e-9)
+    per_day = stock.consumed_value / days
+    mean_value = float(np.mean(stock.value_by_day)) if stock.value_by_day else value
+    kpis.update(
+        {
+            "stockouts": flow.counters.stockouts if flow is not None else 0,
+            "rack_empty_at_pickup": stock.stockouts,
+            "purchase_orders": ledger.purchase_orders if ledger is not None else 0,
+            "supplier_on_time": round(ledger.on_time, 4) if ledger is not None and stock.receipts else None,
+            "inventory_value": round(value, 0),
+            "inventory_value_by_day": [round(v, 0) for v in stock.value_by_day],
+            "days_of_supply": round(mean_value / per_day, 2) if per_day > 0 else None,
+        }
+    )
+    return kpis
+
+
+def _energy_kpis(twin: Twin, delivered: int) -> dict[str, Any]:
+    """The plant's power: peak, billed 15-minute peak, hourly profile by source, the trucks' first charge."""
+    power = twin.power
+    kpis: dict[str, Any] = {
+        "peak_power_kw": round(power.peak_kw, 1),
+        "peak_15min_kw": round(power.peak_15min_kw, 1),
+        "power_profile_kw": {src: [round(v, 1) for v in hours] for src, hours in power.profile().items()},
+    }
+    if twin.bay is not None:
+        bay = twin.bay.kpis(0, max(1, twin.now_s))
+        units = max(1, int(bay["units_charged"]))
+        kpis["truck_charging"] = {
+            "units": int(bay["units_charged"]),
+            "kwh_per_unit": round(float(bay["charged_kwh"]) / units, 1),
+            "wait_min_p95": round(float(bay["wait_p95_s"]) / 60, 1),
+            "charger_utilisation": round(float(bay["utilisation"]), 4),
+        }
+    return kpis

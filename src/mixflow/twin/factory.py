@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mixflow.model import Catalogue, Order, Plant
+from mixflow.model.materials import unit_costs
 from mixflow.model.port import (
     WHOLE_UNIT,
     AgvBatteryLow,
@@ -27,7 +28,9 @@ from mixflow.model.port import (
     AssignTask,
     Charge,
     Command,
+    DeliveryConfirmed,
     Event,
+    GoodsReceived,
     LineStopped,
     MachineDown,
     MachineUp,
@@ -37,18 +40,24 @@ from mixflow.model.port import (
     OrderPlaced,
     PartDelivered,
     PostTask,
+    PurchaseOrder,
     ReleaseToLine,
     StartOperation,
+    StockOut,
     TruckDelivered,
     TruckOffLine,
 )
 from mixflow.model.work import MaterialTask
 from mixflow.twin.agvs import CHARGING, DOWN, IDLE, AgvFloor
+from mixflow.twin.charging_bay import ChargeSession, ChargingBayState
 from mixflow.twin.line import LineState
+from mixflow.twin.power import AGV_CHARGING, MACHINES, TRUCK_CHARGING, PowerMeter
 from mixflow.twin.scenario import Scenario
+from mixflow.twin.stock import TwinStock
 
 # kinds of internal events on the heap
-_ORDER, _OP_DONE, _WAKE, _FAIL, _REPAIR, _LINE, _DELIVER, _AGV_FAIL, _AGV_REPAIR, _CHARGED = range(10)
+(_ORDER, _OP_DONE, _WAKE, _FAIL, _REPAIR, _LINE, _DELIVER,
+ _AGV_FAIL, _AGV_REPAIR, _CHARGED, _RECEIPT, _POWER, _BAY_DONE, _ANNOUNCE) = range(14)
 AGV_REPORT_S = 60
 """The fleet controller reports every AGV's cell, charge and load this often, moving or not."""
 LINE_RETRY_S = 10
@@ -97,6 +106,8 @@ class Twin:
         self._down = np.zeros(n, dtype=np.bool_)
         self._down_since = np.zeros(n, dtype=np.int64)
         self._last_key = [""] * n
+        self._starved_since = np.full(n, -1, dtype=np.int64)  # waiting for material since (-1: not)
+        self._waiting_on: dict[str, int] = {}  # a material task id -> the machine waiting for its load
         self._run_started = np.zeros(n, dtype=np.int64)
         self.machine_counters = MachineCounters()
         if scenario.mtbf_factor > 0:
@@ -124,9 +135,26 @@ class Twin:
         self._work_cache: dict[tuple[int, str], np.ndarray] = {}
         self._line_version = [0] * len(plant.lines)
         self._line_ticking = [False] * len(plant.lines)
+        # energy: every load metered; battery-electric units charged on the bay before handover
+        self.power = PowerMeter()
+        self._power_changes: list[tuple[str, float]] = []
+        self.bay = ChargingBayState(plant.charging) if plant.charging is not None else None
+        self._handed_over: set[str] = set()  # past handover time, still charging
+        self._bay_queued: set[str] = set()
+        self._bay_unit: dict[int, str] = {}  # charger -> the unit on it
+        # material
+        self.stock = TwinStock(plant, scenario, self._rng, unit_costs(catalogue, plant.materials))
+        self._po_list: list[str] = []
+        self._po_index: dict[str, int] = {}
+        for k, delay in enumerate(scenario.supplier_delays):  # a supplier announces it is late
+            self._push(delay.from_s, _ANNOUNCE, k)
         # fleet
         self.agvs = AgvFloor(plant.floor, plant.fleet)
+        self._busy_since = np.full(len(self.agvs.ids), -1, dtype=np.int64)
+        self.agv_busy_s = 0
         self._tasks: dict[str, MaterialTask] = {}
+        self._out_told: set[str] = set()
+        self._carried: set[str] = set()  # loads other than line calls already brought, by task id
         self._task_of: dict[int, str] = {}
         self._charge_version = np.zeros(len(self.agvs.ids), dtype=np.int64)
         self._charge_start = np.zeros(len(self.agvs.ids), dtype=np.int64)
@@ -152,6 +180,8 @@ class Twin:
                 self._try_start(m, self._now)
             elif isinstance(command, PostTask):
                 task = command.task
+                if task.id in self._carried:
+                    continue  # a load already brought (called again by a scheduler that restarted)
                 self._tasks[task.id] = task
                 if task.station:
                     station = int(task.station)
@@ -169,6 +199,8 @@ class Twin:
                 self._wake_line(k, self._now)
             elif isinstance(command, Charge):
                 self._start_charge(self.agvs.index[command.agv_id], command.charger)
+            elif isinstance(command, PurchaseOrder):
+                self._purchase(command)
 
     def poll(self, until_s: int) -> list[Event]:
         out = self._pending
@@ -189,6 +221,8 @@ class Twin:
                 limit = t
                 break
         self._now = max(self._now, limit)
+        if self.stock.modelled:
+            self.stock.day_passed(self._now // 86_400)
         if self._now - self._last_agv_report >= AGV_REPORT_S:
             out.append(self.agv_states())
             self._last_agv_report = self._now
@@ -308,8 +342,23 @@ class Twin:
                 self._line_tick(a, t, out)
         elif kind == _DELIVER:
             order_id = self._order_list[a].id
-            self.delivered[order_id] = t
-            out.append(TruckDelivered(t, order_id))
+            if self.bay is not None and self._charging(order_id):
+                self._handed_over.add(order_id)  # delivered once its charge is done
+            else:
+                self.delivered[order_id] = t
+                out.append(TruckDelivered(t, order_id))
+        elif kind == _POWER:
+            source, kw = self._power_changes[a]
+            self._meter(source, kw, t)
+        elif kind == _BAY_DONE:
+            assert self.bay is not None
+            order_id = self._bay_unit[a]
+            for session in self.bay.finish(a, t):
+                self._charge_truck(session)
+            if order_id in self._handed_over:
+                self._handed_over.discard(order_id)
+                self.delivered[order_id] = t
+                out.append(TruckDelivered(t, order_id))
         elif kind == _AGV_FAIL:
             self._agv_fail(a, t, out)
         elif kind == _AGV_REPAIR:
@@ -317,6 +366,15 @@ class Twin:
             out.append(AgvUp(t, self.agvs.ids[a]))
             if self.scenario.agv_mtbf_h > 0:
                 self._push(t + int(self._rng.exponential(self.scenario.agv_mtbf_h * 3600)), _AGV_FAIL, a)
+        elif kind == _RECEIPT:
+            po = self.stock.received(self._po_list[a], t)
+            if po is not None:
+                out.append(GoodsReceived(t, po.po_id, po.item, po.qty, po.dock))
+        elif kind == _ANNOUNCE:
+            delay = self.scenario.supplier_delays[a]
+            for po_id, arrives, due in self.stock.announce(delay.item, delay.delay_s, t):
+                out.append(DeliveryConfirmed(t, po_id, due))
+                self._push(arrives, _RECEIPT, self._po_index[po_id])
         elif kind == _CHARGED and b == self._charge_version[a] and self.agvs.state[a] == CHARGING:
             self._settle_charge(a, t)
             self.agvs.state[a] = IDLE
@@ -338,11 +396,25 @@ class Twin:
             self._version[m] += 1
             self._push(start, _WAKE, m, int(self._version[m]))
             return
+        if cmd.waits_for:
+            if not self.stock.has_all(cmd.waits_for):  # the machine waits for its material
+                if self._starved_since[m] < 0:
+                    self._starved_since[m] = t
+                for task_id in cmd.waits_for:
+                    self._waiting_on[task_id] = m
+                return
+            self.stock.used(cmd.waits_for)
+            for task_id in cmd.waits_for:
+                self._waiting_on.pop(task_id, None)
+        if self._starved_since[m] >= 0:
+            self.stock.waited(group.id, group.calendar.working_between(int(self._starved_since[m]), t))
+            self._starved_since[m] = -1
         self._queue[m].popleft()
         setup = (
             group.setup_s if cmd.setup_key and self._last_key[m] and cmd.setup_key != self._last_key[m] else 0
         )
         self._last_key[m] = cmd.setup_key or self._last_key[m]
+        self._meter(MACHINES, group.power_kw, t)
         noise = self.scenario.process_noise
         factor = 1.0 + (float(self._rng.uniform(-noise, 2 * noise)) if noise else 0.0)
         work = max(1, round(max(1, cmd.duration_s) * factor)) + setup
@@ -362,12 +434,50 @@ class Twin:
         cmd = self._running[m]
         assert cmd is not None
         self._running[m] = None
+        self._meter(MACHINES, -self._group[m].power_kw, t)
         out.append(OperationDone(t, cmd.operation_id, cmd.machine_id))
+        self.stock.done_ops.add(cmd.operation_id)
         if cmd.final:
             self._ready_s[(cmd.order_id, cmd.part)] = t
             if cmd.part == WHOLE_UNIT:
+                self._to_bay(cmd.order_id, t)
                 self._push(t + self._handover_s(cmd.order_id), _DELIVER, self._order_pos(cmd.order_id))
         self._try_start(m, t)
+
+    def _meter(self, source: str, kw: float, t: int) -> None:
+        """Switch a load on the power meter; a command that reaches the twin late (the scheduler held it
+        while its store was down) takes effect now, not in the past."""
+        self.power.add(source, kw, max(t, self.power.now_s))
+
+    def _charging(self, order_id: str) -> bool:
+        """Whether the unit of `order_id` is still on, or waiting for, a charger of the bay."""
+        assert self.bay is not None
+        session = self.bay.sessions.get(order_id)
+        return (session is None and order_id in self._bay_queued) or (
+            session is not None and session.done_s > self._now
+        )
+
+    def _to_bay(self, order_id: str, t: int) -> None:
+        """A tested battery-electric unit joins the charging bay's queue (its first charge is part of the
+        handover: it is delivered when both are done)."""
+        if self.bay is None:
+            return
+        config = self.orders[order_id].configuration
+        kwh = self.bay.battery_kwh(self.catalogue.attributes(config))
+        if kwh <= 0:
+            return
+        self._bay_queued.add(order_id)
+        for session in self.bay.arrive(order_id, kwh, t):
+            self._charge_truck(session)
+
+    def _charge_truck(self, session: ChargeSession) -> None:
+        """A unit goes on its charger: its power curve is metered piece by piece, its end is an event."""
+        self._bay_queued.discard(session.unit_id)
+        self._bay_unit[session.charger] = session.unit_id
+        for t, kw in session.power_changes():
+            self._power_changes.append((TRUCK_CHARGING, kw))
+            self._push(t, _POWER, len(self._power_changes) - 1)
+        self._push(session.done_s, _BAY_DONE, session.charger)
 
     def _handover_s(self, order_id: str) -> int:
         """The yard and customer handover after the test, on the line the unit was built on."""
@@ -386,6 +496,7 @@ class Twin:
         if self._running[m] is not None:
             self._left[m] = group.calendar.working_between(t, int(self._finish[m]))
             self._version[m] += 1
+            self._meter(MACHINES, -group.power_kw, t)
         repair = fixed_repair_s or max(60, int(self._rng.exponential(group.mttr_s or 1800)))
         self._push(t + repair, _REPAIR, m, 1 if fixed_repair_s else 0)
         out.append(MachineDown(t, self.machines[m].id, "storm" if fixed_repair_s else "breakdown"))
@@ -397,6 +508,7 @@ class Twin:
         c.down_s[group.id] = c.down_s.get(group.id, 0) + t - int(self._down_since[m])
         out.append(MachineUp(t, self.machines[m].id))
         if self._running[m] is not None:
+            self._meter(MACHINES, group.power_kw, t)
             self._finish[m] = group.calendar.working_end(t, int(self._left[m]))
             self._version[m] += 1
             self._push(int(self._finish[m]), _OP_DONE, m, int(self._version[m]))
@@ -469,11 +581,37 @@ class Twin:
         """Give AGV `a` the task (an empty id takes its task away unless it already carries it)."""
         if self.agvs.loaded[a]:
             return
-        if not task_id:
+        if not task_id or task_id in self._carried:
             self._task_of.pop(a, None)
+            self._idle(a, self._now)
             return
         self._task_of[a] = task_id
+        if self._busy_since[a] < 0:
+            self._busy_since[a] = self._now
         self._handle_agv(a, self._now)
+
+    def _idle(self, a: int, t: int) -> None:
+        """AGV `a` has no errand any more: the time since it got one counts as busy."""
+        if self._busy_since[a] >= 0:
+            self.agv_busy_s += t - int(self._busy_since[a])
+            self._busy_since[a] = -1
+
+    def agv_busy_until_now(self) -> int:
+        """AGV-seconds spent on errands (to a pickup, or loaded), the errands still open counted to now."""
+        running = self._busy_since[self._busy_since >= 0]
+        return self.agv_busy_s + int((self._now - running).sum())
+
+    def _purchase(self, po: PurchaseOrder) -> None:
+        """A supplier takes a purchase order: its truck is at the dock when it arrives (late or not); a
+        delay the supplier knows of is confirmed at once."""
+        if po.po_id in self.stock.in_transit:
+            return  # a repeat of an order already placed
+        arrives, confirmed = self.stock.arrival(po, self._now)
+        if confirmed > po.due_s:
+            self._pending.append(DeliveryConfirmed(self._now, po.po_id, confirmed))
+        self._po_index[po.po_id] = len(self._po_list)
+        self._po_list.append(po.po_id)
+        self._push(arrives, _RECEIPT, len(self._po_list) - 1)
 
     def _handle_agv(self, a: int, t: int) -> None:
         """Pick up or drop off when an AGV with a task stands at the right cell."""
@@ -481,15 +619,28 @@ class Twin:
         cell = self.agvs.at(a)
         agvs = self.agvs
         if not agvs.loaded[a]:
-            ready = self._ready_s.get((task.order_id, task.part))
-            if cell == task.pickup and ready is not None and ready <= t:
-                if task.payload_kg > agvs.payload_kg[a]:  # too heavy for this AGV: it cannot lift it
-                    agvs.counters.overloads += 1
-                else:
-                    agvs.loaded[a] = True
+            if cell != task.pickup:
+                return
+            if task.payload_kg > agvs.payload_kg[a]:  # too heavy for this AGV: it cannot lift it
+                agvs.counters.overloads += 1
+            elif self.stock.ready(task, self._ready_s.get((task.order_id, task.part)), t):
+                agvs.loaded[a] = True
+                self.stock.picked(task, t)
+            elif self.stock.stocked_out(task.id) and task.id not in self._out_told:
+                self._out_told.add(task.id)
+                self._pending.append(StockOut(t, task.part, task.id))
         elif cell == task.dropoff:
             agvs.loaded[a] = False
             del self._task_of[a]
+            self._idle(a, t)
+            self.stock.dropped(task)
+            if task.kind != "line":
+                self._carried.add(task.id)
+                self._pending.append(PartDelivered(t, task.id, agvs.ids[a]))
+                m = self._waiting_on.get(task.id)
+                if m is not None:
+                    self._try_start(m, t)
+                return
             k = self._task_line(task)
             line = self._line_list[k]
             line.delivered_tasks.add(task.id)
@@ -503,8 +654,11 @@ class Twin:
         if agvs.state[a] == CHARGING:
             self._settle_charge(a, t)
         agvs.state[a] = DOWN
+        task_id = self._task_of.pop(a, None)
+        if agvs.loaded[a] and task_id is not None:
+            self.stock.unpicked(self._tasks[task_id])
         agvs.loaded[a] = False
-        self._task_of.pop(a, None)
+        self._idle(a, t)
         out.append(AgvDown(t, agvs.ids[a]))
         self._push(t + max(60, int(self._rng.exponential(self.scenario.agv_mttr_s or 60))), _AGV_REPAIR, a)
 
@@ -517,6 +671,7 @@ class Twin:
         self._charge_version[a] += 1
         kw = agvs.charge_power_kw(a, self._charger_kw.get((int(charger[0]), int(charger[1])), 0.0))
         self._charge_kw[a] = kw
+        self._meter(AGV_CHARGING, kw, self._now)
         full_s = int(np.ceil((1.0 - agvs.soc[a]) * agvs.battery_kwh[a] / kw * 3600)) + 1
         self._push(self._now + full_s, _CHARGED, a, int(self._charge_version[a]))
 
@@ -528,4 +683,5 @@ class Twin:
         )
         agvs.soc[a] += gained
         agvs.counters.charge_kwh += gained * battery
+        self._meter(AGV_CHARGING, -float(self._charge_kw[a]), t)
         agvs.low_reported[a] = agvs.soc[a] < agvs.low_soc[a]

@@ -24,6 +24,21 @@ class Storm:
 
 
 @dataclass(frozen=True)
+class SupplierDelay:
+    """The supplier of `item` announces at `from_s` that it delivers `delay_s` late: every purchase order
+    of the item still on its way then, and every one placed from then on (a breakdown at the supplier,
+    a strike, a ship late). It says so at once, as a real supplier confirms a later date."""
+
+    item: str
+    delay_s: int
+    from_s: int = 0
+
+    def __post_init__(self) -> None:
+        if self.delay_s <= 0 or self.from_s < 0:
+            raise ValidationError(f"supplier delay of {self.item}", "needs delay_s > 0 and from_s >= 0")
+
+
+@dataclass(frozen=True)
 class Scenario:
     """One run of the reference plant.
 
@@ -31,6 +46,8 @@ class Scenario:
     orders are delivered. `agvs` overrides the reference fleet size; `mtbf_factor` scales every
     machine group's mean time between failures (0 switches random breakdowns off). The yard and
     customer handover after the end-of-line test is the plant's (`LineTest.handover_s`).
+    `supplier_delays` scripts suppliers that deliver late (the plant's own reliability figures add
+    random lateness on top).
 
     `plant_file` and `catalogue_file` name the plant and catalogue files the run reads (None: the
     reference plant at `scale` and the reference catalogue). The scenario carries the paths, not the
@@ -49,6 +66,7 @@ class Scenario:
     process_noise: float = 0.05
     plant_file: str | None = None
     catalogue_file: str | None = None
+    supplier_delays: tuple[SupplierDelay, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 < self.scale <= 4:

@@ -23,7 +23,8 @@ def sweep(
     workers: int = 2,
     ray_address: str | None = None,
 ) -> list[Result]:
-    """Every scenario with every seed; results in the order of (scenario, seed)."""
+    """Every scenario with every seed; results in the order of (scenario, seed). A worker's MixflowError
+    (a fleet the floor cannot park, a plant file it cannot read) is raised here as itself."""
     if workers < 1:
         raise ValidationError("--workers", "must be >= 1")
     pairs = [(s, seed) for s in scenarios for seed in seeds]
