@@ -73,7 +73,7 @@ def test_provision_at_plant_scale_issues_random_credentials_once(
     assert first.returncode == 0, first.stderr
     facts = json.loads(first.stdout)
     assert facts["devices"] == facts["new_credentials"] == 2040 + 720 + 2 + 1  # + goods receiving
-    assert facts["seconds"] < 5  # measured 0.6 s on PostgreSQL: 2,762 PBKDF2 hashes, each its own salt
+    assert facts["seconds"] < 5  # measured 0.6 s on PostgreSQL: 2,763 PBKDF2 hashes, each its own salt
     for name in ("passwd", "acl", "creds.json"):
         assert _mode(tmp_path / name) == 0o600, name
     issued = json.loads((tmp_path / "creds.json").read_text())
@@ -95,7 +95,7 @@ def test_provision_at_plant_scale_issues_random_credentials_once(
     assert Registry.load(engine, plant_id).verify(device, passwords[device])
 
     rotated = _mixflow(*argv, "--rotate", "--json")
-    assert json.loads(rotated.stdout)["new_credentials"] == 2762
+    assert json.loads(rotated.stdout)["new_credentials"] == 2763
     assert not Registry.load(engine, plant_id).verify(device, passwords[device])
 
 

@@ -6,17 +6,7 @@ import json
 
 import pytest
 
-from mixflow.cli import main
-
-
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as done:
-        code = int(done.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli.test_plant_cli import run as _run
 
 
 def test_simulate_prints_the_kpis_as_json(capsys: pytest.CaptureFixture[str]) -> None:

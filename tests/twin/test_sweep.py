@@ -8,21 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mixflow.cli import main
 from mixflow.connect.payloads import PayloadError
 from mixflow.errors import InputFileError, UnknownNameError, ValidationError
 from mixflow.twin import Scenario
 from mixflow.twin.sweep import sweep
-
-
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as done:
-        code = int(done.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli.test_plant_cli import run as _run
 
 
 def test_a_sweep_prints_one_document_and_writes_the_page(
