@@ -111,7 +111,8 @@ class MaterialFlow:
         self.plant = plant
         self.ledger = ledger
         self.access = access_cells(plant, grid)
-        self.rack_of = rack_of
+        self.racks_of = _racks_per_item(plant, rack_of)
+        self._next_rack = dict.fromkeys(self.racks_of, 0)
         materials = plant.materials
         self._kg = {r.id: r.kg for r in materials.raw}
         self._max_kg = max_payload_kg
@@ -189,7 +190,7 @@ class MaterialFlow:
             ids.append(wip.id)
             ready.append(wip)
         for item, qty in op.materials:
-            rack = self.rack_of[item]
+            rack = self._rack(item)
             kg = self._kg.get(item, 1.0) * qty
             loads = max(1, math.ceil(kg / self._max_kg)) if self._max_kg > 0 else 1
             per = math.ceil(qty / loads)
@@ -241,7 +242,7 @@ class MaterialFlow:
         while left > 0:
             n = min(per, left)
             tasks.append(self._task(MaterialTask(
-                f"{e.po_id}>in/{k}", e.item, e.dock, self.rack_of[e.item], e.at_s, e.at_s + 4 * 3600, kg * n,
+                f"{e.po_id}>in/{k}", e.item, e.dock, self._rack(e.item), e.at_s, e.at_s + 4 * 3600, kg * n,
                 kind="receipt", qty=n,
             )))
             left -= n
@@ -272,4 +273,24 @@ class MaterialFlow:
 
     def inventory_value(self) -> float:
         return float(self.ledger.inventory_value())
+
+    def _rack(self, item: str) -> Cell:
+        """The next of the item's rack cells, in turn: a full-scale plant calls the same raw material
+        hundreds of times a day, and AGVs queueing for one cell would jam the warehouse aisles."""
+        racks = self.racks_of[item]
+        k = self._next_rack[item]
+        self._next_rack[item] = (k + 1) % len(racks)
+        return racks[k]
+
+
+def _racks_per_item(plant: Plant, first: dict[str, Cell]) -> dict[str, list[Cell]]:
+    """Each bought item's rack cells: its own (`first`) and every rack cell the items share out in turn
+    (the warehouse's racks dealt over the items, so each holds a share of the cells)."""
+    items = sorted(i for s in plant.materials.suppliers for i in s.items if i in first)
+    racks = [c for c in plant.floor.warehouse_cells if c not in set(first.values())]
+    out = {item: [first[item]] for item in first}
+    for k, cell in enumerate(racks):
+        if items:
+            out[items[k % len(items)]].append(cell)
+    return out
 

@@ -280,6 +280,7 @@ def _material_kpis(plant: Plant, scheduler: Scheduler, twin: Twin, horizon_s: in
         {
             "stockouts": flow.counters.stockouts if flow is not None else 0,
             "rack_empty_at_pickup": stock.stockouts,
+            "agv_at_pickup_before_load": stock.not_ready_at_pickup,
             "purchase_orders": ledger.purchase_orders if ledger is not None else 0,
             "supplier_on_time": round(ledger.on_time, 4) if ledger is not None and stock.receipts else None,
             "inventory_value": round(value, 0),

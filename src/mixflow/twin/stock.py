@@ -27,6 +27,7 @@ class StockCounters:
     receipts: int = 0
     late_receipts: int = 0
     stockouts: int = 0
+    not_ready_at_pickup: int = 0  # an AGV stood at a pickup whose load was not there yet
     material_wait_s: dict[str, int] = field(default_factory=dict)
     tasks_by_kind: dict[str, int] = field(default_factory=dict)
     task_waits_s: list[int] = field(default_factory=list)  # from a task's posting to its pickup
@@ -109,9 +110,9 @@ class TwinStock:
         if kind == "receipt":
             return True
         if kind == "wip":
-            return task.after_op in self.done_ops
+            return self._there(task.after_op in self.done_ops)
         if kind == "line" and (not self.modelled or self._makes(task.part)):
-            return bought_ready_s is not None and bought_ready_s <= t
+            return self._there(bought_ready_s is not None and bought_ready_s <= t)
         have = self.on_hand.get(task.part, 0)
         if have < task.qty:
             if task.id not in self._out_reported:
@@ -122,6 +123,11 @@ class TwinStock:
         self.counters.consumed_value += task.qty * self.unit_cost.get(task.part, 0.0)
         self._out_reported.discard(task.id)
         return True
+
+    def _there(self, ready: bool) -> bool:
+        if not ready:
+            self.counters.not_ready_at_pickup += 1
+        return ready
 
     def stocked_out(self, task_id: str) -> bool:
         """Whether an AGV stood at an empty rack for this task (reported once, as a StockOut event)."""
