@@ -359,7 +359,7 @@ class Scheduler:
             if self._flushed(now):
                 self._last_flush = now
             else:
-                self._commands[:0] = commands
+                self._hold(commands)
                 commands = []
         if commands:
             self.kpis.decided((time.perf_counter() - began) * 1000.0)
@@ -372,6 +372,16 @@ class Scheduler:
         self.consume(events)
         if self.options.flush_every_s == 0:
             self._flushed(factory.now_s)  # what the plant reported is kept before the next look at it
+
+    def _hold(self, commands: list[Command]) -> None:
+        """Keep commands the store has not taken for the first flush that succeeds, but not a fleet step:
+        sent late it would move the AGVs from where they no longer stand. The fleet model took that step,
+        so it waits for every AGV's report and seats them where they are, as after a restart."""
+        moves = [c for c in commands if isinstance(c, MoveAgvs)]
+        self._commands[:0] = [c for c in commands if not isinstance(c, MoveAgvs)]
+        if moves:
+            self.reports.wait_for_all(self.fleet.positions.copy())
+            self._told_task = ["?"] * len(self.agv_ids)  # told again once seated
 
     def flush(self) -> None:
         if self.store is not None:
