@@ -26,7 +26,7 @@ import numpy as np
 
 from mixflow.errors import ValidationError
 from mixflow.fleet.grid import Grid
-from mixflow.model import Catalogue, MaterialTask, Plant
+from mixflow.model import MaterialTask, Plant
 from mixflow.model.plant import Cell
 from mixflow.model.port import GoodsReceived, PurchaseOrder
 from mixflow.plan.shops import PlannedOp
@@ -106,23 +106,22 @@ def _nearest(cell: Cell, reach: np.ndarray, width: int, height: int, what: str) 
 class MaterialFlow:
     """The plan's material tasks and the stock it hands out, over a `MaterialLedger`."""
 
-    def __init__(self, plant: Plant, catalogue: Catalogue, ledger: MaterialLedger, grid: Grid,
-                 rack_of: dict[str, Cell], max_payload_kg: float) -> None:
-        self.plant = plant
+    def __init__(
+        self, plant: Plant, ledger: MaterialLedger, grid: Grid, rack_of: dict[str, Cell], max_kg: float
+    ) -> None:
         self.ledger = ledger
         self.access = access_cells(plant, grid)
         self.racks_of = _racks_per_item(plant, rack_of)
         self._next_rack = dict.fromkeys(self.racks_of, 0)
         materials = plant.materials
         self._kg = {r.id: r.kg for r in materials.raw}
-        self._max_kg = max_payload_kg
+        self._max_kg = max_kg  # the most an AGV of the fleet carries: loads are split to fit
         self._dock = plant.floor.docks[0] if plant.floor.docks else None
         self._waiting: dict[str, list[_Request]] = {}
         self._seq = itertools.count()
         self._po_tasks: dict[str, int] = {}  # a delivery's put-away tasks still open
         self._po_qty: dict[str, int] = {}
         self._po_arrived: dict[str, int] = {}
-        self._dock_of: dict[str, Cell] = {}
         self.tasks: dict[str, MaterialTask] = {}  # open tasks of this module, by id
         self._deadlines: list[tuple[int, str]] = []
         self.counters = FlowCounters()
@@ -229,7 +228,6 @@ class MaterialFlow:
             dock = po.dock or self._dock
             if dock is None:
                 raise ValidationError("floor", "has no dock for suppliers' deliveries")
-            self._dock_of[po.po_id] = dock
             out.append(PurchaseOrder(po.po_id, po.supplier, po.item, po.qty, po.due_s, dock))
         return out
 

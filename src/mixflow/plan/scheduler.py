@@ -223,9 +223,8 @@ class Scheduler:
         self.grid = self.fleet.grid
         self.flow: MaterialFlow | None = None
         if self.ledger is not None:
-            self.flow = MaterialFlow(
-                plant, catalogue, self.ledger, self.grid, self.feeding.pickup_of, self.fleet.max_payload_kg
-            )
+            carry = self.fleet.max_payload_kg
+            self.flow = MaterialFlow(plant, self.ledger, self.grid, self.feeding.pickup_of, carry)
         self._last_at: dict[tuple[str, str], tuple[str, str]] = {}  # a part's last (machine, operation)
         self.agv_ids = plant.fleet.agv_ids
         self._agv_index = {a: i for i, a in enumerate(self.agv_ids)}
