@@ -18,8 +18,8 @@ MACHINE_DEPENDENT = ("wall_s", "cpu_s", "planner_ms_per_decision")
 
 
 def _reference_files(tmp_path: Path) -> tuple[Path, Path]:
-    plant = tmp_path / "reference-0.1.yaml"
-    write_plant(build_plant(0.1, 0), plant)
+    plant = tmp_path / "reference-0.05.yaml"
+    write_plant(build_plant(0.05, 0), plant)
     catalogue = Path(str(resources.files("mixflow.reference").joinpath("trucks.yaml")))
     return plant, catalogue
 
@@ -36,7 +36,8 @@ def test_a_plant_file_of_the_reference_runs_as_the_reference(
     argv = ["simulate", "--plant", str(plant), "--catalogue", str(catalogue), "--days", "1", "--json"]
     code, from_file, err = run(argv, capsys)
     assert code == 0, err
-    code, reference, err = run(["simulate", "--scale", "0.1", "--seed", "0", "--days", "1", "--json"], capsys)
+    reference_argv = ["simulate", "--scale", "0.05", "--seed", "0", "--days", "1", "--json"]
+    code, reference, err = run(reference_argv, capsys)
     assert code == 0, err
     assert _plant_kpis(from_file) == _plant_kpis(reference)
     assert json.loads(from_file)["delivered"] > 0
