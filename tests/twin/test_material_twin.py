@@ -103,8 +103,7 @@ def test_an_operation_waits_at_its_machine_until_its_part_is_brought(plant: Plan
 
 def test_a_rack_gives_what_it_holds_and_a_delivery_fills_it(plant: Plant) -> None:
     twin = _twin(plant)
-    if not twin.stock.modelled:
-        pytest.skip("the reference plant models no materials")
+    assert twin.stock.modelled, "the reference plant models its materials"
     item = next(i for i, q in twin.stock.on_hand.items() if q > 0)
     twin.stock.on_hand[item] = 1
     dock = plant.floor.docks[0]
@@ -118,8 +117,7 @@ def test_a_rack_gives_what_it_holds_and_a_delivery_fills_it(plant: Plant) -> Non
 
 def test_a_late_supplier_says_so_when_ordered_and_comes_late(plant: Plant) -> None:
     twin = _twin(plant, supplier_delays=(SupplierDelay("tyre", 2 * DAY_S),))
-    if not plant.floor.docks:
-        pytest.skip("the reference plant has no dock")
+    assert plant.floor.docks, "the reference plant has docks for its suppliers"
     dock = plant.floor.docks[0]
     twin.submit([
         PurchaseOrder("PO-1", "sup-tyre", "tyre", 40, 3600, dock),
