@@ -28,7 +28,14 @@ from mixflow.connect.broker import Broker
 from mixflow.connect.gateway import Gateway, GatewayConfig
 from mixflow.connect.ingest import Ingest
 from mixflow.store.db import connect, scratch_database
-from mixflow.store.telemetry import DeadLetterRow, Row, dead_letters, store_samples
+from mixflow.store.telemetry import (
+    CommitInDoubt,
+    DeadLetterRow,
+    Row,
+    commit_status,
+    dead_letters,
+    store_samples,
+)
 from tests.connect.outside import machine_registry, stored_seqs
 
 pytestmark = pytest.mark.services
@@ -82,13 +89,22 @@ class Publisher:
 
 
 class Proxy:
-    """A TCP proxy to PostgreSQL that the test can cut (refusing and dropping connections) and mend."""
+    """A TCP proxy to PostgreSQL that the test can cut (refusing and dropping connections) and mend.
+
+    `break_commit(forward)` arms it to break the next COMMIT of a transaction that wrote samples (a
+    COPY into telemetry_sample): with `forward`, the server gets the COMMIT and the client never hears
+    back; without, the COMMIT is lost on the way. Either way the client cannot tell which."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.port = 0
         self.server: asyncio.Server | None = None
         self.pipes: set[asyncio.StreamWriter] = set()
+        self.armed: bool | None = None  # None, or whether to forward the COMMIT it breaks
+        self.broken = 0
+
+    def break_commit(self, forward: bool) -> None:
+        self.armed = forward
 
     async def open(self) -> None:
         self.server = await asyncio.start_server(self._pipe, "127.0.0.1", self.port)
@@ -109,15 +125,33 @@ class Proxy:
             writer.transport.abort()
             return
         self.pipes |= {writer, up_writer}
+        copied = False  # this connection's transaction wrote samples
+        silenced = False  # the server's answers are no longer passed on
 
-        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter, upstream: bool) -> None:
+            nonlocal copied, silenced
             with contextlib.suppress(ConnectionError, OSError):
                 while data := await source.read(65536):
+                    if silenced:
+                        continue
+                    copied = copied or (upstream and b"COPY telemetry_sample" in data)
+                    if upstream and copied and self.armed is not None and b"COMMIT" in data:
+                        forward, self.armed, silenced = self.armed, None, True
+                        if forward:
+                            sink.write(data)
+                            await sink.drain()
+                            await asyncio.sleep(0.3)  # the server commits; its answer is never passed on
+                        self.broken += 1
+                        writer.transport.abort()
+                        up_writer.transport.abort()
+                        return
+                    if upstream and b"COMMIT" in data:
+                        copied = False
                     sink.write(data)
                     await sink.drain()
             sink.transport.abort()
 
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        await asyncio.gather(pump(reader, up_writer, True), pump(up_reader, writer, False))
         self.pipes -= {writer, up_writer}
 
 
@@ -280,3 +314,75 @@ def test_a_batch_stored_but_not_acknowledged_is_not_stored_again_by_the_next_gat
     assert second.ingest.counters["duplicates"] == 5 * len(DEVICES)
     assert second.ingest.counters["gaps"] == 0  # the stored mark is where the new gateway starts from
     assert stored_seqs(engine) == {d: list(range(1, 21)) for d in DEVICES}
+
+
+@pytest.mark.parametrize("forward", [True, False], ids=["committed", "lost"])
+def test_a_commit_whose_answer_is_lost_is_asked_about_not_guessed(pg_url: str, forward: bool) -> None:
+    """The connection breaks during COMMIT: the store says it cannot know, and the server answers
+    afterwards whether that transaction committed (rows there once) or not (rows absent)."""
+    direct, _ = connect(pg_url)
+    proxy = Proxy(("127.0.0.1", 5432))
+    rows = [("m1", "seq", 1000 + k, float(k)) for k in range(50)]
+
+    async def run() -> CommitInDoubt:
+        await proxy.open()
+        engine, _ = connect(_via(pg_url, proxy.port), upgrade=False)
+        proxy.break_commit(forward)
+        try:
+            with pytest.raises(CommitInDoubt) as caught:
+                await asyncio.to_thread(store_samples, engine, "doubt", rows, [], None, (), {"m1": (1, 50)})
+        finally:
+            engine.dispose()
+            await proxy.cut()
+        return caught.value
+
+    doubt = asyncio.run(run())
+    deadline = time.monotonic() + 10
+    while (committed := commit_status(direct, doubt.txid)) is None:  # until the server sees the cut
+        assert time.monotonic() < deadline, "the transaction stayed in progress"
+        time.sleep(0.05)
+    assert committed is forward and proxy.broken == 1
+    assert stored_seqs(direct).get("m1", []) == (list(range(50)) if forward else [])
+    direct.dispose()
+
+
+@pytest.mark.parametrize("forward", [True, False], ids=["committed", "lost"])
+def test_a_batch_whose_commit_broke_off_is_stored_exactly_once(
+    pg_url: str, mqtt_broker: tuple[str, int], forward: bool
+) -> None:
+    """The gateway's COMMIT breaks off mid-stream: it asks the database whether that batch was
+    stored, acknowledges it if so, retries it if not; every acknowledged message is stored once."""
+    plant = f"sd{uuid.uuid4().hex[:8]}"
+    direct, _ = connect(pg_url)
+    machine_registry(plant, DEVICES).save(direct)
+    proxy = Proxy(("127.0.0.1", 5432))
+    config = GatewayConfig(gateway_id="sd", session_expiry_s=120, store_retry_max_s=0.5)
+
+    async def run() -> Gateway:
+        await proxy.open()
+        engine, _ = connect(_via(pg_url, proxy.port), upgrade=False)
+        gateway = Gateway(Broker(*mqtt_broker), Ingest(machine_registry(plant, DEVICES)), config, engine)
+        await gateway.start()
+        publisher = Publisher(*mqtt_broker, plant)
+        try:
+            await asyncio.to_thread(publisher.send, 10)
+            await _until(lambda: gateway.stored_messages == 30)
+            proxy.break_commit(forward)
+            await asyncio.to_thread(publisher.send, 40)
+            await _until(lambda: proxy.broken == 1)
+            await _until(lambda: gateway.stored_messages == 150)
+            await _until(lambda: sum(gateway.queue_depths().values()) == 0)  # every one acknowledged
+        finally:
+            publisher.close()
+            await gateway.stop()
+            engine.dispose()
+            await proxy.cut()
+        for device_id in DEVICES:
+            assert sorted(publisher.acked[device_id]) == list(range(1, 51))
+        return gateway
+
+    gateway = asyncio.run(run())
+    settled = "commits_in_doubt_stored" if forward else "commits_in_doubt_retried"
+    assert gateway.counters[settled] == 1, dict(gateway.counters)
+    assert stored_seqs(direct) == {d: list(range(1, 51)) for d in DEVICES}  # each once, in order
+    direct.dispose()

@@ -46,6 +46,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from mixflow.connect import topics
+from mixflow.connect.alarms import AlarmChange
 from mixflow.connect.broker import Broker
 from mixflow.connect.commands import Outgoing, to_messages
 from mixflow.connect.ingest import Ingest
@@ -66,12 +67,31 @@ from mixflow.connect.storing import (
 from mixflow.connect.wire import MqttError, Received, Will, WireClient
 from mixflow.errors import MixflowError, ValidationError
 from mixflow.model.port import Command, Event
-from mixflow.store.telemetry import DeadLetterRow, device_marks, downsample, next_gateway_start
+from mixflow.store.telemetry import (
+    CommitInDoubt,
+    DeadLetterRow,
+    commit_status,
+    device_marks,
+    downsample,
+    next_gateway_start,
+)
 
 log = logging.getLogger("mixflow.connect")
 LATENCY_WINDOW = 2_000_000
 """Latest stored messages whose latencies are kept for the percentiles: about six minutes at the
 plant's 5,600 msg/s (16 MB); keeping them all would grow by 4 GB a day."""
+
+
+@dataclass
+class _InDoubt:
+    """A flush whose COMMIT broke off: stored or not, the database will say (`commit_status`)."""
+
+    txid: int
+    batch: Batch
+    alarms: list[AlarmChange]  # as flushed (the batch's own are emptied once they are stored)
+    sent_ms: list[int]
+    acks: list[list[int]]
+    generations: list[int]
 
 
 @dataclass(frozen=True)
@@ -174,6 +194,7 @@ class Gateway:
         self._row_ends: list[int] = []  # where each message's rows end in ingest.rows (to split a batch)
         self.paused = False
         self._store_failures = 0
+        self._in_doubt: _InDoubt | None = None  # held back from every later flush until settled
         self._store_ok = time.monotonic()  # the store last took a batch, or had nothing to take
         self._refreshed = time.monotonic()  # when the registry was last reloaded from the store
         self.metrics = GatewayMetrics(self)
@@ -231,8 +252,10 @@ class Gateway:
                 marks = await asyncio.to_thread(device_marks, self.engine, self.plant)
                 self.ingest.last_seq.update(marks)
             except STORE_ERRORS as error:
-                log.warning("cannot read the devices' stored marks, re-deliveries may be stored twice: %s",
-                            first_line(error))
+                log.warning(
+                    "cannot read the devices' stored marks, re-deliveries may be stored twice: %s",
+                    first_line(error),
+                )
         if config.metrics_port:
             try:
                 self._http = await self.metrics.serve(config.metrics_host, config.metrics_port)
@@ -422,7 +445,9 @@ class Gateway:
 
     def buffered(self) -> int:
         """Telemetry messages and dead letters received and not yet stored."""
-        return len(self.ingest.sample_t_ms) + len(self._letters) + self._storing_messages
+        doubt = self._in_doubt
+        in_doubt = len(doubt.sent_ms) + len(doubt.batch.letters) if doubt is not None else 0
+        return len(self.ingest.sample_t_ms) + len(self._letters) + self._storing_messages + in_doubt
 
     def _set_paused(self, paused: bool) -> None:
         """Back-pressure: stop reading from the broker (it queues for our sessions) or read again."""
@@ -477,8 +502,11 @@ class Gateway:
         """Store what arrived since the last flush, then acknowledge it and publish side messages.
 
         An outage keeps the batch for the next flush (nothing is acknowledged); a value the database
-        refuses turns its message into a dead letter and the rest of the batch is stored."""
+        refuses turns its message into a dead letter and the rest of the batch is stored. A batch
+        whose COMMIT broke off is settled first: acknowledged if it was stored, else retried."""
         ingest = self.ingest
+        if self._in_doubt is not None and not await self._settle_doubt():
+            return
         if ingest.held:
             await self._take_up_held()
         rows, ingest.rows = ingest.rows, []
@@ -496,9 +524,49 @@ class Gateway:
             marks, ingest.marks = ingest.marks, {}
             batch = Batch(rows, ends, alarms, letters, marks)
             if (rows or alarms or letters or marks) and not await self._store(batch, len(sent_ms), acks):
-                self._keep(batch, sent_ms, acks, generations)
+                if self._in_doubt is not None:  # _store saw the COMMIT break off: settled next flush
+                    self._in_doubt = _InDoubt(self._in_doubt.txid, batch, alarms, sent_ms, acks, generations)
+                else:
+                    self._keep(batch, sent_ms, acks, generations)
                 return
             refused_messages = batch.refused_messages
+        self._stored(len(rows), alarms, sent_ms, acks, generations, refused_messages)
+
+    async def _settle_doubt(self) -> bool:
+        """Ask the database whether the batch whose COMMIT broke off was stored: acknowledge it if so,
+        else put it back in front of what arrived since. False while the database cannot say."""
+        doubt = self._in_doubt
+        assert doubt is not None and self.engine is not None
+        try:
+            async with self._store_lock:
+                committed = await asyncio.to_thread(commit_status, self.engine, doubt.txid)
+        except STORE_ERRORS:
+            self._store_failures += 1
+            self.counters["store_retries"] += 1
+            return False
+        if committed is None:  # the server has not yet noticed its connection is gone
+            return False
+        self._in_doubt = None
+        self.counters["commits_in_doubt_stored" if committed else "commits_in_doubt_retried"] += 1
+        outcome = "stored" if committed else "not stored: retrying"
+        log.warning("the batch whose COMMIT broke off was %s", outcome)
+        if committed:
+            self._stored(len(doubt.batch.rows), doubt.alarms, doubt.sent_ms, doubt.acks, doubt.generations, 0)
+        else:
+            self._keep(doubt.batch, doubt.sent_ms, doubt.acks, doubt.generations)
+        return True
+
+    def _stored(
+        self,
+        rows: int,
+        alarms: list[AlarmChange],
+        sent_ms: list[int],
+        acks: list[list[int]],
+        generations: list[int],
+        refused_messages: int,
+    ) -> None:
+        """A flush is in the store: count it, acknowledge its messages, publish its alarms."""
+        ingest = self.ingest
         self._store_ok = time.monotonic()
         if sent_ms:
             self.last_store_ms = now_ms()
@@ -508,7 +576,7 @@ class Gateway:
             while self._latency_count - len(self.latencies_ms[0]) >= LATENCY_WINDOW:
                 self._latency_count -= len(self.latencies_ms.popleft())
         self.stored_messages += len(sent_ms) - refused_messages
-        self.stored_rows += len(rows)
+        self.stored_rows += rows
         for link, packet_ids, generation in zip(self._links, acks, generations, strict=False):
             if link.generation == generation:  # else those ids died with their connection
                 link.ack(packet_ids)
@@ -535,6 +603,8 @@ class Gateway:
             async with self._store_lock:  # one writer: flushes and downsampling never overlap
                 await asyncio.to_thread(self._batches.store, batch)
         except STORE_ERRORS as error:
+            if isinstance(error, CommitInDoubt):
+                self._in_doubt = _InDoubt(error.txid, batch, [], [], [], [])  # flush fills it in
             self._store_failures += 1
             self.counters["store_retries"] += 1
             if self._store_failures == 1:  # once per outage, not once per retry
@@ -718,9 +788,13 @@ class Gateway:
 
     def queue_depths(self) -> dict[str, int]:
         """Per owned shard: messages received and not yet acknowledged (waiting or being stored)."""
-        storing = self._storing
+        held = [0] * len(self._acks)
+        for k, count in enumerate(self._storing[: len(held)]):
+            held[k] += count
+        for k, ids in enumerate(self._in_doubt.acks[: len(held)] if self._in_doubt is not None else []):
+            held[k] += len(ids)
         return {
-            shard: len(self._acks[k]) + (storing[k] if k < len(storing) else 0)
+            shard: len(self._acks[k]) + held[k]
             for k, shard in enumerate(self.config.owned_shards()[: len(self._acks)])
         }
 
@@ -774,4 +848,3 @@ class Gateway:
             "stored_messages": self.stored_messages,
             "stored_rows": self.stored_rows,
         }
-

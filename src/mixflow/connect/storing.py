@@ -26,6 +26,7 @@ from mixflow.connect.payloads import encode
 from mixflow.connect.registry import Registry
 from mixflow.connect.sparkplug.codec import parse_topic
 from mixflow.store.telemetry import (
+    CommitInDoubt,
     DeadLetterRow,
     Mark,
     Row,
@@ -34,7 +35,7 @@ from mixflow.store.telemetry import (
     store_samples,
 )
 
-STORE_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error, OverflowError, OSError)
+STORE_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error, OverflowError, OSError, CommitInDoubt)
 """What a store call may raise: an outage unless `refused_by_data` says it is a value."""
 
 

@@ -174,6 +174,29 @@ DATA_ERRORS = (
 cannot help, unlike an outage (`OperationalError`, a refused connection)."""
 
 
+class CommitInDoubt(Exception):
+    """The connection broke during COMMIT: the server may have committed or not. Retrying blindly
+    would store the batch twice; `commit_status(txid)` says which it was once the store is back."""
+
+    def __init__(self, txid: int) -> None:
+        super().__init__(f"the connection broke during COMMIT of transaction {txid}: outcome unknown")
+        self.txid = txid
+
+
+def commit_status(engine: Engine, txid: int) -> bool | None:
+    """Whether transaction `txid` (from `CommitInDoubt`) committed: True, False, or None while the
+    server still runs it (its connection's death not noticed yet). Raises on an outage."""
+    with engine.connect() as connection:
+        status = connection.execute(text("SELECT txid_status(:txid)"), {"txid": txid}).scalar()
+    if status == "in progress":
+        return None
+    return status == "committed"  # 'aborted', or NULL for an xid too old to know: it is long over
+
+
+STORE_OUTAGES = (psycopg.Error, sqlite3.Error, OSError)
+"""What a raw DB-API call raises when the database goes away (or refuses a value: `refused_by_data`)."""
+
+
 def refused_by_data(error: BaseException) -> bool:
     """True when `error` (raw, or wrapped by SQLAlchemy) refuses a value rather than reports an outage."""
     return isinstance(getattr(error, "orig", None) or error, DATA_ERRORS)
@@ -217,12 +240,15 @@ def store_samples(
     time). When the database refuses a value, the batch is redone with each half in a savepoint, down
     to single messages, so that one poisonous message costs a few round trips instead of the whole
     batch; without `quarantine` the refusal is raised. An outage raises too, with nothing stored: the
-    caller keeps the batch and retries."""
+    caller keeps the batch and retries. When PostgreSQL's connection breaks during COMMIT itself,
+    `CommitInDoubt` names the transaction, so that the caller can ask whether it committed before it
+    retries (SQLite commits in-process: no doubt there)."""
     raw = engine.raw_connection()
     postgresql = engine.dialect.name == "postgresql"
     refused: list[DeadLetterRow] = []
     try:
         cursor = raw.cursor()
+        txid = cursor.execute("SELECT txid_current()").fetchone()[0] if postgresql else 0
         try:
             if rows:
                 _write_samples(cursor, postgresql, rows)
@@ -236,7 +262,12 @@ def store_samples(
         _write_letters(cursor, postgresql, plant, [*letters, *refused])
         if marks:
             _write_marks(cursor, postgresql, plant, marks)
-        raw.commit()
+        try:
+            raw.commit()
+        except STORE_OUTAGES as error:
+            if postgresql and not refused_by_data(error):
+                raise CommitInDoubt(txid) from error
+            raise
     except BaseException as error:
         if refused_by_data(error):
             raw.rollback()
