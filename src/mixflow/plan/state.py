@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from sqlalchemy import bindparam, insert, select, update
@@ -22,6 +21,40 @@ FINISHED_KEPT_S = 30 * 24 * 3600
 """Finished orders a restart reads back: those placed within the last 30 days (the KPIs' window)."""
 _CHUNK = 500
 """Order ids per query when reading operations and tasks back (well under SQLite's bound of 32,766)."""
+
+
+_ORDER_COLUMNS = (
+    "customer", "configuration", "placed_s", "requested_s", "priority", "promised_s", "slot", "slot_s",
+    "parts_ready_s", "earliest_s", "binding", "line", "at_risk", "status", "history",
+)  # fmt: skip
+"""The columns `PlanStore.save_order` writes besides the id."""
+_INSERT_ORDER = insert(PlanOrderRow)
+_UPDATE_ORDER = (
+    update(PlanOrderRow)
+    .where(PlanOrderRow.id == bindparam("b_id"))
+    .values({c: bindparam(c) for c in _ORDER_COLUMNS})
+)
+_INSERT_OPERATION = insert(PlanOperationRow)
+_OPERATION_STARTED = (
+    update(PlanOperationRow)
+    .where(PlanOperationRow.id == bindparam("b_id"))
+    .values(started_s=bindparam("started_s"))
+)
+_OPERATION_DONE = (
+    update(PlanOperationRow)
+    .where(PlanOperationRow.id == bindparam("b_id"))
+    .values(done_s=bindparam("done_s"))
+)
+_INSERT_TASK = insert(PlanTaskRow)
+_TASK_DELIVERED = (
+    update(PlanTaskRow)
+    .where(PlanTaskRow.id == bindparam("b_id"))
+    .values(agv_id=bindparam("agv_id"), delivered_s=bindparam("delivered_s"))
+)
+_UPDATE_FLEET = (
+    update(PlanFleetRow).where(PlanFleetRow.id == 1).values(at_s=bindparam("at_s"), cells=bindparam("cells"))
+)
+_INSERT_FLEET = insert(PlanFleetRow).values(id=1, at_s=bindparam("at_s"), cells=bindparam("cells"))
 
 
 @dataclass(frozen=True)
@@ -146,40 +179,30 @@ class PlanStore:
         self._fleet = None
 
     def _write(self, new: list[dict[str, object]]) -> None:
-        with self.sessions.begin() as session:
+        """One transaction of executemany calls on statements built once: the broker plant flushes
+        every cycle, so building statements and ORM sessions per flush would cost more than the rows."""
+        engine = self.sessions.kw["bind"]
+        with engine.begin() as connection:
             fresh = {str(r["id"]) for r in new}
             old = [dict(r, b_id=k) for k, r in self._orders.items() if k not in fresh]
             if new:
-                session.execute(insert(PlanOrderRow), new)
+                connection.execute(_INSERT_ORDER, new)
             if old:
-                cols: dict[str, Any] = {c: bindparam(c) for c in old[0] if c not in ("id", "b_id")}
-                session.connection().execute(
-                    update(PlanOrderRow).where(PlanOrderRow.id == bindparam("b_id")).values(**cols), old
-                )
+                connection.execute(_UPDATE_ORDER, old)
             if self._ops_new:
-                session.execute(insert(PlanOperationRow), self._ops_new)
-            for column, rows in (("started_s", self._ops_started), ("done_s", self._ops_done)):
-                if rows:
-                    session.connection().execute(
-                        update(PlanOperationRow)
-                        .where(PlanOperationRow.id == bindparam("b_id"))
-                        .values({column: bindparam(column)}),
-                        rows,
-                    )
+                connection.execute(_INSERT_OPERATION, self._ops_new)
+            if self._ops_started:
+                connection.execute(_OPERATION_STARTED, self._ops_started)
+            if self._ops_done:
+                connection.execute(_OPERATION_DONE, self._ops_done)
             if self._tasks_new:
-                session.execute(insert(PlanTaskRow), self._tasks_new)
+                connection.execute(_INSERT_TASK, self._tasks_new)
             if self._tasks_update:
-                session.connection().execute(
-                    update(PlanTaskRow)
-                    .where(PlanTaskRow.id == bindparam("b_id"))
-                    .values(agv_id=bindparam("agv_id"), delivered_s=bindparam("delivered_s")),
-                    self._tasks_update,
-                )
+                connection.execute(_TASK_DELIVERED, self._tasks_update)
             if self._fleet is not None:  # one row, rewritten: an update, an insert the first time
-                at_s, cells = self._fleet[0], np.asarray(self._fleet[1], dtype=np.int32).tobytes()
-                row = update(PlanFleetRow).where(PlanFleetRow.id == 1).values(at_s=at_s, cells=cells)
-                if session.execute(row).rowcount == 0:  # type: ignore[attr-defined]
-                    session.add(PlanFleetRow(id=1, at_s=at_s, cells=cells))
+                row = {"at_s": self._fleet[0], "cells": np.asarray(self._fleet[1], dtype=np.int32).tobytes()}
+                if connection.execute(_UPDATE_FLEET, row).rowcount == 0:
+                    connection.execute(_INSERT_FLEET, row)
 
     def epoch_ms(self, plant_id: str, now_ms: int) -> int:
         """The instant the plan of `plant_id` counts its seconds from: the one stored, or `now_ms`, stored
