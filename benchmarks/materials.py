@@ -21,12 +21,11 @@ import argparse
 import json
 import platform
 import time
-from dataclasses import replace
 from typing import Any
 
-from mixflow.model import DAY_S, Materials
+from mixflow.model import DAY_S
 from mixflow.plan import Scheduler
-from mixflow.twin import Scenario, SupplierDelay, Twin, experiment, run
+from mixflow.twin import Scenario, SupplierDelay, Twin, run
 from mixflow.twin.sweep import sweep
 from mixflow.twin.sweep_report import find_knee, sweep_row
 
@@ -45,18 +44,8 @@ def _row(kpis: dict[str, Any]) -> dict[str, Any]:
 
 
 def _without_materials(scale: float, days: int) -> dict[str, Any]:
-    """The baseline: the same plant with no supply modelled (the loader is wrapped for this run only)."""
-    load = experiment.load_sources
-
-    def bare(*args: Any, **kwargs: Any) -> Any:
-        plant, catalogue = load(*args, **kwargs)
-        return replace(plant, materials=Materials(), charging=None), catalogue
-
-    experiment.load_sources = bare  # type: ignore[assignment]
-    try:
-        return _row(run(Scenario(scale=scale, days=days), 0).kpis)
-    finally:
-        experiment.load_sources = load  # type: ignore[assignment]
+    """The baseline: the same plant with no supply modelled (`Scenario.materials=False`)."""
+    return _row(run(Scenario(scale=scale, days=days, materials=False), 0).kpis)
 
 
 def _late(scale: float, days: int, item: str, late_days: float, from_day: float) -> dict[str, Any]:

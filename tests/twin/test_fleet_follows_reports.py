@@ -31,7 +31,7 @@ class _StuckOnce(Twin):
 
 
 def test_the_fleet_model_follows_the_agvs_reports() -> None:
-    scenario = Scenario(scale=0.05, days=1, drain_days=4)
+    scenario = Scenario(scale=0.05, days=1, drain_days=4, materials=False)
     plant, catalogue, orders = prepare(scenario, 3)
     twin = _StuckOnce(plant, catalogue, orders, scenario, 3, at_s=150_000)
     scheduler = Scheduler(plant, catalogue, None, PlanOptions(), seed=3)

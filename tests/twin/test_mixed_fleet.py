@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mixflow.model import AgvSpec, Fleet, FloorGrid, Plant
+from mixflow.model import AgvSpec, Fleet, FloorGrid, Materials, Plant
 from mixflow.model.port import (
     AgvBatteryLow,
     AgvStates,
@@ -165,6 +165,7 @@ class _Deliveries(Twin):
 def test_a_mixed_fleet_delivers_every_order_with_parts_on_agvs_that_carry_them(plant: Plant) -> None:
     catalogue = reference_catalogue()
     scenario = Scenario(scale=0.1, days=1, drain_days=4)
+    plant = replace(plant, materials=Materials())  # line parts by weight class are the point
     orders = order_stream(plant, catalogue, scenario.days, 0)
     twin = _Deliveries(plant, catalogue, orders, scenario, 0)
     scheduler = Scheduler(plant, catalogue)

@@ -42,7 +42,7 @@ class _Submissions(RepeatAudit):
 
 
 def test_commands_wait_for_the_store_and_nothing_is_lost() -> None:
-    scenario = Scenario(scale=0.05, days=1, drain_days=4)
+    scenario = Scenario(scale=0.05, days=1, drain_days=4, materials=False)
     plant, catalogue, orders = prepare(scenario, 3)
     twin = Twin(plant, catalogue, orders, scenario, 3)
     plant_port = _Submissions(twin)

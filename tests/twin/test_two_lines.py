@@ -97,6 +97,7 @@ class _Recording(Twin):
 def test_a_two_line_plant_delivers_every_order_on_both_lines(plant: Plant, tmp_path) -> None:  # type: ignore[no-untyped-def]
     catalogue = reference_catalogue()
     scenario = Scenario(scale=0.1, days=1, drain_days=4)
+    plant = replace(plant, materials=Materials())  # the lines are the point, not the supply
     orders = order_stream(plant, catalogue, scenario.days, 0)
     twin = _Recording(plant, catalogue, orders, scenario, 0)
     store = PlanStore(connect(f"sqlite:///{tmp_path / 'plan.db'}")[1])

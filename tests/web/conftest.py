@@ -39,11 +39,11 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    """Base URL and app of `mixflow serve --twin` at scale 0.25, run in this process."""
+    """Base URL and app of `mixflow serve --twin` at scale 0.1, run in this process."""
     from mixflow.api import Settings
 
     db = tmp_path_factory.mktemp("web") / "web.db"
-    settings = Settings(db_url=f"sqlite:///{db}", secret_key="browser-test-secret-key", scale=0.25,
+    settings = Settings(db_url=f"sqlite:///{db}", secret_key="browser-test-secret-key", scale=0.1,
                         twin_speed=300.0)
     yield from serve(settings)
 

@@ -84,7 +84,7 @@ def test_planner_sees_agvs_move(live_server, page, artifacts: Path) -> None:  # 
         timeout=30_000,
     )
     agvs = len(first[1])
-    assert agvs == len(app.state.layout.agv_ids) > 100
+    assert agvs == len(app.state.layout.agv_ids) > 50
     frames = page.evaluate("window.__mixflowPlant.frames.slice(-120)")
     fps = 1000 * (len(frames) - 1) / (frames[-1] - frames[0])
     (artifacts / "plant-fps.json").write_text(json.dumps({"agvs": agvs, "fps": round(fps, 1)}))

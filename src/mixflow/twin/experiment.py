@@ -17,7 +17,7 @@ import numpy as np
 from mixflow.configure import compile_catalogue
 from mixflow.errors import InfeasibleError, ValidationError
 from mixflow.fleet.grid import Grid
-from mixflow.model import DAY_S, Catalogue, Order, Plant
+from mixflow.model import DAY_S, Catalogue, Materials, Order, Plant
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
 from mixflow.reference import feeder_loads, line_loads, order_stream
 from mixflow.reference.sources import load_sources
@@ -87,6 +87,8 @@ def prepare(scenario: Scenario, seed: int) -> tuple[Plant, Catalogue, list[Order
     """The plant, catalogue and orders of a scenario, checked before anything runs."""
     plant, catalogue = load_sources(scenario.plant_file, scenario.catalogue_file, scenario.scale, seed)
     plant = _fleet_of(plant, scenario.agvs)
+    if not scenario.materials:
+        plant = replace(plant, materials=Materials())
     orders = order_stream(plant, catalogue, scenario.days, seed)
     if scenario.demand_factor != 1.0:
         extra = order_stream(plant, catalogue, scenario.days, seed + 1)

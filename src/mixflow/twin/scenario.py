@@ -47,7 +47,9 @@ class Scenario:
     machine group's mean time between failures (0 switches random breakdowns off). The yard and
     customer handover after the end-of-line test is the plant's (`LineTest.handover_s`).
     `supplier_delays` scripts suppliers that deliver late (the plant's own reliability figures add
-    random lateness on top).
+    random lateness on top). `materials=False` runs the plant as if its supply were perfect: no
+    suppliers, stock or raw material (bought parts come from racks that never run empty), which is the
+    baseline that shows what material costs in lead time and AGV work.
 
     `plant_file` and `catalogue_file` name the plant and catalogue files the run reads (None: the
     reference plant at `scale` and the reference catalogue). The scenario carries the paths, not the
@@ -67,6 +69,7 @@ class Scenario:
     plant_file: str | None = None
     catalogue_file: str | None = None
     supplier_delays: tuple[SupplierDelay, ...] = ()
+    materials: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.scale <= 4:
