@@ -79,8 +79,8 @@ def test_a_rebooted_device_loses_nothing_and_gaps_duplicates_replays_show(
         assert (stats["reboots"], stats["gaps"], stats["missing"], stats["duplicates"]) == (1, 1, 3, 1)
         assert stats["rejected"] == stats["rejected_replay"] == 1
         assert ingest.device_stats() == {
-            "m1": {"gaps": 1, "missing": 3, "duplicates": 1, "reboots": 1},
-            "m2": {"gaps": 0, "missing": 0, "duplicates": 0, "reboots": 0},
+            "m1": {"gaps": 1, "missing": 3, "duplicates": 1, "reboots": 1, "late": 0},
+            "m2": {"gaps": 0, "missing": 0, "duplicates": 0, "reboots": 0, "late": 0},
         }
     assert count_samples(engine) == 15  # 5 + 5 + 2 of m1 (the duplicate and the replay not), 3 of m2
 

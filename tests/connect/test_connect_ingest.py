@@ -109,13 +109,40 @@ def test_boot_and_seq_tell_duplicates_gaps_reboots_and_replays_apart() -> None:
     stored = [(d, v) for d, _, _, v in ingest.rows]
     assert stored == [("m1", v) for v in (1.0, 2.0, 5.0, 6.0, 7.0, 9.0)] + [("m2", 1.0), ("m2", 2.0)]
     assert ingest.device_stats() == {
-        "m1": {"gaps": 2, "missing": 3, "duplicates": 2, "reboots": 1},
-        "m2": {"gaps": 0, "missing": 0, "duplicates": 1, "reboots": 0},
+        "m1": {"gaps": 2, "missing": 3, "duplicates": 2, "reboots": 1, "late": 0},
+        "m2": {"gaps": 0, "missing": 0, "duplicates": 1, "reboots": 0, "late": 0},
     }
     figures = ("gaps", "missing", "duplicates", "reboots", "rejected_replay")
     assert [ingest.counters[k] for k in figures] == [2, 3, 3, 1, 1]
     [replay] = ingest.dead
     assert replay.reason == "replay" and "boot 100 seq 6" in replay.detail and "now boot 200" in replay.detail
+
+
+def test_a_message_that_fills_a_gap_is_stored_late_not_dropped_as_a_duplicate() -> None:
+    """After a broker restart a session's queued messages can come after newer ones: a gap is kept
+    open, what fills it later is stored (once), and only a true repeat is a duplicate. A gap of an
+    earlier run is filled the same way, while the rest of that run stays a replay."""
+    ingest = make_ingest()
+    order = [
+        (100, 1),
+        (100, 2),
+        (100, 6),
+        (100, 4),
+        (100, 3),
+        (100, 4),
+        (200, 1),
+        (100, 5),
+        (100, 7),
+        (200, 2),
+    ]
+    outcome = [
+        ingest.handle(*tel("m1", seq, k + 1, boot=boot, kw=float(seq))) for k, (boot, seq) in enumerate(order)
+    ]
+    assert outcome == [True] * 8 + [False, True]  # boot 100 seq 7 lies after that run's last: a replay
+    stored = [v for d, _, _, v in ingest.rows if d == "m1"]
+    assert stored == [1.0, 2.0, 6.0, 4.0, 3.0, 1.0, 5.0, 2.0]  # each once; the repeat of 4 dropped
+    assert ingest.device_stats()["m1"] == {"gaps": 1, "missing": 0, "duplicates": 1, "reboots": 1, "late": 3}
+    assert ingest.last_seq["m1"] == (200, 2)  # a late message never moves the latest back
 
 
 def test_a_device_without_boot_keeps_working_and_a_bad_boot_is_refused() -> None:
@@ -327,12 +354,12 @@ def test_the_fleet_controller_reports_what_each_agv_carries() -> None:
     needs them); a list of the wrong length or type is refused as a schema error."""
     cells = np.array([3, 4]), np.array([5, 6])
     sent = AgvStates(7, ("a1", "a2"), *cells, np.array([0.5, 0.9]), ("O1/cab", ""), (False, True))
-    (_, _, _, fields), = event_messages(sent, "line")
+    ((_, _, _, fields),) = event_messages(sent, "line")
     back = agv_states_from_map(7, DeviceEvent.parse({"v": 1, "t": 1, "seq": 1, **fields}).data)
     assert back.load == sent.load and back.down == sent.down
     assert back.x.tolist() == [3, 4] and back.agv_ids == sent.agv_ids
     unloaded = replace(sent, load=(), down=())
-    (_, _, _, fields), = event_messages(unloaded, "line")
+    ((_, _, _, fields),) = event_messages(unloaded, "line")
     assert agv_states_from_map(7, DeviceEvent.parse({"v": 1, "t": 1, "seq": 1, **fields}).data).load == ()
     for name, bad in (("load", ["O1/cab"]), ("load", [1, 2]), ("down", [True]), ("down", [0, 1])):
         payload = {"v": 1, "t": 1, "seq": 1, **fields, name: bad}

@@ -12,6 +12,11 @@ agent and `seq` counts up within one run. A higher `boot` is a new run (`reboots
 within a run a `seq` not above the last one is a duplicate (a QoS 1 re-delivery: counted and dropped,
 never stored) and a jump is a gap (`gaps` += 1, `missing` += the sequence numbers skipped), so a loss
 anywhere between device and gateway shows per device (`device_stats`) instead of passing silently.
+
+A gap is not yet a loss: after a broker restart, messages the broker queued for a session can reach us
+after newer ones (seen with Mosquitto 2.0 when a gateway link reconnects after the devices). Each
+device's latest gaps are remembered (`HOLES_KEPT`), and a message that fills one is `late`: stored, and
+taken off `missing`, instead of being dropped as a duplicate of what was never stored.
 """
 
 from __future__ import annotations
@@ -53,7 +58,9 @@ from mixflow.store.telemetry import Row
 DEAD_LETTER_EXCERPT = 256
 HELD_LIMIT = 10_000
 """Messages of unknown devices held at most until the registry is re-read; beyond, refused at once."""
-SEQUENCE_FIGURES = ("gaps", "missing", "duplicates", "reboots")
+SEQUENCE_FIGURES = ("gaps", "missing", "duplicates", "reboots", "late")
+HOLES_KEPT = 64
+"""Gaps remembered per device (oldest forgotten first): a message later than that many gaps is a duplicate."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,7 @@ class Ingest:
         # last_seq entries changed since the gateway took them: stored with the batch (see storing.py)
         self.marks: dict[str, tuple[int, int]] = {}
         self._sequence_stats: dict[str, Counter[str]] = {}
+        self._holes: dict[str, list[list[int]]] = {}  # per device: [boot, first, last] of its latest gaps
         self.agv_state: dict[str, tuple[int, float, float, float]] = {}
         self.agv_load: dict[str, str] = {}  # the last load each AGV said it carries, if it says so
         self._down: dict[str, set[str]] = {}
@@ -206,7 +214,10 @@ class Ingest:
                 )
                 self.reject("replay", topic, detail, payload)
                 return False
-        self.last_seq[device_id] = self.marks[device_id] = (boot, seq)
+            if step == "accept":
+                self.last_seq[device_id] = self.marks[device_id] = (boot, seq)
+        else:
+            self.last_seq[device_id] = self.marks[device_id] = (boot, seq)
         self._seen(device_id, known_kind, message.t_ms)
         self.counters[channel] += 1
         if isinstance(message, Telemetry):
@@ -223,24 +234,42 @@ class Ingest:
 
     def _out_of_step(
         self, device_id: str, boot: int, seq: int, last: tuple[int, int]
-    ) -> Literal["accept", "duplicate", "replay"]:
-        """Classify a message that does not follow the device's last one: `duplicate` (drop it),
-        `replay` (reject it) or `accept`, after counting the gap or the new run it shows."""
+    ) -> Literal["accept", "late", "duplicate", "replay"]:
+        """Classify a message that does not follow the device's last one: `late` (it fills a gap: keep
+        it, the last one stays the latest), `duplicate` (drop it), `replay` (reject it) or `accept`,
+        after counting the gap or the new run it shows."""
         last_boot, last_seq = last
-        if boot < last_boot:
-            return "replay"
+        if (boot, seq) <= (last_boot, last_seq):
+            if self._fill(device_id, boot, seq):
+                self._count(device_id, "late", 1)
+                self._count(device_id, "missing", -1)
+                return "late"
+            if boot < last_boot:
+                return "replay"
+            self._count(device_id, "duplicates", 1)
+            return "duplicate"
         if boot == last_boot:
-            if seq <= last_seq:
-                self._count(device_id, "duplicates", 1)
-                return "duplicate"
-            missing = seq - last_seq - 1
+            first = last_seq + 1
         else:
             self._count(device_id, "reboots", 1)
-            missing = seq - 1  # a new run counts from 1
-        if missing > 0:
+            first = 1  # a new run counts from 1
+        if seq > first:
             self._count(device_id, "gaps", 1)
-            self._count(device_id, "missing", missing)
+            self._count(device_id, "missing", seq - first)
+            holes = self._holes.setdefault(device_id, [])
+            holes.append([boot, first, seq - 1])
+            del holes[:-HOLES_KEPT]
         return "accept"
+
+    def _fill(self, device_id: str, boot: int, seq: int) -> bool:
+        """Take (boot, seq) out of the device's remembered gaps; False if it lies in none."""
+        holes = self._holes.get(device_id, [])
+        for k, (hole_boot, first, last) in enumerate(holes):
+            if hole_boot == boot and first <= seq <= last:
+                rest = [[boot, a, b] for a, b in ((first, seq - 1), (seq + 1, last)) if a <= b]
+                holes[k : k + 1] = rest
+                return True
+        return False
 
     def _count(self, device_id: str, figure: str, n: int) -> None:
         self.counters[figure] += n
