@@ -22,7 +22,7 @@ from mixflow.connect.opcua_machine import SimulatedMachine
 from mixflow.connect.opcua_security import OpcUaSecurity, make_certificate
 from mixflow.connect.registry import Registry
 from mixflow.errors import ValidationError
-from mixflow.model.port import Event, MachineDown
+from mixflow.model.port import Event, MachineDown, OperationDone
 
 FAST = {"heartbeat_s": 0.3, "watchdog_s": 0.2, "request_timeout_s": 1.0, "backoff": Backoff(0.1, 0.4)}
 
@@ -61,6 +61,10 @@ async def _until(
         seen += ingest.take_events()
 
 
+def _done(operation: str) -> Callable[[Event], bool]:
+    return lambda e: isinstance(e, OperationDone) and e.operation_id == operation
+
+
 def test_opcua_machine_events_reach_the_gateway_core() -> None:
     ingest = _ingest("press-1")
 
@@ -83,9 +87,11 @@ def test_opcua_machine_events_reach_the_gateway_core() -> None:
     asyncio.run(run())
     events = ingest.take_events()
     assert _kinds(events) == [
+        ("OperationStarted", "op-1"),
         ("OperationDone", "op-1"),
-        ("MachineDown", "hydraulic pressure low"),
+        ("MachineDown", "OutOfService: hydraulic pressure low"),
         ("MachineUp", ""),
+        ("OperationStarted", "op-2"),
         ("OperationDone", "op-2"),
     ]
     assert all(e.machine_id == "press-1" for e in events)  # type: ignore[union-attr]
@@ -112,7 +118,7 @@ def test_a_server_that_goes_away_is_reported_down_then_up_and_commands_follow_th
             await machine.run_cycle("op-1")
             assert await adapter.start_operation("op-2", 0.1) == ""
             assert "BadInvalidState" in await adapter.start_operation("op-3", 0.1)  # busy with op-2
-            await _until(ingest, seen, lambda e: getattr(e, "operation_id", "") == "op-2", 5)
+            await _until(ingest, seen, _done("op-2"), 5)
             rows_before = len(ingest.rows)
             stopped = time.monotonic()
         downs = sum(isinstance(e, MachineDown) for e in seen)
@@ -124,7 +130,7 @@ def test_a_server_that_goes_away_is_reported_down_then_up_and_commands_follow_th
             await asyncio.wait_for(adapter.ready.wait(), 10)
             figures["up_again_s"] = time.monotonic() - restarted
             assert await adapter.start_operation("op-5", 0.1) == ""
-            await _until(ingest, seen, lambda e: getattr(e, "operation_id", "") == "op-5", 5)
+            await _until(ingest, seen, _done("op-5"), 5)
             assert len(ingest.rows) > rows_before  # the subscription is back: telemetry flows again
             adapter.stop()
             await asyncio.wait_for(bridge, 5)
@@ -137,10 +143,13 @@ def test_a_server_that_goes_away_is_reported_down_then_up_and_commands_follow_th
     assert _kinds(events) == [
         ("MachineDown", UNREACHABLE),
         ("MachineUp", ""),
+        ("OperationStarted", "op-1"),
         ("OperationDone", "op-1"),
+        ("OperationStarted", "op-2"),
         ("OperationDone", "op-2"),
         ("MachineDown", UNREACHABLE),
         ("MachineUp", ""),
+        ("OperationStarted", "op-5"),
         ("OperationDone", "op-5"),
     ]
     assert figures["connects"] == 2 and figures["lost"] == 1
@@ -194,7 +203,7 @@ def test_sign_and_encrypt_end_to_end_and_refusals_are_one_line(tmp_path: Path) -
     assert all("\n" not in line for line in outcomes.values())
     events = _kinds(ingest.take_events())
     assert events[0] == ("MachineDown", f"opcua link refused: {outcomes['none']}")
-    assert events[-2:] == [("MachineUp", ""), ("OperationDone", "op-1")]
+    assert events[-3:] == [("MachineUp", ""), ("OperationStarted", "op-1"), ("OperationDone", "op-1")]
 
 
 def test_a_server_that_asks_for_a_user_takes_only_the_right_password() -> None:

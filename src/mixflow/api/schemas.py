@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from mixflow.model import OrderStatus
 from mixflow.store.accounts import MIN_PASSWORD_LENGTH, Role
 
+# OPC 40001-1 (OPC UA for Machinery) MachineryItemState names, each at its StateNumber, as
+# `mixflow.connect.opcua_model` has them (not imported: that would load asyncua into the web app)
+MACHINERY_ITEM_STATES = ("NotAvailable", "OutOfService", "NotExecuting", "Executing")
+
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Choices = Annotated[dict[Name, Name], Field(max_length=200, description="variable -> chosen value code")]
 
@@ -305,6 +309,13 @@ class PlantState(BaseModel):
     agv_soc: list[float]
     machines_down: list[int] = Field(description="indices into the layout's machine list")
     machines_busy: list[int]
+    machine_states: list[int] = Field(
+        default_factory=list,
+        description="each machine's MachineryItemState (OPC 40001-1) StateNumber, in the layout's machine "
+        "order: down 1 (OutOfService), busy 3 (Executing), idle 2 (NotExecuting); names in "
+        "machine_state_names",
+    )
+    machine_state_names: list[str] = Field(default_factory=lambda: list(MACHINERY_ITEM_STATES))
     line_position_s: int = Field(description="seconds into the first line's current takt")
     line_stopped: bool = Field(description="whether any line stands")
     lines: list[LineStateOut] = Field(default_factory=list)

@@ -1,12 +1,14 @@
 """A small OPC UA server exposing one simulated machine, for tests and demos.
 
-Address space (namespace `NAMESPACE`): `Objects/{machine_id}/` with
-`State` (String: "up" or "down"), `Reason` (String), `SpindlePowerKw` (Double),
-`TemperatureC` (Double), `OperationId` (String: the operation in work) and `PartsDone` (UInt32,
-counts finished operations), and the method `StartOperation(OperationId: String, DurationS: Double)`,
-which starts one cycle and refuses with `BadInvalidState` while the machine is down or busy.
-`run_cycle` works one operation: power up, heat, count the part, cool down; `fail`/`repair` flip the
-state. Values are deterministic for a seed.
+The machine object `Objects/{machine_id}` is an instance of `MixflowMachineType` (see `opcua_model`):
+analog items with engineering units, and the OPC 40001-1 `MachineryItemState` state machine, which
+moves NotExecuting -> Executing -> NotExecuting through a cycle, to OutOfService on `fail` (and
+NotAvailable on `switch_off`) and back to NotExecuting on `repair`. `StartOperation(OperationId,
+DurationS)` starts one cycle and is refused with `BadInvalidState` unless the machine is
+NotExecuting; `StopOperation()` ends the cycle in work without counting its part, refused with
+`BadInvalidState` unless the machine is Executing. `run_cycle` works one operation: power up, heat,
+count the part in `PartsDone`, idle. Values are deterministic for a seed. With `power_in_watts` the
+machine reports `SpindlePower` in W (its EngineeringUnits say so), as some machines do.
 
 With `security`, the server offers that one policy (e.g. Basic256Sha256 Sign&Encrypt) and no
 unsecured endpoint; it trusts the client certificates in `trusted`, or any client certificate when
@@ -18,42 +20,40 @@ its password.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import itertools
 import logging
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from asyncua import Server, ua
+from asyncua import Node, Server, ua
 from asyncua.common.utils import ServiceError
 from asyncua.crypto.permission_rules import User, UserRole
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from mixflow.connect.opcua_model import (
+    DOWN_STATES,
+    EXECUTING,
+    NAMESPACE,
+    NODES,
+    NOT_AVAILABLE,
+    NOT_EXECUTING,
+    OUT_OF_SERVICE,
+    START_METHOD,
+    STOP_METHOD,
+    MachineTypes,
+    add_machine_types,
+    eu_information,
+)
 from mixflow.connect.opcua_security import OpcUaSecurity, certificate_uri, file_format, load_certificate
 from mixflow.connect.topics import check_name
 
-NAMESPACE = "urn:mixflow:machine"
-START_METHOD = "StartOperation"
+IDLE_KW = 0.5
 logging.getLogger("asyncua").setLevel(logging.ERROR)
-
-
-@dataclass(frozen=True)
-class MachineNodes:
-    """Browse names of the machine's variables, as the adapter looks them up."""
-
-    state: str = "State"
-    reason: str = "Reason"
-    power_kw: str = "SpindlePowerKw"
-    temperature_c: str = "TemperatureC"
-    operation_id: str = "OperationId"
-    parts_done: str = "PartsDone"
-
-
-NODES = MachineNodes()
 
 
 class _Users:
@@ -84,17 +84,27 @@ class SimulatedMachine:
         security: OpcUaSecurity | None = None,
         trusted: tuple[Path, ...] = (),
         users: Mapping[str, str] | None = None,
+        power_in_watts: bool = False,
     ) -> None:
         self.machine_id = check_name("machine_id", machine_id)
         self.endpoint = f"opc.tcp://{host}:{port}/mixflow/"
         self.security = security
         self._trusted = {load_certificate(path).fingerprint(hashes.SHA256()) for path in trusted}
         self._random = random.Random(seed)
+        # some machines report power in W: the bridge must read the unit, not assume it
+        self.power_unit = "WTT" if power_in_watts else "KWT"
         self._server = Server(user_manager=_Users(users) if users else None)
-        self._vars: dict[str, Any] = {}
+        self._vars: dict[str, Node] = {}
+        self._state_vars: dict[str, Node] = {}
+        self._types: MachineTypes | None = None
         self._cycle: asyncio.Task[None] | None = None
         self.parts_done = 0
-        self.down = False
+        self.state = NOT_EXECUTING
+
+    @property
+    def down(self) -> bool:
+        """Whether the machine cannot work: OutOfService or NotAvailable."""
+        return self.state in DOWN_STATES
 
     async def __aenter__(self) -> SimulatedMachine:
         server = self._server
@@ -115,27 +125,44 @@ class SimulatedMachine:
             if uri:
                 await server.set_application_uri(uri)
             server.set_certificate_validator(self._validate)
-        index = await server.register_namespace(NAMESPACE)
-        machine = await server.nodes.objects.add_object(index, self.machine_id)
-        initial = {
-            NODES.state: ua.Variant("up", ua.VariantType.String),
-            NODES.reason: ua.Variant("", ua.VariantType.String),
-            NODES.power_kw: ua.Variant(0.0, ua.VariantType.Double),
-            NODES.temperature_c: ua.Variant(25.0, ua.VariantType.Double),
-            NODES.operation_id: ua.Variant("", ua.VariantType.String),
-            NODES.parts_done: ua.Variant(0, ua.VariantType.UInt32),
-        }
-        for name, value in initial.items():
-            self._vars[name] = await machine.add_variable(index, name, value)
-        await machine.add_method(
-            index,
-            START_METHOD,
-            self._start_operation,
-            [ua.VariantType.String, ua.VariantType.Double],
-            [],
-        )
+        await self._add_machine(await server.register_namespace(NAMESPACE))
+        await self._enter(NOT_EXECUTING, transition=False)
+        await self._write(NODES.temperature_c, 25.0, ua.VariantType.Double)
         await server.start()
         return self
+
+    async def _add_machine(self, index: int) -> None:
+        """The types, then the machine object made from them, its methods linked, its state machine's
+        available states and transitions filled in, its power unit set."""
+        self._types = types = await add_machine_types(self._server, index)
+        machine = await self._server.nodes.objects.add_object(
+            index, self.machine_id, objecttype=types.machine_type
+        )
+        for child in await machine.get_children():
+            self._vars[(await child.read_browse_name()).Name] = child
+        self._server.link_method(self._vars[START_METHOD], self._start_operation)
+        self._server.link_method(self._vars[STOP_METHOD], self._stop_operation)
+        state_machine = self._vars[NODES.state_machine]
+        for path in ("CurrentState", "CurrentState/Id", "LastTransition", "LastTransition/Id"):
+            node = await state_machine.get_child([f"0:{name}" for name in path.split("/")])
+            self._state_vars[path] = node
+        available = await state_machine.get_child(["0:AvailableStates"])
+        await available.write_value(
+            ua.Variant([state.nodeid for state in types.states.values()], ua.VariantType.NodeId)
+        )
+        available = await state_machine.get_child(["0:AvailableTransitions"])
+        await available.write_value(
+            ua.Variant([t.nodeid for t in types.transitions.values()], ua.VariantType.NodeId)
+        )
+        if self.power_unit != "KWT":
+            power = self._vars[NODES.power_kw]
+            await (await power.get_child(["0:EngineeringUnits"])).write_value(
+                ua.Variant(eu_information(self.power_unit))
+            )
+            eu_range = await (await power.get_child(["0:EURange"])).read_value()
+            await (await power.get_child(["0:EURange"])).write_value(
+                ua.Variant(ua.Range(eu_range.Low * 1000, eu_range.High * 1000))
+            )
 
     async def __aexit__(self, *exc: object) -> None:
         if self._cycle is not None:
@@ -146,48 +173,126 @@ class SimulatedMachine:
         if self._trusted and certificate.fingerprint(hashes.SHA256()) not in self._trusted:
             raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
 
+    # -- the methods ---------------------------------------------------------------------------------
+
     async def _start_operation(self, parent: ua.NodeId, operation: ua.Variant, duration: ua.Variant) -> Any:
-        """The method behind `StartOperation`: one cycle in the background, or a refusal."""
-        if self.down or (self._cycle is not None and not self._cycle.done()):
+        """`StartOperation`: one cycle in the background, or a refusal unless NotExecuting."""
+        if self.state != NOT_EXECUTING:
             return ua.StatusCode(ua.StatusCodes.BadInvalidState)
         steps = 3
-        step_s = max(0.0, float(duration.Value)) / steps
-        self._cycle = asyncio.create_task(self.run_cycle(str(operation.Value), steps, step_s))
+        self._begin(str(operation.Value), steps, max(0.0, float(duration.Value)) / steps)
         return []
+
+    async def _stop_operation(self, parent: ua.NodeId) -> Any:
+        """`StopOperation`: end the cycle in work (its part not counted), or a refusal unless Executing."""
+        if self.state != EXECUTING:
+            return ua.StatusCode(ua.StatusCodes.BadInvalidState)
+        await self._interrupt()
+        await self._power(IDLE_KW)
+        await self._enter(NOT_EXECUTING)
+        return []
+
+    # -- the simulation ------------------------------------------------------------------------------
 
     async def _write(self, name: str, value: object, kind: ua.VariantType) -> None:
         await self._vars[name].write_value(ua.Variant(value, kind))
 
-    async def run_cycle(self, operation_id: str, steps: int = 3, step_s: float = 0.05) -> None:
-        """Work one operation: power and temperature rise, the part is counted, the machine idles."""
+    async def _power(self, kw: float) -> None:
+        await self._write(
+            NODES.power_kw, kw * 1000 if self.power_unit == "WTT" else kw, ua.VariantType.Double
+        )
+
+    async def _enter(self, state: str, *, transition: bool = True) -> None:
+        """Move the state machine: LastTransition with its Id (unless coming up), then CurrentState with
+        its Id, last, since that is what clients watch."""
+        assert self._types is not None
+        writes: list[tuple[str, object, ua.VariantType]] = []
+        if transition:
+            name = ua.LocalizedText(f"From{self.state}To{state}", "en")
+            writes.append(("LastTransition", name, ua.VariantType.LocalizedText))
+            writes.append(
+                (
+                    "LastTransition/Id",
+                    self._types.transitions[self.state, state].nodeid,
+                    ua.VariantType.NodeId,
+                )
+            )
+        writes.append(("CurrentState", ua.LocalizedText(state, "en"), ua.VariantType.LocalizedText))
+        writes.append(("CurrentState/Id", self._types.states[state].nodeid, ua.VariantType.NodeId))
+        self.state = state
+        for path, value, kind in writes:
+            await self._state_vars[path].write_value(ua.Variant(value, kind))
+
+    def _begin(self, operation_id: str, steps: int, step_s: float) -> asyncio.Task[None]:
+        self._cycle = asyncio.create_task(self._work(operation_id, steps, step_s))
+        return self._cycle
+
+    async def _work(self, operation_id: str, steps: int, step_s: float) -> None:
+        # the operation id first: a client seeing Executing can name what runs
         await self._write(NODES.operation_id, operation_id, ua.VariantType.String)
+        await self._enter(EXECUTING)
         for step in range(steps):
             power = 20.0 + self._random.uniform(0, 10)
-            await self._write(NODES.power_kw, power, ua.VariantType.Double)
+            await self._power(power)
             await self._write(
                 NODES.temperature_c, 30.0 + 5.0 * step + self._random.uniform(0, 1), ua.VariantType.Double
             )
             await asyncio.sleep(step_s)
         self.parts_done += 1
         await self._write(NODES.parts_done, self.parts_done, ua.VariantType.UInt32)
-        await self._write(NODES.power_kw, 0.5, ua.VariantType.Double)
+        await self._power(IDLE_KW)
+        await self._enter(NOT_EXECUTING)
+
+    async def _interrupt(self) -> None:
+        """Stop the cycle in work, if any, without finishing its part."""
+        cycle, self._cycle = self._cycle, None
+        if cycle is not None and not cycle.done():
+            cycle.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await cycle
+
+    async def run_cycle(self, operation_id: str, steps: int = 3, step_s: float = 0.05) -> bool:
+        """Work one operation: power and temperature rise, the part is counted, the machine idles.
+        False when the machine was not NotExecuting, or the cycle was stopped or failed midway."""
+        if self.state != NOT_EXECUTING:
+            return False
+        cycle = self._begin(operation_id, steps, step_s)
+        try:
+            await asyncio.wait({cycle})  # a stopped cycle ends this wait, it does not cancel the caller
+        finally:
+            cycle.cancel()
+        if cycle.cancelled():
+            return False
+        cycle.result()  # a failed write surfaces here
+        return True
 
     async def fail(self, reason: str) -> None:
-        self.down = True
+        """A breakdown: the cycle in work (if any) is lost, the machine is OutOfService for `reason`."""
+        await self._go_down(OUT_OF_SERVICE, reason)
+
+    async def switch_off(self, reason: str = "switched off") -> None:
+        """The machine is NotAvailable (switched off, energy saving): no activity, the cycle lost."""
+        await self._go_down(NOT_AVAILABLE, reason)
+
+    async def _go_down(self, state: str, reason: str) -> None:
+        await self._interrupt()
+        await self._power(0.0)
         await self._write(NODES.reason, reason, ua.VariantType.String)
-        await self._write(NODES.state, "down", ua.VariantType.String)
+        await self._enter(state)
 
     async def repair(self) -> None:
-        self.down = False
+        """Back in service: NotExecuting, ready for the next operation."""
         await self._write(NODES.reason, "", ua.VariantType.String)
-        await self._write(NODES.state, "up", ua.VariantType.String)
+        await self._power(IDLE_KW)
+        await self._enter(NOT_EXECUTING)
 
 
 async def work(machine: SimulatedMachine, cycle_s: float, fault_every: int = 10) -> None:
     """Work operations back to back, forever: one per `cycle_s`, a fault (as long as a cycle) every
-    `fault_every`-th."""
+    `fault_every`-th. A cycle a client stopped (or one refused while a commanded one runs) is skipped."""
     for n in itertools.count(1):
-        await machine.run_cycle(f"{machine.machine_id}-op{n}", steps=5, step_s=cycle_s / 5)
+        if not await machine.run_cycle(f"{machine.machine_id}-op{n}", steps=5, step_s=cycle_s / 5):
+            await asyncio.sleep(cycle_s / 5)
         if n % fault_every == 0:
             await machine.fail("simulated fault")
             await asyncio.sleep(cycle_s)

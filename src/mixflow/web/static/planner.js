@@ -318,15 +318,22 @@ async function showStaff() {
 async function refresh() {
   try {
     const [kpis, sequence] = await Promise.all([api("/api/plan/kpis"), api("/api/plan/sequence")]);
-    if (!epoch) {
-      const state = await api("/api/plant/state");
-      epoch = new Date(new Date(state.at).getTime() - state.at_s * 1000);
-    }
+    const state = await api("/api/plant/state");
+    if (!epoch) epoch = new Date(new Date(state.at).getTime() - state.at_s * 1000);
+    showMachineStates(state);
     $("clock").textContent = date(new Date(epoch.getTime() + kpis.at_s * 1000).toISOString());
     showKpis(kpis); showSequence(sequence);
     await Promise.all([refreshGantt(), refreshSide()]);
     $("error").textContent = "";
   } catch (e) { $("error").textContent = e.message; }
+}
+
+// Each machine's standard state (OPC 40001-1 MachineryItemState: Executing, NotExecuting, OutOfService,
+// NotAvailable) beside its id in the machine list, so a planner sees what is down before taking it down.
+function showMachineStates(state) {
+  const numbers = state.machine_states || [], names = state.machine_state_names || [];
+  const options = $("machine-list").children;
+  for (let i = 0; i < options.length; i++) options[i].label = numbers[i] === undefined ? "" : names[numbers[i]];
 }
 
 async function start() {

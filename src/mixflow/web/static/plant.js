@@ -264,7 +264,8 @@ async function showDetail(sel, fetchPlan = false) {
   if (sel.kind === "machine") {
     const group = layout.groups[layout.machine_group[sel.i]];
     const state = !next ? "?" : next.machines_down.includes(sel.i) ? "down" : next.machines_busy.includes(sel.i) ? "busy" : "idle";
-    lines.push(`machine ${layout.machine_ids[sel.i]}`, `shop ${group.shop} · group ${group.id} (${group.operation})`, `state: ${state}`);
+    const standard = next && next.machine_states ? ` (${next.machine_state_names[next.machine_states[sel.i]]})` : "";
+    lines.push(`machine ${layout.machine_ids[sel.i]}`, `shop ${group.shop} · group ${group.id} (${group.operation})`, `state: ${state}${standard}`);
     if (fetchPlan || plant.detailOp === undefined) {
       try {
         const w = await api("/api/plan/gantt/window?back_h=8&ahead_h=0");
