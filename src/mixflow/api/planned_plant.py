@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from mixflow.api.live import ActionRefused
+from mixflow.api.schemas import MACHINERY_ITEM_STATES
 from mixflow.errors import InfeasibleError, UnknownNameError, ValidationError
 from mixflow.model import DAY_S, Catalogue, Order, Plant
 from mixflow.model.port import (
@@ -211,12 +212,11 @@ class PlannedPlant(ABC):
             now = self.factory.now_s
             promiser = self.scheduler.promiser
             promiser.load(self.scheduler.shops.backlog_per_machine_s())
-            ready, binding = promiser.parts_ready(order, now, book=False)
-            line, slot, earliest = promiser.best_slot(order, ready)
-            wanted = promiser.books[line].first_at_or_after(ready)
-            promised = max(earliest + promiser.rules.safety_s, order.requested_s)
-            where = f"line {line} slot {slot}" if len(self.scheduler.plant.lines) > 1 else f"line slot {slot}"
-            return promised, f"{where}; bound by {'line capacity' if slot != wanted else binding}"
+            offer = promiser.quote(order, now)
+            where = f"line {offer.line} slot {offer.slot}" if len(self.scheduler.plant.lines) > 1 else (
+                f"line slot {offer.slot}"
+            )
+            return offer.promised_s, f"{where}; bound by {offer.binding}"
 
     def place(self, order: Order) -> Order:
         """Hand a stored order to the plant: the scheduler promises and sequences it."""
@@ -425,12 +425,17 @@ class PlannedPlant(ABC):
         self._take_notices()
         x, y, soc, machines, stopped = self.plant_state()
         down, busy = [], []
+        # the standard state of each machine (OPC 40001-1 StateNumber), derived from the scheduler's view
+        standard = [MACHINERY_ITEM_STATES.index("NotExecuting")] * len(self._machine_index)
         held = self.scheduler.held  # taken down by a planner: down on the map whatever the machine says
         for machine_id, state in machines.items():
+            k = self._machine_index[machine_id]
             if state == "down" or machine_id in held:
-                down.append(self._machine_index[machine_id])
+                down.append(k)
+                standard[k] = MACHINERY_ITEM_STATES.index("OutOfService")
             elif state in ("running", "busy"):
-                busy.append(self._machine_index[machine_id])
+                busy.append(k)
+                standard[k] = MACHINERY_ITEM_STATES.index("Executing")
         now = self.factory.now_s
         tod = now % DAY_S
         units = self.line_units()
@@ -447,6 +452,7 @@ class PlannedPlant(ABC):
         return {
             "at_s": now, "running": self._speed > 0, "speed": self._speed,
             "agv_x": x, "agv_y": y, "agv_soc": soc, "machines_down": down, "machines_busy": busy,
+            "machine_states": standard,
             "line_position_s": lines[0]["position_s"], "line_stopped": any(ln["stopped"] for ln in lines),
             "lines": lines, "alarms": list(self._alarms)[-50:],
         }

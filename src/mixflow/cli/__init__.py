@@ -28,7 +28,7 @@ def _root() -> None:
     pass
 
 
-SUB_APPS = ("plant", "simulate", "fleet", "configure", "sequence", "schedule", "connect")
+SUB_APPS = ("plant", "simulate", "fleet", "configure", "sequence", "schedule", "connect", "cloud")
 COMMANDS = ("demo", "serve")
 
 

@@ -31,7 +31,6 @@ from mixflow.fleet.planner import PlannerOptions
 from mixflow.fleet.plant import fleet_for_plant
 from mixflow.fleet.tasks import FleetTask
 from mixflow.model import DAY_S, AssemblyLine, Catalogue, Order, OrderStatus, Plant
-from mixflow.model.materials import unit_costs
 from mixflow.model.port import (
     WHOLE_UNIT,
     AgvBatteryLow,
@@ -184,10 +183,7 @@ class Scheduler:
         self.catalogue = catalogue
         self.store = store
         self.options = options or PlanOptions()
-        self.ledger: MaterialLedger | None = None
-        if plant.materials.modelled:
-            dock = plant.floor.docks[0] if plant.floor.docks else None
-            self.ledger = MaterialLedger(plant.materials, unit_costs(catalogue, plant.materials), dock)
+        self.ledger = MaterialLedger.for_plant(plant, catalogue)
         self.promiser = Promiser(plant, catalogue, self.options.promise_rules, ledger=self.ledger)
         self.shops = ShopDispatch(plant)
         self._calendar_of = {g.id: g.calendar for g in plant.machine_groups}

@@ -220,16 +220,24 @@ class Promiser:
 
     def promise(self, order: Order, now_s: int) -> Promise:
         """Book the earliest feasible slot for `order` and return the promise (requested date if later)."""
+        promise = self._offer(order, now_s, book=True)
+        self.books[promise.line].take(promise.slot, order.id)
+        return promise
+
+    def quote(self, order: Order, now_s: int) -> Promise:
+        """The promise `order` would get now, booking nothing: a customer's what-if, or one plant's
+        offer among several (`multi_plant`)."""
+        return self._offer(order, now_s, book=False)
+
+    def _offer(self, order: Order, now_s: int, book: bool) -> Promise:
         self.lines_for(order)  # before anything is booked
-        ready, binding = self.parts_ready(order, now_s, book=True)
+        ready, binding = self.parts_ready(order, now_s, book=book)
         line, slot, earliest = self.best_slot(order, ready)
-        book = self.books[line]
-        if slot != book.first_at_or_after(ready):
+        slots = self.books[line]
+        if slot != slots.first_at_or_after(ready):
             binding = "line capacity"
-        book.take(slot, order.id)
-        slot_s = book.time_of(slot)
         promised = max(earliest + self.rules.safety_s, order.requested_s)
-        return Promise(order.id, slot, slot_s, ready, earliest, promised, binding, line)
+        return Promise(order.id, slot, slots.time_of(slot), ready, earliest, promised, binding, line)
 
     def restore(self, promise: Promise) -> None:
         """Re-enter a promise read back from the store (the slot of its line is taken again)."""

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from mixflow.errors import ValidationError
-from mixflow.model import ALWAYS, DAY_S, Cell, Materials, Supplier
+from mixflow.model import ALWAYS, DAY_S, Catalogue, Cell, Materials, Plant, Supplier
+from mixflow.model.materials import unit_costs
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,15 @@ class MaterialLedger:
         self._received = 0
         self._received_on_time = 0
         self.stockouts = 0
+
+    @classmethod
+    def for_plant(cls, plant: Plant, catalogue: Catalogue) -> MaterialLedger | None:
+        """The ledger of `plant`'s supply (None when the plant does not model it), its stock valued at
+        the catalogue's prices and deliveries without a dock of their own at the plant's first dock."""
+        if not plant.materials.modelled:
+            return None
+        dock = plant.floor.docks[0] if plant.floor.docks else None
+        return cls(plant.materials, unit_costs(catalogue, plant.materials), dock)
 
     # -- looking ---------------------------------------------------------------------------------
     def handles(self, item: str) -> bool:
