@@ -39,7 +39,7 @@ from mixflow.model import (
     implies,
 )
 from mixflow.model.formula import TRUE
-from mixflow.model.yaml_file import check_schema, load_yaml
+from mixflow.model.yaml_file import check_schema, load_yaml, read_input
 
 FORMAT = "mixflow-catalogue-v1"
 
@@ -54,11 +54,7 @@ def schema() -> dict[str, Any]:
 def load_catalogue(path: str | Path) -> Catalogue:
     """Read, validate and build a catalogue; raises InputFileError naming file and line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputFileError(str(path), f"cannot read: {exc.strerror or exc}") from exc
-    return parse_catalogue(text, str(path))
+    return parse_catalogue(read_input(path), str(path))
 
 
 def parse_catalogue(text: str, source: str = "<catalogue>") -> Catalogue:

@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mixflow.errors import InputFileError, UnknownNameError
-from mixflow.model.yaml_file import LineDict, check_schema, json_path, line_of, load_yaml
+from mixflow.model.yaml_file import LineDict, check_schema, json_path, line_of, load_yaml, read_input
 
 FORMAT = "mixflow-cloud-v1"
 
@@ -84,10 +84,7 @@ class CloudFile:
 def load_cloud(path: str | Path) -> CloudFile:
     """Read and check a cloud file; raises InputFileError naming the file, line and JSON path."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(str(path), f"cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
+    text = read_input(path)
     return parse_cloud(text, str(path), base_dir=path.parent)
 
 

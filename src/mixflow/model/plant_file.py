@@ -55,7 +55,15 @@ from mixflow.model.plant import (
     Station,
 )
 from mixflow.model.routing import Duration, Routing, RoutingStep
-from mixflow.model.yaml_file import check_schema, condition, condition_data, json_path, line_of, load_yaml
+from mixflow.model.yaml_file import (
+    check_schema,
+    condition,
+    condition_data,
+    json_path,
+    line_of,
+    load_yaml,
+    read_input,
+)
 
 FORMAT = "mixflow-plant-v1"
 DIRECTIONS = {"north": NORTH, "east": EAST, "south": SOUTH, "west": WEST}
@@ -85,10 +93,7 @@ def _said(exc: MixflowError) -> str:
 def load_plant(path: str | Path) -> Plant:
     """Read, check and build a plant; raises InputFileError naming the file, line and JSON path."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(str(path), f"cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
+    text = read_input(path)
     return parse_plant(text, str(path), base_dir=path.parent)
 
 

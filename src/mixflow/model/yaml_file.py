@@ -10,6 +10,7 @@ conditions) and `not` (a condition) combine them; several keys in one mapping mu
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import fastjsonschema
@@ -18,6 +19,15 @@ import yaml
 
 from mixflow.errors import InputFileError
 from mixflow.model.formula import AllOf, AnyOf, Formula, Is, Not
+
+
+def read_input(path: Path) -> str:
+    """The text of an input file, or InputFileError naming it and why it cannot be read (missing,
+    unreadable, not UTF-8)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(str(path), f"cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
 class LineDict(dict[str, Any]):
