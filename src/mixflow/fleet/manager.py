@@ -385,12 +385,11 @@ class FleetManager:
             ok = reachable & (self.soc_kwh[candidates] >= need) & (carries >= task.payload_kg)
             keep = candidates == holder_of.get(task_id, -1)  # switching must gain more than one move
             cost[:, k] = np.where(ok, to_pickup - keep * float(unit), FORBIDDEN)
-        for robot in candidates:
-            if self.task_of[robot] is not None:
-                self.open.add(self.task_of[robot])  # type: ignore[arg-type]
-                self.task_of[robot] = None
-                self.state[robot] = RobotState.IDLE
-        chosen = set()
+        for robot in holders:  # the tasks not picked up yet are offered again (idle robots hold none)
+            self.open.add(self.task_of[robot])
+            self.task_of[robot] = None
+            self.state[robot] = RobotState.IDLE
+        chosen = []
         for r, k in assign(cost):
             agv, task_id = int(candidates[r]), pending[k]
             task = self.tasks[task_id]
@@ -398,12 +397,13 @@ class FleetManager:
             self.robot_of[task_id] = agv
             self.open.discard(task_id)
             self.state[agv] = RobotState.TO_PICKUP
-            chosen.add(agv)
+            chosen.append(agv)
             if self.planner.goals[agv] != task.pickup:
                 self.planner.set_goal(agv, task.pickup)
-        for robot in candidates:
-            if int(robot) not in chosen and self.planner.goals[robot] != self.homes[robot]:
-                self.planner.set_goal(int(robot), self._home_or_here(int(robot)))
+        # the others head home: a loop over hundreds of idle robots every step cost more than the rest
+        others = candidates[~np.isin(candidates, chosen)]
+        for robot in others[self.planner.goals[others] != self.homes[others]]:
+            self.planner.set_goal(int(robot), self._home_or_here(int(robot)))
 
     def _most_urgent(self, pending: list[str], carries: np.ndarray) -> list[str]:
         """The most urgent tasks (`pending` is in urgency order) worth offering robots that carry
