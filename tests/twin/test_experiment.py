@@ -80,19 +80,6 @@ def test_a_stopped_run_still_reports_what_ran(tmp_path) -> None:  # type: ignore
     assert "Interrupted" in write_report(result, tmp_path / "r.html").read_text()
 
 
-def test_ray_is_an_optional_extra() -> None:
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        from mixflow.errors import MixflowError
-        from mixflow.twin.sweep import sweep
-
-        with pytest.raises(MixflowError, match="pip install ray"):
-            sweep([Scenario(scale=0.05, days=1)], ray_address="127.0.0.1:6379")
-    else:
-        pytest.skip("ray is installed here")
-
-
 def test_a_run_does_not_depend_on_the_hash_seed() -> None:
     import os
     import subprocess

@@ -10,7 +10,8 @@ from tests.cli.test_plant_cli import run as _run
 
 
 def test_simulate_prints_the_kpis_as_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(["simulate", "--days", "1", "--scale", "0.05", "--seed", "2", "--json"], capsys)
+    argv = ["simulate", "--days", "1", "--scale", "0.05", "--seed", "2", "--no-materials", "--json"]
+    code, out, _ = _run(argv, capsys)
     assert code == 0
     kpis = json.loads(out)
     assert set(kpis) >= {
@@ -31,6 +32,7 @@ def test_simulate_prints_the_kpis_as_json(capsys: pytest.CaptureFixture[str]) ->
     pitches = kpis["line_pitches"]
     assert pitches["indexed"] >= pitches["empty"] >= pitches["held_for_first_station_parts"] >= 0
     assert kpis["days"] == 1 and kpis["agv_collisions"] == 0
+    assert kpis["purchase_orders"] == 0 and kpis["stockouts"] == 0  # --no-materials: supply as if perfect
 
 
 @pytest.mark.parametrize(
@@ -39,6 +41,7 @@ def test_simulate_prints_the_kpis_as_json(capsys: pytest.CaptureFixture[str]) ->
         (["simulate", "--days", "0", "--json"], "--days: must be positive"),
         (["simulate", "--scale", "0.05", "--demand", "3", "--json"], "demand is above capacity"),
         (["simulate", "--scale", "9", "--json"], "--scale"),
+        (["simulate", "--scale", "0.05", "--no-materials", "--late", "e_drive=2", "--json"], "no supplier"),
     ],
 )
 def test_impossible_scenarios_are_refused_in_one_line(

@@ -3,7 +3,8 @@
 `mixflow simulate [--days N] [--scale S | --plant FILE] [--catalogue FILE] [--seed K] --json` prints one
 JSON object;
 `mixflow simulate sweep --agvs 500,700,900 --mtbf-factor 0.5,1 [--report FILE]` runs a what-if grid in a
-process pool (or on Ray with `--ray ADDRESS`, an optional extra) and finds the knee of the fleet size.
+process pool (or on Ray: `--ray local` starts one here, `--ray ADDRESS` joins a cluster; an optional extra)
+and finds the knee of the fleet size.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mixflow.cli.options import CATALOGUE, PLANT, SEED, check_scale, check_sources, source_paths
 from mixflow.errors import ValidationError
@@ -99,6 +102,9 @@ def simulate(
     late: list[str] = typer.Option(
         [], "--late", help="A supplier late: ITEM=DAYS[@FROM_DAY], e.g. e_drive=2 (repeatable)."
     ),
+    materials: bool = typer.Option(
+        True, "--materials/--no-materials", help="Model the plant's supply (off: as if it were perfect)."
+    ),
     report: Path | None = typer.Option(None, "--report", help="Also write an HTML report here."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only, on stdout."),
 ) -> None:
@@ -107,7 +113,8 @@ def simulate(
         return
     shop = storm_shop_of(check_sources(plant, catalogue, scale, seed, DEFAULT_SCALE))
     scenario = scenario_from(days, scale, agvs, mtbf_factor, storm, demand, plant, catalogue, storm_shop=shop)
-    scenario = replace(scenario, supplier_delays=tuple(supplier_delay(text) for text in late))
+    delays = tuple(supplier_delay(text) for text in late)
+    scenario = replace(scenario, supplier_delays=delays, materials=materials)
     result = run(scenario, seed)
     if report is not None:
         write_report(result, report)
@@ -135,8 +142,15 @@ def sweep(
     plant: Path | None = PLANT,
     catalogue: Path | None = CATALOGUE,
     seeds: int = typer.Option(1, "--seeds", help="Seeds 0..n-1 per point."),
-    workers: int = typer.Option(2, "--workers", help="Processes of the local pool."),
-    ray: str | None = typer.Option(None, "--ray", help="Ray cluster address (needs `pip install ray`)."),
+    workers: int = typer.Option(
+        2, "--workers", help="Processes of the local pool, or CPUs of `--ray local`."
+    ),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        help="Run on Ray: `local` starts one here with --workers CPUs; `auto` or `ray://HOST:10001` joins "
+        "a running cluster (needs `pip install 'mixflow[ray]'`).",
+    ),
     report: Path | None = typer.Option(
         None, "--report", help='Also write an HTML page with the "AGVs needed" curve here.'
     ),
@@ -152,7 +166,12 @@ def sweep(
     scenarios = [
         scenario_from(days, scale, a, f, False, 1.0, plant, catalogue) for a in fleets for f in factors
     ]
-    rows = [sweep_row(r) for r in run_sweep(scenarios, list(range(seeds)), workers, ray)]
+    with _progress_bar() as progress:
+        bar = progress.add_task(f"runs on {'Ray' if ray else 'the pool'}", total=len(scenarios) * seeds)
+        results = run_sweep(
+            scenarios, list(range(seeds)), workers, ray, lambda done, _: progress.update(bar, completed=done)
+        )
+    rows = [sweep_row(r) for r in results]
     knee = find_knee(rows)
     if report is not None:
         write_sweep_report(rows, knee, report)
@@ -163,3 +182,18 @@ def sweep(
         typer.echo(json.dumps(row))
     for line in knee_lines(knee):
         typer.echo(line)
+
+
+def _progress_bar() -> Progress:
+    """Runs finished of the sweep, on stderr so that --json stays clean, and only on a terminal: a log
+    or a pipe gets the rows alone."""
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )

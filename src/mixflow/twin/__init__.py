@@ -3,7 +3,7 @@
 `Twin(plant, catalogue, orders, scenario, seed)` implements `mixflow.model.port.Factory`; it only
 executes commands and reports events. `run(scenario, seed) -> Result` simulates a whole scenario with
 the cloud scheduler in charge and is pure, so what-if sweeps run in a process pool (`sweep`), or on
-a Ray cluster when an address is given (Ray is an optional extra: `pip install ray`).
+a Ray cluster when an address is given (Ray is an optional extra: `pip install 'mixflow[ray]'`).
 
 Read-only view for dashboards: `Twin.snapshot()` returns plain JSON types: `agvs` (`ids`, `x`, `y`,
 `soc`, `state` 0 idle / 1 loaded / 2 charging / 3 down), `machines` (id -> idle | running | down),
