@@ -24,7 +24,7 @@ from .conftest import SECRET, login_as
 def plant_app(tmp_path_factory: pytest.TempPathFactory,
               ) -> Iterator[tuple[TestClient, TwinPlant]]:
     db = f"sqlite:///{tmp_path_factory.mktemp('planner') / 'web.db'}"
-    settings = Settings(db_url=db, secret_key=SECRET, twin=True, scale=0.1)
+    settings = Settings(db_url=db, secret_key=SECRET, twin=True, scale=0.05)
     live = TwinPlant(settings, warm_up_s=2 * 86_400 + 8 * 3600)  # not started: it stands still
     with TestClient(create_app(settings, live)) as client:
         yield client, live
