@@ -52,7 +52,7 @@ def restarted(database: str):  # type: ignore[no-untyped-def]
     twin._agv_fail(broken, killed_s, [])  # fails while no scheduler listens (repaired later)
 
     store = PlanStore(connect(url)[1])
-    second = Scheduler(plant, catalogue, store, options, seed=3)
+    second = Scheduler(plant, catalogue, store, PlanOptions(), seed=3)  # nothing is killed after it
     second.resume(store.load())
     while second.reports.waiting:  # the AGVs stand still until they have reported
         second.cycle(plant_port, scenario.end_s)
