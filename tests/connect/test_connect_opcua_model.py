@@ -9,14 +9,11 @@ change between two publishes where a plain one does.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-from collections.abc import Callable
 from typing import Any
 
 from asyncua import Client, Node, ua
 
-from mixflow.connect import topics
 from mixflow.connect.ingest import Ingest
 from mixflow.connect.opcua import OpcUaAdapter
 from mixflow.connect.opcua_machine import SimulatedMachine
@@ -27,14 +24,8 @@ from mixflow.connect.opcua_model import (
     eu_information,
     unece_code,
 )
-from mixflow.connect.registry import Registry
-from mixflow.model.port import Event, OperationDone
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from mixflow.model.port import OperationDone
+from tests.connect.test_connect_opcua import _free_port, _ingest, _into, _kinds
 
 
 class StateWatch:
@@ -177,24 +168,6 @@ def test_the_machine_is_typed_with_units_and_a_machinery_item_state_machine() ->
     assert found["parts"] == 1 and found["parts_after"] == 1  # neither the stopped nor the failed op
     assert found["reason"] == "spindle overload"
     assert found["last_transition"] == "FromExecutingToOutOfService"
-
-
-def _ingest(*machines: str) -> Ingest:
-    registry = Registry("p", heartbeat_timeout_ms=60_000)
-    for machine in machines:
-        registry.register(machine, "opcua", "password-1", b"0123456789ab")
-    return Ingest(registry)
-
-
-def _into(ingest: Ingest, machine: str) -> Callable[[str, bytes], Any]:
-    async def send(channel: str, payload: bytes) -> None:
-        assert ingest.handle(topics.device_topic("p", "opcua", machine, channel), payload)
-
-    return send
-
-
-def _kinds(events: list[Event]) -> list[tuple[str, str]]:
-    return [(type(e).__name__, getattr(e, "operation_id", getattr(e, "reason", ""))) for e in events]
 
 
 def test_the_adapter_maps_states_and_methods_converts_units_and_loses_no_change() -> None:
