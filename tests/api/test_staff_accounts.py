@@ -48,7 +48,8 @@ def test_an_admin_changes_a_role_and_the_token_acts_in_it_at_once(client) -> Non
     assert client.post("/api/planner/freeze", headers=pat, json=freeze).status_code == 503  # admitted
     changed = _change(client, admin, pat_id, "role", {"role": "operator"})
     assert changed.status_code == 200, changed.text
-    assert changed.json() == {"id": pat_id, "username": "pat", "role": "operator", "disabled": False}
+    assert changed.json() == {"id": pat_id, "username": "pat", "role": "operator", "disabled": False,
+                              "plants": []}
     # the same token, issued to a planner, now speaks for an operator
     assert client.get("/api/auth/me", headers=pat).json()["role"] == "operator"
     refused = client.post("/api/planner/freeze", headers=pat, json=freeze)

@@ -6,6 +6,7 @@ import gzip
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -14,6 +15,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
 
 from mixflow.api import auth, configurator, orders, plan, planner, plant, plant_files
 from mixflow.api.clock import WallClock
@@ -35,7 +37,7 @@ def _error(status_code: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status_code)
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI) -> None:
     """Domain errors become 4xx with their one-line message; never a 500 for bad input."""
 
     @app.exception_handler(UnknownNameError)
@@ -67,11 +69,16 @@ def static_dir() -> Path:
     return Path(str(resources.files("mixflow.web") / "static"))
 
 
-def create_app(settings: Settings | None = None, live: LivePlant | None = None) -> FastAPI:
-    """The web app over the store at `settings.db_url`; `live` is the running plant, if any."""
+def create_app(settings: Settings | None = None, live: LivePlant | None = None,
+               cloud: CloudTenancy | None = None) -> FastAPI:
+    """The web app over the store at `settings.db_url`; `live` is the running plant, if any.
+
+    As one plant of a cloud (`cloud` given), the app keeps its orders and plan in its own store but
+    checks users against the cloud's accounts, admits staff only of this plant, and leaves logging in
+    and account administration to the cloud's app (one login throttle for all plants)."""
     settings = settings or Settings()
     engine, sessions = connect(settings.db_url)
-    if settings.admin_user and settings.admin_password:
+    if cloud is None and settings.admin_user and settings.admin_password:
         with sessions() as session:
             accounts.ensure_user(session, settings.admin_user, settings.admin_password, accounts.Role.ADMIN)
 
@@ -94,6 +101,9 @@ def create_app(settings: Settings | None = None, live: LivePlant | None = None) 
     )
     app.state.settings = settings
     app.state.sessions = sessions
+    app.state.engine = engine
+    app.state.account_sessions = sessions if cloud is None else cloud.account_sessions
+    app.state.plant_scope = None if cloud is None else cloud.plant_id
     app.state.tokens = TokenSigner(settings.secret_key, settings.token_ttl_s)
     app.state.login_guard = LoginGuard(settings.login_attempts_per_minute)
     app.state.trusted_networks = parse_networks(settings.trusted_proxies)
@@ -108,10 +118,26 @@ def create_app(settings: Settings | None = None, live: LivePlant | None = None) 
         log.warning("no live plant: orders are stored without a delivery promise")
     app.state.layout = build_layout(plant_model)
 
-    _install_error_handlers(app)
-    for module in (auth, configurator, orders, plant, plan, planner, plant_files):
+    install_error_handlers(app)
+    for module in (configurator, orders, plant, plan, planner, plant_files):
         app.include_router(module.router)
-    app.include_router(planner.staff_router)
+    if cloud is None:
+        app.include_router(auth.router)
+        app.include_router(planner.staff_router)
+    serve_pages(app, "/static/configurator.html")
+    return app
+
+
+@dataclass(frozen=True)
+class CloudTenancy:
+    """What a plant's app shares with the cloud it belongs to: the accounts' store, and its own id."""
+
+    plant_id: str
+    account_sessions: sessionmaker[Session]
+
+
+def serve_pages(app: FastAPI, home_page: str) -> None:
+    """The static pages, plotly.js from the installed package, the security headers, and `/` -> home."""
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.add_middleware(GzipStatic)
     app.add_middleware(SecurityHeaders)
@@ -133,7 +159,5 @@ def create_app(settings: Settings | None = None, live: LivePlant | None = None) 
         return FileResponse(plotly_js, media_type="text/javascript", headers=caching)
 
     @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/static/configurator.html")
-
-    return app
+    def home(request: Request) -> RedirectResponse:
+        return RedirectResponse(request.scope.get("root_path", "") + home_page)

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from mixflow.api.deps import CSRF_COOKIE, SESSION_COOKIE, AdminDep, SessionDep, UserDep
+from mixflow.api.deps import CSRF_COOKIE, SESSION_COOKIE, AccountSessionDep, AdminDep, UserDep
+from mixflow.api.planner import checked_plants
 from mixflow.api.schemas import Credentials, ErrorOut, NewUser, Registered, Token, UserOut
 from mixflow.api.security import client_address, is_https
 from mixflow.store import accounts
@@ -54,7 +55,7 @@ def _log_in(request: Request, response: Response, user: accounts.UserRow) -> Tok
 
 
 @router.post("/login", response_model=Token, responses={401: {"model": ErrorOut}, 429: {"model": ErrorOut}})
-def login(body: Credentials, request: Request, response: Response, session: SessionDep) -> Token:
+def login(body: Credentials, request: Request, response: Response, session: AccountSessionDep) -> Token:
     """Exchange a user name and password for a bearer token and the pages' session cookie.
 
     Failed attempts slow further ones down (429 with Retry-After), per account and address, per address
@@ -85,13 +86,16 @@ def logout(request: Request, response: Response) -> None:
 
 @router.post("/register", response_model=Registered, status_code=202,
              responses={403: {"model": ErrorOut}, 422: {"model": ErrorOut}, 429: {"model": ErrorOut}})
-def register(body: NewUser, request: Request, session: SessionDep) -> Registered:
+def register(body: NewUser, request: Request, session: AccountSessionDep) -> Registered:
     """Open a customer account (staff accounts are created by an admin), then log in with it.
 
     The answer is the same, and takes as long, whether or not the name was free: a taken name shows
     only when logging in with it fails, which the login throttle counts."""
     if body.role is not Role.CUSTOMER:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only customer accounts can be opened by yourself")
+    if body.plants:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "plants: a customer orders from every plant; give no plants")
     accounts.check_username(body.username)
     accounts.check_password(body.username, body.password)
     keys = [f"register:{address_of(request)}"]
@@ -115,8 +119,10 @@ def me(user: UserDep) -> UserOut:
 
 
 @router.post("/users", response_model=UserOut, status_code=201, responses={403: {"model": ErrorOut}})
-def create_user(body: NewUser, session: SessionDep, _admin: AdminDep) -> UserOut:
-    """Create an account of any role (admins only)."""
+def create_user(body: NewUser, request: Request, session: AccountSessionDep, _admin: AdminDep) -> UserOut:
+    """Create an account of any role (admins only); in a cloud, a planner or operator with its plants."""
+    plants = checked_plants(request, body.role, body.plants)
     user = accounts.create_user(session, body.username, body.password, body.role)
+    accounts.set_plants(session, user.id, plants)
     session.commit()
     return UserOut(id=user.id, username=user.username, role=user.role_enum)

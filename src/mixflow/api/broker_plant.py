@@ -17,12 +17,14 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from mixflow.api.agv_states import AgvVda, Motion, derived
 from mixflow.api.planned_plant import PlannedPlant
 from mixflow.api.settings import Settings
 from mixflow.connect.factory import MqttFactory
 from mixflow.connect.gateway import now_ms
 from mixflow.connect.registry import Registry
 from mixflow.errors import ValidationError
+from mixflow.fleet.manager import RobotState
 from mixflow.model import Order
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
 from mixflow.plan.state import FINISHED, FINISHED_KEPT_S
@@ -53,6 +55,7 @@ class BrokerPlant(PlannedPlant):
         options = PlanOptions(flush_every_s=0, forget_after_s=FINISHED_KEPT_S)
         scheduler = Scheduler(plant, catalogue, store, options, seed=settings.seed)
         scheduler.resume(saved)
+        self._motion = Motion()
         super().__init__(plant, catalogue, scheduler, self.mqtt, datetime.fromtimestamp(epoch_ms / 1000, UTC))
         with sessions() as session:
             unfinished = [o for o, order in saved.orders.items() if order.status not in FINISHED]
@@ -90,6 +93,14 @@ class BrokerPlant(PlannedPlant):
         recent = self.factory.now_s - 60
         stopped = {line: at >= recent for line, at in self.scheduler.line_stopped_s.items()}
         return (agvs["x"], agvs["y"], agvs["soc"], snap["machines"], stopped)  # type: ignore[index, return-value]
+
+    def fleet_model_states(self) -> AgvVda:
+        """From the scheduler's fleet model, as the fleet device's reports keep it: an AGV that moved since
+        the plant second before drives, one whose fault was reported has a FATAL error, one sent to
+        charge charges."""
+        fleet = self.scheduler.fleet
+        driving = self._motion.driving(self.factory.now_s, fleet.positions)
+        return derived(driving, fleet.state == RobotState.CHARGING, fleet.state == RobotState.BROKEN)
 
     def close(self) -> None:
         if self._stop.is_set():

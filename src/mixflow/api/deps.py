@@ -7,6 +7,10 @@ X-CSRF-Token header (signed double submit); bearer tokens need none, as no brows
 Tokens are stateless, so each request also reads the account (one primary-key SELECT,
 `accounts.active_role`): the token of an account that is gone or disabled is refused at once, and the
 user acts with the role the account has now, not the one it had when the token was issued.
+
+In a cloud (`mixflow serve --cloud`) each plant is an app of its own over its own store, and the
+accounts live in the cloud's store (`app.state.account_sessions`); a planner or operator of other plants
+is refused here with 403 (and their plant stream closed), so no route of a plant has to remember to ask.
 """
 
 from __future__ import annotations
@@ -36,6 +40,16 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_account_session(request: Request,
+                        session: Annotated[Session, Depends(get_session)]) -> Iterator[Session]:
+    """The session of the accounts' store: the request's own, unless the plant is one of a cloud."""
+    if request.app.state.account_sessions is request.app.state.sessions:
+        yield session
+        return
+    with request.app.state.account_sessions() as accounts_session:
+        yield accounts_session
+
+
 def standing(session: Session, claims: TokenClaims | None) -> TokenClaims | None:
     """`claims` with the account's current role, or None if the account is gone or disabled."""
     if claims is None:
@@ -46,9 +60,21 @@ def standing(session: Session, claims: TokenClaims | None) -> TokenClaims | None
     return claims if role is claims.role else replace(claims, role=role)
 
 
+def works_here(app: Any, session: Session, claims: TokenClaims) -> bool:
+    """Whether the user has their rights at this app's plant (always, outside a cloud)."""
+    plant = app.state.plant_scope
+    return plant is None or accounts.works_at(session, claims.user_id, claims.role, plant)
+
+
+def _not_here(app: Any, claims: TokenClaims) -> HTTPException:
+    return HTTPException(status.HTTP_403_FORBIDDEN,
+                         f"{claims.username} is a {claims.role.value} of other plants, not of "
+                         f"{app.state.plant_scope}")
+
+
 def optional_user(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    session: Annotated[Session, Depends(get_session)],
+    session: Annotated[Session, Depends(get_account_session)],
 ) -> TokenClaims | None:
     if credentials is None:
         cookie = request.cookies.get(SESSION_COOKIE)
@@ -63,11 +89,13 @@ def optional_user(
         ):
             raise HTTPException(status.HTTP_403_FORBIDDEN,
                                 f"missing or wrong {CSRF_HEADER} header (the {CSRF_COOKIE} cookie's value)")
-        return claims
-    claims = standing(session, request.app.state.tokens.verify(credentials.credentials))
-    if claims is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "token is invalid or has expired",
-                            headers={"WWW-Authenticate": "Bearer"})
+    else:
+        claims = standing(session, request.app.state.tokens.verify(credentials.credentials))
+        if claims is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "token is invalid or has expired",
+                                headers={"WWW-Authenticate": "Bearer"})
+    if not works_here(request.app, session, claims):
+        raise _not_here(request.app, claims)
     return claims
 
 
@@ -90,12 +118,14 @@ def websocket_token(websocket: WebSocket) -> TokenClaims | None:
 
 
 def recheck(app: Any, claims: TokenClaims | None) -> TokenClaims | None:
-    """`claims` as the account stands now (None: gone or disabled), in a session of its own; the plant
-    stream calls it on opening and again every second, so a disabled account's stream closes at once."""
+    """`claims` as the account stands now (None: gone, disabled or not of this plant), in a session of
+    its own; the plant stream calls it on opening and again every second, so a disabled account's
+    stream closes at once."""
     if claims is None:
         return None
-    with app.state.sessions() as session:
-        return standing(session, claims)
+    with app.state.account_sessions() as session:
+        now = standing(session, claims)
+        return now if now is not None and works_here(app, session, now) else None
 
 
 def websocket_user(websocket: WebSocket) -> TokenClaims | None:
@@ -124,6 +154,7 @@ def require(*roles: Role) -> Callable[[TokenClaims], TokenClaims]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+AccountSessionDep = Annotated[Session, Depends(get_account_session)]
 UserDep = Annotated[TokenClaims, Depends(current_user)]
 STAFF = (Role.PLANNER, Role.OPERATOR, Role.ADMIN)
 StaffDep = Annotated[TokenClaims, Depends(require(*STAFF))]

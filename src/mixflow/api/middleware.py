@@ -24,6 +24,12 @@ HEADERS = [
 HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
+def route_path(scope: Scope) -> str:
+    """The path within this app: a plant's app mounted in a cloud at /plants/<id> sees /api/... here."""
+    path, root = str(scope.get("path", "")), str(scope.get("root_path", ""))
+    return path[len(root):] if root and path.startswith(root) else path
+
+
 class SecurityHeaders:
     """Adds CSP, X-Frame-Options, nosniff, Referrer-Policy (and HSTS over https) to every HTTP answer;
     API answers are also marked `Cache-Control: no-store` unless they say otherwise."""
@@ -36,7 +42,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         https = scope.get("scheme") == "https"
-        api = str(scope.get("path", "")).startswith("/api/")
+        api = route_path(scope).startswith("/api/")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -64,7 +70,7 @@ class GzipStatic:
         self.gzip = GZipMiddleware(app, minimum_size=minimum_size, compresslevel=6)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and str(scope.get("path", "")).startswith(self.PREFIXES):
+        if scope["type"] == "http" and route_path(scope).startswith(self.PREFIXES):
             await self.gzip(scope, receive, send)
         else:
             await self.app(scope, receive, send)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from sqlalchemy.orm import Session
 
 from mixflow.api.clock import PlantClock, to_datetime, to_seconds
 from mixflow.api.deps import STAFF, SessionDep, UserDep
@@ -61,9 +64,10 @@ def _step(clock: PlantClock, change: StatusChange) -> StatusStep:
                       promised_date=promised)
 
 
-def _checked_configuration(request: Request, configuration: dict[str, str]) -> float:
-    """The list price of a complete, valid configuration; 422 naming what is wrong otherwise."""
-    catalogue = request.app.state.configurator.catalogue
+def checked_price(state: Any, configuration: Mapping[str, str]) -> float:
+    """The list price of a complete, valid configuration at the plant of app `state`; 422 naming what
+    is wrong otherwise."""
+    catalogue = state.configurator.catalogue
     broken = catalogue.violations(configuration)  # raises UnknownNameError -> 422 for unknown names
     if broken:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -71,10 +75,11 @@ def _checked_configuration(request: Request, configuration: dict[str, str]) -> f
     return float(catalogue.price(configuration))
 
 
-def _requested_s(clock: PlantClock, body: OrderRequest, now_s: int) -> int:
-    if body.requested_date is None:
+def requested_s(clock: PlantClock, requested_date: datetime | None, now_s: int) -> int:
+    """The requested delivery in plant seconds: 5 days ahead by default, never past, at most 2 years."""
+    if requested_date is None:
         return now_s + DEFAULT_LEAD_S
-    requested = to_seconds(clock, body.requested_date)
+    requested = to_seconds(clock, requested_date)
     if requested < now_s:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "requested_date lies in the past")
     if requested > now_s + MAX_AHEAD_S:
@@ -109,11 +114,11 @@ def _visible(user: TokenClaims, order: Order) -> bool:
 @router.post("/quote", response_model=Promise, responses={422: {"model": ErrorOut}})
 def quote(body: OrderRequest, request: Request, user: UserDep) -> Promise:
     """The delivery date the plant would promise for this configuration if ordered now (nothing is stored)."""
-    _checked_configuration(request, body.configuration)
+    checked_price(request.app.state, body.configuration)
     clock: PlantClock = request.app.state.clock
     now_s = clock.now_s()
     order = Order(id="quote", customer=user.username, configuration=body.configuration, placed_s=now_s,
-                  requested_s=_requested_s(clock, body, now_s))
+                  requested_s=requested_s(clock, body.requested_date, now_s))
     return _quote(request, order)
 
 
@@ -121,16 +126,24 @@ def quote(body: OrderRequest, request: Request, user: UserDep) -> Promise:
 def place(body: OrderRequest, request: Request, session: SessionDep, user: UserDep) -> OrderOut:
     """Place an order: checked, committed to the order book, then promised and sequenced by the plant (the
     promise is committed too) before this answers."""
-    price = _checked_configuration(request, body.configuration)
-    clock: PlantClock = request.app.state.clock
+    state = request.app.state
+    clock: PlantClock = state.clock
     now_s = clock.now_s()
-    order = Order(id=f"W{secrets.token_hex(6).upper()}", customer=user.username,
-                  configuration=body.configuration, placed_s=now_s,
-                  requested_s=_requested_s(clock, body, now_s))
+    return place_order(state, session, user.username, body.configuration,
+                       requested_s(clock, body.requested_date, now_s))
+
+
+def place_order(state: Any, session: Session, customer: str, configuration: Mapping[str, str],
+                requested: int) -> OrderOut:
+    """Place an order at the plant of app `state` (its order book is `session`'s store): checked,
+    committed, then promised and sequenced by the plant, and that committed too, before returning."""
+    price = checked_price(state, configuration)
+    clock: PlantClock = state.clock
+    order = Order(id=f"W{secrets.token_hex(6).upper()}", customer=customer, configuration=dict(configuration),
+                  placed_s=clock.now_s(), requested_s=requested)
     order_book.save_new(session, order, price)
-    live = request.app.state.live
-    if live is not None:
-        order = live.place(order)
+    if state.live is not None:
+        order = state.live.place(order)
         order_book.save_progress(session, order)
     return order_out(clock, order, price)
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from mixflow.api.agv_states import AgvVda, VdaFleet, from_vehicles
 from mixflow.api.live import ActionRefused
 from mixflow.api.schemas import MACHINERY_ITEM_STATES
 from mixflow.errors import InfeasibleError, UnknownNameError, ValidationError
@@ -177,6 +178,11 @@ class PlannedPlant(ABC):
     def plant_state(self) -> tuple[list[float], list[float], list[float], dict[str, str], dict[str, bool]]:
         """AGV x, y, state of charge; machine id -> idle | running | down; line id -> whether it stands
         (a line not named stands not)."""
+
+    @abstractmethod
+    def fleet_model_states(self) -> AgvVda:
+        """Each AGV's VDA 5050 state derived from the plant's own fleet model (`agv_states.derived`), for
+        a fleet that does not speak VDA 5050 (called with the lock held)."""
 
     def line_units(self) -> dict[str, tuple[list[str | None], int]]:
         """Line id -> (order on each station, in line order, None where empty; units waiting to enter),
@@ -420,10 +426,21 @@ class PlannedPlant(ABC):
             n = notices.popleft()
             self._alarms.append({"at_s": n.at_s, "kind": n.kind, "source": n.source, "text": n.text})
 
+    def agv_vda_states(self, soc: list[float]) -> AgvVda:
+        """Each AGV's VDA 5050 state: the vehicles' own word where the fleet speaks VDA 5050 (their last
+        `state` messages; `soc`, the plant's charge figures, stands for a vehicle not heard yet), else
+        derived from the plant's fleet model, so the plant page reads the same whichever runs the plant.
+        The factory is looked at each time: a fleet may be put behind VDA 5050 vehicles after the start."""
+        fleet = self.factory.factory
+        if isinstance(fleet, VdaFleet):
+            return from_vehicles(fleet.vda_states(self.plant.fleet.agv_ids), soc)
+        return self.fleet_model_states()
+
     def take_snapshot(self) -> dict[str, Any]:
         self._take_overdue()
         self._take_notices()
         x, y, soc, machines, stopped = self.plant_state()
+        vda = self.agv_vda_states(soc)
         down, busy = [], []
         # the standard state of each machine (OPC 40001-1 StateNumber), derived from the scheduler's view
         standard = [MACHINERY_ITEM_STATES.index("NotExecuting")] * len(self._machine_index)
@@ -451,7 +468,8 @@ class PlannedPlant(ABC):
                           "units": on_line, "waiting": waiting})
         return {
             "at_s": now, "running": self._speed > 0, "speed": self._speed,
-            "agv_x": x, "agv_y": y, "agv_soc": soc, "machines_down": down, "machines_busy": busy,
+            "agv_x": x, "agv_y": y, "agv_soc": soc if vda.soc is None else vda.soc,
+            "agv_vda": vda.codes, "agv_errors": vda.errors, "machines_down": down, "machines_busy": busy,
             "machine_states": standard,
             "line_position_s": lines[0]["position_s"], "line_stopped": any(ln["stopped"] for ln in lines),
             "lines": lines, "alarms": list(self._alarms)[-50:],

@@ -36,11 +36,12 @@ from mixflow.api.planner_schemas import (
     RushOrderIn,
     StaffAccount,
     StaffAccounts,
+    StaffPlantsIn,
     StaffRoleIn,
 )
 from mixflow.api.schemas import ErrorOut, NewUser
 from mixflow.api.security import TokenClaims
-from mixflow.errors import MixflowError
+from mixflow.errors import MixflowError, ValidationError
 from mixflow.model import Order
 from mixflow.store import accounts, audit
 from mixflow.store.accounts import Role
@@ -187,21 +188,24 @@ def audit_trail(session: SessionDep, _user: StaffDep,
 # -- staff accounts ---------------------------------------------------------------------------------
 @staff_router.get("/accounts", response_model=StaffAccounts)
 def staff_accounts(session: SessionDep, _admin: AdminDep) -> dict[str, Any]:
-    """Every staff account (planners, operators, admins)."""
+    """Every staff account (planners, operators, admins), with the plants each works at in a cloud."""
     rows = session.scalars(select(accounts.UserRow).where(accounts.UserRow.role != Role.CUSTOMER.value)
                            .order_by(accounts.UserRow.username))
-    return {"accounts": [_account(r) for r in rows]}
+    return {"accounts": [_account(session, r) for r in rows]}
 
 
 @staff_router.post("/accounts", response_model=StaffAccount, status_code=201,
                    responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}})
-def new_staff_account(body: NewUser, session: SessionDep, admin: AdminDep) -> StaffAccount:
-    """Open a staff account (recorded in the audit trail)."""
+def new_staff_account(body: NewUser, request: Request, session: SessionDep, admin: AdminDep) -> StaffAccount:
+    """Open a staff account (recorded in the audit trail); in a cloud, a planner or operator is given the
+    plants they work at (`plants`)."""
     if body.role is Role.CUSTOMER:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "role: a staff account is a planner, "
                             "an operator or an admin (customers open their own)")
     try:
+        plants = checked_plants(request, body.role, body.plants)
         user = accounts.create_user(session, body.username, body.password, body.role)
+        accounts.set_plants(session, user.id, plants)
     except MixflowError as refused:
         session.rollback()
         audit.record(session, username=admin.username, role=admin.role.value, action="staff_account",
@@ -210,13 +214,38 @@ def new_staff_account(body: NewUser, session: SessionDep, admin: AdminDep) -> St
         session.commit()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(refused)) from refused
     audit.record(session, username=admin.username, role=admin.role.value, action="staff_account",
-                 target=body.username, detail={"role": body.role.value}, outcome="done")
+                 target=body.username, detail={"role": body.role.value, "plants": sorted(plants)},
+                 outcome="done")
     session.commit()
-    return _account(user)
+    return _account(session, user)
 
 
-def _account(row: accounts.UserRow) -> StaffAccount:
-    return StaffAccount(id=row.id, username=row.username, role=row.role_enum, disabled=row.disabled)
+def checked_plants(request: Request, role: Role, plants: list[str]) -> frozenset[str]:
+    """The plants an account of `role` is given: in a cloud, one or more of its plants for a planner or
+    an operator and none for others (customers order from, admins administer, every plant); outside a
+    cloud, none. Raises ValidationError naming what is wrong."""
+    given = frozenset(plants)
+    cloud_plants: frozenset[str] = getattr(request.app.state, "plant_ids", frozenset())
+    if given and not cloud_plants:
+        raise ValidationError("plants", "this server runs one plant, not a cloud: give no plants")
+    if role not in accounts.SCOPED:
+        if given:
+            raise ValidationError("plants", f"a {role.value} has no plants to be given: "
+                                  "customers order from every plant, admins administer all of them")
+        return given
+    unknown = sorted(given - cloud_plants)
+    if unknown:
+        raise ValidationError("plants", f"no plant {', '.join(map(repr, unknown))} in this cloud "
+                              f"(plants: {', '.join(sorted(cloud_plants))})")
+    if cloud_plants and not given:
+        raise ValidationError("plants", f"a {role.value} works at one plant or more of this cloud: "
+                              "name them")
+    return given
+
+
+def _account(session: Session, row: accounts.UserRow) -> StaffAccount:
+    return StaffAccount(id=row.id, username=row.username, role=row.role_enum, disabled=row.disabled,
+                        plants=sorted(accounts.plants_of(session, row.id)))
 
 
 AccountId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the account's id (GET /api/staff/accounts)")]
@@ -249,7 +278,7 @@ def _change_account(session: Session, admin: TokenClaims, user_id: int, action: 
     audit.record(session, username=admin.username, role=admin.role.value, action=action, target=name,
                  detail={**detail, "was": was}, outcome="done")
     session.commit()
-    return _account(row)
+    return _account(session, row)
 
 
 @staff_router.post("/accounts/{user_id}/role", response_model=StaffAccount, responses=ACCOUNT_REFUSALS)
@@ -273,3 +302,27 @@ def staff_enable(user_id: AccountId, session: SessionDep, admin: AdminDep) -> St
     """Re-enable a disabled staff account: it can log in again (tokens issued before it was disabled
     work again too, until they expire)."""
     return _change_account(session, admin, user_id, "staff_enable", {}, disabled=False)
+
+
+@staff_router.post("/accounts/{user_id}/plants", response_model=StaffAccount, responses=ACCOUNT_REFUSALS)
+def staff_plants(user_id: AccountId, body: StaffPlantsIn, request: Request, session: SessionDep,
+                 admin: AdminDep) -> StaffAccount:
+    """In a cloud: give a planner or operator exactly these plants; from its next request on, it is
+    refused (403) at any other plant. 422 for a plant the cloud does not have, or none at all."""
+    found = accounts.get_user(session, user_id)
+    if found is None or found.role == Role.CUSTOMER.value:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no staff account with id {user_id}")
+    was = sorted(accounts.plants_of(session, user_id))
+    try:
+        plants = checked_plants(request, found.role_enum, body.plants)
+    except ValidationError as refused:
+        audit.record(session, username=admin.username, role=admin.role.value, action="staff_plants",
+                     target=found.username, detail={"plants": body.plants}, outcome="refused",
+                     reason=str(refused))
+        session.commit()
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(refused)) from refused
+    accounts.set_plants(session, user_id, plants)
+    audit.record(session, username=admin.username, role=admin.role.value, action="staff_plants",
+                 target=found.username, detail={"plants": sorted(plants), "was": was}, outcome="done")
+    session.commit()
+    return _account(session, found)

@@ -120,6 +120,11 @@ class StaffAccount(BaseModel):
     username: str
     role: Role
     disabled: bool = Field(False, description="disabled by an admin: cannot log in, its tokens are refused")
+    plants: list[str] = Field(default_factory=list, description="in a cloud: the plants it works at")
+
+
+class StaffPlantsIn(Strict):
+    plants: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(max_length=100)
 
 
 class StaffRoleIn(Strict):

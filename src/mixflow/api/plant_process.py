@@ -109,30 +109,40 @@ class PlantProcess:
     """A `LivePlant` whose plant runs in a child process (see the module docstring)."""
 
     def __init__(self, settings: Settings) -> None:
+        """Spawn the plant's process; `ready` waits until it runs (a cloud starts its plants together)."""
         self.plant: Plant = settings.plant()
         context = mp.get_context("spawn")
         self._conn, child_end = context.Pipe()
-        self._process = context.Process(target=_child, args=(settings, child_end), name="mixflow-plant",
-                                        daemon=True)
+        self._process = context.Process(target=_child, args=(settings, child_end),
+                                        name=f"mixflow-plant-{settings.plant_id}", daemon=True)
         self._process.start()
         child_end.close()
-        if not self._conn.poll(START_TIMEOUT_S):
-            self._process.kill()
-            raise ValidationError("plant", f"the plant process did not start within {START_TIMEOUT_S:.0f} s")
-        first = self._conn.recv()
-        if first[0] == "failed":
-            self._process.join(5)
-            raise ValidationError("plant", first[1])
-        _, self._epoch, self._snapshot = first
         self._send_lock = threading.Lock()
         self._pending: dict[int, Future[Any]] = {}
         self._ids = itertools.count()
         self._reader = threading.Thread(target=self._read, name="mixflow-plant-pipe", daemon=True)
+
+    def ready(self) -> PlantProcess:
+        """Wait until the plant runs (its warm-up done); a plant that cannot start raises its one line."""
+        if not self._conn.poll(START_TIMEOUT_S):
+            self._process.kill()
+            raise ValidationError("plant", f"the plant process did not start within {START_TIMEOUT_S:.0f} s")
+        try:
+            first = self._conn.recv()
+        except (EOFError, OSError):
+            self._process.join(5)
+            raise ValidationError("plant", f"the plant process ended at start (exit code "
+                                           f"{self._process.exitcode})") from None
+        if first[0] == "failed":
+            self._process.join(5)
+            raise ValidationError("plant", first[1])
+        _, self._epoch, self._snapshot = first
         self._reader.start()
+        return self
 
     @classmethod
     def start(cls, settings: Settings) -> PlantProcess:
-        return cls(settings)
+        return cls(settings).ready()
 
     def _read(self) -> None:
         while True:
@@ -208,5 +218,6 @@ class PlantProcess:
             if self._process.is_alive():
                 self._process.kill()
                 self._process.join(5)
-        self._reader.join(5)
+        if self._reader.is_alive():
+            self._reader.join(5)
         self._conn.close()

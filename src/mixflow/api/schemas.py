@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from mixflow.api.agv_states import AGV_FLAGS, MODE_STEP, OPERATING_MODES
 from mixflow.model import OrderStatus
 from mixflow.store.accounts import MIN_PASSWORD_LENGTH, Role
 
@@ -33,6 +34,8 @@ class NewUser(Strict):
     password: Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=256)] = Field(
         description=f"at least {MIN_PASSWORD_LENGTH} characters, not a common or leaked password")
     role: Role = Role.CUSTOMER
+    plants: list[Name] = Field(default_factory=list, max_length=100,
+                               description="in a cloud: the plants a planner or operator works at")
 
 
 class Token(BaseModel):
@@ -306,7 +309,21 @@ class PlantState(BaseModel):
     speed: float
     agv_x: list[float]
     agv_y: list[float]
-    agv_soc: list[float]
+    agv_soc: list[float] = Field(
+        description="each AGV's state of charge, 0..1 (VDA 5050 batteryState.batteryCharge / 100 where the "
+        "fleet speaks VDA 5050)"
+    )
+    agv_vda: list[int] = Field(
+        default_factory=list,
+        description="each AGV's VDA 5050 state in the layout's AGV order, one int: flag k (bit k) set for "
+        "each of agv_vda_flags that holds (driving, paused, charging, an error of level WARNING, one of "
+        f"level FATAL, offline), plus {MODE_STEP} x the index of its operatingMode in agv_operating_modes",
+    )
+    agv_vda_flags: list[str] = Field(default_factory=lambda: list(AGV_FLAGS))
+    agv_operating_modes: list[str] = Field(default_factory=lambda: list(OPERATING_MODES))
+    agv_errors: list[tuple[int, list[str]]] = Field(
+        default_factory=list, description="[AGV index, [errorType, ...]] of each AGV with active errors"
+    )
     machines_down: list[int] = Field(description="indices into the layout's machine list")
     machines_busy: list[int]
     machine_states: list[int] = Field(

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from mixflow.api.agv_states import AgvVda, Motion, derived
 from mixflow.api.planned_plant import PlannedPlant
 from mixflow.api.settings import Settings
 from mixflow.errors import ValidationError
@@ -17,6 +18,7 @@ from mixflow.model import DAY_S, Order
 from mixflow.plan import Scheduler
 from mixflow.reference import order_stream
 from mixflow.twin import Scenario, Twin, check_configured, prepare
+from mixflow.twin.agvs import CHARGING, DOWN
 
 log = logging.getLogger("mixflow.api")
 
@@ -48,6 +50,7 @@ class TwinPlant(PlannedPlant):
         self._next_order = len(orders) + 1
         self._speed = settings.twin_speed
         self._units: dict[str, tuple[list[str | None], int]] = {}
+        self._motion = Motion()
         with self._lock:
             self._advance_to(warm_up_s)
             self._snapshot = self.take_snapshot()
@@ -116,6 +119,14 @@ class TwinPlant(PlannedPlant):
                        for line in raw["lines"]}  # type: ignore[attr-defined]
         return (agvs.x.tolist(), agvs.y.tolist(), agvs.soc.round(3).tolist(), raw["machines"],  # type: ignore[return-value]
                 stopped)
+
+    def fleet_model_states(self) -> AgvVda:
+        """From the twin's AGVs: one that moved since the plant second before drives (none while the twin
+        is paused), a broken-down one has a FATAL error, and one on a charger charges."""
+        agvs = self.twin.agvs
+        driving = self._motion.driving(self.twin.now_s, agvs.y * agvs.floor.width + agvs.x)
+        driving &= self._speed > 0
+        return derived(driving, agvs.state == CHARGING, agvs.state == DOWN)
 
     def line_units(self) -> dict[str, tuple[list[str | None], int]]:
         """The units on each line's stations and waiting for it, as `plant_state` last saw them."""

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mixflow.cli.options import CATALOGUE, PLANT, check_sources, source_paths
 from mixflow.errors import ValidationError
+
+if TYPE_CHECKING:
+    from mixflow.api import Settings
 
 DEFAULT_SCALE = 1.0
 
@@ -35,19 +38,27 @@ def serve(
     plant: Path | None = PLANT,
     catalogue: Path | None = CATALOGUE,
     speed: Annotated[float, typer.Option("--speed", help="twin seconds per wall second")] = 60.0,
+    cloud: Annotated[Path | None, typer.Option("--cloud", help="a cloud file (mixflow-cloud-v1): serve "
+                                               "each of its plants at /plants/<id>, with one login")] = None,
 ) -> None:
     """Serve the API (OpenAPI at /openapi.json) and the pages (configurator, orders, plant, planner).
 
     Secrets come from the environment: MIXFLOW_SECRET_KEY signs tokens, MIXFLOW_ADMIN_USER and
     MIXFLOW_ADMIN_PASSWORD seed an admin account, MIXFLOW_BROKER_PASSWORD is the --mqtt user's password.
     """
-    import uvicorn
-
     from mixflow.api import Settings, create_app
     from mixflow.api.runner import start_live_plant
 
     if not 0 < port < 65536:
         raise ValidationError("--port", f"{port} is not a TCP port")
+    if cloud is not None:
+        given = [name for name, value in (("--mqtt", mqtt), ("--plant", plant), ("--catalogue", catalogue))
+                 if value is not None]
+        if given:
+            raise ValidationError("--cloud", f"the cloud file names each plant's sources: drop "
+                                  f"{', '.join(given)}")
+        _serve_cloud(cloud, Settings(db_url=db, twin_speed=speed), host, port)
+        return
     run_twin = twin if twin is not None else mqtt is None
     check_sources(plant, catalogue, scale, seed, DEFAULT_SCALE)
     plant_path, catalogue_path = source_paths(plant, catalogue)
@@ -61,6 +72,27 @@ def serve(
     live = start_live_plant(settings)
     app = create_app(settings, live)
     typer.echo(f"mixflow: serving on http://{host}:{port}/ (OpenAPI document at /openapi.json)", err=True)
+    _run(app, host, port)
+
+
+def _serve_cloud(file: Path, settings: Settings, host: str, port: int) -> None:
+    """Start every plant of the cloud file (side by side), then serve them all behind one app."""
+    from mixflow.api.cloud_app import create_cloud_app, start_tenants
+    from mixflow.model.cloud_file import load_cloud
+
+    cloud = load_cloud(file)
+    tenants = start_tenants(cloud, settings)
+    app = create_cloud_app(cloud, settings, tenants)
+    running = [t.id for t in tenants if t.live is not None]
+    typer.echo(f"mixflow: cloud {cloud.name!r}: plants {', '.join(running)} on http://{host}:{port}/ "
+               f"(each at /plants/<id>/)", err=True)
+    _run(app, host, port)
+
+
+def _run(app: object, host: str, port: int) -> None:
+    import uvicorn
+
     # proxy_headers off: uvicorn would believe X-Forwarded-For from any local peer; the app believes
     # it only from MIXFLOW_TRUSTED_PROXIES.
-    uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets-sansio", proxy_headers=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets-sansio",  # type: ignore[arg-type]
+                proxy_headers=False)

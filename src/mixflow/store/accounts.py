@@ -3,7 +3,12 @@ whether an admin has disabled the account.
 
 Roles grow in rights: a customer orders trucks and sees their own orders, a planner and an operator
 watch and steer the plant, an admin manages accounts. A disabled account cannot log in, and the web app
-refuses its tokens on the next request (`active_role`). Queries go through SQLAlchemy's expression
+refuses its tokens on the next request (`active_role`).
+
+In a cloud of several plants (`mixflow serve --cloud`) the accounts live in the cloud's store, and a
+planner's or operator's rights hold at the plants the account is given (`set_plants`, `plants_of`): a
+planner plans one plant or several and sees nothing of the others. Customers order from every plant;
+admins administer all of them. Queries go through SQLAlchemy's expression
 language only, so no SQL is ever built from strings.
 """
 
@@ -17,7 +22,18 @@ from itertools import pairwise
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Boolean, ColumnElement, DateTime, Integer, String, false, func, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    delete,
+    false,
+    func,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -71,6 +87,42 @@ class UserRow(Base):
     @property
     def role_enum(self) -> Role:
         return Role(self.role)
+
+
+class AccountPlantRow(Base):
+    """A plant a staff account works at, in a cloud of several plants."""
+
+    __tablename__ = "web_account_plants"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id", ondelete="CASCADE"), primary_key=True)
+    plant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+SCOPED = frozenset({Role.PLANNER, Role.OPERATOR})
+"""The roles whose rights hold only at the plants their account is given (in a cloud)."""
+
+
+def plants_of(session: Session, user_id: int) -> frozenset[str]:
+    """The plants the account is given (staff scope in a cloud; empty for an account given none)."""
+    given = select(AccountPlantRow.plant_id).where(AccountPlantRow.user_id == user_id)
+    return frozenset(session.scalars(given))
+
+
+def set_plants(session: Session, user_id: int, plants: frozenset[str]) -> None:
+    """Give the account exactly `plants`; the caller commits."""
+    session.execute(delete(AccountPlantRow).where(AccountPlantRow.user_id == user_id))
+    session.add_all(AccountPlantRow(user_id=user_id, plant_id=plant) for plant in sorted(plants))
+    session.flush()
+
+
+def works_at(session: Session, user_id: int, role: Role, plant_id: str) -> bool:
+    """Whether an account of `role` has its rights at `plant_id`: customers and admins everywhere,
+    planners and operators at the plants they are given."""
+    if role not in SCOPED:
+        return True
+    found = session.scalar(select(AccountPlantRow.plant_id).where(
+        AccountPlantRow.user_id == user_id, AccountPlantRow.plant_id == plant_id))
+    return found is not None
 
 
 def check_username(username: str) -> None:

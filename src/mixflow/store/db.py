@@ -7,6 +7,7 @@ branches never have to be ordered against each other.
 
 from __future__ import annotations
 
+import re
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from mixflow.errors import ValidationError
@@ -37,6 +38,41 @@ def normalise_url(url: str) -> str:
     raise ValidationError(
         "--db", f"unsupported database URL {url!r} (use sqlite:///file.db or postgresql://...)"
     )
+
+
+PLANT_SCHEMA = re.compile(r"^plant_[a-z0-9_]{1,40}$")
+
+
+def tenant_name(plant_id: str) -> str:
+    """The name a plant's store goes by: its id in lower case, other characters than letters, digits
+    and _ as _ (two ids that come out the same cannot share one cloud)."""
+    tenant = re.sub(r"[^a-z0-9_]", "_", plant_id.lower())
+    if not 0 < len(tenant) <= 40:
+        raise ValidationError("plant id", f"{plant_id!r} cannot name a store (1 to 40 characters)")
+    return tenant
+
+
+def tenant_url(url: str, plant_id: str) -> str:
+    """The store of one plant of a cloud, beside the cloud's own store at `url`.
+
+    Each plant keeps its orders, plan and audit trail in a store of its own, so isolation does not hang
+    on every query remembering a `WHERE plant = ...`: on PostgreSQL a schema `plant_<id>` of the same
+    database (the connection's search_path names it; `migrate` creates it), on SQLite a file
+    `<name>.plant-<id>.db` next to the cloud's. Accounts stay in the cloud's store.
+    """
+    normal = normalise_url(url)
+    tenant = tenant_name(plant_id)
+    if normal.startswith("sqlite"):
+        head, _, path = normal.partition(":///")
+        if not path or path == ":memory:":
+            return "sqlite://"  # an in-memory cloud: each plant in memory too
+        cloud = Path(path)
+        plant_file = cloud.with_name(f"{cloud.stem}.plant-{tenant}{cloud.suffix or '.db'}")
+        return f"{head}:///{plant_file}"
+    if "search_path" in normal:
+        raise ValidationError("--db", "the cloud database URL sets a search_path already: give it without")
+    joiner = "&" if "?" in normal else "?"
+    return f"{normal}{joiner}options=-csearch_path%3Dplant_{tenant}"
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -71,9 +107,18 @@ def migrate(engine: Engine) -> None:
         if connection.dialect.name == "postgresql":
             # Several processes (gateways, test workers) may start at once: migrate one at a time.
             connection.execute(text("SELECT pg_advisory_xact_lock(724311)"))
+            _create_own_schema(connection)
         config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.upgrade(config, "heads")
+
+
+def _create_own_schema(connection: Connection) -> None:
+    """Create the schema the connection's search_path names first (a plant's, see `tenant_url`) if it
+    is missing, so a new plant's store migrates into its own schema and not into `public`."""
+    first = str(connection.execute(text("SHOW search_path")).scalar_one()).split(",")[0].strip().strip('"')
+    if PLANT_SCHEMA.match(first):
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{first}"'))
 
 
 @contextmanager
