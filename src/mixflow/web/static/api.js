@@ -6,6 +6,27 @@
 // X-CSRF-Token header, which a page of another site cannot read.
 
 const PROFILE_KEY = "mixflow.session";
+
+// In a cloud (`mixflow serve --cloud`) each plant's pages and API live under /plants/<id>/, and the cloud's
+// own (log in, accounts, the overview) at the root. The pages are the same files either way, so every path
+// they ask for is taken from the plant they were opened at; BASE is "" for a server of one plant.
+export const BASE = (location.pathname.match(/^\/plants\/[^/]+/) || [""])[0];
+export const PLANT = BASE ? decodeURIComponent(BASE.slice("/plants/".length)) : null;
+const CLOUD_WIDE = ["/api/auth/", "/api/staff/", "/api/cloud/"];
+
+// The URL of an API path or page of this plant (the cloud's own paths stay at the root).
+export function url(path) {
+  return CLOUD_WIDE.some((prefix) => path.startsWith(prefix)) ? path : BASE + path;
+}
+
+// The websocket URL of an API path of this plant.
+export function socketUrl(path) {
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${url(path)}`;
+}
+
+function loginPage() {
+  return `/static/login.html?next=${encodeURIComponent(location.pathname)}`;
+}
 localStorage.removeItem("mixflow.token"); // where older versions kept the token itself
 
 export function session() {
@@ -20,7 +41,7 @@ export function saveSession(token) {
 export async function logout() {
   localStorage.removeItem(PROFILE_KEY);
   try { await api("/api/auth/logout", { method: "POST" }); } catch { /* the cookie expires by itself */ }
-  location.href = "/static/login.html";
+  location.href = loginPage();
 }
 
 function csrfToken() {
@@ -37,7 +58,7 @@ export async function api(path, { method = "GET", body } = {}) {
   const csrf = method === "GET" || method === "HEAD" ? null : csrfToken();
   if (csrf) headers["X-CSRF-Token"] = csrf;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, {
+  const response = await fetch(url(path), {
     method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = response.status === 204 ? null : await response.json().catch(() => null);
@@ -72,7 +93,7 @@ export async function chart(id, data, layout, config) {
 export function requireLogin(roles) {
   const s = session();
   if (!s || new Date(s.expires_at) < new Date() || (roles && !roles.includes(s.role))) {
-    location.href = `/static/login.html?next=${encodeURIComponent(location.pathname)}` + (s && roles ? "&role=1" : "");
+    location.href = loginPage() + (s && roles ? "&role=1" : "");
     return null;
   }
   return s;
@@ -90,12 +111,25 @@ export function header() {
   const el = document.createElement("header");
   const here = location.pathname.split("/").pop();
   el.innerHTML = `<strong>mixflow</strong>`;
-  for (const [file, title, roles] of PAGES) {
-    if (roles && !(s && roles.includes(s.role))) continue;
+  if (PLANT !== null || here === "cloud.html") {  // in a cloud: its overview, and which plant this is
     const a = document.createElement("a");
-    a.href = `/static/${file}`; a.textContent = title;
-    if (file === here) a.className = "here";
+    a.href = "/static/cloud.html"; a.textContent = "All plants";
+    if (here === "cloud.html") a.className = "here";
     el.append(a);
+    if (PLANT !== null) {
+      const plant = document.createElement("span");
+      plant.className = "plant-name"; plant.textContent = `plant ${PLANT}`;
+      el.append(plant);
+    }
+  }
+  if (here !== "cloud.html") {
+    for (const [file, title, roles] of PAGES) {
+      if (roles && !(s && roles.includes(s.role))) continue;
+      const a = document.createElement("a");
+      a.href = url(`/static/${file}`); a.textContent = title;
+      if (file === here) a.className = "here";
+      el.append(a);
+    }
   }
   const who = document.createElement("span");
   who.className = "who";
@@ -105,7 +139,9 @@ export function header() {
     out.textContent = "log out"; out.onclick = logout;
     who.append(out);
   } else {
-    who.innerHTML = `<a href="/static/login.html?next=${encodeURIComponent(location.pathname)}">log in</a>`;
+    const a = document.createElement("a");
+    a.href = loginPage(); a.textContent = "log in";
+    who.append(a);
   }
   el.append(who);
   document.body.prepend(el);

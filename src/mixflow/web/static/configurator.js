@@ -2,12 +2,12 @@
 // made are marked and explain themselves on hover; clicking one offers "switch and adjust" (the fewest
 // other choices to change). The price comes line by line; an order is reviewed and confirmed before it
 // is placed, with the date wanted beside the earliest the plant can promise.
-import { api, header, session, money, date, bigCount, sayNouns } from "/static/api.js";
+import { api, header, session, money, date, bigCount, sayNouns, url, PLANT } from "/static/api.js";
 
 header();
 const state = {
   catalogue: null, choices: {}, answer: null, seq: 0, explanations: new Map(),
-  quoteSeq: 0, promise: null, wanted: null, offer: null,
+  quoteSeq: 0, everywhereSeq: 0, promise: null, wanted: null, offer: null,
 };
 const $ = (id) => document.getElementById(id);
 const tooltip = $("tooltip");
@@ -85,7 +85,7 @@ function render() {
   renderBreakdown($("breakdown"), answer && answer.breakdown, answer && !answer.complete);
   const complete = answer && answer.complete && answer.count !== "0";
   $("order").disabled = !complete;
-  if (complete) quote();
+  if (complete) { quote(); everywhere(); }
   else {
     state.promise = null;
     $("promise").textContent = "Choose every option to see the delivery date.";
@@ -212,7 +212,7 @@ async function explain(chip, ev) {
 async function quote() {
   const target = $("promise");
   if (!session()) {
-    target.innerHTML = `<a href="/static/login.html?next=/static/configurator.html">Log in</a> to see the delivery date and order.`;
+    target.innerHTML = `<a href="/static/login.html?next=${encodeURIComponent(url("/static/configurator.html"))}">Log in</a> to see the delivery date and order.`;
     $("order").disabled = true;
     return null;
   }
@@ -247,8 +247,73 @@ async function quote() {
 $("requested").addEventListener("change", () => {
   const day = $("requested").value;
   state.wanted = day ? noonOf(day) : null;
-  if (state.answer && state.answer.complete && state.answer.count !== "0") quote();
+  if (state.answer && state.answer.complete && state.answer.count !== "0") { quote(); everywhere(); }
 });
+
+// In a cloud: the same configuration quoted by every plant for the customer's region (plant's promise
+// plus transport), earliest first, each with its own "Order here"; a plant that cannot take it says why.
+let regions = null;
+async function everywhere() {
+  const box = $("everywhere");
+  if (PLANT === null || !session()) return;
+  const seq = ++state.everywhereSeq;
+  try {
+    if (regions === null) {
+      const cloud = await api("/api/cloud/plants");
+      regions = cloud.regions;
+      $("region").replaceChildren(...regions.map((r) => new Option(r, r)));
+      const own = cloud.plants.find((p) => p.id === PLANT);  // the region the page's own plant is nearest
+      const near = own && Object.entries(own.transport_h).sort((a, b) => a[1] - b[1])[0];
+      if (near) $("region").value = near[0];
+      $("region").addEventListener("change", everywhere);
+    }
+    box.hidden = false;
+    const body = { configuration: state.choices, region: $("region").value };
+    if (state.wanted) body.requested_date = state.wanted;
+    const answer = await api("/api/cloud/quote", { method: "POST", body });
+    if (seq !== state.everywhereSeq) return;
+    const rows = answer.quotes.map((q) => {
+      const tr = document.createElement("tr");
+      tr.dataset.plant = q.plant;
+      const name = document.createElement("td"), when = document.createElement("td"), act = document.createElement("td");
+      name.textContent = q.plant + (q.plant === PLANT ? " (this plant)" : "");
+      if (q.can_build) {
+        when.textContent = `${date(q.delivery_date)} (${q.transport_h} h of transport)`;
+        const button = document.createElement("button");
+        button.type = "button"; button.textContent = q.plant === answer.best ? "Order here (earliest)" : "Order here";
+        button.addEventListener("click", () => orderAt(q.plant, body));
+        act.append(button);
+      } else {
+        when.textContent = q.why_not; when.className = "muted";
+      }
+      tr.append(name, when, act);
+      return tr;
+    });
+    $("everywhere-quotes").replaceChildren(...rows);
+  } catch (e) {
+    if (seq === state.everywhereSeq) {
+      $("everywhere-quotes").replaceChildren();
+      $("everywhere-placed").textContent = e.message;
+    }
+  }
+}
+
+async function orderAt(plant, body) {
+  const placed = $("everywhere-placed");
+  try {
+    const done = await api("/api/cloud/orders", { method: "POST", body: { ...body, plant } });
+    placed.className = "ok";
+    placed.innerHTML = `<p>Order <strong class="order-id"></strong> placed at <strong class="order-plant"></strong>.</p>
+      <p class="order-promise"></p><p><a class="order-link">Follow it in My orders</a></p>`;
+    placed.querySelector(".order-id").textContent = done.order.id;
+    placed.querySelector(".order-plant").textContent = done.plant;
+    placed.querySelector(".order-promise").textContent = done.delivery_date
+      ? `Delivered at ${$("region").value} by ${date(done.delivery_date)}` : "No delivery promise yet.";
+    placed.querySelector(".order-link").href = `${done.base}/static/orders.html`;
+  } catch (e) {
+    placed.className = "error"; placed.textContent = e.message;
+  }
+}
 
 $("cheapest").addEventListener("click", async () => {
   hideOffer();
@@ -308,7 +373,7 @@ $("confirm-order").addEventListener("click", async () => {
     const placed = $("placed");
     placed.className = "ok";
     placed.innerHTML = `<p>Order <strong class="order-id"></strong> placed.</p><p class="order-promise"></p>
-      <p class="muted order-moved"></p><p><a href="/static/orders.html">Follow it in My orders</a></p>`;
+      <p class="muted order-moved"></p><p><a href="${url("/static/orders.html")}">Follow it in My orders</a></p>`;
     placed.querySelector(".order-id").textContent = order.id;
     placed.querySelector(".order-promise").textContent = order.promised_date
       ? `Promised for ${date(order.promised_date)}` : "No delivery promise yet (promise service not running).";

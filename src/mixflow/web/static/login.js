@@ -3,14 +3,15 @@ import { api, saveSession, header } from "/static/api.js";
 
 header();
 const params = new URLSearchParams(location.search);
-const next = params.get("next") || "/static/configurator.html";
+const next = params.get("next") || "/";
 document.getElementById("role-note").hidden = !params.get("role");
 const form = document.getElementById("login");
 const message = document.getElementById("message");
 
 async function logIn(body) {
   saveSession(await api("/api/auth/login", { method: "POST", body }));
-  location.href = next.startsWith("/static/") ? next : "/";
+  // only a page of this site: /static/... or a plant's /plants/<id>/static/... (never another origin)
+  location.href = /^(\/plants\/[^/]+)?\/static\/[\w.-]+$/.test(next) ? next : "/";
 }
 
 form.addEventListener("submit", async (ev) => {

@@ -1,7 +1,7 @@
 // My orders: each order with its whole configuration and its status along the flow, refreshed every few
 // seconds; dates in the reader's time zone; an open history stays open (across refreshes and reloads);
 // cancelling asks first.
-import { api, header, requireLogin, money, date, catalogue } from "/static/api.js";
+import { api, header, requireLogin, money, date, catalogue, url } from "/static/api.js";
 
 header();
 const LABELS = {
@@ -135,7 +135,7 @@ async function load() {
     const root = $("orders");
     root.replaceChildren(...orders.map(card));
     if (!orders.length) {
-      root.innerHTML = `<p class="muted">No orders yet. <a href="/static/configurator.html">Configure a <span></span></a>.</p>`;
+      root.innerHTML = `<p class="muted">No orders yet. <a href="${url("/static/configurator.html")}">Configure a <span></span></a>.</p>`;
       root.querySelector("span").textContent = product;
     }
     $("older").hidden = !full;
