@@ -197,4 +197,4 @@ def test_serve_cloud_refuses_mixed_sources_and_twin_ids_in_one_line(tmp_path: Pa
     twins = tmp_path / "twins.yaml"
     twins.write_text(cloud.read_text().replace("id: south", "id: North"))
     error = serve(["--cloud", str(twins)], capsys)
-    assert "twins.yaml:" in error and "'north'" in error
+    assert "twins.yaml:" in error and "share plant 'north'" in error

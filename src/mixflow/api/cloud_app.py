@@ -25,7 +25,7 @@ from mixflow.api.security import LoginGuard, LoginLimiter, TokenSigner, parse_ne
 from mixflow.api.settings import Settings
 from mixflow.errors import MixflowError, ValidationError
 from mixflow.model.cloud_file import CloudFile, CloudPlant
-from mixflow.store import accounts, connect, tenant_name, tenant_url
+from mixflow.store import accounts, connect, tenant_url
 
 log = logging.getLogger("mixflow.api")
 
@@ -67,21 +67,10 @@ def plant_settings(base: Settings, entry: CloudPlant) -> Settings:
     )
 
 
-def check_tenants(cloud: CloudFile) -> None:
-    """Two plant ids whose stores would be one (`Plant-A` and `plant_a`) cannot share a cloud."""
-    seen: dict[str, str] = {}
-    for entry in cloud.plants:
-        name = tenant_name(entry.id)
-        if name in seen:
-            raise cloud.place(entry, "id", f"its store would be plant {seen[name]!r}'s (both are {name!r})")
-        seen[name] = entry.id
-
-
 def start_tenants(cloud: CloudFile, base: Settings) -> list[Tenant]:
     """Start every plant's process at once, then wait for each: the warm-ups run side by side."""
     from mixflow.api.plant_process import PlantProcess
 
-    check_tenants(cloud)
     tenants = [Tenant(entry, plant_settings(base, entry)) for entry in cloud.plants]
     starting: dict[str, PlantProcess] = {}
     for tenant in tenants:

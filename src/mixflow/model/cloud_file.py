@@ -16,6 +16,7 @@ above; they report a plant's failure at its entry's line with `CloudFile.place`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -35,6 +36,13 @@ def schema() -> dict[str, Any]:
     """The JSON Schema of the cloud file."""
     text = resources.files("mixflow.model").joinpath("cloud.schema.json").read_text()
     return dict(json.loads(text))
+
+
+def tenant_name(plant_id: str) -> str:
+    """The name a plant's store goes by (a PostgreSQL schema `plant_<name>`, a SQLite file suffix): its
+    id in lower case, other characters than letters, digits and _ as _. Two ids with one name cannot
+    share a cloud (`parse_cloud` refuses them)."""
+    return re.sub(r"[^a-z0-9_]", "_", plant_id.lower())[:40]
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,13 @@ def parse_cloud(text: str, source: str = "<cloud>", base_dir: Path | None = None
                 data, source, [*where, "id"], f"plant id {plant_id!r} is used twice (first at line {first})"
             )
         seen[plant_id] = k
+        store = tenant_name(plant_id)
+        twin = next((other for other in seen if other != plant_id and tenant_name(other) == store), None)
+        if twin is not None:
+            raise _error(
+                data, source, [*where, "id"],
+                f"plant id {plant_id!r} would share plant {twin!r}'s store (both {store!r}): choose another",
+            )
         if ("plant" in node) == ("scale" in node):
             said = "both" if "plant" in node else "neither"
             raise _error(

@@ -7,9 +7,8 @@ from mixflow.store.db import (
     migrate,
     normalise_url,
     scratch_database,
-    tenant_name,
     tenant_url,
 )
 
-__all__ = ["DEFAULT_URL", "Base", "connect", "migrate", "normalise_url", "scratch_database", "tenant_name",
+__all__ = ["DEFAULT_URL", "Base", "connect", "migrate", "normalise_url", "scratch_database",
            "tenant_url"]

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from mixflow.errors import ValidationError
+from mixflow.model.cloud_file import tenant_name
 
 DEFAULT_URL = "sqlite:///mixflow.db"
 
@@ -43,15 +44,6 @@ def normalise_url(url: str) -> str:
 PLANT_SCHEMA = re.compile(r"^plant_[a-z0-9_]{1,40}$")
 
 
-def tenant_name(plant_id: str) -> str:
-    """The name a plant's store goes by: its id in lower case, other characters than letters, digits
-    and _ as _ (two ids that come out the same cannot share one cloud)."""
-    tenant = re.sub(r"[^a-z0-9_]", "_", plant_id.lower())
-    if not 0 < len(tenant) <= 40:
-        raise ValidationError("plant id", f"{plant_id!r} cannot name a store (1 to 40 characters)")
-    return tenant
-
-
 def tenant_url(url: str, plant_id: str) -> str:
     """The store of one plant of a cloud, beside the cloud's own store at `url`.
 
@@ -62,6 +54,8 @@ def tenant_url(url: str, plant_id: str) -> str:
     """
     normal = normalise_url(url)
     tenant = tenant_name(plant_id)
+    if not tenant:
+        raise ValidationError("plant id", f"{plant_id!r} cannot name a store")
     if normal.startswith("sqlite"):
         head, _, path = normal.partition(":///")
         if not path or path == ":memory:":
