@@ -84,7 +84,7 @@ def test_planner_sees_agvs_move(live_server, page, artifacts: Path) -> None:  # 
         timeout=30_000,
     )
     agvs = len(first[1])
-    assert agvs == len(app.state.layout.agv_ids) > 50
+    assert agvs == len(app.state.layout.agv_ids) > 30  # the whole fleet of the plant (36 at scale 0.05)
     frames = page.evaluate("window.__mixflowPlant.frames.slice(-120)")
     fps = 1000 * (len(frames) - 1) / (frames[-1] - frames[0])
     (artifacts / "plant-fps.json").write_text(json.dumps({"agvs": agvs, "fps": round(fps, 1)}))
@@ -92,6 +92,16 @@ def test_planner_sees_agvs_move(live_server, page, artifacts: Path) -> None:  # 
 
     page.click("#speeds button[data-speed='0']")
     page.wait_for_function("window.__mixflowPlant.next.running === false", timeout=10_000)
+    # each AGV's VDA 5050 state: in the snapshot, and in the detail of one clicked on the map
+    x, y, codes = page.evaluate("(({ agv_x, agv_y, agv_vda }) => [agv_x[0], agv_y[0], agv_vda])"
+                                "(window.__mixflowPlant.next)")
+    assert len(codes) == agvs
+    box = page.locator("#agvs").bounding_box()
+    layout = app.state.layout
+    page.mouse.click(box["x"] + (x + 0.5) / layout.width * box["width"],
+                     box["y"] + (y + 0.5) / layout.height * box["height"])
+    page.wait_for_function("document.getElementById('detail').textContent.includes('VDA 5050')")
+    assert "batteryCharge" in page.inner_text("#detail")
 
     # the planner page under its real Content-Security-Policy (the `page` fixture bypasses it): the text
     # comes first, plotly.js (from the plotly package, no CDN) after it, and the CSP refuses nothing
@@ -106,6 +116,7 @@ def test_planner_sees_agvs_move(live_server, page, artifacts: Path) -> None:  # 
     planner.goto(f"{base}/static/planner.html")
     planner.locator(".kpi").first.wait_for()
     assert "parts overdue at the line" in planner.inner_text("#kpis")
+    assert "driving" in planner.inner_text("#agv-states [data-state=driving]")
     planner.locator("#output .main-svg").first.wait_for()
     assert not blocked, blocked
     strict.close()

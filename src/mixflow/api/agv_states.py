@@ -71,18 +71,19 @@ def from_vehicles(reports: Sequence[tuple[bool, VehicleState | None]], soc: Sequ
     for k, (online, state) in enumerate(reports):
         code = 0 if online else OFFLINE
         if state is not None:
-            levels = {level for level, _ in state.errors}
-            code |= (
-                (DRIVING if state.driving else 0)
-                | (PAUSED if state.paused else 0)
-                | (CHARGING if state.charging else 0)
-                | (WARNING if "WARNING" in levels else 0)
-                | (FATAL if "FATAL" in levels else 0)
-            )
-            code += MODE_STEP * OPERATING_MODES.index(state.operating_mode)
+            if state.driving:
+                code |= DRIVING
+            if state.paused:
+                code |= PAUSED
+            if state.charging:
+                code |= CHARGING
             if state.errors:
+                for level, _ in state.errors:
+                    code |= FATAL if level == "FATAL" else WARNING
                 errors.append((k, [kind for _, kind in state.errors]))
-            battery[k] = round(min(1.0, max(0.0, state.battery_charge / 100.0)), 3)
+            if state.operating_mode != "AUTOMATIC":
+                code += MODE_STEP * OPERATING_MODES.index(state.operating_mode)
+            battery[k] = round(min(1.0, max(0.0, state.battery_charge / 100.0)), 3)  # unbounded in the schema
         codes.append(code)
     return AgvVda(codes, errors, battery)
 

@@ -3,7 +3,8 @@
 The factory is `mixflow.connect`'s `MqttFactory` (devices registered with `mixflow connect provision`
 in the same database); time is the wall clock, counted from the plant's plan epoch. The floor map
 shows the plant as the scheduler knows it from the devices' reports: AGV positions and charge from
-their state messages, machine states from their events.
+their state messages, machine states from their events, and each AGV's VDA 5050 state (driving, FATAL
+error, charging) derived from the fleet model, since the fleet device does not speak VDA 5050.
 
 The scheduler writes every decision to the database before the devices are told of it and every
 report as it comes (`PlanStore`, flushed each cycle), and a restart takes the plan up where the plant

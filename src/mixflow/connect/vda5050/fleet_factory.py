@@ -9,7 +9,8 @@ report, so the twin's floor follows the real vehicles: it still decides when a p
 and what reaching a station means for the line. Vehicles that follow their orders move exactly as
 planned, so the KPIs are the in-process ones. Events are the inner factory's, plus the vehicles'
 `AgvDown`/`AgvUp` (a broken connection, a FATAL error, a rejected order); the master's own
-`AgvStates` and `PartDelivered` would repeat what the twin reports and are left out.
+`AgvStates` and `PartDelivered` would repeat what the twin reports and are left out. `vda_states`
+gives each vehicle's last reported state (driving, paused, errors, mode, battery) to the plant page.
 
 The link runs on an asyncio loop in a background thread, as `MqttFactory`'s gateway does.
 """
@@ -23,7 +24,7 @@ import numpy as np
 from mixflow.connect.broker import Broker
 from mixflow.connect.loop_thread import LoopThread
 from mixflow.connect.vda5050.fleet_link import VdaLink
-from mixflow.connect.vda5050.master import MasterControl
+from mixflow.connect.vda5050.master import MasterControl, StateSummary
 from mixflow.model.port import AgvDown, AgvUp, AssignTask, Charge, Command, Event, Factory, MoveAgvs, PostTask
 
 
@@ -75,6 +76,10 @@ class VdaFleetFactory:
         events = list(self.inner.poll(until_s))
         vehicle_events = self._runner.call(self._take(), None)
         return sorted(events + vehicle_events, key=lambda event: event.at_s)
+
+    def vda_states(self, agv_ids: Sequence[str]) -> list[tuple[bool, StateSummary | None]]:
+        """The vehicles' own word on their condition (`MasterControl.vda_states`), for the plant page."""
+        return self.link.master.vda_states(agv_ids)
 
     async def _take(self) -> list[Event]:
         return [e for e in self.link.take_events() if isinstance(e, AgvDown | AgvUp)]

@@ -17,6 +17,8 @@ every vehicle instead. Pure: no I/O, no clock of its own (`fleet_link` puts it o
   sent (6.6.3.1): once it holds that order it is up again. A factsheet gives the vehicle's type.
 - `take_events(at_s)`: what the scheduler gets: one `AgvStates` of the vehicles that reported since the
   last call, then the discrete events in the order they happened.
+- `vda_states(agv_ids)`: each vehicle's connection and what its last state said of it (driving, paused,
+  errors, operating mode, battery), for the plant page; safe to call from another thread.
 - `awaiting`: the vehicles sent a base that have not yet reported standing at its end with their pick
   or drop done; the runner holds the next planner step for them (`fleet_link.VdaLink.settled`).
 
@@ -101,6 +103,19 @@ class VehicleKind:
     width_m: float
 
 
+@dataclass(frozen=True)
+class StateSummary:
+    """What a vehicle's last `state` said of its condition, in VDA 5050 2.1 names: what displays show.
+    `errors` are (errorLevel, errorType) pairs; `battery_charge` is `batteryState.batteryCharge` (%)."""
+
+    driving: bool
+    paused: bool
+    charging: bool
+    battery_charge: float
+    operating_mode: str
+    errors: tuple[tuple[str, str], ...]
+
+
 @dataclass
 class Errand:
     """The part a vehicle fetches: where it picks and drops, and which of the two were sent."""
@@ -134,6 +149,7 @@ class FleetVehicle:
     last_node: str = ""
     heard: dict[str, list[int]] = field(default_factory=dict)  # topic -> first, last headerId, count
     action_states: int = 0
+    summary: StateSummary | None = None  # of its last state; replaced whole, so other threads read it
 
 
 class MasterControl:
@@ -445,7 +461,16 @@ class MasterControl:
             vehicle.cell = self.floor.cell_at(position["x"], position["y"])
         elif (cell := cell_of_node(state["lastNodeId"])) is not None:
             vehicle.cell = cell
-        vehicle.soc = min(1.0, max(0.0, state["batteryState"]["batteryCharge"] / 100.0))
+        battery = state["batteryState"]
+        vehicle.soc = min(1.0, max(0.0, battery["batteryCharge"] / 100.0))
+        vehicle.summary = StateSummary(
+            state["driving"],
+            state.get("paused", False),
+            battery["charging"],
+            battery["batteryCharge"],
+            state["operatingMode"],
+            tuple((e["errorLevel"], e["errorType"]) for e in state["errors"]),
+        )
         loads = state.get("loads") or []
         vehicle.load = str(loads[0].get("loadId", "")) if loads else ""
         vehicle.action_states = len(state["actionStates"])
@@ -645,6 +670,13 @@ class MasterControl:
         events.extend(self._events)
         self._events = []
         return events
+
+    def vda_states(self, agv_ids: Sequence[str]) -> list[tuple[bool, StateSummary | None]]:
+        """Per AGV of `agv_ids` (all in the fleet, as `MoveAgvs` needs them): whether its connection is
+        ONLINE, and the summary of its last state (None before its first). Reads two attributes the
+        link's thread replaces whole, so the plant's thread may call it while messages come in."""
+        vehicles = self.vehicles
+        return [(v.online, v.summary) for v in (vehicles[a] for a in agv_ids)]
 
     # -- helpers ---------------------------------------------------------------------------------------
     def _vehicle(self, agv_id: str) -> FleetVehicle | None:

@@ -320,7 +320,7 @@ async function refresh() {
     const [kpis, sequence] = await Promise.all([api("/api/plan/kpis"), api("/api/plan/sequence")]);
     const state = await api("/api/plant/state");
     if (!epoch) epoch = new Date(new Date(state.at).getTime() - state.at_s * 1000);
-    showMachineStates(state);
+    showMachineStates(state); showAgvStates(state);
     $("clock").textContent = date(new Date(epoch.getTime() + kpis.at_s * 1000).toISOString());
     showKpis(kpis); showSequence(sequence);
     await Promise.all([refreshGantt(), refreshSide()]);
@@ -334,6 +334,29 @@ function showMachineStates(state) {
   const numbers = state.machine_states || [], names = state.machine_state_names || [];
   const options = $("machine-list").children;
   for (let i = 0; i < options.length; i++) options[i].label = numbers[i] === undefined ? "" : names[numbers[i]];
+}
+
+// How many AGVs are in each VDA 5050 state, each counted once: offline, then an error (FATAL or WARNING),
+// paused, charging, driving, and idle (none of these). `agv_vda` holds a bit per flag of `agv_vda_flags`.
+const AGV_COUNTED = [["offline", ["offline"]], ["error", ["FATAL", "WARNING"]], ["paused", ["paused"]],
+  ["charging", ["charging"]], ["driving", ["driving"]]];
+function showAgvStates(state) {
+  const flags = state.agv_vda_flags || [];
+  const mask = (names) => names.reduce((m, f) => (flags.includes(f) ? m | (1 << flags.indexOf(f)) : m), 0);
+  const counted = AGV_COUNTED.map(([name, names]) => [name, mask(names)]), fatalBit = mask(["FATAL"]);
+  const counts = Object.fromEntries([...AGV_COUNTED.map(([name]) => [name, 0]), ["idle", 0]]);
+  let fatal = 0;
+  for (const code of state.agv_vda || []) {
+    const found = counted.find(([, bits]) => code & bits);
+    counts[found ? found[0] : "idle"] += 1;
+    if (code & fatalBit) fatal += 1;
+  }
+  const shown = Object.entries(counts).filter(([name, n]) => name !== "offline" || n > 0);
+  $("agv-states").replaceChildren(...shown.map(([name, n]) => {
+    const card = kpiCard(name, name === "error" && n ? `${n} (${fatal} FATAL)` : `${n}`);
+    card.dataset.state = name;
+    return card;
+  }));
 }
 
 async function start() {

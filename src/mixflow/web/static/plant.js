@@ -8,7 +8,9 @@ const $ = (id) => document.getElementById(id);
 // Idle machines in their shop's colour (distinct hues, dark enough that busy green and down red stand out).
 const SHOP_COLOURS = ["#3b5b9a", "#7a4f9a", "#2f7f86", "#8a6a2f", "#9a4f6a", "#5b7a3a", "#6b5b4a", "#4a6b8a"];
 let startSpeed = null;
-const plant = { layout: null, prev: null, next: null, prevAt: 0, nextAt: 0, px: 4, frames: [], snapshots: 0 };
+const plant = {
+  layout: null, prev: null, next: null, prevAt: 0, nextAt: 0, px: 4, frames: [], snapshots: 0, agvStyles: [],
+};
 let info = { product: "unit", products: "units" };
 window.__mixflowPlant = plant;  // read by the browser tests (frame timestamps, snapshots)
 
@@ -183,6 +185,43 @@ function drawMachines(snap) {
   }
 }
 
+// Each AGV's fill and error frame (null: none) by its VDA 5050 state, worked out once per snapshot: offline
+// grey, paused white, charging lime, battery low amber, else blue; a FATAL error a red frame, a WARNING
+// an orange one.
+function agvStyles(snap) {
+  const codes = snap.agv_vda || [], bit = vdaBits(snap);
+  return snap.agv_soc.map((soc, i) => {
+    const code = codes[i] || 0;
+    const fill = code & bit.offline ? "#64748b" : code & bit.paused ? "#f8fafc" : code & bit.charging ? "#a3e635"
+      : soc < 0.25 ? "#f59e0b" : "#38bdf8";
+    return [fill, code & bit.FATAL ? "#f43f5e" : code & bit.WARNING ? "#fb923c" : null];
+  });
+}
+
+// An AGV's VDA 5050 state (`agv_vda`) is one int: the bit of each flag in `agv_vda_flags` that holds, plus
+// the index of its operatingMode in `agv_operating_modes` times the first bit past the flags.
+function vdaBits(snap) {
+  const flags = snap.agv_vda_flags || [];
+  return { ...Object.fromEntries(flags.map((f, k) => [f, 1 << k])), modeStep: 1 << flags.length };
+}
+
+// What an AGV's VDA 5050 state says, for its detail: [state and mode, battery, errors].
+function vdaText(snap, i) {
+  const code = (snap.agv_vda || [])[i];
+  const battery = `batteryCharge ${(100 * snap.agv_soc[i]).toFixed(0)} %`;
+  if (code === undefined) return [null, battery, null];
+  const bit = vdaBits(snap);
+  const held = ["offline", "paused", "driving", "charging"].filter((f) => code & bit[f]);
+  const mode = (snap.agv_operating_modes || [])[Math.floor(code / bit.modeStep)] || "?";
+  const types = ((snap.agv_errors || []).find((e) => e[0] === i) || [i, []])[1];
+  const levels = ["FATAL", "WARNING"].filter((l) => code & bit[l]);
+  return [
+    `VDA 5050: ${held.length ? held.join(", ") : "standing"} · ${mode}`,
+    `${battery}${code & bit.charging ? " (charging)" : ""}`,
+    levels.length ? `errors (${levels.join(", ")}): ${types.join(", ")}` : "no errors",
+  ];
+}
+
 function frame(now) {
   plant.frames.push(now);
   if (plant.frames.length > 1200) plant.frames.splice(0, 600);
@@ -192,21 +231,28 @@ function frame(now) {
   if (next) {
     const span = Math.max(1, plant.nextAt - plant.prevAt);
     const t = prev ? Math.min(1, (now - plant.nextAt) / span) : 1;
-    const n = next.agv_x.length;
-    const low = [];
-    g.fillStyle = "#38bdf8";
-    g.beginPath();
+    const n = next.agv_x.length, styles = plant.agvStyles;
+    const fills = {}, rings = {};  // colour -> x, y, x, y, ...: one path per colour
     for (let i = 0; i < n; i++) {
       const x0 = prev ? prev.agv_x[i] : next.agv_x[i], y0 = prev ? prev.agv_y[i] : next.agv_y[i];
       const x = x0 + (next.agv_x[i] - x0) * t, y = y0 + (next.agv_y[i] - y0) * t;
-      if (next.agv_soc[i] < 0.25) { low.push(x, y); continue; }
-      g.rect(x * px, y * px, px, px);
+      const [fill, ring] = styles[i] || ["#38bdf8", null];
+      (fills[fill] ||= []).push(x, y);
+      if (ring) (rings[ring] ||= []).push(x, y);
     }
-    g.fill();
-    g.fillStyle = "#f59e0b";
-    g.beginPath();
-    for (let i = 0; i < low.length; i += 2) g.rect(low[i] * px, low[i + 1] * px, px, px);
-    g.fill();
+    for (const [colour, xy] of Object.entries(fills)) {
+      g.fillStyle = colour;
+      g.beginPath();
+      for (let i = 0; i < xy.length; i += 2) g.rect(xy[i] * px, xy[i + 1] * px, px, px);
+      g.fill();
+    }
+    g.lineWidth = 2;
+    for (const [colour, xy] of Object.entries(rings)) {
+      g.strokeStyle = colour;
+      g.beginPath();
+      for (let i = 0; i < xy.length; i += 2) g.rect(xy[i] * px - 2, xy[i + 1] * px - 2, px + 4, px + 4);
+      g.stroke();
+    }
   }
   if (plant.frames.length % 30 === 0) {
     const f = plant.frames, k = Math.min(60, f.length - 1);
@@ -219,6 +265,7 @@ function onSnapshot(snap) {
   const now = performance.now();
   plant.prev = plant.next; plant.prevAt = plant.nextAt;
   plant.next = snap; plant.nextAt = now;
+  plant.agvStyles = agvStyles(snap);
   plant.snapshots += 1;
   drawMachines(snap);
   $("clock").textContent = date(snap.at);
@@ -278,7 +325,12 @@ async function showDetail(sel, fetchPlan = false) {
     lines.push(plant.detailOp);
   } else {
     lines.push(`AGV ${layout.agv_ids[sel.i]}`);
-    if (next) lines.push(`battery ${(100 * next.agv_soc[sel.i]).toFixed(0)} % · at (${Math.round(next.agv_x[sel.i])}, ${Math.round(next.agv_y[sel.i])})`);
+    if (next) {
+      const [state, battery, errors] = vdaText(next, sel.i);
+      if (state) lines.push(state);
+      lines.push(`${battery} · at (${Math.round(next.agv_x[sel.i])}, ${Math.round(next.agv_y[sel.i])})`);
+      if (errors) lines.push(errors);
+    }
     if (fetchPlan || plant.detailOp === undefined) {
       try {
         const t = await api("/api/plan/tasks");
