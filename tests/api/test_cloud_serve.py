@@ -3,8 +3,12 @@ scoped to their plants, and one order quoted by every plant and placed at the on
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +18,13 @@ from sqlalchemy import text
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
 
 from mixflow.api import Settings
 from mixflow.api.cloud_app import create_cloud_app, start_tenants
+from mixflow.api.worker_pool import LocalWorkers
 from mixflow.cli import main
-from mixflow.model.cloud_file import load_cloud
+from mixflow.model.cloud_file import CloudFile, load_cloud
 from mixflow.store import connect, order_book, tenant_url
 
 from .conftest import PASSWORD, SECRET
@@ -52,16 +58,28 @@ plants:
     return cloud
 
 
+@dataclass
+class Cloud:
+    client: TestClient
+    db: str
+    settings: Settings
+    cloud_file: CloudFile
+    workers: LocalWorkers
+
+
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str]]:
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    """`serve --cloud` in this process, its plant workers real processes it started."""
     folder = tmp_path_factory.mktemp("cloud")
     db = f"sqlite:///{folder / 'cloud.db'}"
     settings = Settings(db_url=db, secret_key=SECRET, admin_user=ADMIN["username"],
                         admin_password=ADMIN["password"], twin_speed=60.0)
-    cloud_file = load_cloud(write_cloud(folder))
-    tenants = start_tenants(cloud_file, settings)
-    with TestClient(create_cloud_app(cloud_file, settings, tenants)) as client:
-        yield client, db
+    path = write_cloud(folder)
+    cloud_file = load_cloud(path)
+    workers = LocalWorkers(path, db, SECRET)
+    tenants = start_tenants(cloud_file, settings, workers)
+    with TestClient(create_cloud_app(cloud_file, settings, tenants, workers)) as client:
+        yield Cloud(client, db, settings, cloud_file, workers)
 
 
 def login(client: TestClient, username: str, password: str) -> dict[str, str]:
@@ -83,7 +101,7 @@ def a_bus(client: TestClient, headers: dict[str, str]) -> dict[str, str]:
 
 
 def test_a_broken_plant_is_named_and_the_others_serve(cloud) -> None:  # type: ignore[no-untyped-def]
-    client, _ = cloud
+    client = cloud.client
     admin = login(client, **ADMIN)
     plants = {p["id"]: p for p in client.get("/api/cloud/plants", headers=admin).json()["plants"]}
     assert plants["north"]["running"] and plants["south"]["running"]
@@ -94,7 +112,7 @@ def test_a_broken_plant_is_named_and_the_others_serve(cloud) -> None:  # type: i
 
 
 def test_a_planner_of_one_plant_sees_nothing_of_another(cloud) -> None:  # type: ignore[no-untyped-def]
-    client, _ = cloud
+    client = cloud.client
     admin = login(client, **ADMIN)
     refused = staff(client, admin, "nobody_plans", "planner", [])
     assert refused.status_code == 422 and "name them" in refused.json()["detail"]
@@ -114,18 +132,23 @@ def test_a_planner_of_one_plant_sees_nothing_of_another(cloud) -> None:  # type:
     placed = client.post("/api/cloud/orders", headers=pat,
                          json={"configuration": bus, "region": "east", "plant": "south"})
     assert placed.status_code == 403
-    with pytest.raises(Exception):  # the plant's stream closes for a planner of other plants
-        with client.websocket_connect("/plants/south/ws/plant", headers=pat) as socket:
-            socket.receive_json()
+    token = pat["Authorization"].removeprefix("Bearer ")
+    with client.websocket_connect(f"/plants/south/api/plant/stream?token={token}") as socket, \
+            pytest.raises(WebSocketDisconnect) as closed:
+        socket.receive_json()
+    assert closed.value.code == 4403 and "plant south" in closed.value.reason
+    with client.websocket_connect(f"/plants/north/api/plant/stream?token={token}") as socket:
+        assert socket.receive_json()["at_s"] > 0
     # the admin gives pat the south plant too: from the next request on, it is open
     pat_id = made.json()["id"]
-    both = client.post(f"/api/staff/accounts/{pat_id}/plants", headers=admin, json={"plants": ["north", "south"]})
+    both = client.post(f"/api/staff/accounts/{pat_id}/plants", headers=admin,
+                       json={"plants": ["north", "south"]})
     assert both.status_code == 200 and both.json()["plants"] == ["north", "south"]
     assert client.get("/plants/south/api/plan/kpis", headers=pat).status_code == 200
 
 
 def test_an_order_is_quoted_everywhere_and_placed_at_the_plant_delivering_first(cloud) -> None:  # type: ignore[no-untyped-def]
-    client, db = cloud
+    client, db = cloud.client, cloud.db
     client.post("/api/auth/register", json={"username": "cara", "password": PASSWORD})
     cara = login(client, "cara", PASSWORD)
     bus = a_bus(client, cara)
@@ -161,7 +184,49 @@ def test_an_order_is_quoted_everywhere_and_placed_at_the_plant_delivering_first(
     broken = client.post("/api/cloud/orders", headers=cara,
                          json={"configuration": bus, "region": "central", "plant": "broken"})
     assert broken.status_code == 409 and "not running" in broken.json()["detail"]
-    assert client.post("/plants/north/api/auth/login", json=ADMIN).status_code == 404  # one login: the cloud's
+    # one login, the cloud's: a plant has no login of its own
+    assert client.post("/plants/north/api/auth/login", json=ADMIN).status_code == 404
+
+
+def test_a_second_api_process_serves_the_same_plants_and_a_killed_worker_is_back(cloud) -> None:  # type: ignore[no-untyped-def]
+    client = cloud.client
+    client.post("/api/auth/register", json={"username": "dora", "password": PASSWORD})
+    dora = login(client, "dora", PASSWORD)
+    bus = a_bus(client, dora)
+    placed = client.post("/api/cloud/orders", headers=dora,
+                         json={"configuration": bus, "region": "central", "plant": "north"}).json()
+    order_id = placed["order"]["id"]
+    # another API process over the same store: it starts no worker, it finds those running
+    tenants = start_tenants(cloud.cloud_file, cloud.settings, None, timeout_s=30)
+    with TestClient(create_cloud_app(cloud.cloud_file, cloud.settings, tenants)) as second:
+        dora_there = login(second, "dora", PASSWORD)
+        seen = second.get(f"/plants/north/api/orders/{order_id}", headers=dora_there)
+        assert seen.status_code == 200 and seen.json()["promised_date"] == placed["order"]["promised_date"]
+        quoted = second.post("/api/cloud/quote", headers=dora_there,
+                             json={"configuration": bus, "region": "east"})
+        assert quoted.json()["best"] == "south"
+
+        killed = cloud.workers.pid("north")
+        os.kill(killed, signal.SIGKILL)
+        began = time.monotonic()
+        quote = {"configuration": bus}
+        answers = set()
+        while time.monotonic() - began < 30:
+            first = client.post("/plants/north/api/orders/quote", headers=dora, json=quote).status_code
+            other = second.post("/plants/north/api/orders/quote", headers=dora_there, json=quote).status_code
+            answers |= {first, other}
+            if first == other == 200 and cloud.workers.pid("north") != killed:
+                break
+            time.sleep(0.1)
+        back_s = time.monotonic() - began
+        assert cloud.workers.pid("north") != killed
+        assert first == other == 200 and back_s < 10, (answers, back_s)
+        assert answers <= {200, 503}  # while it was away: "try again", never a 500
+        # the south plant did not notice; the order stays in north's book with its promise
+        south = second.post("/plants/south/api/orders/quote", headers=dora_there, json=quote)
+        assert south.status_code == 200
+        again = client.get(f"/plants/north/api/orders/{order_id}", headers=dora).json()
+        assert again["promised_date"] == placed["order"]["promised_date"]
 
 
 @pytest.mark.services
@@ -190,8 +255,8 @@ def serve(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return error
 
 
-def test_serve_cloud_refuses_mixed_sources_and_twin_ids_in_one_line(tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_cloud_refuses_mixed_sources_and_twin_ids_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cloud = write_cloud(tmp_path)
     assert "drop --plant" in serve(["--cloud", str(cloud), "--plant", str(cloud)], capsys)
     twins = tmp_path / "twins.yaml"

@@ -28,13 +28,16 @@ def cloud_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
 
     from mixflow.api import Settings
     from mixflow.api.cloud_app import create_cloud_app, start_tenants
+    from mixflow.api.worker_pool import LocalWorkers
     from mixflow.model.cloud_file import load_cloud
 
     folder = tmp_path_factory.mktemp("cloud-pages")
-    cloud_file = load_cloud(write_cloud(folder))
+    path = write_cloud(folder)
+    cloud_file = load_cloud(path)
     settings = Settings(db_url=f"sqlite:///{folder / 'cloud.db'}", secret_key="browser-test-secret-key",
                         twin_speed=300.0)
-    app = create_cloud_app(cloud_file, settings, start_tenants(cloud_file, settings))
+    workers = LocalWorkers(path, settings.db_url, settings.secret_key)
+    app = create_cloud_app(cloud_file, settings, start_tenants(cloud_file, settings, workers), workers)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            ws="websockets-sansio", proxy_headers=False))
@@ -46,7 +49,7 @@ def cloud_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     assert server.started, "the cloud server did not start"
     yield f"http://127.0.0.1:{port}", app
     server.should_exit = True
-    thread.join(timeout=10)
+    thread.join(timeout=10)  # the app's shutdown stops the workers
 
 
 def test_a_customer_orders_where_the_bus_arrives_first(cloud_server, page, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
@@ -84,3 +87,20 @@ def test_a_customer_orders_where_the_bus_arrives_first(cloud_server, page, artif
     assert order_id in page.inner_text("#orders") and "south" in page.inner_text("#orders")
     assert "not running" in page.inner_text("#plants tr[data-plant=broken]")
     page.screenshot(path=str(artifacts / "cloud-overview.png"), full_page=True)
+
+
+def test_a_planner_watches_their_plant_live_and_not_another(cloud_server, page) -> None:  # type: ignore[no-untyped-def]
+    base, app = cloud_server
+    with app.state.sessions() as session:
+        pia = accounts.ensure_user(session, "pia_north", "planner-password", Role.PLANNER)
+        accounts.set_plants(session, pia.id, frozenset({"north"}))
+        session.commit()
+    page.goto(f"{base}/static/login.html?next=/plants/north/static/plant.html")
+    page.fill("input[name=username]", "pia_north")
+    page.fill("input[name=password]", "planner-password")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/plants/north/static/plant.html")
+    page.wait_for_function("window.__mixflowPlant && window.__mixflowPlant.snapshots >= 2", timeout=20_000)
+    assert page.locator("#lines .line").count() == 2
+    answer = page.request.get(f"{base}/plants/south/api/plant/state")
+    assert answer.status == 403

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mixflow.api import auth, configurator, orders, plan, planner, plant, plant_files
 from mixflow.api.clock import WallClock
 from mixflow.api.configurator import ConfiguratorService
-from mixflow.api.live import LivePlant
+from mixflow.api.live import LivePlant, PlantUnavailable
 from mixflow.api.middleware import GzipStatic, SecurityHeaders
 from mixflow.api.plant import build_layout
 from mixflow.api.security import LoginGuard, LoginLimiter, TokenSigner, parse_networks
@@ -51,6 +51,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InfeasibleError)
     async def infeasible(_request: Request, exc: InfeasibleError) -> JSONResponse:
         return _error(status.HTTP_409_CONFLICT, str(exc))
+
+    @app.exception_handler(PlantUnavailable)
+    async def unavailable(_request: Request, exc: PlantUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                            headers={"Retry-After": "5"})
 
     @app.exception_handler(MixflowError)
     async def other(_request: Request, exc: MixflowError) -> JSONResponse:

@@ -1,6 +1,7 @@
 """`mixflow serve --cloud CLOUD.yaml`: several plants, one web app, one login.
 
-Each plant of the cloud file is a tenant: its plant runs in a process of its own (`PlantProcess`), its
+Each plant of the cloud file is a tenant: its plant runs in a worker of its own (`plant_worker`: a
+process this server starts and restarts, or one another API process started), its
 orders, plan and audit trail live in a store of its own (`store.tenant_url`: a PostgreSQL schema or a
 SQLite file per plant), and its API and pages are the single-plant app mounted at `/plants/<id>/`. The
 cloud's own app at `/` holds what spans plants: the accounts (logging in once serves every plant; a
@@ -12,20 +13,25 @@ process dies at warm-up) is reported with its one-line error and left out; the o
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 
 from fastapi import FastAPI
 
 from mixflow.api import auth, cloud, planner
 from mixflow.api.app import CloudTenancy, create_app, install_error_handlers, serve_pages
-from mixflow.api.live import LivePlant
+from mixflow.api.plant_process import START_TIMEOUT_S
+from mixflow.api.plant_worker import worker_key
+from mixflow.api.remote_plant import RemotePlant
 from mixflow.api.security import LoginGuard, LoginLimiter, TokenSigner, parse_networks
 from mixflow.api.settings import Settings
+from mixflow.api.worker_pool import LocalWorkers
 from mixflow.errors import MixflowError, ValidationError
 from mixflow.model.cloud_file import CloudFile, CloudPlant
 from mixflow.store import accounts, connect, tenant_url
+from mixflow.store.plant_workers import WorkerAddress, locate
 
 log = logging.getLogger("mixflow.api")
 
@@ -38,7 +44,7 @@ class Tenant:
 
     entry: CloudPlant
     settings: Settings
-    live: LivePlant | None = None
+    live: RemotePlant | None = None
     app: FastAPI | None = None
     error: str = ""
 
@@ -67,25 +73,46 @@ def plant_settings(base: Settings, entry: CloudPlant) -> Settings:
     )
 
 
-def start_tenants(cloud: CloudFile, base: Settings) -> list[Tenant]:
-    """Start every plant's process at once, then wait for each: the warm-ups run side by side."""
-    from mixflow.api.plant_process import PlantProcess
+def start_tenants(cloud: CloudFile, base: Settings, workers: LocalWorkers | None,
+                  timeout_s: float = START_TIMEOUT_S) -> list[Tenant]:
+    """Connect to every plant's worker: started here (`workers`, all at once so the warm-ups run side by
+    side) or, with `workers` None, already running for another API process (found in the store). A
+    plant whose file this process cannot read, or whose worker cannot start, is reported and left out."""
+    _, cloud_sessions = connect(base.db_url)  # migrated before any worker registers in it
+    key = worker_key(base.secret_key)
+
+    def locator(plant_id: str) -> Callable[[], WorkerAddress | None]:
+        def locate_now() -> WorkerAddress | None:
+            with cloud_sessions() as session:
+                return locate(session, plant_id)
+        return locate_now
 
     tenants = [Tenant(entry, plant_settings(base, entry)) for entry in cloud.plants]
-    starting: dict[str, PlantProcess] = {}
+    remotes: dict[str, RemotePlant] = {}
     for tenant in tenants:
         try:
-            starting[tenant.id] = PlantProcess(tenant.settings)
+            plant = tenant.settings.plant()
         except MixflowError as refused:
             tenant.error = str(cloud.place(tenant.entry, "plant" if tenant.entry.plant_file else "scale",
                                            str(refused)))
+            continue
+        find = locator(tenant.id)
+        before = find()
+        newer_than = 0
+        failed: Callable[[], str | None] = lambda: None  # noqa: E731
+        if workers is not None:
+            newer_than = before.generation if before is not None else 0
+            workers.start(tenant.id)
+            failed = partial(workers.failure, tenant.id)
+        remotes[tenant.id] = RemotePlant(tenant.id, plant, find, key, newer_than, failed)
     for tenant in tenants:
-        process = starting.get(tenant.id)
-        if process is None:
+        remote = remotes.get(tenant.id)
+        if remote is None:
             continue
         try:
-            tenant.live = process.ready()
+            tenant.live = remote.ready(timeout_s)
         except MixflowError as refused:
+            remote.close()
             tenant.error = f"plant {tenant.id!r}: {refused}"
     for tenant in tenants:
         if tenant.error:
@@ -96,8 +123,10 @@ def start_tenants(cloud: CloudFile, base: Settings) -> list[Tenant]:
     return tenants
 
 
-def create_cloud_app(cloud_file: CloudFile, settings: Settings, tenants: list[Tenant]) -> FastAPI:
-    """The cloud's app over its store at `settings.db_url`, with each running tenant mounted."""
+def create_cloud_app(cloud_file: CloudFile, settings: Settings, tenants: list[Tenant],
+                     workers: LocalWorkers | None = None) -> FastAPI:
+    """The cloud's app over its store at `settings.db_url`, with each running tenant mounted; closing
+    it hangs up on the plants and stops the `workers` this process started."""
     engine, sessions = connect(settings.db_url)
     if settings.admin_user and settings.admin_password:
         with sessions() as session:
@@ -111,6 +140,8 @@ def create_cloud_app(cloud_file: CloudFile, settings: Settings, tenants: list[Te
                 tenant.live.close()
             if tenant.app is not None:
                 tenant.app.state.engine.dispose()
+        if workers is not None:
+            workers.stop()
         engine.dispose()
 
     app = FastAPI(title="mixflow cloud", version="0.1.0", docs_url=None, redoc_url=None, lifespan=lifespan,

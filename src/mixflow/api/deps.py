@@ -66,6 +66,14 @@ def works_here(app: Any, session: Session, claims: TokenClaims) -> bool:
     return plant is None or accounts.works_at(session, claims.user_id, claims.role, plant)
 
 
+def admitted_here(app: Any, claims: TokenClaims) -> bool:
+    """`works_here` in a session of its own (for the plant stream, which has no request session)."""
+    if app.state.plant_scope is None:
+        return True
+    with app.state.account_sessions() as session:
+        return works_here(app, session, claims)
+
+
 def _not_here(app: Any, claims: TokenClaims) -> HTTPException:
     return HTTPException(status.HTTP_403_FORBIDDEN,
                          f"{claims.username} is a {claims.role.value} of other plants, not of "
@@ -118,14 +126,12 @@ def websocket_token(websocket: WebSocket) -> TokenClaims | None:
 
 
 def recheck(app: Any, claims: TokenClaims | None) -> TokenClaims | None:
-    """`claims` as the account stands now (None: gone, disabled or not of this plant), in a session of
-    its own; the plant stream calls it on opening and again every second, so a disabled account's
-    stream closes at once."""
+    """`claims` as the account stands now (None: gone or disabled), in a session of its own; the plant
+    stream calls it on opening and again every second, so a disabled account's stream closes at once."""
     if claims is None:
         return None
     with app.state.account_sessions() as session:
-        now = standing(session, claims)
-        return now if now is not None and works_here(app, session, now) else None
+        return standing(session, claims)
 
 
 def websocket_user(websocket: WebSocket) -> TokenClaims | None:

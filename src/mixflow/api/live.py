@@ -23,6 +23,10 @@ class ActionRefused(MixflowError):
         super().__init__(message)
 
 
+class PlantUnavailable(MixflowError):
+    """The plant does not answer now (its process is restarting, or gone): the API says 503."""
+
+
 class LivePlant(Protocol):
     """A running plant as the web app sees it."""
 

@@ -12,7 +12,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect, status
 
 from mixflow.api.clock import to_datetime
-from mixflow.api.deps import STAFF, StaffDep, recheck, websocket_user
+from mixflow.api.deps import STAFF, StaffDep, admitted_here, recheck, websocket_user
 from mixflow.api.schemas import (
     ErrorOut,
     Layout,
@@ -102,9 +102,13 @@ def time_control(body: TimeControl, request: Request, _user: StaffDep) -> TimeCo
 
 async def _admitted(websocket: WebSocket, claims: TokenClaims | None) -> bool:
     """Whether `claims` (as the account stands) may watch the stream; if not, the socket is closed with
-    4401 (not logged in, or the account is disabled) or 4403 (not a staff role)."""
+    4401 (not logged in, or the account is disabled) or 4403 (not a staff role, or staff of other
+    plants of the cloud)."""
     if claims is not None and claims.role in STAFF:
-        return True
+        if await asyncio.to_thread(admitted_here, websocket.app, claims):
+            return True
+        await websocket.close(code=4403, reason=f"not staff of plant {websocket.app.state.plant_scope}")
+        return False
     await websocket.close(code=4401 if claims is None else 4403,
                           reason="log in first" if claims is None else "needs a staff role")
     return False

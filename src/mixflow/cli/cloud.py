@@ -23,7 +23,7 @@ from mixflow.cli.configure import CHOOSE, _choices
 from mixflow.cli.options import JSON
 from mixflow.cli.plant import describe_plant
 from mixflow.configure import compile_catalogue
-from mixflow.errors import InfeasibleError, UnknownNameError, ValidationError
+from mixflow.errors import InfeasibleError, MixflowError, UnknownNameError, ValidationError
 from mixflow.model import DAY_S, Order
 from mixflow.model.cloud_file import CloudFile, CloudPlant, load_cloud
 from mixflow.promise.cloud_sites import OpenedCloud, open_cloud
@@ -216,3 +216,36 @@ def quote(
     console.print(table)
     if placed is not None:
         console.print(f"placed at plant {placed.plant}, line {placed.line} slot {placed.slot}")
+
+
+@app.command()
+def worker(
+    file: Path = CLOUD_FILE,
+    plant: str = typer.Option(..., "--plant", help="the id of the plant (in the cloud file) to run"),
+    db: str = typer.Option("sqlite:///mixflow.db", "--db", envvar="MIXFLOW_DB",
+                           help="the cloud's database URL (or $MIXFLOW_DB, to keep a password off the "
+                           "command line); the plant's store is its schema or file beside it"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
+    port: int = typer.Option(0, "--port", help="TCP port to listen on (0: any free one)"),
+    speed: float = typer.Option(60.0, "--speed", help="twin seconds per wall second"),
+) -> None:
+    """Run one plant of the cloud for the API processes of `serve --cloud` (they find it through the
+    store). Needs MIXFLOW_SECRET_KEY, the key the API processes share. Runs until SIGTERM."""
+    import os
+
+    from mixflow.api.cloud_app import plant_settings
+    from mixflow.api.plant_worker import advertised_host, run_worker
+    from mixflow.api.settings import SECRET_ENV, Settings
+
+    if not os.environ.get(SECRET_ENV):
+        raise ValidationError(SECRET_ENV, "is not set: the worker and the API processes must share it")
+    if not 0 <= port < 65536:
+        raise ValidationError("--port", f"{port} is not a TCP port")
+    cloud = load_cloud(file)
+    entry = cloud.entry(plant)
+    settings = plant_settings(Settings(db_url=db, twin_speed=speed), entry)
+    try:
+        settings.plant()
+    except MixflowError as refused:
+        raise cloud.place(entry, "plant" if entry.plant_file else "scale", str(refused)) from refused
+    run_worker(settings, db, host, port, advertised_host(host))

@@ -40,6 +40,8 @@ def serve(
     speed: Annotated[float, typer.Option("--speed", help="twin seconds per wall second")] = 60.0,
     cloud: Annotated[Path | None, typer.Option("--cloud", help="a cloud file (mixflow-cloud-v1): serve "
                                                "each of its plants at /plants/<id>, with one login")] = None,
+    attach: Annotated[bool, typer.Option("--attach", help="with --cloud: start no plant workers, serve "
+                                         "those another `serve --cloud` started (found in --db)")] = False,
 ) -> None:
     """Serve the API (OpenAPI at /openapi.json) and the pages (configurator, orders, plant, planner).
 
@@ -57,8 +59,10 @@ def serve(
         if given:
             raise ValidationError("--cloud", f"the cloud file names each plant's sources: drop "
                                   f"{', '.join(given)}")
-        _serve_cloud(cloud, Settings(db_url=db, twin_speed=speed), host, port)
+        _serve_cloud(cloud, Settings(db_url=db, twin_speed=speed), host, port, attach)
         return
+    if attach:
+        raise ValidationError("--attach", "only with --cloud")
     run_twin = twin if twin is not None else mqtt is None
     check_sources(plant, catalogue, scale, seed, DEFAULT_SCALE)
     plant_path, catalogue_path = source_paths(plant, catalogue)
@@ -75,14 +79,28 @@ def serve(
     _run(app, host, port)
 
 
-def _serve_cloud(file: Path, settings: Settings, host: str, port: int) -> None:
-    """Start every plant of the cloud file (side by side), then serve them all behind one app."""
+def _serve_cloud(file: Path, settings: Settings, host: str, port: int, attach: bool) -> None:
+    """Start a worker for every plant of the cloud file (side by side; started again when one dies), or
+    find those another API process started, then serve them all behind one app."""
+    import os
+
     from mixflow.api.cloud_app import create_cloud_app, start_tenants
+    from mixflow.api.settings import SECRET_ENV
+    from mixflow.api.worker_pool import LocalWorkers
     from mixflow.model.cloud_file import load_cloud
 
+    if attach and not os.environ.get(SECRET_ENV):
+        raise ValidationError(SECRET_ENV, "is not set: an API process attaching to plant workers must share "
+                              "their key")
     cloud = load_cloud(file)
-    tenants = start_tenants(cloud, settings)
-    app = create_cloud_app(cloud, settings, tenants)
+    workers = None if attach else LocalWorkers(file.resolve(), settings.db_url, settings.secret_key)
+    try:
+        tenants = start_tenants(cloud, settings, workers)
+    except BaseException:
+        if workers is not None:
+            workers.stop()
+        raise
+    app = create_cloud_app(cloud, settings, tenants, workers)
     running = [t.id for t in tenants if t.live is not None]
     typer.echo(f"mixflow: cloud {cloud.name!r}: plants {', '.join(running)} on http://{host}:{port}/ "
                f"(each at /plants/<id>/)", err=True)

@@ -1,6 +1,6 @@
 // Live floor map: the static floor drawn once, machine states per snapshot, AGVs every animation frame,
 // interpolated between the websocket's snapshots so 700+ robots glide at the display's frame rate.
-import { api, header, requireLogin, session, date, sayNouns } from "/static/api.js";
+import { api, header, requireLogin, session, date, sayNouns, socketUrl } from "/static/api.js";
 import { showAlarms } from "/static/alarms.js";
 
 header();
@@ -344,8 +344,7 @@ async function showDetail(sel, fetchPlan = false) {
 }
 
 function connect() {
-  const proto = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${proto}://${location.host}/api/plant/stream`); // the session cookie logs it in
+  const ws = new WebSocket(socketUrl("/api/plant/stream")); // the session cookie logs it in
   ws.onmessage = (ev) => onSnapshot(JSON.parse(ev.data));
   ws.onclose = (ev) => {
     if (ev.code === 4503) { $("error").textContent = "No live plant: start `mixflow serve --twin`."; return; }
