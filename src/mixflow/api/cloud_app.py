@@ -27,7 +27,7 @@ from mixflow.api.plant_worker import worker_key
 from mixflow.api.remote_plant import RemotePlant
 from mixflow.api.security import LoginGuard, LoginLimiter, TokenSigner, parse_networks
 from mixflow.api.settings import Settings
-from mixflow.api.worker_pool import LocalWorkers
+from mixflow.api.worker_pool import WorkerPool
 from mixflow.errors import MixflowError, ValidationError
 from mixflow.model.cloud_file import CloudFile, CloudPlant
 from mixflow.store import accounts, connect, tenant_url
@@ -73,7 +73,7 @@ def plant_settings(base: Settings, entry: CloudPlant) -> Settings:
     )
 
 
-def start_tenants(cloud: CloudFile, base: Settings, workers: LocalWorkers | None,
+def start_tenants(cloud: CloudFile, base: Settings, workers: WorkerPool | None,
                   timeout_s: float = START_TIMEOUT_S) -> list[Tenant]:
     """Connect to every plant's worker: started here (`workers`, all at once so the warm-ups run side by
     side) or, with `workers` None, already running for another API process (found in the store). A
@@ -124,7 +124,7 @@ def start_tenants(cloud: CloudFile, base: Settings, workers: LocalWorkers | None
 
 
 def create_cloud_app(cloud_file: CloudFile, settings: Settings, tenants: list[Tenant],
-                     workers: LocalWorkers | None = None) -> FastAPI:
+                     workers: WorkerPool | None = None) -> FastAPI:
     """The cloud's app over its store at `settings.db_url`, with each running tenant mounted; closing
     it hangs up on the plants and stops the `workers` this process started."""
     engine, sessions = connect(settings.db_url)

@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from mixflow.api.settings import SECRET_ENV
 
@@ -28,6 +29,27 @@ log = logging.getLogger("mixflow.api")
 DB_ENV = "MIXFLOW_DB"
 POLL_S = 0.1
 START_TRIES = 3
+
+
+class WorkerPool(Protocol):
+    """Whatever starts the plant workers of a cloud and starts them again when they die: local
+    processes (`LocalWorkers`) or Ray actors (`ray_workers.RayWorkers`)."""
+
+    def start(self, plant_id: str) -> None:
+        """Start the worker of `plant_id`."""
+        ...
+
+    def failure(self, plant_id: str) -> str | None:
+        """Why the worker cannot run, once that is known; else None."""
+        ...
+
+    def pid(self, plant_id: str) -> int:
+        """The worker's process id now."""
+        ...
+
+    def stop(self) -> None:
+        """Stop every worker."""
+        ...
 
 
 @dataclass
@@ -44,8 +66,9 @@ class _Worker:
 class LocalWorkers:
     """Plant workers as child processes, each started again when it dies (until `stop`)."""
 
-    def __init__(self, cloud_file: Path, db_url: str, secret_key: str) -> None:
+    def __init__(self, cloud_file: Path, db_url: str, secret_key: str, speed: float = 60.0) -> None:
         self._cloud_file = cloud_file
+        self._speed = speed
         self._env = {**os.environ, SECRET_ENV: secret_key, DB_ENV: db_url}
         self._workers: dict[str, _Worker] = {}
         self._lock = threading.Lock()
@@ -60,7 +83,7 @@ class LocalWorkers:
 
     def _spawn(self, plant_id: str) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "mixflow", "cloud", "worker", str(self._cloud_file),
-                   "--plant", plant_id]
+                   "--plant", plant_id, "--speed", repr(self._speed)]
         process = subprocess.Popen(command, env=self._env, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         threading.Thread(target=self._read_errors, args=(plant_id, process), daemon=True).start()

@@ -42,6 +42,9 @@ def serve(
                                                "each of its plants at /plants/<id>, with one login")] = None,
     attach: Annotated[bool, typer.Option("--attach", help="with --cloud: start no plant workers, serve "
                                          "those another `serve --cloud` started (found in --db)")] = False,
+    ray: Annotated[str | None, typer.Option("--ray", help="with --cloud: the plant workers as Ray actors, on "
+                                            "a Ray started here (local) or a cluster (auto, HOST:PORT, "
+                                            "ray://HOST:10001)")] = None,
 ) -> None:
     """Serve the API (OpenAPI at /openapi.json) and the pages (configurator, orders, plant, planner).
 
@@ -59,10 +62,12 @@ def serve(
         if given:
             raise ValidationError("--cloud", f"the cloud file names each plant's sources: drop "
                                   f"{', '.join(given)}")
-        _serve_cloud(cloud, Settings(db_url=db, twin_speed=speed), host, port, attach)
+        if attach and ray is not None:
+            raise ValidationError("--attach", "starts no workers: drop --ray")
+        _serve_cloud(cloud, Settings(db_url=db, twin_speed=speed), host, port, attach, ray)
         return
-    if attach:
-        raise ValidationError("--attach", "only with --cloud")
+    if attach or ray is not None:
+        raise ValidationError("--attach" if attach else "--ray", "only with --cloud")
     run_twin = twin if twin is not None else mqtt is None
     check_sources(plant, catalogue, scale, seed, DEFAULT_SCALE)
     plant_path, catalogue_path = source_paths(plant, catalogue)
@@ -79,21 +84,28 @@ def serve(
     _run(app, host, port)
 
 
-def _serve_cloud(file: Path, settings: Settings, host: str, port: int, attach: bool) -> None:
+def _serve_cloud(file: Path, settings: Settings, host: str, port: int, attach: bool, ray: str | None) -> None:
     """Start a worker for every plant of the cloud file (side by side; started again when one dies), or
     find those another API process started, then serve them all behind one app."""
     import os
 
     from mixflow.api.cloud_app import create_cloud_app, start_tenants
     from mixflow.api.settings import SECRET_ENV
-    from mixflow.api.worker_pool import LocalWorkers
+    from mixflow.api.worker_pool import LocalWorkers, WorkerPool
     from mixflow.model.cloud_file import load_cloud
 
     if attach and not os.environ.get(SECRET_ENV):
         raise ValidationError(SECRET_ENV, "is not set: an API process attaching to plant workers must share "
                               "their key")
     cloud = load_cloud(file)
-    workers = None if attach else LocalWorkers(file.resolve(), settings.db_url, settings.secret_key)
+    workers: WorkerPool | None = None
+    if ray is not None:
+        from mixflow.api.ray_workers import RayWorkers
+
+        workers = RayWorkers(ray, file.resolve(), settings.db_url, settings.secret_key, settings.twin_speed,
+                             len(cloud.plants))
+    elif not attach:
+        workers = LocalWorkers(file.resolve(), settings.db_url, settings.secret_key, settings.twin_speed)
     try:
         tenants = start_tenants(cloud, settings, workers)
     except BaseException:

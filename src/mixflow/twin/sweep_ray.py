@@ -29,11 +29,11 @@ log = logging.getLogger(__name__)
 
 def run_on_ray(pairs: list[Pair], address: str, workers: int, on_done: OnDone) -> list[Result]:
     """Each pair's run as one Ray task; results in the order of `pairs`."""
-    ray = _import_ray()
+    ray = import_ray()
     # Ray prints its raylet's notices ("a worker died ...") on stdout from a thread of its own, which
     # would break the one JSON document of `--json`: they go to this module's log instead.
     with redirect_stdout(_RayNotices()):
-        joined = _join(ray, address, workers)
+        joined = join_ray(ray, address, workers)
         try:
             task = ray.remote(max_retries=RETRIES)(run_pair)
             return collect([task.remote(pair) for pair in pairs], pairs, on_done)
@@ -72,7 +72,7 @@ def collect(refs: Sequence[Any], pairs: Sequence[Pair], on_done: OnDone) -> list
     return [results[i] for i in range(len(refs))]
 
 
-def _import_ray() -> Any:
+def import_ray() -> Any:
     try:
         import ray
     except ImportError as missing:
@@ -80,7 +80,7 @@ def _import_ray() -> Any:
     return ray
 
 
-def _join(ray: Any, address: str, workers: int) -> bool:
+def join_ray(ray: Any, address: str, workers: int) -> bool:
     """Start or join Ray unless this process already has; True if this call did (and so must leave)."""
     if ray.is_initialized():
         return False
