@@ -210,6 +210,8 @@ def test_a_second_api_process_serves_the_same_plants_and_a_killed_worker_is_back
         os.kill(killed, signal.SIGKILL)
         began = time.monotonic()
         quote = {"configuration": bus}
+        while_away = client.post("/plants/north/api/orders", headers=dora, json=quote)
+        assert while_away.status_code == 202 and while_away.json()["promised_date"] is None
         answers = set()
         while time.monotonic() - began < 30:
             first = client.post("/plants/north/api/orders/quote", headers=dora, json=quote).status_code
@@ -227,6 +229,14 @@ def test_a_second_api_process_serves_the_same_plants_and_a_killed_worker_is_back
         assert south.status_code == 200
         again = client.get(f"/plants/north/api/orders/{order_id}", headers=dora).json()
         assert again["promised_date"] == placed["order"]["promised_date"]
+        # the order stored while the plant was away is promised by the plant started again
+        deadline = time.monotonic() + 10
+        taken_up: dict[str, Any] = {}
+        while time.monotonic() < deadline and not taken_up.get("promised_date"):
+            time.sleep(0.2)
+            taken_up = second.get(f"/plants/north/api/orders/{while_away.json()['id']}",
+                                  headers=dora_there).json()
+        assert taken_up["promised_date"] is not None and taken_up["status"] == "sequenced"
 
 
 @pytest.mark.services

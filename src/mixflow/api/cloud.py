@@ -18,11 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
 from mixflow.api.clock import PlantClock, to_datetime
 from mixflow.api.deps import STAFF, AccountSessionDep, UserDep
+from mixflow.api.live import PlantUnavailable
 from mixflow.api.orders import checked_price, order_out, place_order, requested_s
 from mixflow.api.schemas import ErrorOut, Name, OrderOut, Strict
 from mixflow.api.security import TokenClaims
@@ -154,7 +155,11 @@ def _quote_at(tenant: Any, user: TokenClaims, body: CloudOrderRequest) -> PlantQ
     transport = timedelta(hours=transport_h)
     order = Order(id="quote", customer=user.username, configuration=body.configuration, placed_s=now_s,
                   requested_s=_requested_at_plant(clock, body.requested_date, transport, now_s))
-    promised_s, detail = state.live.quote(order)
+    try:
+        promised_s, detail = state.live.quote(order)
+    except PlantUnavailable as away:
+        refuse.why_not = str(away)
+        return refuse
     completion = to_datetime(clock, promised_s)
     return PlantQuoteOut(plant=tenant.id, can_build=True, completion_date=completion, transport_h=transport_h,
                          delivery_date=completion + transport, detail=detail)
@@ -193,7 +198,8 @@ def quote(body: CloudOrderRequest, request: Request, user: UserDep) -> CloudQuot
 @router.post("/orders", response_model=CloudOrder, status_code=201,
              responses={403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
                         422: {"model": ErrorOut}})
-def place(body: CloudOrderRequest, request: Request, session: AccountSessionDep, user: UserDep) -> CloudOrder:
+def place(body: CloudOrderRequest, request: Request, response: Response, session: AccountSessionDep,
+          user: UserDep) -> CloudOrder:
     """Place the order at `plant` (default: the plant delivering first at the region): stored in that
     plant's order book, promised and sequenced by it before this answers. 404 for a plant the cloud
     does not have, 403 for one your account does not work at, 409 when the plant cannot build it."""
@@ -217,6 +223,8 @@ def place(body: CloudOrderRequest, request: Request, session: AccountSessionDep,
     requested = _requested_at_plant(clock, body.requested_date, transport, clock.now_s())
     with state.sessions() as plant_session:
         out = place_order(state, plant_session, user.username, body.configuration, requested)
+    if out.promised_date is None:  # the plant went away after quoting: stored, promised on its return
+        response.status_code = status.HTTP_202_ACCEPTED
     delivery = None if out.promised_date is None else out.promised_date + transport
     return CloudOrder(plant=tenant.id, base=tenant.base, delivery_date=delivery, order=out)
 

@@ -13,11 +13,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from mixflow.api.clock import PlantClock, to_datetime, to_seconds
 from mixflow.api.deps import STAFF, SessionDep, UserDep
+from mixflow.api.live import PlantUnavailable
 from mixflow.api.schemas import ErrorOut, OrderOut, OrderRequest, Promise, StatusStep
 from mixflow.api.security import TokenClaims
 from mixflow.errors import UnknownNameError
@@ -123,14 +124,19 @@ def quote(body: OrderRequest, request: Request, user: UserDep) -> Promise:
 
 
 @router.post("", response_model=OrderOut, status_code=201, responses={422: {"model": ErrorOut}})
-def place(body: OrderRequest, request: Request, session: SessionDep, user: UserDep) -> OrderOut:
+def place(body: OrderRequest, request: Request, response: Response, session: SessionDep,
+          user: UserDep) -> OrderOut:
     """Place an order: checked, committed to the order book, then promised and sequenced by the plant (the
-    promise is committed too) before this answers."""
+    promise is committed too) before this answers. 202 when the plant is away (its worker restarting):
+    the order is stored, and the plant promises it as soon as it is back."""
     state = request.app.state
     clock: PlantClock = state.clock
     now_s = clock.now_s()
-    return place_order(state, session, user.username, body.configuration,
-                       requested_s(clock, body.requested_date, now_s))
+    out = place_order(state, session, user.username, body.configuration,
+                      requested_s(clock, body.requested_date, now_s))
+    if out.promised_date is None and state.live is not None:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return out
 
 
 def place_order(state: Any, session: Session, customer: str, configuration: Mapping[str, str],
@@ -143,7 +149,10 @@ def place_order(state: Any, session: Session, customer: str, configuration: Mapp
                   placed_s=clock.now_s(), requested_s=requested)
     order_book.save_new(session, order, price)
     if state.live is not None:
-        order = state.live.place(order)
+        try:
+            order = state.live.place(order)
+        except PlantUnavailable:  # stored: the plant promises it when it is back (it takes the book up)
+            return order_out(clock, order, price)
         order_book.save_progress(session, order)
     return order_out(clock, order, price)
 

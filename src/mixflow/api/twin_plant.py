@@ -5,18 +5,22 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from mixflow.api.agv_states import AgvVda, Motion, derived
 from mixflow.api.planned_plant import PlannedPlant
 from mixflow.api.settings import Settings
-from mixflow.errors import ValidationError
+from mixflow.errors import MixflowError, ValidationError
 from mixflow.model import DAY_S, Order
 from mixflow.plan import Scheduler
 from mixflow.reference import order_stream
+from mixflow.store import order_book
 from mixflow.twin import Scenario, Twin, check_configured, prepare
 from mixflow.twin.agvs import CHARGING, DOWN
 
@@ -67,6 +71,31 @@ class TwinPlant(PlannedPlant):
         log.warning("twin of %s running (scale %s, %d AGVs, warm-up %.1f s)", live.plant.name,
                     live.plant.scale, len(live.plant.fleet.agv_ids), time.perf_counter() - started)
         return live
+
+    def attach(self, sessions: sessionmaker[Session]) -> None:
+        """Also take up the web orders the order book holds unpromised: stored while the plant's process
+        was away (a cloud's plant worker starting again), they are promised now, as a broker plant does."""
+        super().attach(sessions)
+        try:
+            with sessions() as session:
+                waiting = order_book.only_placed(session)
+        except SQLAlchemyError as unreachable:  # the plant runs without the book; its sync says so too
+            log.error("the order book cannot be read to take up waiting web orders: %s", unreachable)
+            return
+        now = self.twin.now_s  # a twin started again runs from its warm-up: earlier than the order's steps
+        taken = 0
+        for order in waiting:
+            steps = tuple(replace(step, at_s=min(step.at_s, now)) for step in order.history)
+            try:
+                self.place(replace(order, history=steps))
+            except MixflowError as refused:  # one order the plant cannot take must not keep it down
+                log.error("web order %s, stored while the plant was away, cannot be taken up: %s", order.id,
+                          refused)
+            else:
+                self._web_orders[order.id] = len(order.history)  # what the book holds; the sync adds the rest
+                taken += 1
+        if taken:
+            log.warning("promised %d web orders stored while the plant was away", taken)
 
     def set_speed(self, speed: float) -> float:
         if speed < 0:

@@ -2,8 +2,9 @@
 
 Each plant is a tenant of the cloud: an `id` unique in the file, either a plant file (`plant`, relative
 to the cloud file) or the reference plant at a `scale`, an optional `catalogue` file, a `seed` (of the
-reference plant and of the plant's reference order stream), and `transport_h`, the hours a finished
-product takes from the plant to each customer region it serves. The cloud's regions are the union of
+reference plant and of the plant's reference order stream), `transport_h`, the hours a finished
+product takes from the plant to each customer region it serves, and, for a real plant, `mqtt`, the
+broker its devices are on (without it the plant runs in the twin). The cloud's regions are the union of
 those keys: a plant that does not name a region does not deliver there.
 
 This module reads the file itself, checked in two passes, each failure one `file:line: $.json.path:
@@ -57,6 +58,7 @@ class CloudPlant:
     seed: int
     catalogue_file: Path | None
     transport_h: Mapping[str, float]
+    mqtt_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ def parse_cloud(text: str, source: str = "<cloud>", base_dir: Path | None = None
                 seed=int(node.get("seed", 0)),
                 catalogue_file=base / node["catalogue"] if "catalogue" in node else None,
                 transport_h=MappingProxyType({str(r): float(h) for r, h in node["transport_h"].items()}),
+                mqtt_url=str(node["mqtt"]) if "mqtt" in node else None,
             )
         )
     return CloudFile(source, str(data.get("name", Path(source).stem)), tuple(plants), data)
