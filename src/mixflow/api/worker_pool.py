@@ -84,8 +84,10 @@ class LocalWorkers:
     def _spawn(self, plant_id: str) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "mixflow", "cloud", "worker", str(self._cloud_file),
                    "--plant", plant_id, "--speed", repr(self._speed)]
+        # a session of its own: a Ctrl-C at the terminal reaches the server alone, which stops its workers
+        # itself (else the pool would see them die of it and start them again before it shuts down)
         process = subprocess.Popen(command, env=self._env, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         threading.Thread(target=self._read_errors, args=(plant_id, process), daemon=True).start()
         return process
 
