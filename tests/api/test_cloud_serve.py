@@ -26,6 +26,7 @@ from mixflow.api.worker_pool import LocalWorkers
 from mixflow.cli import main
 from mixflow.model.cloud_file import CloudFile, load_cloud
 from mixflow.store import connect, order_book, tenant_url
+from mixflow.store.plant_workers import register
 
 from .conftest import PASSWORD, SECRET
 
@@ -237,6 +238,27 @@ def test_a_second_api_process_serves_the_same_plants_and_a_killed_worker_is_back
             taken_up = second.get(f"/plants/north/api/orders/{while_away.json()['id']}",
                                   headers=dora_there).json()
         assert taken_up["promised_date"] is not None and taken_up["status"] == "sequenced"
+
+
+def test_a_worker_another_start_took_over_from_stops(cloud) -> None:  # type: ignore[no-untyped-def]
+    """An orphan (its server killed, a new one started its own worker) must not run beside the new one:
+    it stops once the registry names a later start of its plant."""
+    before = cloud.workers.pid("south")
+    _, sessions = connect(cloud.db)
+    with sessions() as session:
+        register(session, "south", "127.0.0.1", 1, 0)  # a later start of south, somewhere else
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and psutil_alive(before):
+        time.sleep(0.1)
+    assert not psutil_alive(before)
+
+
+def psutil_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"  # a zombie has ended
 
 
 @pytest.mark.services

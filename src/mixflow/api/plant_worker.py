@@ -25,13 +25,17 @@ import threading
 from multiprocessing.connection import Listener
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from mixflow.api.plant_process import serve_connection
 from mixflow.api.settings import Settings
 from mixflow.errors import ValidationError
 from mixflow.store import connect
-from mixflow.store.plant_workers import WorkerAddress, register
+from mixflow.store.plant_workers import WorkerAddress, locate, register
 
 log = logging.getLogger("mixflow.api")
+
+SUPERSEDED_CHECK_S = 1.0
 
 
 def worker_key(secret_key: str) -> bytes:
@@ -59,15 +63,34 @@ class PlantWorker:
             live.close()
             raise ValidationError("--port", f"cannot listen on {host}:{port}: {taken.strerror}") from taken
         bound_host, bound_port = self._listener.address  # type: ignore[str-unpack]  # TCP: (host, port)
+        self._bound = ("127.0.0.1" if bound_host in ("0.0.0.0", "") else str(bound_host), int(bound_port))
         _, cloud_sessions = connect(cloud_db_url)
+        self._cloud_sessions = cloud_sessions
         with cloud_sessions() as session:
             self.address: WorkerAddress = register(session, settings.plant_id, advertise or str(bound_host),
                                                    int(bound_port), os.getpid())
         log.warning("plant %r served on %s:%d (start %d)", settings.plant_id, self.address.host,
                     self.address.port, self.address.generation)
 
+    def _watch_registry(self) -> None:
+        """Stop once another worker has registered for this plant: this one is an orphan (its server
+        was killed and started a new one), and two twins of one plant must not run side by side."""
+        while not self.stop_event.wait(SUPERSEDED_CHECK_S):
+            try:
+                with self._cloud_sessions() as session:
+                    now = locate(session, self.address.plant_id)
+            except SQLAlchemyError as unreachable:  # the store is away: keep serving, look again later
+                log.warning("cannot read the worker registry: %s", unreachable)
+                continue
+            if now is not None and now.generation != self.address.generation:
+                log.warning("plant %r: start %d took over from this worker (start %d); stopping",
+                            self.address.plant_id, now.generation, self.address.generation)
+                self.stop_event.set()
+                self._close_listener()
+
     def serve_forever(self) -> None:
-        """Accept API processes until stopped; each is answered on a thread of its own."""
+        """Accept API processes until stopped (or superseded); each is answered on a thread of its own."""
+        threading.Thread(target=self._watch_registry, name="mixflow-plant-registry", daemon=True).start()
         while not self.stop_event.is_set():
             try:
                 conn = self._listener.accept()
@@ -91,6 +114,10 @@ class PlantWorker:
             self._close_listener()
 
     def _close_listener(self) -> None:
+        """Close the listening socket, first waking `accept` (closing alone does not wake it on Linux)
+        with a connection of our own, which fails the handshake and finds `stop_event` set."""
+        with contextlib.suppress(OSError), socket.create_connection(self._bound, timeout=1):
+            pass
         with contextlib.suppress(OSError):
             self._listener.close()
 
