@@ -228,6 +228,8 @@ def worker(
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
     port: int = typer.Option(0, "--port", help="TCP port to listen on (0: any free one)"),
     speed: float = typer.Option(60.0, "--speed", help="twin seconds per wall second"),
+    advertise: str | None = typer.Option(None, "--advertise", help="the host name API processes dial "
+                                         "(default: the --host, or this machine's name on 0.0.0.0)"),
 ) -> None:
     """Run one plant of the cloud for the API processes of `serve --cloud` (they find it through the
     store). Needs MIXFLOW_SECRET_KEY, the key the API processes share. Runs until SIGTERM."""
@@ -248,4 +250,4 @@ def worker(
         settings.plant()
     except MixflowError as refused:
         raise cloud.place(entry, "plant" if entry.plant_file else "scale", str(refused)) from refused
-    run_worker(settings, db, host, port, advertised_host(host))
+    run_worker(settings, db, host, port, advertise or advertised_host(host))

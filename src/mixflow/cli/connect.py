@@ -138,7 +138,9 @@ def bench(
 
 
 PLANT_ID = typer.Option("changsha", "--plant-id", help="Plant id: the second level of the topic tree.")
-DB = typer.Option("sqlite:///mixflow.db", "--db", help="Store URL (sqlite:///file.db or postgresql://...).")
+DB = typer.Option("sqlite:///mixflow.db", "--db", envvar="MIXFLOW_DB",
+                  help="Store URL (sqlite:///file.db or postgresql://...; or $MIXFLOW_DB, to keep a password "
+                  "off the command line).")
 
 
 @app.command()

@@ -18,7 +18,9 @@ DEFAULT_SCALE = 1.0
 
 
 def serve(
-    db: Annotated[str, typer.Option("--db", help="database URL: sqlite:///file.db or postgresql://...")] = (
+    db: Annotated[str, typer.Option("--db", envvar="MIXFLOW_DB", help="database URL: sqlite:///file.db or "
+                                    "postgresql://... (or $MIXFLOW_DB, to keep a password off the command "
+                                    "line)")] = (
         "sqlite:///mixflow.db"
     ),
     mqtt: Annotated[str | None, typer.Option("--mqtt", help="broker of a real plant: mqtt[s]://[user@]host"
