@@ -33,7 +33,8 @@ def test_an_overdue_part_shows_in_the_plant_alarms() -> None:
 def test_a_failed_cycle_raises_an_alarm_and_the_plant_goes_on() -> None:
     """An error in one cycle of the plant's loop (here a scheduler that fails once) is an alarm on the
     plant page, and the loop goes on; it used to end the loop's thread, leaving the plant unplanned."""
-    live = TwinPlant(Settings(db_url="sqlite://", secret_key=SECRET, twin=True, scale=0.05), warm_up_s=0)
+    settings = Settings(db_url="sqlite://", secret_key=SECRET, twin=True, scale=0.05, twin_speed=600.0)
+    live = TwinPlant(settings, warm_up_s=0)  # 600 plant seconds in one wall second, not ten
     cycle = live.scheduler.cycle
     failures = []
 

@@ -57,7 +57,7 @@ def test_python_dash_m_runs_the_same_cli() -> None:
 
 def test_demo_shows_plant_demand_and_capacity(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     report = tmp_path / "report.html"
-    code, out, _ = run(["demo", "--scale", "0.05", "--days", "2", "--report", str(report)], capsys)
+    code, out, _ = run(["demo", "--scale", "0.05", "--days", "1", "--report", str(report)], capsys)
     assert code == 0
     assert "Capacity against demand" in out and "Demand mix" in out
     assert "cab_weld" in report.read_text()

@@ -618,8 +618,10 @@ def test_the_twin_with_its_fleet_through_vda5050_vehicles_keeps_the_in_process_k
     started, loop_of, stop_of = threading.Event(), [], []
 
     async def host() -> None:
+        # each plant step waits for the vehicles' next tick: a 20 ms tick and 60x driving run the window
+        # in a third of the time 50 ms and 20x took, with the same result
         sim = VehicleSimulator(
-            broker, vehicles, interface=interface, time_scale=20.0, visualization_interval_s=0.05
+            broker, vehicles, interface=interface, time_scale=60.0, visualization_interval_s=0.02
         )
         stop = asyncio.Event()
         loop_of.append(asyncio.get_running_loop())

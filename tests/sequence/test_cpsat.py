@@ -18,7 +18,9 @@ def test_cpsat_proves_the_brute_force_optimum_and_the_search_finds_it(
     exact = solve_cpsat(data, time_limit_s=20, workers=1)
     assert exact is not None and exact.optimal
     assert exact.objective == best.objective and exact.feasible
-    ours = solve(data, time_limit_s=5, max_iterations=30_000, seed=0)
+    # the iterations bound the search, not the clock: on a fresh clone the kernels' first compile (numba,
+    # several seconds under load) ate a 5 s limit and the search stopped short of the optimum
+    ours = solve(data, time_limit_s=60, max_iterations=30_000, seed=0)
     assert ours.objective == best.objective
 
 

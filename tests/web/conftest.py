@@ -39,11 +39,13 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    """Base URL and app of `mixflow serve --twin` at scale 0.1, run in this process."""
+    """Base URL and app of `mixflow serve --twin` at scale 0.05, run in this process. The pages need a
+    plant with every kind of machine and a fleet, not a large one: the twin's warm-up (two days and more
+    of plant time, once per test worker) costs about 13 s of CPU at 0.05 against 30 s at 0.1."""
     from mixflow.api import Settings
 
     db = tmp_path_factory.mktemp("web") / "web.db"
-    settings = Settings(db_url=f"sqlite:///{db}", secret_key="browser-test-secret-key", scale=0.1,
+    settings = Settings(db_url=f"sqlite:///{db}", secret_key="browser-test-secret-key", scale=0.05,
                         twin_speed=300.0)
     yield from serve(settings)
 
