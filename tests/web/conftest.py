@@ -66,12 +66,16 @@ def ebus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
 
 def serve(settings: Any) -> Iterator[tuple[str, Any]]:
     """Run `mixflow serve --twin` with `settings` in this process: yields its base URL and app."""
-    import uvicorn
-
     from mixflow.api import create_app
     from mixflow.api.runner import start_live_plant
 
-    app = create_app(settings, start_live_plant(settings))
+    yield from serve_app(create_app(settings, start_live_plant(settings)))
+
+
+def serve_app(app: Any) -> Iterator[tuple[str, Any]]:
+    """Serve `app` with uvicorn on a free port in this process: yields its base URL and app."""
+    import uvicorn
+
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio",
                             proxy_headers=False)

@@ -4,8 +4,6 @@ first, and finds the order on the cloud's overview, which lists both plants."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from mixflow.store import accounts
 from mixflow.store.accounts import Role
 
 from ..api.test_cloud_serve import write_cloud
-from .conftest import _free_port
+from .conftest import serve_app
 
 pytestmark = pytest.mark.browser
 
@@ -24,8 +22,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def cloud_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     """The cloud's app served by uvicorn in this process: its base URL and app."""
-    import uvicorn
-
     from mixflow.api import Settings
     from mixflow.api.cloud_app import create_cloud_app, start_tenants
     from mixflow.api.worker_pool import LocalWorkers
@@ -38,18 +34,7 @@ def cloud_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
                         twin_speed=300.0)
     workers = LocalWorkers(path, settings.db_url, settings.secret_key)
     app = create_cloud_app(cloud_file, settings, start_tenants(cloud_file, settings, workers), workers)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws="websockets-sansio", proxy_headers=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the cloud server did not start"
-    yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    thread.join(timeout=10)  # the app's shutdown stops the workers
+    yield from serve_app(app)  # its shutdown stops the workers
 
 
 def test_a_customer_orders_where_the_bus_arrives_first(cloud_server, page, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
