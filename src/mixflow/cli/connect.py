@@ -54,7 +54,14 @@ from mixflow.connect.opcua_machine import work as work_cycles
 from mixflow.connect.opcua_security import OpcUaSecurity, ensure_certificate
 from mixflow.connect.provision import ProvisionFiles
 from mixflow.connect.provision import provision as provision_plant
-from mixflow.connect.registry import Registry, issue_credentials, plant_devices
+from mixflow.connect.registry import (
+    SPARKPLUG_KIND,
+    VDA5050_KIND,
+    Registry,
+    issue_credentials,
+    plant_devices,
+    standard_device_id,
+)
 from mixflow.connect.sim import FactoryDevices
 from mixflow.connect.wire import WireClient
 from mixflow.errors import InputFileError, MixflowError, ValidationError
@@ -171,18 +178,41 @@ def provision(
     opcua_config: list[Path] = typer.Option(
         [], "--opcua-config", help="An OPC UA bridge's config: its machines are registered as bridged."
     ),
+    sparkplug_nodes: list[str] = typer.Option(
+        [], "--sparkplug-node", help="A Sparkplug B edge node of --sparkplug-group (repeatable)."
+    ),
+    sparkplug_group: str = typer.Option(
+        "", "--sparkplug-group", help="The edge nodes' group (default: the plant id, as for the gateway)."
+    ),
+    vda_vehicle: list[str] = typer.Option(
+        [], "--vda-vehicle", help="A VDA 5050 vehicle as MANUFACTURER/SERIAL (repeatable)."
+    ),
+    vda_fleet: bool = typer.Option(
+        False,
+        "--vda-fleet",
+        help="The plant's AGVs as VDA 5050 vehicles (named as in `connect vda-vehicles`).",
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Register every device of the plant with its own random password; write the broker's password
     file, ACL and (--broker-conf) configuration. The gateway's password is $MIXFLOW_GATEWAY_PASSWORD,
     else kept from the password file, else new (in --credentials). A machine named in an
     --opcua-config is registered as bridged from OPC UA (kind `opcua`): its bridge reads its password
-    from the credentials file and the gateway sends its commands on its `opcua` topic."""
+    from the credentials file and the gateway sends its commands on its `opcua` topic. Sparkplug B edge
+    nodes and VDA 5050 vehicles get an account on their standard's topics, and the gateway the topics
+    it needs as their primary host and master control."""
     began = time.perf_counter()
     the_plant, _ = resolve_plant(plant, catalogue, scale, seed, 1.0)
     devices = dict(plant_devices(the_plant))
     for path in opcua_config:
         devices |= bridged_machines(path, plant_id, the_plant)
+    standard = standard_devices(
+        the_plant, sparkplug_group or plant_id, sparkplug_nodes, vda_vehicle, vda_fleet
+    )
+    taken = sorted(set(standard) & set(devices))
+    if taken:
+        raise ValidationError("--sparkplug-node/--vda-vehicle", f"{taken[0]!r} is a plant device already")
+    devices |= standard
     conf = None
     if broker_conf is not None:
         data = persistence_dir or broker_conf.parent / "mosquitto-data"
@@ -195,8 +225,27 @@ def provision(
         engine, topics.check_name("--plant-id", plant_id), devices.items(), files, rotate
     )
     facts["opcua_machines"] = sum(kind == OPCUA_KIND for kind in devices.values())
+    facts["sparkplug_nodes"] = sum(kind == SPARKPLUG_KIND for kind in standard.values())
+    facts["vda_vehicles"] = sum(kind == VDA5050_KIND for kind in standard.values())
     facts["seconds"] = round(time.perf_counter() - began, 2)
     print(json.dumps(facts) if as_json else _provision_report(facts))
+
+
+def standard_devices(
+    plant: Plant, group: str, edge_nodes: list[str], vehicles: list[str], fleet: bool
+) -> dict[str, str]:
+    """The accounts (registry id -> kind) of the devices that speak a standard: each edge node of
+    `group`, each MANUFACTURER/SERIAL vehicle, and with `fleet` the plant's AGVs as vehicles."""
+    from mixflow.connect.vda5050.simulator import plant_vehicles
+
+    found = {standard_device_id(SPARKPLUG_KIND, group, node): SPARKPLUG_KIND for node in edge_nodes}
+    named = [] if not fleet else [(v.manufacturer, v.serial_number) for v in plant_vehicles(plant)]
+    for value in vehicles:
+        manufacturer, slash, serial = value.partition("/")
+        if not slash:
+            raise ValidationError("--vda-vehicle", f"{value!r} is not MANUFACTURER/SERIAL")
+        named.append((manufacturer, serial))
+    return found | {standard_device_id(VDA5050_KIND, m, s): VDA5050_KIND for m, s in named}
 
 
 def bridged_machines(path: Path, plant_id: str, plant: Plant) -> dict[str, str]:
@@ -225,7 +274,13 @@ def _provision_report(facts: dict[str, Any]) -> str:
         f"wrote {passwd['file']} (0600): {passwd['users']} users, "
         f"{passwd['other_users_kept']} of other plants kept",
         f"wrote {acl['file']} (0600): each device writes its own uplink topics and reads its own commands; "
-        f"the gateway reads and writes mixflow/{facts['plant']}/# only",
+        f"the gateway reads and writes mixflow/{facts['plant']}/# only"
+        + (
+            f", and the uplinks and commands of {facts['sparkplug_nodes']} Sparkplug B edge nodes and "
+            f"{facts['vda_vehicles']} VDA 5050 vehicles"
+            if facts["sparkplug_nodes"] or facts["vda_vehicles"]
+            else ""
+        ),
         f"credentials in {creds['file']} (0600): {creds['passwords']} passwords; hand them to the "
         "installers, then delete the file",
     ]

@@ -54,7 +54,7 @@ from mixflow.connect.metrics import GatewayMetrics
 from mixflow.connect.payloads import encode
 from mixflow.connect.sparkplug import PREFIX as SPARKPLUG_PREFIX
 from mixflow.connect.sparkplug import SparkplugHost
-from mixflow.connect.sparkplug.codec import state_payload
+from mixflow.connect.sparkplug.codec import plant_host_id, state_payload
 from mixflow.connect.storing import (
     STORE_ERRORS,
     Batch,
@@ -217,7 +217,7 @@ class Gateway:
         self._state_ms = now_ms()
         self._announcing: asyncio.Task[None] | None = None
         if config.sparkplug_group and config.index == 0:
-            self.sparkplug = SparkplugHost(ingest, config.sparkplug_group, f"mixflow-{self.plant}")
+            self.sparkplug = SparkplugHost(ingest, config.sparkplug_group, plant_host_id(self.plant))
 
     @property
     def client_id(self) -> str:

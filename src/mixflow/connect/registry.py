@@ -8,6 +8,10 @@ hashes gives away nothing else. On the broker a device logs in as `{plant}.{devi
 gateway as `mixflow-gateway.{plant}`: several plants share one broker without sharing a user name.
 Liveness comes from any uplink message (a heartbeat is a `state` message): a device is online from
 its first message and offline once nothing arrived for `heartbeat_timeout_ms`.
+
+A Sparkplug B edge node or a VDA 5050 vehicle (`topics.STANDARD_KINDS`) is registered for its account
+only: its id `{group}.{edge_node}` or `{manufacturer}.{serial}` holds the two topic levels its ACL is
+cut to (`standard_device_id`), since the id and the kind are all the registry keeps of a device.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from mixflow.connect.topics import KINDS, check_name
+from mixflow.connect.topics import KINDS, STANDARD_KINDS, check_name
 from mixflow.errors import UnknownNameError, ValidationError
 from mixflow.model import Plant
 from mixflow.store.telemetry import DeviceRecord
@@ -31,6 +35,11 @@ from mixflow.store.telemetry import DeviceRecord
 PBKDF2_ITERATIONS = 101  # Mosquitto 2.0's default for `$7$` hashes
 GATEWAY_USER = "mixflow-gateway"
 PASSWORD_BYTES = 24  # 32 URL-safe characters, 192 random bits
+SPARKPLUG_KIND, VDA5050_KIND = STANDARD_KINDS
+_LEVELS = {
+    SPARKPLUG_KIND: ("Sparkplug group", "Sparkplug edge node"),
+    VDA5050_KIND: ("VDA 5050 manufacturer", "VDA 5050 serialNumber"),
+}
 
 
 def broker_username(plant: str, device_id: str) -> str:
@@ -46,6 +55,22 @@ def gateway_username(plant: str) -> str:
     """The account of a plant's gateways: its plant's topic tree and nothing else."""
     broker_username(plant, "gateway")  # the same checks on the plant id
     return f"{GATEWAY_USER}.{plant}"
+
+
+def standard_device_id(kind: str, scope: str, name: str) -> str:
+    """The registry id of a Sparkplug edge node (`scope` its group) or a VDA 5050 vehicle (`scope` its
+    manufacturer): `{scope}.{name}`; `scope` holds no '.', so `standard_levels` splits it back exactly."""
+    scope_what, name_what = _LEVELS[kind]
+    check_name(name_what, name)
+    if "." in check_name(scope_what, scope):
+        raise ValidationError(scope_what, f"{scope!r}: no '.' allowed (it ends the {scope_what} in the id)")
+    return check_name(f"{kind} device id", f"{scope}.{name}")
+
+
+def standard_levels(device_id: str) -> tuple[str, str]:
+    """(group, edge node) or (manufacturer, serial number) of a standard device's id."""
+    scope, _, name = device_id.partition(".")
+    return scope, name
 
 
 def new_password() -> str:
@@ -83,10 +108,14 @@ class Device:
 
     def __post_init__(self) -> None:
         check_name("device_id", self.device_id)
-        if self.kind not in KINDS:
+        if self.kind not in KINDS + STANDARD_KINDS:
             raise ValidationError(
-                "kind", f"device {self.device_id!r}: kind must be one of {KINDS}, got {self.kind!r}"
+                "kind",
+                f"device {self.device_id!r}: kind must be one of {KINDS + STANDARD_KINDS}, got {self.kind!r}",
             )
+        if self.kind in STANDARD_KINDS and not all(standard_levels(self.device_id)):
+            shape = " '.' ".join(_LEVELS[self.kind])
+            raise ValidationError("device_id", f"{self.device_id!r}: a {self.kind} id is `{shape}`")
         if not self.password_hash.startswith("$7$"):
             raise ValidationError("password_hash", f"device {self.device_id!r}: not a `$7$` PBKDF2 hash")
 

@@ -25,6 +25,10 @@ The clock mark goes to every shard because each shard reaches the gateway on its
 broker keeps one publisher's order within a session, not across sessions.
 The broker ACL (see `connect.mosquitto`) lets a device write only its own uplink topics and read
 only its own `cmd` topic.
+
+Devices that speak a standard keep the standard's own topic tree and are registered only for their
+broker account and ACL (`STANDARD_KINDS`): a Sparkplug B edge node (`sparkplug`, `spBv1.0/...`) and a
+VDA 5050 vehicle (`vda5050`, `uagv/v2/...`). They have no topics here, so `parse` never takes them.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ ROOT = "mixflow"
 SHARDS = 16
 ALL_SHARDS = tuple(f"s{k:02d}" for k in range(SHARDS))
 KINDS = ("machine", "agv", "line", "fleet", "opcua", "receiving")
+STANDARD_KINDS = ("sparkplug", "vda5050")
 UPLINK = ("telemetry", "state", "event", "ack")
 DOWNLINK = ("cmd",)
 CHANNELS = UPLINK + DOWNLINK

@@ -74,6 +74,11 @@ def state_topic(host_id: str) -> str:
     return f"{PREFIX}STATE/{host_id}"
 
 
+def plant_host_id(plant: str) -> str:
+    """The primary host id of a plant's gateway: its STATE topic, which the broker ACL grants."""
+    return f"mixflow-{plant}"
+
+
 def decode(raw: bytes) -> Any:
     """The `Payload` of `raw`; raises ValueError with protobuf's reason when it is none."""
     try:
