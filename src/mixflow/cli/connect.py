@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -32,26 +32,14 @@ from mixflow.cli.options import (
     source_paths,
 )
 from mixflow.connect import topics
-from mixflow.connect.bench import BenchSpec, run_bench
 from mixflow.connect.broker import PASSWORD_ENV, Broker, broker_errors, parse_broker
 from mixflow.connect.commands import CommandTracker
 from mixflow.connect.factory import MqttFactory
 from mixflow.connect.gateway import Gateway, GatewayConfig
 from mixflow.connect.ingest import Ingest
 from mixflow.connect.mosquitto import BrokerConf
-from mixflow.connect.opcua_bridge import KIND as OPCUA_KIND
-from mixflow.connect.opcua_bridge import PASSWORD_ENV as OPCUA_PASSWORD_ENV
-from mixflow.connect.opcua_bridge import (
-    BridgeOptions,
-    OpcUaBridge,
-    bridge_config,
-    machine_passwords,
-    opcua_devices,
-    read_bridge_config,
-)
-from mixflow.connect.opcua_machine import SimulatedMachine
-from mixflow.connect.opcua_machine import work as work_cycles
-from mixflow.connect.opcua_security import OpcUaSecurity, ensure_certificate
+from mixflow.connect.opcua_names import KIND as OPCUA_KIND
+from mixflow.connect.opcua_names import PASSWORD_ENV as OPCUA_PASSWORD_ENV
 from mixflow.connect.provision import ProvisionFiles
 from mixflow.connect.provision import provision as provision_plant
 from mixflow.connect.registry import (
@@ -62,14 +50,16 @@ from mixflow.connect.registry import (
     plant_devices,
     standard_device_id,
 )
-from mixflow.connect.sim import FactoryDevices
 from mixflow.connect.wire import WireClient
 from mixflow.errors import InputFileError, MixflowError, ValidationError
 from mixflow.model import Plant
-from mixflow.model.port import Factory
-from mixflow.plan import PlanOptions, Scheduler
 from mixflow.store.db import connect as connect_store
-from mixflow.twin import Scenario, Twin, prepare
+
+if TYPE_CHECKING:  # the twin, the plan and OPC UA load in the commands that run them (a gateway needs none)
+    from mixflow.model.port import Factory
+    from mixflow.plan import Scheduler
+    from mixflow.twin import Scenario
+
 
 app = typer.Typer(
     help="Machines and AGVs over MQTT and OPC UA: gateway, devices, benchmark.", no_args_is_help=True
@@ -121,6 +111,8 @@ def bench(
     as_json: bool = JSON,
 ) -> None:
     """Devices -> broker -> gateway -> validation -> storage, end to end; prints counts, rate, latency."""
+    from mixflow.connect.bench import BenchSpec, run_bench
+
     spec = BenchSpec(
         devices,
         rate,
@@ -251,6 +243,8 @@ def standard_devices(
 def bridged_machines(path: Path, plant_id: str, plant: Plant) -> dict[str, str]:
     """The machines an OPC UA bridge config names, as (id -> kind `opcua`); each must be a machine of
     the plant (the scheduler plans on it) and the config must be for this plant."""
+    from mixflow.connect.opcua_bridge import opcua_devices, read_bridge_config
+
     config = read_bridge_config(path)
     if config.plant != plant_id:
         raise InputFileError(str(path), f"bridges plant {config.plant!r}, not --plant-id {plant_id!r}")
@@ -397,6 +391,8 @@ def devices(
     """Play the twin as the plant's devices over the broker (in lock step with the cloud) until stopped."""
     check_sources(plant, catalogue, scale, seed, 1.0)
     plant_path, catalogue_path = source_paths(plant, catalogue)
+    from mixflow.twin import Scenario
+
     scenario = Scenario(scale=scale, days=days, plant_file=plant_path, catalogue_file=catalogue_path)
     the_broker = parse_broker(broker, ca_file, cert_file, key_file, password_file)
     with broker_errors(the_broker):
@@ -431,6 +427,8 @@ def demo(
         raise ValidationError("--hours", f"must be positive, got {hours:g}")
     check_sources(plant, catalogue, scale, seed, DEMO_SCALE)
     plant_path, catalogue_path = source_paths(plant, catalogue)
+    from mixflow.twin import Scenario
+
     scenario = Scenario(scale=scale, days=days, plant_file=plant_path, catalogue_file=catalogue_path)
     the_broker = parse_broker(broker, ca_file, cert_file, key_file, password_file)
     with broker_errors(the_broker):
@@ -452,6 +450,9 @@ MACHINE_DEPENDENT = ("decision", "wall", "cpu")
 
 def serve_devices(broker: Broker, scenario: Scenario, seed: int, plant_id: str) -> dict[str, int]:
     """Play the twin as the plant's devices until SIGINT/SIGTERM; returns the edge's counters."""
+    from mixflow.connect.sim import FactoryDevices
+    from mixflow.twin import Twin, prepare
+
     plant, catalogue, orders = prepare(scenario, seed)
     twin = Twin(plant, catalogue, orders, scenario, seed)
     edge = FactoryDevices(twin, broker, plant_id, plant.lines[0].id)
@@ -478,6 +479,8 @@ def serve_devices(broker: Broker, scenario: Scenario, seed: int, plant_id: str) 
 
 
 def _scheduler(plant: Plant, scenario: Scenario, seed: int, catalogue: Any) -> Scheduler:
+    from mixflow.plan import PlanOptions, Scheduler
+
     options = PlanOptions()
     return Scheduler(plant, catalogue, None, options, seed=seed)
 
@@ -519,6 +522,8 @@ async def _try_login(broker: Broker, client_id: str) -> None:
 def compare_over_mqtt(broker: Broker, scenario: Scenario, seed: int, until_s: int) -> dict[str, Any]:
     """Run the scheduler on the twin in-process, then on the twin played as devices through the broker,
     to `until_s`; returns both KPI sets, whether they agree, and the traffic it took."""
+    from mixflow.twin import Twin, prepare
+
     plant, catalogue, orders = prepare(scenario, seed)
     began = time.perf_counter()
     local = _scheduler(plant, scenario, seed, catalogue)
@@ -619,6 +624,10 @@ def opcua_machine(
 ) -> None:
     """Serve a simulated machine over OPC UA until stopped: one operation per cycle and a fault every
     tenth, or (--commanded) the operations a bridge starts."""
+    from mixflow.connect.opcua_machine import SimulatedMachine
+    from mixflow.connect.opcua_machine import work as work_cycles
+    from mixflow.connect.opcua_security import OpcUaSecurity, ensure_certificate
+
     if security is not None and cert is not None and key is not None:
         generated = ensure_certificate(cert, key, f"urn:mixflow:machine:{machine_id}", machine_id)
     else:
@@ -686,6 +695,9 @@ def opcua_bridge(
 ) -> None:
     """Bridge OPC UA machines into the topic tree (kind `opcua`), each server on its own reconnecting
     link, until stopped; prints each machine's counters as JSON at the end."""
+    from mixflow.connect.opcua_bridge import BridgeOptions, OpcUaBridge, bridge_config, machine_passwords
+    from mixflow.connect.opcua_security import OpcUaSecurity, ensure_certificate
+
     if security is not None and cert is not None and key is not None:
         ensure_certificate(cert, key, "urn:mixflow:opcua-bridge", "mixflow opcua bridge")
     secured = OpcUaSecurity.parse(security, cert, key)

@@ -44,6 +44,7 @@ from mixflow.connect.broker import Broker
 from mixflow.connect.credentials import check_private, read_secret_file
 from mixflow.connect.device import DeviceLink
 from mixflow.connect.opcua import UNREACHABLE, Backoff, OpcUaAdapter, OpcUaRefused
+from mixflow.connect.opcua_names import KIND, PASSWORD_ENV
 from mixflow.connect.opcua_security import OpcUaSecurity
 from mixflow.connect.payloads import CommandMessage
 from mixflow.connect.provision import CREDENTIALS_FORMAT
@@ -51,8 +52,6 @@ from mixflow.connect.topics import check_name
 from mixflow.errors import InputFileError, ValidationError
 
 log = logging.getLogger("mixflow.connect.opcua")
-KIND = "opcua"
-PASSWORD_ENV = "MIXFLOW_OPCUA_PASSWORD"  # the OPC UA password of `--user` on the command line
 SERVER_KEYS = frozenset(
     {
         "machine",
