@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mixflow.fleet import manager
-from mixflow.fleet.grid import Grid
+from mixflow.fleet.grid import Grid, grid_from_rows
 from mixflow.fleet.manager import EnergySpec, FleetManager, RobotState
 from mixflow.fleet.tasks import FleetTask
 from mixflow.fleet.validate import validate_plan
@@ -182,3 +182,21 @@ def test_a_charger_gives_no_more_than_its_power(warehouse: Grid) -> None:
     # the heavy robot (1 kWh a step of its own) is held to the charger's 0.25; the light one
     # charges at its own 0.5 on the charger without a limit
     assert (fleet.soc_kwh - before)[:2].tolist() == pytest.approx([0.25, 0.5])
+
+
+def test_a_robot_pushed_off_its_charger_goes_back_and_charges_again() -> None:
+    # the charger stands where two aisles cross: a robot passing through pushes the charging one aside
+    crossing = grid_from_rows(["@.@", "...", "@.@"], name="charger-crossing")
+    charger, top, bottom = crossing.cell(1, 1), crossing.cell(1, 0), crossing.cell(1, 2)
+    fleet = FleetManager(crossing, [charger, top], [charger], EnergySpec(10.0, 0.01, 0.01))
+    fleet.soc_kwh[0] = 1.0  # low: it charges where it stands
+    fleet.post(FleetTask("through", bottom, top))
+    pushed = 0
+    for _ in range(15):
+        fleet.step()
+        on = fleet.positions[0] == charger
+        pushed += not on
+        # the plant stops a charge when the AGV leaves its charger: only a robot on it is charging
+        assert (fleet.state[0] == RobotState.CHARGING) == on
+    assert pushed and fleet.delivered == 1
+    assert fleet.state[0] == RobotState.CHARGING and fleet.charger_owner[0] == 0

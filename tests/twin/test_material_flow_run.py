@@ -35,6 +35,7 @@ def test_every_internal_flow_is_carried_and_every_order_delivered(nominal: dict[
     assert k["agv_tasks"] == sum(k["agv_tasks_by_kind"].values())
     assert 0 < k["agv_utilisation"] < 1
     assert k["material_wait_h"] > 0  # machines waited for their loads, and it shows
+    assert k["agv_task_wait_causes_h"]["agv_on_its_way"] > 0  # every task waited for its AGV's drive
     assert k["stockouts"] == 0 and k["rack_empty_at_pickup"] == 0
     assert k["purchase_orders"] > 0 and k["inventory_value"] > 0
     assert len(k["inventory_value_by_day"]) >= k["days"]

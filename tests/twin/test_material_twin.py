@@ -135,3 +135,21 @@ def test_a_late_supplier_says_so_when_ordered_and_comes_late(plant: Plant) -> No
         "PO-2": True,
     }
     assert all(e.dock == dock for e in arrived)
+
+
+def test_a_tasks_wait_splits_into_no_agv_assigned_and_the_agv_on_its_way(plant: Plant) -> None:
+    twin = _twin(plant)
+    item = next(iter(twin.stock.on_hand))
+    dock, rack = plant.floor.docks[0], plant.floor.warehouse_cells[0]
+    task = MaterialTask("PO-9>in/0", item, dock, rack, 0, DAY_S, 10.0, kind="receipt", qty=1)
+    twin.submit([PostTask(task)])
+    twin.poll(600)  # no AGV for it yet
+    agv = plant.fleet.agv_ids[0]
+    twin.submit([AssignTask(agv, task.id)])
+    drive = _path(plant, twin.agvs.at(0), dock)
+    _drive(twin, agv, drive)
+    assert twin.agvs.loaded[0]
+    counters = twin.agvs.counters
+    assert counters.wait_unassigned_s == 600
+    assert counters.wait_agv_on_its_way_s == len(drive)
+    assert counters.wait_unassigned_s + counters.wait_agv_on_its_way_s == twin.stock.counters.task_waits_s[-1]

@@ -27,6 +27,7 @@ _MEASURED: dict[str, Any] = {
     "agv_tasks_per_hour": 20.0,
     "agv_tasks_by_kind": {"line": 300, "wip": 100, "raw": 60, "receipt": 20},
     "agv_task_wait_s": {"p50": 30, "p95": 240, "max": 900},
+    "agv_task_wait_causes_h": {"unassigned": 1.5, "agv_on_its_way": 2.5},
     "material_wait_h": 3.5,
     "material_wait_h_by_shop": {"cab": 2.0, "frame": 1.5},
     "stockouts": 2,
@@ -64,6 +65,7 @@ def test_a_run_that_measured_materials_fleet_and_power_shows_them(tmp_path: Path
     assert "<h2>AGV fleet</h2>" in page and "<h2>Materials</h2>" in page and "<h2>Power by hour</h2>" in page
     assert "utilisation 42.0% · empty travel 31.0% · 480 tasks · 20.0 tasks per hour" in page
     assert "wait for an AGV p50 30 s, p95 240 s, max 900 s" in page
+    assert "tasks waited 1.5 h with no AGV assigned, 2.5 h for the assigned AGV" in page
     assert "hours machines waited for material, by shop" in page
     assert "inventory value at the end 1,250,000 · 4.2 days of supply · 2 stock-outs" in page
     assert "17 purchase orders · suppliers on time 88.0%" in page

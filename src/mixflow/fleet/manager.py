@@ -41,6 +41,9 @@ class RobotState(IntEnum):
     BROKEN = 5
 
 
+_CHARGING = int(RobotState.CHARGING)  # compared every step: a plain int skips the enum look-up
+
+
 @dataclass(frozen=True)
 class EnergySpec:
     """Battery model per step of one robot type: `drain_kwh_per_move` per cell moved, times
@@ -275,6 +278,7 @@ class FleetManager:
         before = self.positions.copy()
         nxt = self.planner.step(held)
         moved = nxt != before
+        self._pushed_off_chargers(nxt)
         loaded = self.state == RobotState.TO_DROPOFF
         drain = np.where(loaded, self.loaded_factor, 1.0) * self.drain_kwh_per_move
         self.soc_kwh = np.maximum(self.soc_kwh - moved * drain, 0.0)
@@ -373,13 +377,16 @@ class FleetManager:
         carries = self.payload_kg[candidates]
         reserve = self.reserve_moves[candidates]
         cost = np.empty((len(candidates), len(pending)))
+        distances = self.planner.distances
         for k, task_id in enumerate(pending):
             task = self.tasks[task_id]
-            to_pickup = self.planner.distances.field(task.pickup)[here].astype(np.float64)
-            carry = float(self.planner.distances.distance(task.pickup, task.dropoff))
+            row = distances.acquire(task.pickup)  # read in place, not copied: this runs almost every step
+            to_pickup = distances.pool[row, here].astype(np.float64)
+            distances.release(row)
+            carry = float(distances.distance(task.pickup, task.dropoff))
             after = float(to_charger[task.dropoff])
             reachable = (to_pickup < INF) & (carry < INF) & (after < INF)
-            unit = self.planner.distances.unit  # distance fields count cost units, energy needs moves
+            unit = distances.unit  # distance fields count cost units, energy needs moves
             need = self._moves_kwh((to_pickup + after) / unit + reserve, False, candidates)
             need = need + self._moves_kwh(np.array(carry / unit), True, candidates)
             ok = reachable & (self.soc_kwh[candidates] >= need) & (carries >= task.payload_kg)
@@ -425,6 +432,15 @@ class FleetManager:
             elif (taken >= n).all():
                 break
         return kept
+
+    def _pushed_off_chargers(self, nxt: np.ndarray) -> None:
+        """PIBT may push a charging robot off its charger to let another pass. The plant ends the charge
+        when the AGV leaves, so the robot is on its way to its charger again and starts a new charge on
+        arrival; left CHARGING it would hold the charger for ever without charging."""
+        charging = np.flatnonzero(self.state == _CHARGING)
+        if charging.size:
+            off = charging[nxt[charging] != self.chargers[self.charger_of[charging]]]
+            self.state[off] = RobotState.TO_CHARGER
 
     def _arrivals(self, nxt: np.ndarray, now: int) -> None:
         errand = (self.state >= RobotState.TO_PICKUP) & (self.state <= RobotState.TO_CHARGER)

@@ -21,8 +21,9 @@ IDLE, LOADED, CHARGING, DOWN = 0, 1, 2, 3
 
 @dataclass
 class AgvCounters:
-    """What the fleet did: moves empty and loaded, refused moves, collisions, energy, and pickups
-    refused because the part weighs more than the AGV carries."""
+    """What the fleet did: moves empty and loaded, refused moves, collisions, energy, pickups refused
+    because the part weighs more than the AGV carries, and why tasks waited until picked up: seconds
+    with no AGV assigned yet, then seconds while the AGV assigned first was on its way."""
 
     moves_empty: int = 0
     moves_loaded: int = 0
@@ -32,6 +33,8 @@ class AgvCounters:
     drive_kwh: float = 0.0
     charge_kwh: float = 0.0
     steps: int = 0
+    wait_unassigned_s: int = 0
+    wait_agv_on_its_way_s: int = 0
 
 
 class AgvFloor:

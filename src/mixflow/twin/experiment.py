@@ -270,6 +270,10 @@ def _material_kpis(plant: Plant, scheduler: Scheduler, twin: Twin, horizon_s: in
             "p95": round(float(np.percentile(waits, 95)), 1),
             "max": round(float(waits.max()), 1),
         },
+        "agv_task_wait_causes_h": {
+            "unassigned": round(twin.agvs.counters.wait_unassigned_s / 3600, 2),
+            "agv_on_its_way": round(twin.agvs.counters.wait_agv_on_its_way_s / 3600, 2),
+        },
         "material_wait_h": round(sum(by_shop.values()), 2),
         "material_wait_h_by_shop": {shop: round(h, 2) for shop, h in sorted(by_shop.items())},
     }

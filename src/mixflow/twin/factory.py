@@ -156,6 +156,7 @@ class Twin:
         self._out_told: set[str] = set()
         self._carried: set[str] = set()  # loads other than line calls already brought, by task id
         self._task_of: dict[int, str] = {}
+        self._first_assigned_s: dict[str, int] = {}  # tasks not picked up yet: when an AGV first got one
         self._charge_version = np.zeros(len(self.agvs.ids), dtype=np.int64)
         self._charge_start = np.zeros(len(self.agvs.ids), dtype=np.int64)
         self._charge_kw = self.agvs.charge_kw.copy()  # what each AGV charges at on its charger now
@@ -586,6 +587,7 @@ class Twin:
             self._idle(a, self._now)
             return
         self._task_of[a] = task_id
+        self._first_assigned_s.setdefault(task_id, self._now)
         if self._busy_since[a] < 0:
             self._busy_since[a] = self._now
         self._handle_agv(a, self._now)
@@ -595,6 +597,15 @@ class Twin:
         if self._busy_since[a] >= 0:
             self.agv_busy_s += t - int(self._busy_since[a])
             self._busy_since[a] = -1
+
+    def _waited(self, task: MaterialTask, t: int) -> None:
+        """Split the wait of a task picked up at `t`: before any AGV was assigned (none free and charged,
+        or the load still short on the racks) and after (the drive, traffic and reassignments on the
+        way), so a run shows whether tasks waited for the fleet to dispatch or for its AGVs to arrive."""
+        assigned = self._first_assigned_s.pop(task.id, t)
+        counters = self.agvs.counters
+        counters.wait_unassigned_s += max(0, assigned - task.release_s)
+        counters.wait_agv_on_its_way_s += t - max(assigned, task.release_s)
 
     def agv_busy_until_now(self) -> int:
         """AGV-seconds spent on errands (to a pickup, or loaded), the errands still open counted to now."""
@@ -626,6 +637,7 @@ class Twin:
             elif self.stock.ready(task, self._ready_s.get((task.order_id, task.part)), t):
                 agvs.loaded[a] = True
                 self.stock.picked(task, t)
+                self._waited(task, t)
             elif self.stock.stocked_out(task.id) and task.id not in self._out_told:
                 self._out_told.add(task.id)
                 self._pending.append(StockOut(t, task.part, task.id))

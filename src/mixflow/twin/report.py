@@ -63,6 +63,13 @@ _FLEET: Wording = (
         "agv_task_wait_s",
         lambda v: f"wait for an AGV p50 {v['p50']:.0f} s, p95 {v['p95']:.0f} s, max {v['max']:.0f} s",
     ),
+    (
+        "agv_task_wait_causes_h",
+        lambda v: (
+            f"tasks waited {v['unassigned']:.1f} h with no AGV assigned, "
+            f"{v['agv_on_its_way']:.1f} h for the assigned AGV"
+        ),
+    ),
     ("material_wait_h", lambda v: f"machines waited {v:.1f} h for material"),
 )
 _FLEET_KEYS = (
