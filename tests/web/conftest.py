@@ -91,6 +91,17 @@ def serve_app(app: Any) -> Iterator[tuple[str, Any]]:
     thread.join(timeout=10)
 
 
+def log_in(page: Any, base: str, next_path: str, username: str, password: str,
+           register: bool = False) -> None:
+    """Log in (or, with `register`, open a customer account and log in) on the login page, which sends
+    the browser on to `next_path` (`/static/plant.html`, or a plant's `/plants/<id>/static/...`)."""
+    page.goto(f"{base}/static/login.html?next={next_path}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("#register" if register else "button[type=submit]")
+    page.wait_for_url(f"**{next_path}")
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Chromium for one test module: Playwright's sync API keeps an event loop running in the main

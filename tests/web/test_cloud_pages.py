@@ -14,7 +14,7 @@ from mixflow.store import accounts
 from mixflow.store.accounts import Role
 
 from ..api.test_cloud_serve import write_cloud
-from .conftest import serve_app
+from .conftest import log_in, serve_app
 
 pytestmark = pytest.mark.browser
 
@@ -41,11 +41,7 @@ def test_a_customer_orders_where_the_bus_arrives_first(cloud_server, page, artif
     base, app = cloud_server
     with app.state.sessions() as session:
         accounts.ensure_user(session, "cleo", "customer-password", Role.CUSTOMER)
-    page.goto(f"{base}/static/login.html?next=/plants/north/static/configurator.html")
-    page.fill("input[name=username]", "cleo")
-    page.fill("input[name=password]", "customer-password")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/plants/north/static/configurator.html")
+    log_in(page, base, "/plants/north/static/configurator.html", "cleo", "customer-password")
     assert page.inner_text("header .plant-name") == "plant north"
 
     page.click("#cheapest")
@@ -80,11 +76,7 @@ def test_a_planner_watches_their_plant_live_and_not_another(cloud_server, page) 
         pia = accounts.ensure_user(session, "pia_north", "planner-password", Role.PLANNER)
         accounts.set_plants(session, pia.id, frozenset({"north"}))
         session.commit()
-    page.goto(f"{base}/static/login.html?next=/plants/north/static/plant.html")
-    page.fill("input[name=username]", "pia_north")
-    page.fill("input[name=password]", "planner-password")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/plants/north/static/plant.html")
+    log_in(page, base, "/plants/north/static/plant.html", "pia_north", "planner-password")
     page.wait_for_function("window.__mixflowPlant && window.__mixflowPlant.snapshots >= 2", timeout=20_000)
     assert page.locator("#lines .line").count() == 2
     answer = page.request.get(f"{base}/plants/south/api/plant/state")

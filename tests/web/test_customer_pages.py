@@ -15,6 +15,8 @@ import pytest
 from mixflow.store import accounts
 from mixflow.store.accounts import Role
 
+from .conftest import log_in
+
 pytestmark = pytest.mark.browser
 
 PASSWORD = "Tq7-lorry-mixer-42!"
@@ -24,11 +26,7 @@ PROMISED_IN_REVIEW = "document.querySelector('#confirm-promise').textContent.sta
 
 
 def _log_in(page: Any, base: str, next_page: str, username: str, register: bool) -> None:
-    page.goto(f"{base}/static/login.html?next=/static/{next_page}")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#register" if register else "button[type=submit]")
-    page.wait_for_url(f"**/static/{next_page}")
+    log_in(page, base, f"/static/{next_page}", username, PASSWORD, register)
     if next_page == "configurator.html":  # its buttons answer once the catalogue is drawn
         page.locator("button.chip").first.wait_for()
 

@@ -14,15 +14,13 @@ from mixflow.model import DAY_S, Order, OrderStatus, StatusChange
 from mixflow.store import accounts, order_book
 from mixflow.store.accounts import Role
 
+from .conftest import log_in
+
 pytestmark = pytest.mark.browser
 
 
 def _log_in(page: Any, base: str, next_page: str, username: str, password: str, register: bool) -> None:
-    page.goto(f"{base}/static/login.html?next=/static/{next_page}")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("#register" if register else "button[type=submit]")
-    page.wait_for_url(f"**/static/{next_page}")
+    log_in(page, base, f"/static/{next_page}", username, password, register)
 
 
 def test_customer_configures_orders_and_sees_the_promise(live_server, page, artifacts: Path) -> None:  # type: ignore[no-untyped-def]

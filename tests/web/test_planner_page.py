@@ -13,15 +13,13 @@ import pytest
 from mixflow.store import accounts
 from mixflow.store.accounts import Role
 
+from .conftest import log_in
+
 pytestmark = pytest.mark.browser
 
 
 def _log_in(page: Any, base: str, next_page: str, username: str, password: str) -> None:
-    page.goto(f"{base}/static/login.html?next=/static/{next_page}")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"**/static/{next_page}")
+    log_in(page, base, f"/static/{next_page}", username, password)
 
 
 def test_a_planner_puts_a_machine_down_and_acknowledges_its_alarm(live_server, page, artifacts: Path) -> None:  # type: ignore[no-untyped-def]

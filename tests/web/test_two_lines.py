@@ -12,6 +12,8 @@ import pytest
 from mixflow.store import accounts
 from mixflow.store.accounts import Role
 
+from .conftest import log_in
+
 pytestmark = pytest.mark.browser
 
 LINES = {"city-line": "City line", "coach-line": "Coach line"}
@@ -25,11 +27,7 @@ def test_a_two_line_bus_plant_shows_each_line(ebus_server, page, artifacts: Path
     base, app = ebus_server
     with app.state.sessions() as session:
         accounts.ensure_user(session, "pia", "planner-password", Role.PLANNER)
-    page.goto(f"{base}/static/login.html?next=/static/plant.html")
-    page.fill("input[name=username]", "pia")
-    page.fill("input[name=password]", "planner-password")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/static/plant.html")
+    log_in(page, base, "/static/plant.html", "pia", "planner-password")
 
     # the plant map: one block per line, named, each with its takt bar and a cell per station
     page.wait_for_function("window.__mixflowPlant && window.__mixflowPlant.snapshots >= 2", timeout=20_000)
