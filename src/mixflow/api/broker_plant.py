@@ -29,7 +29,7 @@ from mixflow.fleet.manager import RobotState
 from mixflow.model import Order
 from mixflow.plan import PlanOptions, PlanStore, Scheduler
 from mixflow.plan.state import FINISHED, FINISHED_KEPT_S
-from mixflow.store import connect, order_book
+from mixflow.store import connect, order_book, shown_url
 
 log = logging.getLogger("mixflow.api")
 
@@ -46,7 +46,7 @@ class BrokerPlant(PlannedPlant):
         registry = Registry.load(engine, settings.plant_id)
         if not len(registry):
             raise ValidationError("--plant-id", f"no devices registered for plant {settings.plant_id!r} in "
-                                  f"{settings.db_url} (run `mixflow connect provision` first)")
+                                  f"{shown_url(settings.db_url)} (run `mixflow connect provision` first)")
         plant = settings.plant()
         catalogue = settings.catalogue()
         store = PlanStore(sessions)

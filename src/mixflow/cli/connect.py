@@ -54,6 +54,7 @@ from mixflow.connect.wire import WireClient
 from mixflow.errors import InputFileError, MixflowError, ValidationError
 from mixflow.model import Plant
 from mixflow.store.db import connect as connect_store
+from mixflow.store.db import shown_url
 
 if TYPE_CHECKING:  # the twin, the plan and OPC UA load in the commands that run them (a gateway needs none)
     from mixflow.model.port import Factory
@@ -342,7 +343,7 @@ def gateway(
     registry = Registry.load(engine, topics.check_name("--plant-id", plant_id))
     if not len(registry):
         raise ValidationError(
-            "--plant-id", f"no devices registered for plant {plant_id!r} in {db} (run provision)"
+            "--plant-id", f"no devices registered for plant {plant_id!r} in {shown_url(db)} (run provision)"
         )
     config = GatewayConfig(
         gateway_id=gateway_id,

@@ -7,8 +7,9 @@ from mixflow.store.db import (
     migrate,
     normalise_url,
     scratch_database,
+    shown_url,
     tenant_url,
 )
 
-__all__ = ["DEFAULT_URL", "Base", "connect", "migrate", "normalise_url", "scratch_database",
+__all__ = ["DEFAULT_URL", "Base", "connect", "migrate", "normalise_url", "scratch_database", "shown_url",
            "tenant_url"]

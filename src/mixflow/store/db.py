@@ -17,7 +17,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from mixflow.errors import ValidationError
@@ -67,6 +68,14 @@ def tenant_url(url: str, plant_id: str) -> str:
         raise ValidationError("--db", "the cloud database URL sets a search_path already: give it without")
     joiner = "&" if "?" in normal else "?"
     return f"{normal}{joiner}options=-csearch_path%3Dplant_{tenant}"
+
+
+def shown_url(url: str) -> str:
+    """`url` as it may be printed or logged: its password, if any, masked."""
+    try:
+        return make_url(normalise_url(url)).render_as_string(hide_password=True)
+    except (ValidationError, ArgumentError):
+        return "<the database URL>"
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
