@@ -36,6 +36,8 @@ from mixflow.store.plant_workers import WorkerAddress, locate
 log = logging.getLogger("mixflow.api")
 
 SIGNUPS_PER_MINUTE = 30
+ATTACH_TIMEOUT_S = 60.0
+"""How long an attached API process waits for a plant's worker, which should be running already."""
 
 
 @dataclass
@@ -74,10 +76,13 @@ def plant_settings(base: Settings, entry: CloudPlant) -> Settings:
 
 
 def start_tenants(cloud: CloudFile, base: Settings, workers: WorkerPool | None,
-                  timeout_s: float = START_TIMEOUT_S) -> list[Tenant]:
+                  timeout_s: float | None = None) -> list[Tenant]:
     """Connect to every plant's worker: started here (`workers`, all at once so the warm-ups run side by
-    side) or, with `workers` None, already running for another API process (found in the store). A
-    plant whose file this process cannot read, or whose worker cannot start, is reported and left out."""
+    side; waited for up to START_TIMEOUT_S) or, with `workers` None, already running for another API
+    process (found in the store; waited for up to ATTACH_TIMEOUT_S). A plant whose file this process
+    cannot read, or whose worker does not answer, is reported and left out."""
+    if timeout_s is None:
+        timeout_s = START_TIMEOUT_S if workers is not None else ATTACH_TIMEOUT_S
     _, cloud_sessions = connect(base.db_url)  # migrated before any worker registers in it
     key = worker_key(base.secret_key)
 
