@@ -194,6 +194,23 @@ def stored(db: str, plants: list[str]) -> dict[str, dict[str, str]]:
     return found
 
 
+def drop_plants(db: str, plants: list[str]) -> None:
+    """Leave the PostgreSQL database as it was found: the plants' schemas and worker entries go."""
+    from sqlalchemy import text
+
+    from mixflow.store import connect
+    from mixflow.store.plant_workers import PlantWorkerRow
+
+    engine, sessions = connect(db)
+    with engine.begin() as connection:
+        for plant in plants:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "plant_{plant}" CASCADE'))
+    with sessions() as session:
+        session.query(PlantWorkerRow).filter(PlantWorkerRow.plant_id.in_(plants)).delete()
+        session.commit()
+    engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=0.25)
@@ -275,6 +292,8 @@ def main() -> None:
         b.stop()
         a.stop()
     books = stored(db, plants)
+    if args.db:
+        drop_plants(db, plants)
     where = {order_id: plant for plant, orders in books.items() for order_id in orders}
     lost = [o for o in acked if o["id"] not in where]
     wrong = [o for o in acked if o["id"] in where and (where[o["id"]] != o["plant"]
