@@ -173,12 +173,14 @@ def _requested_at_plant(clock: PlantClock, requested_date: datetime | None, tran
     return max(now_s, at_region - int(transport.total_seconds()))
 
 
-def _quotes(request: Request, user: TokenClaims, body: CloudOrderRequest) -> list[PlantQuoteOut]:
+def _quotes(request: Request, user: TokenClaims, body: CloudOrderRequest,
+            only: str | None = None) -> list[PlantQuoteOut]:
+    """Every plant's quote (or plant `only`'s), earliest delivery first, those that cannot build last."""
     cloud = request.app.state.cloud
     if body.region not in cloud.regions:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"region: no plant delivers to "
                             f"{body.region!r} (regions: {', '.join(cloud.regions)})")
-    tenants = list(_tenants(request).values())
+    tenants = [t for t in _tenants(request).values() if only in (None, t.id)]
     with ThreadPoolExecutor(len(tenants)) as pool:
         quotes = list(pool.map(lambda t: _quote_at(t, user, body), tenants))
     far = datetime.max.replace(tzinfo=None)
@@ -210,7 +212,7 @@ def place(body: CloudOrderRequest, request: Request, response: Response, session
         if not _sees(session, user, body.plant):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"{user.username} is a {user.role.value} "
                                 f"of other plants, not of {body.plant}")
-    quotes = _quotes(request, user, body)
+    quotes = _quotes(request, user, body, None if body.plant == EARLIEST else body.plant)
     allowed = [q for q in quotes if q.can_build and _sees(session, user, q.plant)]
     chosen = next((q for q in allowed if body.plant in (EARLIEST, q.plant)), None)
     if chosen is None:

@@ -36,6 +36,8 @@ from mixflow.store.plant_workers import WorkerAddress, locate, register
 log = logging.getLogger("mixflow.api")
 
 SUPERSEDED_CHECK_S = 1.0
+SERVING = "served on"
+"""What the worker's log says once its plant answers (a pool starting workers watches for it)."""
 
 
 def worker_key(secret_key: str) -> bytes:
@@ -69,7 +71,7 @@ class PlantWorker:
         with cloud_sessions() as session:
             self.address: WorkerAddress = register(session, settings.plant_id, advertise or str(bound_host),
                                                    int(bound_port), os.getpid())
-        log.warning("plant %r served on %s:%d (start %d)", settings.plant_id, self.address.host,
+        log.warning("plant %r " + SERVING + " %s:%d (start %d)", settings.plant_id, self.address.host,
                     self.address.port, self.address.generation)
 
     def _watch_registry(self) -> None:

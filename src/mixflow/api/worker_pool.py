@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from mixflow.api.plant_worker import SERVING
 from mixflow.api.settings import SECRET_ENV
 
 log = logging.getLogger("mixflow.api")
@@ -103,7 +104,7 @@ class LocalWorkers:
                 worker = self._workers.get(plant_id)
                 if worker is not None and worker.process is process:
                     worker.last_error = line
-                    worker.served = worker.served or " served on " in line
+                    worker.served = worker.served or f" {SERVING} " in line
 
     def _supervise(self) -> None:
         while not self._stopping.wait(POLL_S):
