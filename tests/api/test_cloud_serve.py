@@ -3,6 +3,7 @@ scoped to their plants, and one order quoted by every plant and placed at the on
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -189,7 +190,8 @@ def test_an_order_is_quoted_everywhere_and_placed_at_the_plant_delivering_first(
     assert client.post("/plants/north/api/auth/login", json=ADMIN).status_code == 404
 
 
-def test_a_second_api_process_serves_the_same_plants_and_a_killed_worker_is_back(cloud) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_api_process_serves_the_same_plants_and_a_killed_worker_is_back(cloud, caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.WARNING, logger="mixflow.api")  # the workers' logs come through the pool
     client = cloud.client
     client.post("/api/auth/register", json={"username": "dora", "password": PASSWORD})
     dora = login(client, "dora", PASSWORD)
@@ -225,6 +227,9 @@ def test_a_second_api_process_serves_the_same_plants_and_a_killed_worker_is_back
         assert cloud.workers.pid("north") != killed
         assert first == other == 200 and back_s < 10, (answers, back_s)
         assert answers <= {200, 503}  # while it was away: "try again", never a 500
+        # its world was not warmed up anew: it resumed from the checkpoint in north's store
+        north = [r.message for r in caplog.records if "[plant north]" in r.message]
+        assert any("resumed at plant second" in line for line in north), north
         # the south plant did not notice; the order stays in north's book with its promise
         south = second.post("/plants/south/api/orders/quote", headers=dora_there, json=quote)
         assert south.status_code == 200

@@ -79,3 +79,24 @@ def test_lane_costs_match_bfs_when_uniform_and_steer_when_not(warehouse: Grid) -
         assert (steered[free] <= 3 * LANE_UNIT * field[free]).all()
     # row 0 runs east: going west along it costs more than going east
     assert laned.distance(5, 0) > laned.distance(0, 5) == 5 * LANE_UNIT
+
+
+def test_a_pickled_table_keeps_the_pinned_fields_and_drops_the_cache(warehouse: Grid) -> None:
+    import pickle
+    import zlib
+
+    from mixflow.api.twin_world import dump  # the pickler a plant's checkpoint is written with
+
+    table = DistanceTable(warehouse)
+    goals = [0, 45, int(warehouse.free_cells[-1])]
+    pinned = table.acquire(goals[0])
+    table.field(goals[1])  # cached, unpinned
+    blob = zlib.decompress(dump(table))  # type: ignore[arg-type]
+    assert len(blob) < table.pool.nbytes // 20  # not the pool (128 MB): one field and the bookkeeping
+    back = pickle.loads(blob)
+    assert np.array_equal(back.pool[pinned], table.pool[pinned])
+    assert back.acquire(goals[0]) == pinned and back.bfs_runs == table.bfs_runs  # no refill
+    assert np.array_equal(back.field(goals[1]), _reference_bfs(warehouse, goals[1]))  # refilled
+    assert back.bfs_runs == table.bfs_runs + 1
+    back.release(pinned)
+    back.release(pinned)

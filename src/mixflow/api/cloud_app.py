@@ -67,6 +67,7 @@ def plant_settings(base: Settings, entry: CloudPlant) -> Settings:
         db_url=tenant_url(base.db_url, entry.id),
         plant_id=entry.id,
         twin=entry.mqtt_url is None,
+        twin_resume=entry.mqtt_url is None,
         mqtt_url=entry.mqtt_url,
         scale=entry.scale if entry.scale is not None else 1.0,
         seed=entry.seed,

@@ -406,7 +406,13 @@ class PlannedPlant(ABC):
             if changed is not None:
                 self._store(changed)
                 last_sync = time.monotonic()
+            self.keep()
             self._stop.wait(0.01)
+
+    def keep(self) -> None:
+        """Persist what the plant keeps beyond the order book (called by the plant's thread, without the
+        lock, after each step); a real plant keeps its own world, so nothing here."""
+        return None
 
     def _take_overdue(self) -> None:
         """The scheduler's material andon joins the factory's alarms."""

@@ -60,6 +60,7 @@ class Settings:
     twin_speed: float = 60.0
     plant_file: str | None = None
     catalogue_file: str | None = None
+    twin_resume: bool = False  # the twin keeps checkpoints in its store and resumes from them (cloud workers)
 
     def broker(self) -> Broker:
         """The broker of a real plant, with its CA for mqtts:// and the password from the environment."""

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from mixflow.api.agv_states import AgvVda, Motion, derived
 from mixflow.api.planned_plant import PlannedPlant
 from mixflow.api.settings import Settings
+from mixflow.api.twin_resume import Checkpoints
+from mixflow.api.twin_world import TwinWorld
 from mixflow.errors import MixflowError, ValidationError
 from mixflow.model import DAY_S, Order
 from mixflow.plan import Scheduler
@@ -40,23 +42,34 @@ class TwinPlant(PlannedPlant):
 
     thread_name = "mixflow-twin"
 
-    def __init__(self, settings: Settings, warm_up_s: int = WARM_UP_S, order_days: int = ORDER_DAYS) -> None:
-        scenario = Scenario(scale=settings.scale, days=order_days, drain_days=0,
-                            plant_file=settings.plant_file, catalogue_file=settings.catalogue_file)
-        plant, catalogue, orders = prepare(scenario, settings.seed)
-        self.twin = Twin(plant, catalogue, orders, scenario, settings.seed)
-        epoch = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        scheduler = Scheduler(plant, catalogue, None, seed=settings.seed)
-        super().__init__(plant, catalogue, scheduler, self.twin, epoch)
+    def __init__(self, settings: Settings, warm_up_s: int = WARM_UP_S, order_days: int = ORDER_DAYS,
+                 checkpoints: Checkpoints | None = None) -> None:
+        world = checkpoints.resume() if checkpoints is not None else None
+        self.resumed = world is not None  # from the checkpoint in its store, not warmed up anew
+        if world is None:
+            scenario = Scenario(scale=settings.scale, days=order_days, drain_days=0,
+                                plant_file=settings.plant_file, catalogue_file=settings.catalogue_file)
+            plant, catalogue, orders = prepare(scenario, settings.seed)
+            world = TwinWorld(plant, catalogue, Twin(plant, catalogue, orders, scenario, settings.seed),
+                              Scheduler(plant, catalogue, None, seed=settings.seed),
+                              datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0),
+                              windows=1, next_order=len(orders) + 1)
+        self.twin = world.twin
+        super().__init__(world.plant, world.catalogue, world.scheduler, world.twin, world.epoch)
+        if world.alarms is not None:
+            self._alarms = self.factory.alarms = world.alarms
+        self._overdue_seen = world.overdue_seen
         self._seed = settings.seed
         self._order_days = order_days
-        self._windows = 1  # windows of `order_days` days of orders drawn so far
-        self._next_order = len(orders) + 1
+        self._windows = world.windows  # windows of `order_days` days of orders drawn so far
+        self._next_order = world.next_order
         self._speed = settings.twin_speed
         self._units: dict[str, tuple[list[str | None], int]] = {}
         self._motion = Motion()
+        self._checkpoints = checkpoints
         with self._lock:
-            self._advance_to(warm_up_s)
+            if not self.resumed:
+                self._advance_to(warm_up_s)
             self._snapshot = self.take_snapshot()
         self._anchor()
 
@@ -66,36 +79,60 @@ class TwinPlant(PlannedPlant):
         # event loop, which needs it for a moment per request, never waits behind a long simulation slice.
         sys.setswitchinterval(0.001)
         started = time.perf_counter()
-        live = cls(settings)
+        live = cls(settings, checkpoints=Checkpoints(settings) if settings.twin_resume else None)
         live._thread.start()
-        log.warning("twin of %s running (scale %s, %d AGVs, warm-up %.1f s)", live.plant.name,
-                    live.plant.scale, len(live.plant.fleet.agv_ids), time.perf_counter() - started)
+        how = f"resumed at plant second {live.twin.now_s}" if live.resumed else "warmed up"
+        log.warning("twin of %s running (scale %s, %d AGVs, %s in %.1f s)", live.plant.name,
+                    live.plant.scale, len(live.plant.fleet.agv_ids), how, time.perf_counter() - started)
         return live
 
+    def world(self) -> TwinWorld:
+        """The world as it stands (called with the lock held; pickle it before letting go)."""
+        return TwinWorld(self.plant, self.catalogue, self.twin, self.scheduler, self._epoch, self._windows,
+                         self._next_order, self._alarms, self._overdue_seen)
+
+    def keep(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.keep(self)
+
+    def close(self) -> None:
+        super().close()
+        if self._checkpoints is not None:  # a stop on purpose resumes exactly where it stood
+            self._checkpoints.keep(self, force=True)
+
     def attach(self, sessions: sessionmaker[Session]) -> None:
-        """Also take up the web orders the order book holds unpromised: stored while the plant's process
-        was away (a cloud's plant worker starting again), they are promised now, as a broker plant does."""
+        """Also take up the web orders the order book holds open that this world does not know: stored
+        while the plant's process was away (a cloud's plant worker starting again) they are promised
+        now, as a broker plant does; promised by an earlier world (before the checkpoint it resumed
+        from, or before it started anew) they are planned again and keep their promise."""
         super().attach(sessions)
         try:
             with sessions() as session:
-                waiting = order_book.only_placed(session)
+                waiting = order_book.open_orders(session)
         except SQLAlchemyError as unreachable:  # the plant runs without the book; its sync says so too
             log.error("the order book cannot be read to take up waiting web orders: %s", unreachable)
             return
-        now = self.twin.now_s  # a twin started again runs from its warm-up: earlier than the order's steps
         taken = 0
-        for order in waiting:
-            steps = tuple(replace(step, at_s=min(step.at_s, now)) for step in order.history)
-            try:
-                self.place(replace(order, history=steps))
-            except MixflowError as refused:  # one order the plant cannot take must not keep it down
-                log.error("web order %s, stored while the plant was away, cannot be taken up: %s", order.id,
-                          refused)
-            else:
+        with self._lock:
+            now = self.twin.now_s  # a twin started again runs from a checkpoint or its warm-up: earlier
+            for order in waiting:
+                if order.id in self.scheduler.orders:  # in this world: only its new steps go to the book
+                    self._web_orders[order.id] = len(order.history)
+                    continue
+                steps = tuple(replace(step, at_s=min(step.at_s, now)) for step in order.history)
+                try:
+                    self.place(replace(order, history=steps[:1]) if order.promised_s else
+                               replace(order, history=steps))
+                except MixflowError as refused:  # one order the plant cannot take must not keep it down
+                    log.error("web order %s, stored while the plant was away, cannot be taken up: %s",
+                              order.id, refused)
+                    continue
+                if order.promised_s is not None:
+                    self.scheduler.keep_promise(replace(order, history=steps), now)
                 self._web_orders[order.id] = len(order.history)  # what the book holds; the sync adds the rest
                 taken += 1
         if taken:
-            log.warning("promised %d web orders stored while the plant was away", taken)
+            log.warning("took up %d open web orders this world did not hold", taken)
 
     def set_speed(self, speed: float) -> float:
         if speed < 0:

@@ -121,6 +121,24 @@ class DistanceTable:
                 del self._goal_of[row]
                 self._unused.append(row)
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled (a plant's checkpoint), the table keeps only the fields agents have pinned: the rest
+        of the pool is a cache, 128 MB of it, that refills on demand."""
+        state = self.__dict__.copy()
+        pinned = [row for row in self._goal_of if self._pins[row] > 0]
+        kept = set(pinned)
+        state["pool"] = (self.pool.shape, pinned, self.pool[pinned])
+        state["_row_of"] = OrderedDict((goal, row) for goal, row in self._row_of.items() if row in kept)
+        state["_goal_of"] = {row: goal for goal, row in state["_row_of"].items()}
+        state["_unused"] = [row for row in range(len(self.pool) - 1, -1, -1) if row not in kept]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        kept: tuple[tuple[int, int], list[int], np.ndarray] = state.pop("pool")  # type: ignore[assignment]
+        pool = np.empty(kept[0], dtype=np.int32)
+        pool[kept[1]] = kept[2]
+        self.__dict__.update(state, pool=pool)
+
     def _fill(self, goal: int, row: int) -> None:
         if self.move_cost is None or self._queue is None:
             bfs_to_goal(self.grid.predecessors, goal, self.closed, self.pool[row])

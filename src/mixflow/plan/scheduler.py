@@ -914,6 +914,22 @@ class Scheduler:
             group = self.shops.group_of[e.machine_id]
             self.kpis.down_s[group] = self.kpis.down_s.get(group, 0) + e.at_s - since
 
+    def keep_promise(self, order: Order, now: int) -> None:
+        """`order`, just planned again (its plant's world started over), is the customer's as the order
+        book holds it: the promise they were given and the steps it took, whatever the new plan first
+        estimated. Where the new plan cannot meet that promise the order is flagged at risk, as any
+        promise the plant can no longer keep."""
+        if order.promised_s is None or order.id not in self.promises:
+            return
+        promise = self.promises[order.id]
+        self.orders[order.id] = replace(self.orders[order.id], promised_s=order.promised_s,
+                                        history=order.history)
+        earliest = min(promise.earliest_delivery_s, order.promised_s)
+        self.promises[order.id] = replace(promise, promised_s=order.promised_s, earliest_delivery_s=earliest)
+        self.kpis.promised_s[order.id] = order.promised_s
+        if promise.earliest_delivery_s > order.promised_s:
+            self._flag(order.id, now, "the plan, started again, cannot deliver by the promise kept")
+
     # -- planner actions -----------------------------------------------------------------------------
     def check_expedite(self, order_id: str) -> None:
         """Refuse (ValidationError) re-prioritising an order the plan does not hold or whose slot is fixed."""

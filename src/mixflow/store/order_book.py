@@ -141,6 +141,18 @@ def only_placed(session: Session) -> list[Order]:
     return [_to_order(r, history[r.id]) for r in rows]
 
 
+def open_orders(session: Session) -> list[Order]:
+    """Orders neither delivered nor cancelled, oldest first: what a plant whose world started again (a
+    twin's worker, resumed from its checkpoint or anew) must have in its plan."""
+    step = OrderStatusRow
+    finished = [OrderStatus.DELIVERED.value, OrderStatus.CANCELLED.value]
+    done = select(step.order_id).where(step.order_id == OrderRow.id, step.status.in_(finished))
+    query = select(OrderRow).where(~done.exists()).order_by(OrderRow.placed_s, OrderRow.id)
+    rows = list(session.scalars(query))
+    history = _history(session, [r.id for r in rows])
+    return [_to_order(r, history[r.id]) for r in rows]
+
+
 def save_progress(session: Session, order: Order) -> None:
     """Store the steps of `order` the book does not hold yet (and its promise) and commit."""
     row = session.get(OrderRow, order.id)
