@@ -1,26 +1,28 @@
 """Many plants, one cloud (issue #30), measured from outside as a user runs it; prints JSON.
 
-    .venv/bin/python benchmarks/cloud.py [--scale 0.25] [--days 2] [--speed 1440] [--ray]
-                                         [--db postgresql://127.0.0.1/test] [--clicks 400]
+    .venv/bin/python benchmarks/cloud.py [--scale 0.25] [--order-hours 6] [--days 8] [--speed 1440]
+                                         [--ray] [--db postgresql://127.0.0.1/test] [--click-seconds 10]
 
 What runs, all real processes on this machine:
 - a cloud file of 3 reference plants at `--scale` (seeds 1-3, each nearest one of 3 regions);
 - API process A, `mixflow serve --cloud F --db URL [--ray local]`, which starts the plant workers
   (processes, or Ray actors on a local Ray with `--ray`), and API process B, `serve --cloud F --attach`,
   which finds the same workers through the store;
-- one customer placing orders through A and B in turn: each configured once (the configurator's
-  `complete` of a random family), quoted by every plant for a random region (`/api/cloud/quote`), and
-  placed at the earliest (`/api/cloud/orders`).
+- one customer placing orders through A and B in turn for `--order-hours` plant-hours: each configured
+  once (the configurator's `complete` of a random family), quoted by every plant for a random region
+  (`/api/cloud/quote`), and placed at the earliest (`/api/cloud/orders`);
+- then the plants run on until every acknowledged order is delivered, or `--days` plant-days have passed.
 
-Faults, mid-run: B is killed (SIGKILL) and started again; one plant worker is killed (SIGKILL, its pid
-from the store's worker registry) and `worker_restart_s` is the time until that plant answers a quote
-again through A.
+Faults, while orders come in: B is killed (SIGKILL) and started again; one plant worker is killed
+(SIGKILL, its pid from the store's worker registry) and `worker_restart_s` is the time until that plant
+answers a quote again through A (a twin resumes from the checkpoint in its store).
 
 At the end every acknowledged order (201 or 202) is looked up in each plant's own store: `lost` counts
 those in no store, `wrong_plant` those stored elsewhere than at the plant the API named or not at the
 plant whose quote was the earliest when it was placed. `delivered` counts the orders the plants have
-delivered by then, after `--days` plant-days (the pace is `--speed` plant seconds per wall second; a
-plant that cannot keep up runs slower, and `plant_days` says how far each got).
+delivered by the end and `promises_kept` those delivered by their promised date; `plant_days` says how
+far each plant ran (the pace is `--speed` plant seconds per wall second; a plant that cannot keep up runs
+slower).
 
 Load: configurator clicks (`/plants/<id>/api/configurator/propagate`) from 8 threads, p50/p99 and
 clicks/s, answered by A alone and by A and B in turn (the baseline in the same run is one process).
@@ -180,16 +182,21 @@ def worker_pids(db: str) -> dict[str, int]:
     return {str(plant): int(pid) for plant, pid in rows}
 
 
-def stored(db: str, plants: list[str]) -> dict[str, dict[str, str]]:
-    """Every web order in each plant's own store: order id -> status."""
+def stored(db: str, plants: list[str]) -> dict[str, dict[str, tuple[str, bool]]]:
+    """Every web order in each plant's own store: order id -> (status, delivered by its promise)."""
+    from mixflow.model import OrderStatus
     from mixflow.store import connect, order_book, tenant_url
 
-    found: dict[str, dict[str, str]] = {}
+    found: dict[str, dict[str, tuple[str, bool]]] = {}
     for plant in plants:
         engine, sessions = connect(tenant_url(db, plant))
         with sessions() as session:
             orders = order_book.list_orders(session, None, 100_000, None)
-            found[plant] = {o.id: o.status.value for o, _ in orders}
+        found[plant] = {}
+        for order, _ in orders:
+            delivered = order.reached(OrderStatus.DELIVERED)
+            kept = delivered is not None and order.promised_s is not None and delivered <= order.promised_s
+            found[plant][order.id] = (order.status.value, kept)
         engine.dispose()
     return found
 
@@ -214,7 +221,8 @@ def drop_plants(db: str, plants: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=0.25)
-    parser.add_argument("--days", type=float, default=2.0)
+    parser.add_argument("--order-hours", type=float, default=6.0, help="plant-hours of placing orders")
+    parser.add_argument("--days", type=float, default=8.0, help="plant-days at most, waiting for delivery")
     parser.add_argument("--speed", type=float, default=1440.0, help="plant seconds per wall second")
     parser.add_argument("--ray", action="store_true", help="plant workers as Ray actors on a local Ray")
     parser.add_argument("--db", default=None, help="PostgreSQL URL (default: SQLite in a temporary folder)")
@@ -250,7 +258,7 @@ def main() -> None:
             first_at = {p: datetime.fromisoformat(t) for p, t in plant_days().items()}
             acked: list[dict[str, Any]] = []
             placing_began = time.monotonic()
-            wall_s = args.days * 86_400 / args.speed
+            wall_s = args.order_hours * 3600 / args.speed
             killed_api = killed_worker = False
             restart: dict[str, Any] = {}
             while time.monotonic() - placing_began < wall_s:
@@ -284,10 +292,25 @@ def main() -> None:
                     restart["worker_restart_s"] = round(time.monotonic() - began, 2)
                     killed_worker = True
                 time.sleep(0.2)
-            last_at = {p: datetime.fromisoformat(t) for p, t in plant_days().items()}
-            result["plant_days"] = {p: round((last_at[p] - first_at[p]).total_seconds() / 86_400, 2)
-                                    for p in last_at if p in first_at}
             result["orders_per_s_placed"] = round(len(acked) / max(1e-9, time.monotonic() - placing_began), 2)
+
+            def ran_days() -> dict[str, float]:
+                last_at = {p: datetime.fromisoformat(t) for p, t in plant_days().items()}
+                return {p: round((last_at[p] - first_at[p]).total_seconds() / 86_400, 2)
+                        for p in last_at if p in first_at}
+
+            while True:  # the plants run on until every order is delivered or --days have passed
+                books = stored(db, plants)
+                done = sum(1 for plant_orders in books.values() for s, _ in plant_orders.values()
+                           if s == "delivered")
+                ran = ran_days()
+                print(f"{time.monotonic() - started:6.0f} s: {done}/{len(acked)} delivered, plant-days {ran}",
+                      file=sys.stderr, flush=True)
+                if done >= len(acked) or min(ran.values(), default=0.0) >= args.days:
+                    break
+                time.sleep(10)
+            result["plant_days"] = ran
+            result["wall_s"] = round(time.monotonic() - started, 1)
     finally:
         b.stop()
         a.stop()
@@ -298,10 +321,12 @@ def main() -> None:
     lost = [o for o in acked if o["id"] not in where]
     wrong = [o for o in acked if o["id"] in where and (where[o["id"]] != o["plant"]
                                                        or (o["best"] and o["best"] != o["plant"]))]
-    status = {o["id"]: books.get(where.get(o["id"], ""), {}).get(o["id"]) for o in acked}
-    delivered = sum(1 for s in status.values() if s == "delivered")
-    promised = sum(1 for s in status.values() if s not in (None, "placed"))
-    result.update({"orders": len(acked), "promised": promised, "delivered": delivered, "lost": len(lost),
+    status = {o["id"]: books.get(where.get(o["id"], ""), {}).get(o["id"], (None, False)) for o in acked}
+    delivered = sum(1 for s, _ in status.values() if s == "delivered")
+    promised = sum(1 for s, _ in status.values() if s not in (None, "placed"))
+    kept = sum(1 for _, k in status.values() if k)
+    result.update({"orders": len(acked), "promised": promised, "delivered": delivered,
+                   "promises_kept": kept, "lost": len(lost),
                    "wrong_plant": len(wrong), **restart, "log": str(log)})
     print(json.dumps(result, indent=1))
 

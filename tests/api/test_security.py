@@ -160,6 +160,39 @@ def test_a_stolen_device_cookie_does_not_give_unlimited_guesses(tmp_path: Path) 
     assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]
 
 
+def _api_processes_share_the_throttle(db_url: str) -> None:
+    """Two API processes (two apps) over one store: a guesser's failures through either count for both,
+    also when they arrive at the same moment."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clock = FakeClock()  # no time passes during the guessing
+    apps = [create_app(Settings(db_url=db_url, secret_key=SECRET, twin=False, scale=0.1)) for _ in range(2)]
+    for app in apps:
+        app.state.login_guard.throttle.clock = clock
+    _add(apps[0], "joan")
+    with TestClient(apps[0]) as first, TestClient(apps[1]) as second:
+        with ThreadPoolExecutor(8) as pool:  # 16 guesses at once, half through each process
+            codes = list(pool.map(lambda k: _login((first, second)[k % 2], "joan", f"wrong-{k}").status_code,
+                                  range(16)))
+        assert codes.count(401) <= 6, codes  # one throttle: 5 free (per name and address), not 5 each
+        assert _login(second, "joan", "wrong-again").status_code == 429
+        assert _login(first, "joan", OWNER_PASSWORD).status_code == 429  # the delay holds for the owner too
+        clock.now += 3600
+        assert _login(second, "joan", OWNER_PASSWORD).status_code == 200  # ... only until it runs out
+
+
+def test_two_api_processes_throttle_a_guesser_as_one(tmp_path: Path, cheap_hashes) -> None:  # type: ignore[no-untyped-def]
+    _api_processes_share_the_throttle(f"sqlite:///{tmp_path / 'shared.db'}")
+
+
+@pytest.mark.services
+def test_two_api_processes_throttle_a_guesser_as_one_on_postgresql(postgres_url: str, cheap_hashes) -> None:  # type: ignore[no-untyped-def]
+    from mixflow.store import scratch_database
+
+    with scratch_database(postgres_url) as url:  # an empty schema of its own, dropped after
+        _api_processes_share_the_throttle(url)
+
+
 # -- passwords and registration ---------------------------------------------------------------------------
 @pytest.mark.parametrize(("password", "says"), [
     ("12345678", "at least 10 characters"),

@@ -23,7 +23,7 @@ from mixflow.api.configurator import ConfiguratorService
 from mixflow.api.live import LivePlant, PlantUnavailable
 from mixflow.api.middleware import GzipStatic, SecurityHeaders
 from mixflow.api.plant import build_layout
-from mixflow.api.security import LoginGuard, LoginLimiter, TokenSigner, parse_networks
+from mixflow.api.security import LoginGuard, LoginLimiter, StoredStrikes, TokenSigner, parse_networks
 from mixflow.api.settings import Settings
 from mixflow.errors import InfeasibleError, MixflowError, UnknownNameError, ValidationError
 from mixflow.store import accounts, connect
@@ -110,7 +110,8 @@ def create_app(settings: Settings | None = None, live: LivePlant | None = None,
     app.state.account_sessions = sessions if cloud is None else cloud.account_sessions
     app.state.plant_scope = None if cloud is None else cloud.plant_id
     app.state.tokens = TokenSigner(settings.secret_key, settings.token_ttl_s)
-    app.state.login_guard = LoginGuard(settings.login_attempts_per_minute)
+    app.state.login_guard = LoginGuard(settings.login_attempts_per_minute,
+                                       strikes=StoredStrikes(app.state.account_sessions))
     app.state.trusted_networks = parse_networks(settings.trusted_proxies)
     app.state.signup_limiter = LoginLimiter(SIGNUPS_PER_MINUTE)
     plant_model = live.plant if live is not None else settings.plant()

@@ -59,17 +59,17 @@ def login(body: Credentials, request: Request, response: Response, session: Acco
     """Exchange a user name and password for a bearer token and the pages' session cookie.
 
     Failed attempts slow further ones down (429 with Retry-After), per account and address, per address
-    and per account; a browser that logged in to the account before is limited on its own."""
+    and per account, counted in the store so every API process over it throttles as one; a browser that
+    logged in to the account before is limited on its own."""
     guard = request.app.state.login_guard
     address = address_of(request)
     device = request.app.state.tokens.device_of(request.cookies.get(DEVICE_COOKIE), body.username)
-    wait = guard.wait_s(body.username, address, device)
+    wait = guard.attempt(body.username, address, device)  # counted now, given back if it succeeds
     if wait:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                             f"too many failed logins; retry in {wait} s", headers={"Retry-After": str(wait)})
     user = accounts.authenticate(session, body.username, body.password)
     if user is None:
-        guard.failed(body.username, address, device)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
     guard.succeeded(body.username, address, device)
     return _log_in(request, response, user)

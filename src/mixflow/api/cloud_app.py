@@ -25,7 +25,7 @@ from mixflow.api.app import CloudTenancy, create_app, install_error_handlers, se
 from mixflow.api.plant_process import START_TIMEOUT_S
 from mixflow.api.plant_worker import worker_key
 from mixflow.api.remote_plant import RemotePlant
-from mixflow.api.security import LoginGuard, LoginLimiter, TokenSigner, parse_networks
+from mixflow.api.security import LoginGuard, LoginLimiter, StoredStrikes, TokenSigner, parse_networks
 from mixflow.api.settings import Settings
 from mixflow.api.worker_pool import WorkerPool
 from mixflow.errors import MixflowError, ValidationError
@@ -157,7 +157,7 @@ def create_cloud_app(cloud_file: CloudFile, settings: Settings, tenants: list[Te
     app.state.account_sessions = sessions
     app.state.plant_scope = None
     app.state.tokens = TokenSigner(settings.secret_key, settings.token_ttl_s)
-    app.state.login_guard = LoginGuard(settings.login_attempts_per_minute)
+    app.state.login_guard = LoginGuard(settings.login_attempts_per_minute, strikes=StoredStrikes(sessions))
     app.state.trusted_networks = parse_networks(settings.trusted_proxies)
     app.state.signup_limiter = LoginLimiter(SIGNUPS_PER_MINUTE)
     app.state.cloud = cloud_file

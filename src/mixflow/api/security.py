@@ -19,7 +19,11 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from typing import Protocol
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from mixflow.store import login_strikes
 from mixflow.store.accounts import Role
 
 
@@ -193,50 +197,106 @@ class Backoff:
     decay_s: float
 
 
-class Throttle:
-    """Progressive delay after failed attempts, per key (a leaky count of failures and its last time).
+Change = Callable[[dict[str, tuple[float, float]]], dict[str, tuple[float, float]]]
+"""New (failures, time of the last) for some keys, from the current ones of those struck before."""
 
-    Never a hard lockout: the delay is capped, so whoever waits it out may try again. `clock` is
-    injectable so that tests can play hours of an attack in milliseconds.
-    """
+
+class Strikes(Protocol):
+    """Where a throttle keeps its strikes: key -> (failures, time of the last)."""
+
+    def change(self, keys: list[str], new: Change, now: float) -> None:
+        """Apply `new` to the keys' strikes, atomically: no other change of them runs in between."""
+
+    def forgive(self, keys: list[str]) -> None: ...
+
+
+class MemoryStrikes:
+    """Strikes kept in this process (tests playing hours of an attack)."""
 
     MAX_KEYS = 200_000
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
+    def __init__(self) -> None:
         self._strikes: dict[str, tuple[float, float]] = {}  # key -> (failures, time of the last)
         self._lock = threading.Lock()
 
-    def _count(self, key: str, rule: Backoff, now: float) -> tuple[float, float]:
-        count, last = self._strikes.get(key, (0.0, now))
-        return max(0.0, count - math.floor((now - last) / rule.decay_s)), last
-
-    def wait_s(self, keys: list[tuple[str, Backoff]]) -> int:
-        """Whole seconds to wait before an attempt under all of `keys` is allowed (0: go ahead)."""
-        now = self.clock()
-        wait = 0.0
-        with self._lock:
-            for key, rule in keys:
-                count, last = self._count(key, rule, now)
-                if count >= rule.free:
-                    delay = min(rule.cap_s, rule.base_s * 2 ** (count - rule.free))
-                    wait = max(wait, last + delay - now)
-        return 0 if wait <= 0 else max(1, math.ceil(wait))
-
-    def fail(self, keys: list[tuple[str, Backoff]]) -> None:
-        """Count one failed attempt under every key."""
-        now = self.clock()
+    def change(self, keys: list[str], new: Change, now: float) -> None:
         with self._lock:
             if len(self._strikes) > self.MAX_KEYS:  # forget what has decayed so a flood cannot grow memory
                 self._strikes = {k: v for k, v in self._strikes.items() if now - v[1] < 3600}
-            for key, rule in keys:
-                count, _ = self._count(key, rule, now)
-                self._strikes[key] = (count + 1.0, now)
+            self._strikes.update(new({k: self._strikes[k] for k in keys if k in self._strikes}))
 
     def forgive(self, keys: list[str]) -> None:
         with self._lock:
             for key in keys:
                 self._strikes.pop(key, None)
+
+
+class StoredStrikes:
+    """Strikes in the accounts' store (`store.login_strikes`): every API process over it counts the same
+    attempts, so N processes behind a load balancer slow a guesser down as one does."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def change(self, keys: list[str], new: Change, now: float) -> None:
+        with self._sessions() as session:
+            login_strikes.change(session, keys, new, now)
+
+    def forgive(self, keys: list[str]) -> None:
+        with self._sessions() as session:
+            login_strikes.forgive(session, keys)
+
+
+class Throttle:
+    """Progressive delay after failed attempts, per key (a leaky count of failures and its last time).
+
+    An attempt is counted as it is let through, before its password is checked, and given back if it
+    succeeds: checked first and counted after, a burst of guesses sent at once would all pass the check.
+    Never a hard lockout: the delay is capped, so whoever waits it out may try again. The strikes live in
+    the store (`StoredStrikes`, shared by API processes) or in this process; `clock` (wall-clock seconds)
+    is injectable so that tests can play hours of an attack in milliseconds.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time, strikes: Strikes | None = None) -> None:
+        self.clock = clock
+        self.strikes: Strikes = strikes if strikes is not None else MemoryStrikes()
+
+    @staticmethod
+    def _count(rule: Backoff, found: tuple[float, float] | None, now: float) -> tuple[float, float]:
+        count, last = found if found is not None else (0.0, now)
+        return max(0.0, count - math.floor((now - last) / rule.decay_s)), last
+
+    def attempt(self, keys: list[tuple[str, Backoff]]) -> int:
+        """Let one attempt under all of `keys` through and count it (0), or say how many whole seconds to
+        wait first (nothing counted)."""
+        now = self.clock()
+        wait = 0
+
+        def new(found: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+            nonlocal wait
+            longest = 0.0
+            for key, rule in keys:
+                count, last = self._count(rule, found.get(key), now)
+                if count >= rule.free:
+                    delay = min(rule.cap_s, rule.base_s * 2 ** (count - rule.free))
+                    longest = max(longest, last + delay - now)
+            if longest > 0:
+                wait = max(1, math.ceil(longest))
+                return {}
+            return {key: (self._count(rule, found.get(key), now)[0] + 1.0, now) for key, rule in keys}
+
+        self.strikes.change([key for key, _ in keys], new, now)
+        return wait
+
+    def give_back(self, keys: list[str]) -> None:
+        """Take back the strike of an attempt that succeeded."""
+        def new(found: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+            return {key: (max(0.0, count - 1.0), last) for key, (count, last) in found.items()}
+
+        self.strikes.change(keys, new, self.clock())
+
+    def forgive(self, keys: list[str]) -> None:
+        self.strikes.forgive(keys)
 
 
 class LoginGuard:
@@ -249,8 +309,9 @@ class LoginGuard:
     decaying delay and no lockout.
     """
 
-    def __init__(self, free_per_pair: int = 5, clock: Callable[[], float] = time.monotonic) -> None:
-        self.throttle = Throttle(clock)
+    def __init__(self, free_per_pair: int = 5, clock: Callable[[], float] = time.time,
+                 strikes: Strikes | None = None) -> None:
+        self.throttle = Throttle(clock, strikes)
         free = float(free_per_pair)
         self.pair = Backoff(free=free, base_s=1.0, cap_s=900.0, decay_s=300.0)
         self.address = Backoff(free=4 * free, base_s=1.0, cap_s=900.0, decay_s=120.0)
@@ -264,13 +325,15 @@ class LoginGuard:
         return [(f"pair:{name}\n{address}", self.pair), (f"addr:{address}", self.address),
                 (f"user:{name}", self.account)]
 
-    def wait_s(self, username: str, address: str, device: str | None) -> int:
-        return self.throttle.wait_s(self.keys(username, address, device))
-
-    def failed(self, username: str, address: str, device: str | None) -> None:
-        self.throttle.fail(self.keys(username, address, device))
+    def attempt(self, username: str, address: str, device: str | None) -> int:
+        """0 and the attempt counted, or the seconds to wait before trying (see `Throttle.attempt`)."""
+        return self.throttle.attempt(self.keys(username, address, device))
 
     def succeeded(self, username: str, address: str, device: str | None) -> None:
+        """The account's and the device's strikes are forgiven; the address keeps its earlier ones (a
+        spray over many names) but not this attempt's."""
         name = username.lower()
         self.throttle.forgive([f"pair:{name}\n{address}", f"user:{name}"]
                               + ([f"device:{device}"] if device else []))
+        if device is None:
+            self.throttle.give_back([f"addr:{address}"])
