@@ -25,12 +25,15 @@ far each plant ran (the pace is `--speed` plant seconds per wall second; a plant
 slower).
 
 Load: configurator clicks (`/plants/<id>/api/configurator/propagate`) from 8 threads, p50/p99 and
-clicks/s, answered by A alone and by A and B in turn (the baseline in the same run is one process).
+clicks/s, answered by A alone and by A and B in turn (the baseline in the same run is one process);
+after the delivery run, orders/s placed from 8 threads through A alone and through A and B (these
+`burst_orders` are checked for loss and plant, not for delivery).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -170,6 +173,29 @@ def clicks(urls: list[str], headers: dict[str, str], seconds: float, threads: in
     return {**stats(latencies), "clicks_per_s": round(len(latencies) / seconds, 1)}
 
 
+def burst(urls: list[str], headers: dict[str, str], seconds: float,
+          threads: int = 8) -> tuple[float, list[Any]]:
+    """Orders placed (configured, quoted everywhere, placed) from `threads` threads for `seconds`, spread
+    over `urls` in turn: orders/s and the acknowledged orders."""
+    stop = time.monotonic() + seconds
+
+    def place_loop(k: int) -> list[dict[str, Any]]:
+        rng = random.Random(1000 + k)
+        own = []
+        with httpx.Client(base_url=urls[k % len(urls)], timeout=60) as client:
+            while time.monotonic() < stop:
+                with contextlib.suppress(httpx.HTTPError):
+                    order = place_one(client, headers, rng)
+                    if order is not None:
+                        own.append(order)
+        return own
+
+    began = time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        placed = [o for own in pool.map(place_loop, range(threads)) for o in own]
+    return round(len(placed) / (time.monotonic() - began), 2), placed
+
+
 def worker_pids(db: str) -> dict[str, int]:
     from sqlalchemy import text
 
@@ -227,6 +253,7 @@ def main() -> None:
     parser.add_argument("--ray", action="store_true", help="plant workers as Ray actors on a local Ray")
     parser.add_argument("--db", default=None, help="PostgreSQL URL (default: SQLite in a temporary folder)")
     parser.add_argument("--click-seconds", type=float, default=10.0)
+    parser.add_argument("--burst-seconds", type=float, default=5.0, help="orders/s: seconds per API count")
     parser.add_argument("--json", action="store_true", help="(the output is always JSON)")
     args = parser.parse_args()
 
@@ -243,6 +270,7 @@ def main() -> None:
     b.wait_up(600)
     startup_s = time.monotonic() - started
     rng = random.Random(7)
+    bursts: list[dict[str, Any]] = []
     result: dict[str, Any] = {"plants": 3, "scale": args.scale, "ray": args.ray,
                               "db": "postgresql" if args.db else "sqlite", "startup_s": round(startup_s, 1)}
     try:
@@ -311,6 +339,11 @@ def main() -> None:
                 time.sleep(10)
             result["plant_days"] = ran
             result["wall_s"] = round(time.monotonic() - started, 1)
+            # placing throughput, after the delivery run (these orders are checked for loss, not delivery)
+            one, burst_1 = burst([a.url], headers, args.burst_seconds)
+            two, burst_2 = burst([a.url, b.url], headers, args.burst_seconds)
+            result["orders_per_s"] = {"1_api": one, "2_api": two}
+            bursts = burst_1 + burst_2
     finally:
         b.stop()
         a.stop()
@@ -318,14 +351,16 @@ def main() -> None:
     if args.db:
         drop_plants(db, plants)
     where = {order_id: plant for plant, orders in books.items() for order_id in orders}
-    lost = [o for o in acked if o["id"] not in where]
-    wrong = [o for o in acked if o["id"] in where and (where[o["id"]] != o["plant"]
-                                                       or (o["best"] and o["best"] != o["plant"]))]
+    everyone = acked + bursts
+    lost = [o for o in everyone if o["id"] not in where]
+    wrong = [o for o in everyone if o["id"] in where and (where[o["id"]] != o["plant"]
+                                                          or (o["best"] and o["best"] != o["plant"]))]
     status = {o["id"]: books.get(where.get(o["id"], ""), {}).get(o["id"], (None, False)) for o in acked}
     delivered = sum(1 for s, _ in status.values() if s == "delivered")
     promised = sum(1 for s, _ in status.values() if s not in (None, "placed"))
     kept = sum(1 for _, k in status.values() if k)
-    result.update({"orders": len(acked), "promised": promised, "delivered": delivered,
+    result.update({"orders": len(acked), "burst_orders": len(bursts), "promised": promised,
+                   "delivered": delivered,
                    "promises_kept": kept, "lost": len(lost),
                    "wrong_plant": len(wrong), **restart, "log": str(log)})
     print(json.dumps(result, indent=1))
