@@ -114,3 +114,28 @@ def test_a_checkpoint_of_other_sources_or_not_signed_by_this_cloud_is_not_loaded
     with caplog.at_level(logging.WARNING, logger="mixflow.api"):
         assert not TwinPlant(settings, warm_up_s=0, order_days=2, checkpoints=Checkpoints(settings)).resumed
     assert "signature does not match" in caplog.text
+
+
+def test_a_store_that_refuses_the_checkpoint_is_reported_once_and_the_twin_runs_on(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from sqlalchemy import text
+
+    settings = settings_for(tmp_path)
+    live = started(settings)
+    engine, _ = connect(settings.db_url)
+    with engine.begin() as connection:  # the table goes away: every write fails
+        connection.execute(text("ALTER TABLE twin_checkpoints RENAME TO twin_checkpoints_away"))
+    with caplog.at_level(logging.WARNING, logger="mixflow.api"):
+        for _ in range(3):
+            live._checkpoints.keep(live, force=True)  # type: ignore[union-attr]
+            with live._lock:
+                live._advance_to(live.twin.now_s + 600)
+        assert caplog.text.count("cannot write the twin's checkpoint") == 1  # once per outage
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE twin_checkpoints_away RENAME TO twin_checkpoints"))
+        live._checkpoints.keep(live, force=True)  # type: ignore[union-attr]
+    assert "checkpoints are written again" in caplog.text
+    at_s = live.twin.now_s
+    live._stop.set()
+    again = TwinPlant(settings, warm_up_s=0, order_days=2, checkpoints=Checkpoints(settings))
+    assert again.resumed and again.twin.now_s == at_s

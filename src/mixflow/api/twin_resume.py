@@ -28,6 +28,9 @@ log = logging.getLogger("mixflow.api")
 
 CHECKPOINT_EVERY_S = 5.0
 """Wall seconds between checkpoints: what a killed twin's worker loses at most (times the twin's speed)."""
+LOCK_SHARE = 0.05
+"""At most this share of the wall time is spent pickling under the plant's lock (web requests wait for
+it): a large plant whose world takes longer to pickle is checkpointed less often."""
 
 
 class Checkpoints:
@@ -37,6 +40,7 @@ class Checkpoints:
         self._secret_key = settings.secret_key
         self._sources = twin_world.sources_key(settings)
         self._engine, self._sessions = connect(settings.db_url)
+        self._every_s = CHECKPOINT_EVERY_S
         self._last = -CHECKPOINT_EVERY_S  # the first at once: a warm-up is the costliest part to lose
         self._failing = False
 
@@ -62,12 +66,13 @@ class Checkpoints:
 
     def keep(self, plant: TwinPlant, force: bool = False) -> None:
         """Write the plant's world if a checkpoint is due (or `force`)."""
-        if not force and time.monotonic() - self._last < CHECKPOINT_EVERY_S:
+        if not force and time.monotonic() - self._last < self._every_s:
             return
         self._last = time.monotonic()
         with plant._lock:
             at_s = plant.twin.now_s
             blob = twin_world.dump(plant.world())
+        self._every_s = max(CHECKPOINT_EVERY_S, (time.monotonic() - self._last) / LOCK_SHARE)
         signature = twin_world.sign(blob, self._secret_key)
         try:
             with self._sessions() as session:
@@ -75,7 +80,7 @@ class Checkpoints:
         except SQLAlchemyError as refused:
             if not self._failing:
                 log.error("cannot write the twin's checkpoint (%s); trying again in %.0f s", refused,
-                          CHECKPOINT_EVERY_S)
+                          self._every_s)
             self._failing = True
             return
         if self._failing:
