@@ -353,8 +353,10 @@ def main() -> None:
     where = {order_id: plant for plant, orders in books.items() for order_id in orders}
     everyone = acked + bursts
     lost = [o for o in everyone if o["id"] not in where]
-    wrong = [o for o in everyone if o["id"] in where and (where[o["id"]] != o["plant"]
-                                                          or (o["best"] and o["best"] != o["plant"]))]
+    # placed one at a time, an order goes where its quote said was earliest; in a burst the plants' loads
+    # move between an order's quote and its placing, so there it must only be stored where the API said
+    wrong = [o for o in everyone if o["id"] in where and where[o["id"]] != o["plant"]]
+    wrong += [o for o in acked if o["best"] and o["best"] != o["plant"]]
     status = {o["id"]: books.get(where.get(o["id"], ""), {}).get(o["id"], (None, False)) for o in acked}
     delivered = sum(1 for s, _ in status.values() if s == "delivered")
     promised = sum(1 for s, _ in status.values() if s not in (None, "placed"))
