@@ -28,6 +28,8 @@ from mixflow.api.schemas import MACHINERY_ITEM_STATES
 from mixflow.errors import InfeasibleError, UnknownNameError, ValidationError
 from mixflow.model import DAY_S, Catalogue, Order, Plant
 from mixflow.model.port import (
+    NOT_AVAILABLE,
+    OUT_OF_SERVICE,
     AgvBatteryLow,
     AgvDown,
     AgvUp,
@@ -451,11 +453,13 @@ class PlannedPlant(ABC):
         # the standard state of each machine (OPC 40001-1 StateNumber), derived from the scheduler's view
         standard = [MACHINERY_ITEM_STATES.index("NotExecuting")] * len(self._machine_index)
         held = self.scheduler.held  # taken down by a planner: down on the map whatever the machine says
+        down_state = self.scheduler.down_state  # a down machine switched off is NotAvailable, not broken
         for machine_id, state in machines.items():
             k = self._machine_index[machine_id]
-            if state == "down" or machine_id in held:
+            if state == "down" or machine_id in held or machine_id in down_state:
                 down.append(k)
-                standard[k] = MACHINERY_ITEM_STATES.index("OutOfService")
+                switched_off = machine_id not in held and down_state.get(machine_id) == NOT_AVAILABLE
+                standard[k] = MACHINERY_ITEM_STATES.index(NOT_AVAILABLE if switched_off else OUT_OF_SERVICE)
             elif state in ("running", "busy"):
                 busy.append(k)
                 standard[k] = MACHINERY_ITEM_STATES.index("Executing")

@@ -31,6 +31,7 @@ from mixflow.model.port import (
     PurchaseOrder,
     ReleaseToLine,
     StartOperation,
+    StopOperation,
 )
 from mixflow.model.work import TASK_KINDS, MaterialTask
 
@@ -88,6 +89,9 @@ def to_messages(
                 waits_for=list(command.waits_for),
             )
         ]
+    if isinstance(command, StopOperation):
+        return [make("machine", command.machine_id, "stop_operation", operation_id=command.operation_id,
+                     machine_id=command.machine_id, reason=command.reason)]
     if isinstance(command, ReleaseToLine):
         return [make("line", command.line or line_id, "release_to_line", order_id=command.order_id,
                      slot=command.slot, spacing=command.spacing, line=command.line)]
@@ -179,6 +183,11 @@ def from_message(message: CommandMessage) -> Command:
                 str(f.get("part", "")),
                 bool(f.get("final", False)),
                 _task_ids(f.get("waits_for", []), "waits_for"),
+            )
+        if message.type == "stop_operation":
+            return StopOperation(
+                _name(f["operation_id"], "operation_id"), _name(f["machine_id"], "machine_id"),
+                str(f.get("reason", "")),
             )
         if message.type == "release_to_line":
             spacing = int(f.get("spacing", 0))

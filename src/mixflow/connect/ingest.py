@@ -35,6 +35,7 @@ from mixflow.connect.registry import Registry
 from mixflow.errors import ValidationError
 from mixflow.model import Order
 from mixflow.model.port import (
+    OUT_OF_SERVICE,
     AgvBatteryLow,
     AgvDown,
     AgvStates,
@@ -136,6 +137,7 @@ class Ingest:
         self.agv_state: dict[str, tuple[int, float, float, float]] = {}
         self.agv_load: dict[str, str] = {}  # the last load each AGV said it carries, if it says so
         self._down: dict[str, set[str]] = {}
+        self._item_state: dict[str, str] = {}  # a down machine's MachineryItemState, as last heard
         self._topics: dict[str, tuple[str, str, str]] = {}
         # when a list: messages of devices we do not know yet, held for the gateway to look them up in
         # the store (a device provisioned while it runs) before they are refused
@@ -310,15 +312,21 @@ class Ingest:
         if kind == "agv" and message.load is not None:
             self.agv_load[device_id] = message.load
         if message.status == "down":
-            self.set_down(device_id, kind, message.reason or "reported down", True, message.t_ms)
+            reason = message.reason or "reported down"
+            self.set_down(device_id, kind, reason, True, message.t_ms, message.item_state)
             return
         for reason in list(self._down.get(device_id, ())):
             if reason != "offline":
                 self.set_down(device_id, kind, reason, False, message.t_ms)
 
-    def set_down(self, device_id: str, kind: str, reason: str, down: bool, t_ms: int) -> None:
+    def set_down(
+        self, device_id: str, kind: str, reason: str, down: bool, t_ms: int, state: str | None = None
+    ) -> None:
         """Keep the reasons a device is down; report Down on the first and Up when none is left (public:
-        the Sparkplug host reports births, deaths and states through it too)."""
+        the Sparkplug host reports births, deaths and states through it too). A machine's own report
+        names its down `state` (None: not said, as for silence: what it said before, else
+        OutOfService); a machine already down that moves to the other down state (switched off, then
+        broken) is reported down again in its new state, since the plan counts only one as a fault."""
         reasons = self._down.setdefault(device_id, set())
         was_down = bool(reasons)
         if down:
@@ -326,13 +334,25 @@ class Ingest:
         else:
             reasons.discard(reason)
         at = self.at_s(t_ms)
-        if kind not in ("machine", "agv", "opcua") or was_down == bool(reasons):
+        if kind not in ("machine", "agv", "opcua"):
+            return
+        machine = kind != "agv"
+        known = self._item_state.get(device_id)
+        if machine and down:
+            self._item_state[device_id] = state or known or OUT_OF_SERVICE
+        if was_down == bool(reasons):
+            now_in = self._item_state.get(device_id)
+            if machine and down and known is not None and now_in != known:
+                self.events.append(MachineDown(at, device_id, reason, state=now_in or OUT_OF_SERVICE))
             return
         if reasons:
             self.events.append(
-                AgvDown(at, device_id) if kind == "agv" else MachineDown(at, device_id, reason)
+                AgvDown(at, device_id)
+                if kind == "agv"
+                else MachineDown(at, device_id, reason, state=self._item_state[device_id])
             )
         else:
+            self._item_state.pop(device_id, None)
             self.events.append(AgvUp(at, device_id) if kind == "agv" else MachineUp(at, device_id))
 
     def _event(self, device_id: str, message: DeviceEvent) -> None:

@@ -5,7 +5,8 @@ Many machines talk OPC UA, not MQTT. The adapter (asyncua) reads a machine of `M
 
 - the OPC 40001-1 `MachineryItemState`: its `CurrentState/Id` names a state object, which the adapter
   maps by browse name (learnt from the state machine's type on connecting). OutOfService and
-  NotAvailable become `state` down (with `Reason`), NotExecuting and Executing `state` up; entering
+  NotAvailable become `state` down (with `Reason`, and the state as `item_state`, so the plan tells a
+  machine switched off from a broken one), NotExecuting and Executing `state` up; entering
   Executing is an `operation_started` event (the machine is busy) for the `OperationId` in work, and
   each increase of `PartsDone` an `operation_done` event.
 - the analog items `SpindlePower` and `Temperature` become `telemetry` (`kw`, `temp_c`), converted
@@ -37,7 +38,9 @@ wrong user, a machine without the MachineryItemState states or with units it can
 `run()` with `OpcUaRefused`, a one-line reason; retrying could not help.
 
 Commands: `start_operation` calls the machine's `StartOperation` method on the current session and
-`stop_operation` its `StopOperation`; a refusal comes back with its status (`BadInvalidState`). A
+`stop_operation` its `StopOperation` (the bridge first checks, by `running()`, that the machine
+executes the operation the command names, since the method stops whatever runs); a refusal comes back
+with its status (`BadInvalidState`). A
 command arriving while the server is away is answered at once as rejected ("opcua server
 unreachable"), not held: the plan already knows the machine is down and plans around it, and a
 held command would start a machine minutes later than planned, when nobody expects it to move.
@@ -234,9 +237,10 @@ class OpcUaAdapter:
             await self._emit("state", {"status": "up"}, t_ms)
             return
         reason = str(self.values.get(self.nodes.reason) or "")
-        await self._emit(
-            "state", {"status": "down", "reason": f"{state}: {reason}" if reason else state}, t_ms
-        )
+        fields = {"status": "down", "reason": f"{state}: {reason}" if reason else state}
+        if state in DOWN_STATES:  # NotAvailable (switched off) is no fault, OutOfService is
+            fields["item_state"] = state
+        await self._emit("state", fields, t_ms)
 
     async def _apply(self, name: str, value: Any, t_ms: int) -> None:
         nodes = self.nodes
@@ -524,6 +528,12 @@ class OpcUaAdapter:
             ua.Variant(float(duration_s), ua.VariantType.Double),
         )
         return await self._call(START_METHOD, arguments, operation_id)
+
+    def running(self) -> str:
+        """The operation the machine is executing, as last heard ("" when it executes none)."""
+        if self.values.get(self.nodes.state_machine) != EXECUTING:
+            return ""
+        return str(self.values.get(self.nodes.operation_id) or "")
 
     async def stop_operation(self) -> str:
         """Stop the operation in work (its part is not done); "" when the machine did, else why not."""

@@ -325,11 +325,12 @@ class OpcUaBridge:
             await link.ack(command, "rejected" if reason else "accepted", reason[:256])
 
     async def _execute(self, command: CommandMessage, adapter: OpcUaAdapter) -> str:
+        """Carry out a command on the machine: "" when it did, else why not (the ack's reason)."""
         machine = adapter.machine_id
-        if command.type != "start_operation":
-            return f"an OPC UA machine takes start_operation, not {command.type}"
+        if command.type not in ("start_operation", "stop_operation"):
+            return f"an OPC UA machine takes start_operation and stop_operation, not {command.type}"
         if command.fields.get("machine_id") != machine:
-            return f"start_operation for {command.fields.get('machine_id')!r} sent to {machine}"
+            return f"{command.type} for {command.fields.get('machine_id')!r} sent to {machine}"
         if machine in self.refused:
             return f"opcua link refused: {self.refused[machine]}"
         if not adapter.ready.is_set():
@@ -337,9 +338,16 @@ class OpcUaBridge:
                 await asyncio.wait_for(adapter.ready.wait(), self.options.hold_s)
         if not adapter.ready.is_set():
             return UNREACHABLE
+        operation = str(command.fields["operation_id"])
+        if command.type == "stop_operation":
+            # the machine's StopOperation stops whatever runs: make sure it is the operation named
+            running = adapter.running()
+            if running != operation:
+                return f"{machine} is not running {operation} ({f'it runs {running}' if running else 'idle'})"
+            return await adapter.stop_operation()
         duration = command.fields.get("duration_s", 0)
         duration_s = float(duration) if isinstance(duration, int | float) else 0.0
-        return await adapter.start_operation(str(command.fields["operation_id"]), duration_s)
+        return await adapter.start_operation(operation, duration_s)
 
 
 async def _nowhere(channel: str, payload: bytes) -> None:

@@ -7,7 +7,9 @@ sender) and the fields of its channel:
   send `x`, `y` (cells) and `soc` (0..1). `seq` counts up per device, so gaps and reordering show;
   `boot` grows with every start of the device agent (its start time in ms will do; absent = 0), so
   a device that restarts at `seq` 1 begins a new run instead of repeating old sequence numbers.
-- state     `{"v":1,"t":ms,"boot":b,"seq":n,"status":"up"|"down","reason":"..."}`: the heartbeat.
+- state     `{"v":1,"t":ms,"boot":b,"seq":n,"status":"up"|"down","reason":"..."}`: the heartbeat. A
+  down machine may say which OPC 40001-1 MachineryItemState it is in, `"item_state"`: "OutOfService"
+  (a fault or maintenance; the default) or "NotAvailable" (switched off: not plannable, no fault).
 - event     `{"v":1,"t":ms,"boot":b,"seq":n,"type":"operation_done",...}`: a factory event (`EVENT_FIELDS`;
   a few carry whole numbers or cells besides strings, `EVENT_INTEGERS` and `EVENT_CELLS`). Materials:
   the goods-receiving device (`receiving`) reports `delivery_confirmed` `{"po_id","due_s"}` (a supplier's
@@ -17,7 +19,9 @@ sender) and the fields of its channel:
   `start_operation` may carry `waits_for` (the material task ids the machine waits for), `post_task`
   `kind` ("line", "wip", "raw", "receipt"), `qty` and `after_op`; absent, they mean no wait, a line-side
   part, 1 and none, as before materials. `purchase_order` `{"po_id","supplier","item","qty","due_s",
-  "dock":[x,y]}` goes to the goods-receiving device, the plant's ERP side.
+  "dock":[x,y]}` goes to the goods-receiving device, the plant's ERP side. `stop_operation`
+  `{"operation_id","machine_id","reason"}` stops that operation (a planner took the machine down); a
+  machine not running it answers `rejected`, saying so.
 - ack       `{"v":1,"t":ms,"id":"c-17","status":"accepted"|"done"|"rejected","reason":"..."}`.
 
 JSON is the default: readable with any MQTT tool. MessagePack is accepted everywhere and pays on the
@@ -34,6 +38,7 @@ from typing import Any
 import msgpack
 
 from mixflow.errors import ValidationError
+from mixflow.model.port import DOWN_STATES, OUT_OF_SERVICE
 
 VERSION = 1
 MAX_PAYLOAD_BYTES = 16 * 1024
@@ -66,6 +71,7 @@ STRUCTURED = {"order_placed": ("order",), "agv_states": ("agv_ids", "x", "y", "s
 OPTIONAL_STRUCTURED: dict[str, dict[str, type]] = {"agv_states": {"load": str, "down": bool}}
 COMMAND_FIELDS: dict[str, tuple[str, ...]] = {
     "start_operation": ("operation_id", "machine_id"),
+    "stop_operation": ("operation_id", "machine_id"),
     "release_to_line": ("order_id",),
     "post_task": ("task_id",),
     "assign_task": ("agv_id", "task_id"),
@@ -187,10 +193,15 @@ class State:
     reason: str = ""
     load: str | None = None
     boot: int = 0
+    item_state: str = OUT_OF_SERVICE
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, str) or self.status not in STATUSES:
             raise PayloadError("schema", f"field 'status' must be one of {STATUSES}, got {self.status!r}")
+        if self.item_state not in DOWN_STATES:
+            raise PayloadError(
+                "schema", f"field 'item_state' must be one of {DOWN_STATES}, got {self.item_state!r}"
+            )
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> State:
@@ -200,8 +211,9 @@ class State:
         load = data.get("load")
         if load is not None and (not isinstance(load, str) or len(load) > 128):
             raise PayloadError("schema", "field 'load' must be a task id of at most 128 characters")
-        status = data.get("status")
-        return cls(data["t"], _seq(data), status, reason[:256], load, _boot(data))  # type: ignore[arg-type]
+        status: Any = data.get("status")
+        item_state: Any = data.get("item_state", OUT_OF_SERVICE)
+        return cls(data["t"], _seq(data), status, reason[:256], load, _boot(data), item_state)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from mixflow.connect.gateway import now_ms
 from mixflow.connect.payloads import CommandMessage, PayloadError, decode, encode
 from mixflow.connect.wire import Received, WireClient
 from mixflow.model.port import (
+    OUT_OF_SERVICE,
     AgvBatteryLow,
     AgvDown,
     AgvStates,
@@ -72,7 +73,10 @@ def event_messages(event: Event, line_id: str) -> list[Message]:
         kind = "operation_started" if isinstance(event, OperationStarted) else "operation_done"
         return [("machine", event.machine_id, "event", {"type": kind, "operation_id": event.operation_id})]
     if isinstance(event, MachineDown):
-        return [("machine", event.machine_id, "state", {"status": "down", "reason": event.reason or "down"})]
+        state = {"status": "down", "reason": event.reason or "down"}
+        if event.state != OUT_OF_SERVICE:  # the default need not travel
+            state["item_state"] = event.state
+        return [("machine", event.machine_id, "state", state)]
     if isinstance(event, MachineUp):
         return [("machine", event.machine_id, "state", {"status": "up"})]
     if isinstance(event, AgvStates):

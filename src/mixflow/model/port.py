@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from mixflow.errors import ValidationError
 from mixflow.model.orders import Order
 from mixflow.model.plant import Cell
 from mixflow.model.work import MaterialTask
@@ -40,18 +41,33 @@ class OperationDone:
     machine_id: str
 
 
+OUT_OF_SERVICE = "OutOfService"
+NOT_AVAILABLE = "NotAvailable"
+DOWN_STATES = (OUT_OF_SERVICE, NOT_AVAILABLE)
+"""The OPC 40001-1 MachineryItemStates of a machine that cannot work: OutOfService is a fault or
+maintenance, NotAvailable a machine switched off (energy saving, no shift): not plannable, not a fault."""
+
+
 @dataclass(frozen=True)
 class MachineDown:
     """`machine_id` cannot work. `by` names who took it down: "" the machine itself (a breakdown),
     otherwise the planner who did (maintenance, a fault seen on the floor), with the repair time they
     expect (`expected_s`, 0 unknown: the group's mean time to repair). A machine a planner took down
-    stays down until a planner brings it up, whatever the machine reports."""
+    stays down until a planner brings it up, whatever the machine reports. `state` says which down
+    state (`DOWN_STATES`) it is in: the scheduler counts OutOfService as a fault, NotAvailable not."""
 
     at_s: int
     machine_id: str
     reason: str = ""
     by: str = ""
     expected_s: int = 0
+    state: str = OUT_OF_SERVICE
+
+    def __post_init__(self) -> None:
+        if self.state not in DOWN_STATES:
+            raise ValidationError(
+                f"MachineDown of {self.machine_id}", f"state must be one of {DOWN_STATES}, got {self.state!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -249,6 +265,21 @@ class StartOperation:
 
 
 @dataclass(frozen=True)
+class StopOperation:
+    """Stop `operation_id` on `machine_id` now (why: `reason`); its work is lost, as in a breakdown.
+
+    A planner who takes down a machine that runs an operation (maintenance, a fault seen on the floor)
+    needs the machine to stop, not to finish a part nobody will check; the scheduler keeps the operation
+    on the machine and sends it again, from the start, when a planner brings the machine up. A machine
+    that does not run that operation (it finished it already) leaves it be; a device says so in its ack.
+    """
+
+    operation_id: str
+    machine_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class ReleaseToLine:
     """Put the truck of `order_id` on line `line` in slot `slot` (its position in that line's
     sequence), at least `spacing` empty pitches after the truck before it: a spacer lets the worker of a
@@ -307,7 +338,9 @@ class Charge:
     charger: Cell
 
 
-Command = StartOperation | ReleaseToLine | PostTask | AssignTask | MoveAgvs | Charge | PurchaseOrder
+Command = (
+    StartOperation | StopOperation | ReleaseToLine | PostTask | AssignTask | MoveAgvs | Charge | PurchaseOrder
+)
 
 
 @runtime_checkable

@@ -32,6 +32,7 @@ from mixflow.fleet.plant import fleet_for_plant
 from mixflow.fleet.tasks import FleetTask
 from mixflow.model import DAY_S, AssemblyLine, Catalogue, Order, OrderStatus, Plant
 from mixflow.model.port import (
+    NOT_AVAILABLE,
     WHOLE_UNIT,
     AgvBatteryLow,
     AgvDown,
@@ -59,6 +60,7 @@ from mixflow.model.port import (
     ReplanRequested,
     StartOperation,
     StockOut,
+    StopOperation,
     TruckDelivered,
     TruckOffLine,
 )
@@ -235,6 +237,9 @@ class Scheduler:
         self._down_since: dict[str, int] = {}
         self._mttr_of = {m.id: g.mttr_s for g in plant.machine_groups for m in g.machines}
         self.held: dict[str, MachineDown] = {}  # machines a planner took down, until a planner's up
+        self.down_state: dict[str, str] = {}  # a down machine's MachineryItemState (OutOfService...)
+        self._sent: dict[str, StartOperation] = {}  # the last start each machine was sent
+        self._stopped: dict[str, StartOperation] = {}  # stopped by a planner's down: sent again on up
         self.expedited: deque[Expedited] = deque(maxlen=NOTICES_KEPT)  # latest rush moves, newest last
         self.reports = FleetReports(self.fleet, self.agv_ids, self.notices.append, self._repost)
         self._store_warn_s = 0
@@ -425,11 +430,8 @@ class Scheduler:
         starts = self.shops.dispatch(now)
         if self.flow is not None:
             starts = [self._with_material(start, now, commands) for start in starts]
-        if self.store is not None:
-            for start in starts:
-                self.store.operation_dispatched(
-                    start.operation_id, start.order_id, start.part, start.machine_id, now
-                )
+        for start in starts:
+            self._dispatched(start, now)
         commands += starts
         commands += self._release(now)
         for late in self.material_watch.overdue(now):
@@ -452,6 +454,14 @@ class Scheduler:
             self._step_once = False
             self._stepped = True
         return commands
+
+    def _dispatched(self, start: StartOperation, now: int) -> None:
+        """Keep the start each machine was sent (a planner's stop sends it again) and store it."""
+        self._sent[start.machine_id] = start
+        if self.store is not None:
+            self.store.operation_dispatched(
+                start.operation_id, start.order_id, start.part, start.machine_id, now
+            )
 
     def _replan_shops(self, now: int) -> None:
         """Schedule the open feeder operations of the orders due within the horizon with the schedule
@@ -833,6 +843,8 @@ class Scheduler:
     def _on_done(self, e: OperationDone) -> None:
         op = self.shops.finished(e.machine_id)
         started = self._started.pop(e.machine_id, None)
+        self._sent.pop(e.machine_id, None)
+        self._stopped.pop(e.machine_id, None)  # it finished before the stop reached it
         if op is None:
             return
         group = self.shops.group_of[e.machine_id]  # where it ran: any of the op's eligible groups
@@ -868,9 +880,18 @@ class Scheduler:
             self.held[e.machine_id] = e
             if e.machine_id in self.shops.down:  # down already (broken): the planner now holds it
                 return
+        self.down_state[e.machine_id] = e.state
+        if e.state == NOT_AVAILABLE:
+            # switched off: nothing is planned on it, but it is no fault (no fault count, no down time,
+            # no order flagged for a repair); should it break while off, an OutOfService follows
+            self.shops.machine_down(e.machine_id)
+            self._repair_plan(e.machine_id, e.at_s)
+            return
         self.kpis.faults += 1
         op = self.shops.machine_down(e.machine_id)
         self._down_since[e.machine_id] = e.at_s
+        if e.by and op is not None:
+            self._stop(e.machine_id, op, e)
         self._repair_plan(e.machine_id, e.at_s)
         if op is None or op.part == WHOLE_UNIT:
             return
@@ -881,6 +902,21 @@ class Scheduler:
         promise = self.promises[op.order_id]
         if self.promiser.estimate_delivery(promise.slot_s, ready, promise.line) > promise.promised_s:
             self._flag(op.order_id, e.at_s, f"machine {e.machine_id} down")
+
+    def _stop(self, machine: str, op: PlannedOp, e: MachineDown) -> None:
+        """A planner took down `machine` while it runs `op`: the plant stops it (its work is lost) and
+        `op` stays on the machine, to start again from the beginning once a planner brings it up; the
+        loads it waited for were used when it started, so the new start waits for none."""
+        sent = self._sent.get(machine)
+        if sent is None or sent.operation_id != op.id:  # sent before a restart of the scheduler
+            key = op.setup_key_on(self.shops.group_of[machine])
+            sent = StartOperation(op.id, machine, e.at_s, op.duration_s, key, op.order_id, op.part, op.final)
+        started = self._started.pop(machine, None)
+        if started is not None and started[0] == op.id:
+            sent = replace(sent, waits_for=())
+        self._stopped[machine] = sent
+        reason = f"taken down by {e.by}: {e.reason}" if e.reason else f"taken down by {e.by}"
+        self._commands.append(StopOperation(op.id, machine, reason))
 
     def _repair_plan(self, machine: str, now: int) -> None:
         """Move only what the down machine was to run (`mixflow.schedule.repair`); the machines whose
@@ -908,7 +944,13 @@ class Scheduler:
             self.held.pop(e.machine_id, None)
         elif e.machine_id in self.held:  # repaired, but a planner holds it down
             return
+        self.down_state.pop(e.machine_id, None)
         self.shops.machine_up(e.machine_id)
+        again = self._stopped.pop(e.machine_id, None)
+        if again is not None:  # the operation a planner's down stopped starts over
+            start = replace(again, not_before_s=e.at_s)
+            self._dispatched(start, e.at_s)
+            self._commands.append(start)
         since = self._down_since.pop(e.machine_id, None)
         if since is not None:
             group = self.shops.group_of[e.machine_id]

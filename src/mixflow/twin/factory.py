@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mixflow.errors import ValidationError
 from mixflow.model import Catalogue, Order, Plant
 from mixflow.model.materials import unit_costs
 from mixflow.model.port import (
@@ -44,6 +45,7 @@ from mixflow.model.port import (
     ReleaseToLine,
     StartOperation,
     StockOut,
+    StopOperation,
     TruckDelivered,
     TruckOffLine,
 )
@@ -109,6 +111,7 @@ class Twin:
         self._starved_since = np.full(n, -1, dtype=np.int64)  # waiting for material since (-1: not)
         self._waiting_on: dict[str, int] = {}  # a material task id -> the machine waiting for its load
         self._run_started = np.zeros(n, dtype=np.int64)
+        self._work = np.zeros((n, 2), dtype=np.int64)  # the running operation's work and setup seconds
         self.machine_counters = MachineCounters()
         if scenario.mtbf_factor > 0:
             for k, g in enumerate(self._group):
@@ -179,6 +182,8 @@ class Twin:
                 m = self.machine_index[command.machine_id]
                 self._queue[m].append(command)
                 self._try_start(m, self._now)
+            elif isinstance(command, StopOperation):
+                self._stop(command, self._now)
             elif isinstance(command, PostTask):
                 task = command.task
                 if task.id in self._carried:
@@ -407,9 +412,7 @@ class Twin:
             self.stock.used(cmd.waits_for)
             for task_id in cmd.waits_for:
                 self._waiting_on.pop(task_id, None)
-        if self._starved_since[m] >= 0:
-            self.stock.waited(group.id, group.calendar.working_between(int(self._starved_since[m]), t))
-            self._starved_since[m] = -1
+        self._unstarve(m, t)
         self._queue[m].popleft()
         setup = (
             group.setup_s if cmd.setup_key and self._last_key[m] and cmd.setup_key != self._last_key[m] else 0
@@ -421,6 +424,7 @@ class Twin:
         work = max(1, round(max(1, cmd.duration_s) * factor)) + setup
         self._running[m] = cmd
         self._run_started[m] = t
+        self._work[m] = (work, setup)
         self._left[m] = work
         self._finish[m] = group.calendar.working_end(t, work)
         self._version[m] += 1
@@ -430,6 +434,46 @@ class Twin:
         c.setup_s[group.id] = c.setup_s.get(group.id, 0) + setup
         c.energy_kwh += group.power_kw * work / 3600.0
         self._pending.append(OperationStarted(t, cmd.operation_id, cmd.machine_id))
+
+    def _stop(self, command: StopOperation, t: int) -> None:
+        """Stop an operation, running or still queued, as a planner's down does: the work done on it is
+        lost (the machine's run time and energy count only what ran) and the machine starts nothing
+        else until told to; an operation it does not hold is left be (it finished already)."""
+        m = self.machine_index.get(command.machine_id)
+        if m is None:
+            raise ValidationError("StopOperation", f"no machine {command.machine_id!r} in the twin")
+        cmd = self._running[m]
+        if cmd is None or cmd.operation_id != command.operation_id:
+            queue = self._queue[m]
+            waiting = [c for c in queue if c.operation_id == command.operation_id]
+            if waiting:
+                if cmd is None and waiting[0] is queue[0]:
+                    self._version[m] += 1  # a wake for it is void (a running one's end is not)
+                    self._unstarve(m, t)
+                queue.remove(waiting[0])
+                for task_id in waiting[0].waits_for:
+                    self._waiting_on.pop(task_id, None)
+            return
+        group = self._group[m]
+        down = bool(self._down[m])
+        unrun = int(self._left[m]) if down else group.calendar.working_between(t, int(self._finish[m]))
+        if not down:  # a broken machine draws no power already
+            self._meter(MACHINES, -group.power_kw, t)
+        self._running[m] = None
+        self._version[m] += 1  # its end is void
+        work, setup = (int(v) for v in self._work[m])
+        setup_unrun = max(0, setup - (work - unrun))  # the setup comes first
+        c = self.machine_counters
+        c.run_s[group.id] = c.run_s.get(group.id, 0) - (unrun - setup_unrun)
+        c.setup_s[group.id] = c.setup_s.get(group.id, 0) - setup_unrun
+        c.energy_kwh -= group.power_kw * unrun / 3600.0
+
+    def _unstarve(self, m: int, t: int) -> None:
+        """The machine no longer waits for material: the time it waited is counted."""
+        if self._starved_since[m] >= 0:
+            group = self._group[m]
+            self.stock.waited(group.id, group.calendar.working_between(int(self._starved_since[m]), t))
+            self._starved_since[m] = -1
 
     def _finish_op(self, m: int, t: int, out: list[Event]) -> None:
         cmd = self._running[m]
