@@ -10,18 +10,20 @@ planner steps on the same tasks and seed:
               cells go out as order updates, the vehicles (`VehicleSimulator`, in a child process: one
               MQTT connection each, state at 1 Hz and on every event, visualization at 5 Hz) drive them,
               and the next step starts once every moving vehicle reported its decision point (or after
-              `--settle-s`)
+              `--settle-s`); each order carries `--horizon` cells of the planner's way on to the goal
+              as its unreleased horizon (0: none)
 
 Figures: messages lost (sent by one side and never received by the other: states at the master,
 visualizations at a display process, as 6.13 means them; also as the vehicles' headerId gaps; orders
 sent by the master against received by the vehicles; orders the vehicles rejected); latency from a
 vehicle's state at its decision point to its next order update p50/p95/p99 (target p99 < 250 ms;
 it includes waiting for the slowest vehicle of the step); the turnaround from the last vehicle's
-report to every order of the next step out (the master's own share); the planner's step time in both
-runs (target: unchanged) and the wall time per step. Timings are wall-clock on whatever machine runs
+report to every order of the next step out (the master's own share); the size of the order messages
+(bytes, what the horizon adds); the planner's step time in both runs (target: unchanged) and the wall
+time per step. Timings are wall-clock on whatever machine runs
 this (a shared 2-core box when committed). Prints one JSON.
 
-    python benchmarks/vda5050.py [--json] [--vehicles N] [--steps S] [--pipelined]
+    python benchmarks/vda5050.py [--json] [--vehicles N] [--steps S] [--pipelined] [--horizon H]
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import numpy as np
 from mixflow.connect.broker import Broker
 from mixflow.connect.vda5050.factsheets import vehicle_types
 from mixflow.connect.vda5050.fleet_link import VdaLink
+from mixflow.connect.vda5050.horizon import HORIZON_CELLS, planner_ahead
 from mixflow.connect.vda5050.master import MasterControl, VehicleId
 from mixflow.connect.vda5050.models import MAP_ID
 from mixflow.connect.vda5050.orders import FloorMap, node_id
@@ -145,13 +148,20 @@ def in_process(plant: Plant, tasks: list[MaterialTask], steps: int) -> dict[str,
 
 
 async def through_vda(
-    plant: Plant, tasks: list[MaterialTask], steps: int, broker: Broker, settle_s: float, pipelined: bool
+    plant: Plant,
+    tasks: list[MaterialTask],
+    steps: int,
+    broker: Broker,
+    settle_s: float,
+    pipelined: bool,
+    horizon: int,
 ) -> dict[str, Any]:
     fleet = new_fleet(plant, tasks)
     told: list[str | None] = [None] * fleet.n_robots
     agv_ids = plant.fleet.agv_ids
     idents = [VehicleId(a, m, s) for a, m, s, _ in fleet_vehicles(plant)]
-    master = MasterControl(idents, FloorMap(MAP_ID, plant.floor.cell_m), interface=INTERFACE)
+    ahead = planner_ahead(fleet.planner, agv_ids, horizon) if horizon > 0 else None
+    master = MasterControl(idents, FloorMap(MAP_ID, plant.floor.cell_m), interface=INTERFACE, ahead=ahead)
     clock = [0]
     link = VdaLink(master, broker, lambda: clock[0], client_id="vda5050-bench-master")
     await link.start()
@@ -184,6 +194,7 @@ async def through_vda(
     walls: list[float] = []
     turnaround: list[float] = []  # last vehicle in -> every order of the next step out
     cpu: list[float] = []  # the planner's own CPU time: what contention for the cores does not inflate
+    order_bytes: list[float] = []
     counts = {"unsettled": 0, "moves": 0, "delivered": 0}
 
     def plan(now: int) -> list[Any]:
@@ -204,16 +215,17 @@ async def through_vda(
         counts["moves"] += int((nxt != before).sum())
         return commands_of(fleet, told, agv_ids, now, nxt)
 
-    ahead: list[Any] | None = None
+    planned: list[Any] | None = None
     for now in range(1, steps + 1):
         wall = time.perf_counter()
         clock[0] = now
-        link.submit(ahead if ahead is not None else plan(now), now)
+        sent = link.submit(planned if planned is not None else plan(now), now)
         turnaround.append((time.perf_counter() - wall) * 1000)
-        ahead = plan(now + 1) if pipelined and now < steps else None  # while the vehicles drive
+        planned = plan(now + 1) if pipelined and now < steps else None  # while the vehicles drive
         if not await link.settled(settle_s):
             counts["unsettled"] += 1
         walls.append(time.perf_counter() - wall)
+        order_bytes.extend(len(m.payload()) for m in sent if m.subtopic == "order")
     await asyncio.sleep(1.5)  # the last states and visualizations in
     child.stdin.write("stop\n")
     child.stdin.flush()
@@ -250,6 +262,9 @@ async def through_vda(
         "delivered_parts": counts["delivered"],
         "steps_not_settled": counts["unsettled"],
         "pipelined": pipelined,
+        "horizon_cells": horizon,
+        "order_bytes_mean": round(float(np.mean(order_bytes)), 1) if order_bytes else 0.0,
+        **ms_stats(order_bytes, "order_bytes"),
         **ms_stats(link.latencies_ms, "state_to_order_ms"),
         **ms_stats(turnaround, "turnaround_ms"),
         **ms_stats(ms, "step_ms"),
@@ -320,6 +335,9 @@ def main() -> None:
         action="store_true",
         help="plan step t+1 while the vehicles drive step t (their events then count a step later)",
     )
+    parser.add_argument(
+        "--horizon", type=int, default=HORIZON_CELLS, help="cells of horizon per order (0: base only)"
+    )
     parser.add_argument("--broker-port", type=int, default=1883)
     parser.add_argument("--json", action="store_true", help="print the JSON only")
     parser.add_argument("--serve-vehicles", type=int, default=0, help=argparse.SUPPRESS)
@@ -339,7 +357,13 @@ def main() -> None:
         "in_process": in_process(plant, tasks, args.steps),
         "vda5050": asyncio.run(
             through_vda(
-                plant, tasks, args.steps, Broker("127.0.0.1", args.broker_port), args.settle_s, args.pipelined
+                plant,
+                tasks,
+                args.steps,
+                Broker("127.0.0.1", args.broker_port),
+                args.settle_s,
+                args.pipelined,
+                args.horizon,
             )
         ),
     }

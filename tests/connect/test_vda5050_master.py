@@ -455,8 +455,9 @@ class FleetDriver:
         return [MoveAgvs(now, self.agv_ids, nxt % w, nxt // w), *commands]
 
 
+@pytest.mark.parametrize("horizon", [False, True], ids=["base", "horizon"])
 def test_vehicles_of_two_makers_follow_orders_through_the_broker_and_a_broken_one_hands_its_task_on(
-    mqtt_broker: tuple[str, int], caplog: pytest.LogCaptureFixture
+    mqtt_broker: tuple[str, int], caplog: pytest.LogCaptureFixture, horizon: bool
 ) -> None:
     import asyncio
     import uuid
@@ -464,6 +465,7 @@ def test_vehicles_of_two_makers_follow_orders_through_the_broker_and_a_broken_on
     from mixflow.connect.broker import Broker
     from mixflow.connect.vda5050.factsheets import vehicle_types
     from mixflow.connect.vda5050.fleet_link import VdaLink
+    from mixflow.connect.vda5050.horizon import planner_ahead
     from mixflow.connect.vda5050.models import MAP_ID
     from mixflow.connect.vda5050.simulator import VehicleSimulator
     from mixflow.connect.vda5050.vehicle import Vehicle
@@ -493,6 +495,8 @@ def test_vehicles_of_two_makers_follow_orders_through_the_broker_and_a_broken_on
         np.array([grid.cell(4, 2)]),
         EnergySpec(battery_kwh=20.0, drain_kwh_per_move=0.015, charge_kwh_per_step=0.01),
     )
+    if horizon:
+        master.ahead = planner_ahead(fleet.planner, agv_ids)
     driver = FleetDriver(fleet, agv_ids)
     step = [0]
     seen: list[Received] = []
@@ -569,6 +573,15 @@ def test_vehicles_of_two_makers_follow_orders_through_the_broker_and_a_broken_on
         if b'"full"' in message.payload or not message.payload:
             continue
         assert SCHEMAS.errors(message.topic.rsplit("/", 1)[1], json.loads(message.payload)) == [], message
+    # the vehicles stood only on nodes released to them, horizons or not
+    sent = [json.loads(m.payload) for m in seen if m.topic.endswith("/order")]
+    released = {(o["serialNumber"], n["nodeId"]) for o in sent for n in o["nodes"] if n["released"]}
+    released |= {(s, node_id(h)) for s, h in zip(serials, HOMES, strict=True)}
+    states = [json.loads(m.payload) for m in seen if m.topic.endswith("/state") and b"full" not in m.payload]
+    stood = {(st["serialNumber"], st["lastNodeId"]) for st in states if st["serialNumber"] in serials}
+    assert stood <= released
+    held = sum(not n["released"] for st in states for n in st["nodeStates"])
+    assert (held > 0) == horizon and (sum(not n["released"] for o in sent for n in o["nodes"]) > 0) == horizon
 
 
 def test_the_twin_with_its_fleet_through_vda5050_vehicles_keeps_the_in_process_kpis(

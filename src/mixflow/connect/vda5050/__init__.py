@@ -5,6 +5,7 @@
                as pydantic models, checked field by field against the official schemas by the tests
 - `validation` any message dict against its official JSON Schema (shipped in `schemas/`, MIT)
 - `orders`     floor cells as nodes, planner steps as orders and order updates
+- `horizon`    the planner's way on to each vehicle's goal, sent as the orders' unreleased horizon
 - `master`     the master control: port commands to orders, states into the fleet model (pure)
 - `fleet_link` the master control on the broker, one connection for the fleet
 - `fleet_factory` the `Factory` port of an in-process factory (the twin) whose AGVs are VDA 5050

@@ -4,7 +4,8 @@ It stands where the one "fleet" device stands on the mixflow topic tree, and spe
 every vehicle instead. Pure: no I/O, no clock of its own (`fleet_link` puts it on the broker).
 
 - `submit(commands, at_s)`: `MoveAgvs` extends the base of every vehicle that moves by the cell the
-  planner committed (an order update, or a new order where it stands, `orders`); `PostTask` and
+  planner committed (an order update, or a new order where it stands, `orders`), followed by the
+  horizon `ahead` gives (`horizon`: the planner's way on to the vehicle's goal); `PostTask` and
   `AssignTask` tell it which part a vehicle fetches, so the pickup cell's node carries a `pick` and
   the drop cell's a `drop` action; `Charge` is a `startCharging` instant action (`stopCharging` goes
   before the next move, spec 6.8.1).
@@ -37,6 +38,7 @@ from itertools import count
 
 import numpy as np
 
+from mixflow.connect.vda5050.horizon import Ahead
 from mixflow.connect.vda5050.models import VERSION, Factsheet, timestamp
 from mixflow.connect.vda5050.orders import FloorMap, VehicleOrder, Wire, action, cell_of_node, node_id
 from mixflow.connect.vda5050.topics import Subtopic, parse_topic, vehicle_topics
@@ -141,6 +143,7 @@ class FleetVehicle:
     holding: set[str] = field(default_factory=set)  # tasks whose pick finished, drop not yet
     rejected: str = ""  # the order (id/update) whose rejection was answered
     anchor: str = ""  # the order sent after a rejection (held by the vehicle: it is up again)
+    anchor_cancel: bool = False  # cancelOrder sent to shed a horizon before that order
     factsheet: VehicleKind | None = None
     cell: Cell | None = None
     soc: float = 1.0
@@ -153,7 +156,8 @@ class FleetVehicle:
 
 
 class MasterControl:
-    """VDA 5050 master control of one fleet; `floor` maps cells to node positions."""
+    """VDA 5050 master control of one fleet; `floor` maps cells to node positions, `ahead` (if given)
+    the cells each vehicle is planned to pass after its decision point: the orders' horizon."""
 
     def __init__(
         self,
@@ -161,8 +165,10 @@ class MasterControl:
         floor: FloorMap,
         interface: str = "uagv",
         validator: SchemaValidator | None = None,
+        ahead: Ahead | None = None,
     ) -> None:
         self.floor = floor
+        self.ahead = ahead
         self.interface = interface
         self.validator = validator or package_validator()
         self.vehicles: dict[str, FleetVehicle] = {}
@@ -191,6 +197,7 @@ class MasterControl:
                 "unknown_vehicle",
                 "rejected_orders",
                 "skipped_moves",
+                "bad_horizons",
             ),
             0,
         )
@@ -284,18 +291,53 @@ class MasterControl:
                 )
                 return
             start, fresh = vehicle.cell, True  # the planner put it where it reported itself
+        ahead = self._ahead(vehicle, cell)
+        if fresh and order.open and order.horizon:
+            # it waits at its decision point for an update and would refuse a new order: take its
+            # horizon back first (same topic, so it arrives first)
+            trim_nodes, trim_edges = order.drop_horizon()
+            self.counters["updates"] += 1
+            header = self._header(vehicle, "order")
+            out.append(self._publish(vehicle, "order", order.message(header, trim_nodes, trim_edges)))
         if fresh:
             nodes, edges = order.start(
-                self.floor, start, self._actions_at(vehicle, start), cell, self._actions_at(vehicle, cell)
+                self.floor,
+                start,
+                self._actions_at(vehicle, start),
+                cell,
+                self._actions_at(vehicle, cell),
+                ahead,
             )
             self.counters["orders"] += 1
         else:
-            nodes, edges = order.extend(self.floor, cell, self._actions_at(vehicle, cell))
+            nodes, edges = order.extend(self.floor, cell, self._actions_at(vehicle, cell), ahead)
             self.counters["updates"] += 1
         self.awaiting.add(vehicle.ident.agv_id)
         out.append(
             self._publish(vehicle, "order", order.message(self._header(vehicle, "order"), nodes, edges))
         )
+
+    def _ahead(self, vehicle: FleetVehicle, cell: Cell) -> list[Cell]:
+        """The horizon after decision point `cell`: `ahead`'s cells up to the first that is no
+        neighbour of the one before (counted and logged: a horizon the vehicle could not drive)."""
+        if self.ahead is None:
+            return []
+        way: list[Cell] = []
+        previous = cell
+        for raw in self.ahead(vehicle.ident.agv_id, cell):
+            nxt = (int(raw[0]), int(raw[1]))
+            if not _neighbours(previous, nxt):
+                self.counters["bad_horizons"] += 1
+                _log.warning(
+                    "AGV %s: horizon cell %s is no neighbour of %s; horizon cut there",
+                    vehicle.ident.agv_id,
+                    nxt,
+                    previous,
+                )
+                break
+            way.append(nxt)
+            previous = nxt
+        return way
 
     def _actions_at(self, vehicle: FleetVehicle, cell: Cell) -> list[Wire]:
         """The pick on the pickup cell, then the drop on the drop cell, each sent once."""
@@ -474,7 +516,8 @@ class MasterControl:
         loads = state.get("loads") or []
         vehicle.load = str(loads[0].get("loadId", "")) if loads else ""
         vehicle.action_states = len(state["actionStates"])
-        busy = state["nodeStates"] or any(
+        # a vehicle left with its horizon only stands at its decision point: idle, as far as moving on
+        busy = any(n["released"] for n in state["nodeStates"]) or any(
             a["actionStatus"] not in ("FINISHED", "FAILED") for a in state["actionStates"]
         )
         vehicle.idle_at = "" if busy else state["lastNodeId"]
@@ -571,7 +614,15 @@ class MasterControl:
         vehicle.anchor = "" if again else ANCHOR_PENDING
 
     def _anchor(self, vehicle: FleetVehicle, state: Wire) -> list[Publish]:
-        """The one-node order where a vehicle that rejected an order stands idle."""
+        """The one-node order where a vehicle that rejected an order stands idle. One still holding a
+        horizon of its old order waits for an update and would refuse it (6.6.2, figure 8 step 3):
+        it is told to cancel that order first (once), and gets the new one when its state shows none."""
+        if state["nodeStates"]:
+            if vehicle.anchor_cancel:
+                return []
+            vehicle.anchor_cancel = True
+            return [self.cancel_order(vehicle.ident.agv_id)]
+        vehicle.anchor_cancel = False
         here = cell_of_node(state["lastNodeId"]) or vehicle.cell
         if here is None:
             return []
