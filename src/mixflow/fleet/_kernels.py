@@ -210,6 +210,44 @@ def _swap_partner(
     return -1
 
 
+FLOW_NEGLIGIBLE = 1e-60
+"""A flow below this moves nothing: weighted, it is far under half an ulp of the PIBT noise (at least
+2**-53 * 1e-3) and of 1.0, so costs and the next `flow + 1.0` come out the same as with 0.0."""
+
+
+def flow_zero_after(decay: float) -> int:
+    """Decays after which any flow value (at most 2 / (1 - decay): one move out of a cell in one
+    direction a step) is negligible when multiplied by `decay` one step at a time."""
+    x, k = 2.0 / (1.0 - decay), 0
+    while x >= FLOW_NEGLIGIBLE:
+        x *= decay
+        k += 1
+    return k
+
+
+@njit(cache=True)
+def _decayed(
+    flow: np.ndarray, stamp: np.ndarray, v: int, d: int, now: int, decay: float, zero_after: int
+) -> float:
+    """`flow[v, d]` brought to `now` decays (stored back): multiplied by `decay` once per step missed, as
+    an update of the whole table every step would have, so the value is the same to the last bit until
+    it becomes negligible, and then 0.0 (the eager update went on into slow subnormal numbers)."""
+    k = now - stamp[v, d]
+    if k > 0:
+        x = flow[v, d]
+        if k >= zero_after:
+            x = 0.0
+        else:
+            for _ in range(k):
+                x *= decay
+                if x < FLOW_NEGLIGIBLE:
+                    x = 0.0
+                    break
+        flow[v, d] = x
+        stamp[v, d] = now
+    return flow[v, d]
+
+
 @njit(cache=True)
 def _pibt(
     i: int,
@@ -219,7 +257,12 @@ def _pibt(
     slot: np.ndarray,
     goal: np.ndarray,
     pos: np.ndarray,
-    guide: np.ndarray,
+    flow: np.ndarray,
+    flow_stamp: np.ndarray,
+    flow_time: int,
+    flow_decay: float,
+    flow_zero_after: int,
+    flow_weight: float,
     noise: np.ndarray,
     occ_weight: float,
     use_swap: bool,
@@ -227,7 +270,10 @@ def _pibt(
     occ_next: np.ndarray,
     nxt: np.ndarray,
 ) -> bool:
-    """Plan agent i's next cell, pushing lower-priority agents as needed; False if it must stay."""
+    """Plan agent i's next cell, pushing lower-priority agents as needed; False if it must stay.
+
+    A move v -> u costs its distance, plus `flow_weight` times the flow of robots recently moving
+    the other way (u -> v), plus noise; the flow is read only here, for the cells robots consider."""
     v = pos[i]
     row = slot[i]
     cand = np.empty(5, dtype=np.int32)
@@ -236,14 +282,18 @@ def _pibt(
     for d in range(4):
         u = nbr[v, d]
         if u >= 0:
-            c = float(dist[row, u]) + guide[v, d] + noise[i, d]
+            guide = 0.0
+            if flow_weight > 0.0:
+                back = _decayed(flow, flow_stamp, u, (d + 2) % 4, flow_time, flow_decay, flow_zero_after)
+                guide = flow_weight * back
+            c = float(dist[row, u]) + guide + noise[i, d]
             if occ_now[u] >= 0:
                 c += occ_weight
             cand[k] = u
             cost[k] = c
             k += 1
     cand[k] = v
-    cost[k] = float(dist[row, v]) + guide[v, 4] + noise[i, 4]
+    cost[k] = float(dist[row, v]) + noise[i, 4]
     k += 1
     for a in range(1, k):  # insertion sort, at most 5 entries
         cu, cc = cand[a], cost[a]
@@ -273,7 +323,8 @@ def _pibt(
             and a != i
             and nxt[a] == -1
             and not _pibt(
-                a, nbr, deg, dist, slot, goal, pos, guide, noise, occ_weight, use_swap, occ_now, occ_next, nxt
+                a, nbr, deg, dist, slot, goal, pos, flow, flow_stamp, flow_time, flow_decay, flow_zero_after,
+                flow_weight, noise, occ_weight, use_swap, occ_now, occ_next, nxt,
             )
         ):
             continue
@@ -295,7 +346,12 @@ def plan_step(
     slot: np.ndarray,
     goal: np.ndarray,
     pos: np.ndarray,
-    guide: np.ndarray,
+    flow: np.ndarray,
+    flow_stamp: np.ndarray,
+    flow_time: int,
+    flow_decay: float,
+    flow_zero_after: int,
+    flow_weight: float,
     noise: np.ndarray,
     occ_weight: float,
     use_swap: bool,
@@ -305,6 +361,7 @@ def plan_step(
 ) -> bool:
     """One PIBT step for all agents; entries of `nxt` already >= 0 are fixed moves (held, broken, or
     LaCAM constraints). Returns False (and a partial `nxt`) when the fixed moves or the result collide.
+    `flow*` is the traffic guidance (see `add_flow`; `flow_weight` 0 for none).
 
     `occ_now` and `occ_next` are scratch arrays of -1 per cell; they are -1 again on return.
     """
@@ -325,7 +382,18 @@ def plan_step(
                     ok = False
     if ok:
         for i in order:
-            if nxt[i] == -1:
+            v = pos[i]
+            if (
+                nxt[i] == -1
+                and not use_swap
+                and v == goal[i]
+                and occ_next[v] < 0
+                and dist[slot[i], v] == 0
+                and noise[i, 4] < 1.0
+            ):  # at its goal, nobody pushing: staying costs < 1, any move >= 1 (guide, noise >= 0)
+                occ_next[v] = i
+                nxt[i] = v
+            elif nxt[i] == -1:
                 _pibt(
                     i,
                     nbr,
@@ -334,7 +402,12 @@ def plan_step(
                     slot,
                     goal,
                     pos,
-                    guide,
+                    flow,
+                    flow_stamp,
+                    flow_time,
+                    flow_decay,
+                    flow_zero_after,
+                    flow_weight,
                     noise,
                     occ_weight,
                     use_swap,
@@ -465,28 +538,65 @@ def space_time_path(
 
 
 @njit(cache=True)
-def update_flow_guidance(
+def add_flow(
     flow: np.ndarray,
-    guide: np.ndarray,
+    stamp: np.ndarray,
     nbr: np.ndarray,
     before: np.ndarray,
     after: np.ndarray,
+    now: int,
     decay: float,
-    weight: float,
+    zero_after: int,
 ) -> None:
-    """Decay `flow[v, d]` (recent moves out of v in direction d), add this step's moves, and set
-    `guide[v, d]` = weight * flow of robots coming the other way from that neighbour."""
-    flow *= decay
+    """Count this step's moves in `flow[v, d]` (recent moves out of v in direction d, decayed by `decay`
+    a step; `now` is the number of decays so far, this step's included). Lazy: only the entries moved
+    along are brought up to date, not the whole grid every step."""
     for i in range(before.shape[0]):
         v, u = before[i], after[i]
         if v != u:
             for d in range(4):
                 if nbr[v, d] == u:
+                    _decayed(flow, stamp, v, d, now, decay, zero_after)
                     flow[v, d] += 1.0
-    for v in range(nbr.shape[0]):
-        for d in range(4):
-            u = nbr[v, d]
-            guide[v, d] = weight * flow[u, (d + 2) % 4] if u >= 0 else 0.0
+
+
+@njit(cache=True)
+def drain_batteries(
+    soc: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    loaded: np.ndarray,
+    drain: np.ndarray,
+    loaded_factor: np.ndarray,
+) -> None:
+    """Take one move's energy from each robot that moved, `loaded_factor` times more when `loaded`;
+    a battery never goes below 0. One pass instead of a dozen array operations every step."""
+    for i in range(soc.shape[0]):
+        if before[i] != after[i]:
+            use = (loaded_factor[i] if loaded[i] else 1.0) * drain[i]
+            soc[i] = max(soc[i] - use, 0.0)
+
+
+@njit(cache=True)
+def charge_batteries(
+    soc: np.ndarray,
+    charging: np.ndarray,
+    at: np.ndarray,
+    chargers: np.ndarray,
+    charger_of: np.ndarray,
+    rate: np.ndarray,
+    limit: np.ndarray,
+    full: np.ndarray,
+) -> None:
+    """Give each `charging` robot standing `at` its charger one step of charge, no more than the
+    robot's `rate`, the charger's `limit` (0: none) or a full battery."""
+    for i in range(soc.shape[0]):
+        c = charger_of[i]
+        if charging[i] and c >= 0 and at[i] == chargers[c]:
+            r = rate[i]
+            if limit[c] > 0.0:
+                r = min(r, limit[c])
+            soc[i] = min(soc[i] + r, full[i])
 
 
 def warm_up() -> None:
@@ -506,7 +616,12 @@ def warm_up() -> None:
         np.zeros(1, dtype=np.int32),
         np.ones(1, dtype=np.int32),
         np.zeros(1, dtype=np.int32),
-        np.zeros((2, 5)),
+        np.zeros((2, 4)),
+        np.zeros((2, 4), dtype=np.int64),
+        0,
+        0.9,
+        1,
+        0.1,
         np.zeros((1, 5)),
         0.0,
         True,
@@ -514,15 +629,11 @@ def warm_up() -> None:
         scratch.copy(),
         np.full(1, -1, dtype=np.int32),
     )
-    update_flow_guidance(
-        np.zeros((2, 4)),
-        np.zeros((2, 5)),
-        nbr,
-        np.zeros(1, dtype=np.int32),
-        np.ones(1, dtype=np.int32),
-        0.9,
-        0.1,
-    )
+    soc, cell, yes = np.ones(1), np.zeros(1, dtype=np.int32), np.ones(1, dtype=np.bool_)
+    drain_batteries(soc, cell, cell + 1, yes, soc.copy(), soc.copy())
+    charge_batteries(soc, yes, cell, cell, np.zeros(1, dtype=np.int64), soc.copy(), soc.copy(), soc.copy())
+    stamp = np.zeros((2, 4), dtype=np.int64)
+    add_flow(np.zeros((2, 4)), stamp, nbr, np.zeros(1, dtype=np.int32), np.ones(1, dtype=np.int32), 1, 0.9, 9)
     occ = np.full((2, 2), -1, dtype=np.int32)
     space_time_path(
         nbr,

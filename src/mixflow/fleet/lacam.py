@@ -108,7 +108,8 @@ def solve_oneshot(
     slots = planner.slots
     occ_now = np.full(grid.n_cells, -1, dtype=np.int32)
     occ_next = np.full(grid.n_cells, -1, dtype=np.int32)
-    guide = np.zeros((grid.n_cells, 5))
+    flow = np.zeros((grid.n_cells, 4))  # no traffic guidance in the one-shot search
+    flow_stamp = np.zeros((grid.n_cells, 4), dtype=np.int64)
     start_dist = distances.pool[slots, starts].astype(np.float64)
     pri = start_dist / (start_dist.max() + 1.0)
     root = _Node(starts.copy(), None, pri, np.argsort(-pri, kind="stable").astype(np.int32))
@@ -147,7 +148,12 @@ def solve_oneshot(
             slots,
             goals,
             node.config,
-            guide,
+            flow,
+            flow_stamp,
+            0,
+            0.0,
+            1,
+            0.0,
             noise,
             options.occupied_penalty,
             options.swap,

@@ -22,7 +22,7 @@ from enum import IntEnum
 import numpy as np
 
 from mixflow.errors import UnknownNameError, ValidationError
-from mixflow.fleet._kernels import INF
+from mixflow.fleet._kernels import INF, charge_batteries, drain_batteries
 from mixflow.fleet.grid import Grid
 from mixflow.fleet.planner import PIBTPlanner, PlannerOptions
 from mixflow.fleet.tasks import FORBIDDEN, FleetTask, assign
@@ -41,7 +41,9 @@ class RobotState(IntEnum):
     BROKEN = 5
 
 
-_CHARGING = int(RobotState.CHARGING)  # compared every step: a plain int skips the enum look-up
+# compared every step: plain ints skip the enum class look-up, which cost more than the comparisons
+_IDLE, _TO_PICKUP, _TO_DROPOFF = int(RobotState.IDLE), int(RobotState.TO_PICKUP), int(RobotState.TO_DROPOFF)
+_TO_CHARGER, _CHARGING = int(RobotState.TO_CHARGER), int(RobotState.CHARGING)
 
 
 @dataclass(frozen=True)
@@ -275,18 +277,17 @@ class FleetManager:
             self._send_to_charge()
             self._assign(now)
             self._dirty = False
-        before = self.positions.copy()
+        before = self.positions  # the planner commits a new array, it does not move robots in place
         nxt = self.planner.step(held)
-        moved = nxt != before
         self._pushed_off_chargers(nxt)
-        loaded = self.state == RobotState.TO_DROPOFF
-        drain = np.where(loaded, self.loaded_factor, 1.0) * self.drain_kwh_per_move
-        self.soc_kwh = np.maximum(self.soc_kwh - moved * drain, 0.0)
+        loaded = self.state == _TO_DROPOFF
+        drain_batteries(self.soc_kwh, before, nxt, loaded, self.drain_kwh_per_move, self.loaded_factor)
         self._arrivals(nxt, now + 1)
-        flat = (self.soc_kwh <= 0.0) & (self.state != RobotState.BROKEN)
-        for robot in np.flatnonzero(flat):  # must not happen; counted so the benchmark can show it
-            self.flat_batteries += 1
-            self.set_broken(int(robot), True)
+        if self.soc_kwh.min(initial=1.0) <= 0.0:
+            flat = (self.soc_kwh <= 0.0) & (self.state != RobotState.BROKEN)
+            for robot in np.flatnonzero(flat):  # must not happen; counted so the benchmark can show it
+                self.flat_batteries += 1
+                self.set_broken(int(robot), True)
         return nxt
 
     # -- internals -------------------------------------------------------------------------------
@@ -306,13 +307,9 @@ class FleetManager:
             self.charger_of[robot] = -1
         self.state[robot] = RobotState.IDLE
 
-    def _moves_kwh(self, moves: np.ndarray, loaded: bool, robots: np.ndarray | None = None) -> np.ndarray:
-        """Energy of `moves` cells for each robot of `robots` (all robots if None)."""
-        pick = slice(None) if robots is None else robots
-        drain = self.drain_kwh_per_move[pick]
-        if loaded:
-            return moves * drain * self.loaded_factor[pick]
-        return moves * drain * 1.0
+    def _moves_kwh(self, moves: np.ndarray) -> np.ndarray:
+        """Energy of `moves` empty cells for each robot."""
+        return moves * self.drain_kwh_per_move * 1.0
 
     def _charger_distance(self) -> np.ndarray:
         """Moves from every cell to the nearest charger (INF if none reachable); cached per wall set."""
@@ -336,7 +333,7 @@ class FleetManager:
                 self._drop_errand(int(robot))
                 self.planner.set_goal(int(robot), self._home_or_here(int(robot)))
         reach = self._charger_distance()[self.positions] / self.planner.distances.unit + self.reserve_moves
-        floor = np.maximum(self.low_soc * full, self._moves_kwh(reach, False))
+        floor = np.maximum(self.low_soc * full, self._moves_kwh(reach))
         low = (self.state == RobotState.IDLE) & (self.soc_kwh < floor)
         free = np.flatnonzero(self.charger_owner < 0)
         if not low.any() or free.size == 0:
@@ -359,10 +356,10 @@ class FleetManager:
         """Min-cost assignment of open tasks to idle and not-yet-loaded robots, by grid distance; a
         robot only takes a task it can carry."""
         candidates = np.flatnonzero(
-            ((self.state == RobotState.IDLE) & (self.soc_kwh >= self.low_soc * self.battery_kwh))
-            | (self.state == RobotState.TO_PICKUP)
+            ((self.state == _IDLE) & (self.soc_kwh >= self.low_soc * self.battery_kwh))
+            | (self.state == _TO_PICKUP)
         )
-        holders = candidates[self.state[candidates] == RobotState.TO_PICKUP]
+        holders = candidates[self.state[candidates] == _TO_PICKUP]
         holder_of = {self.task_of[r]: int(r) for r in holders}
         pending = [t for t in self.open if self.tasks[t].release <= now]
         pending += [t for t in holder_of if t is not None]
@@ -376,39 +373,45 @@ class FleetManager:
         here = self.positions[candidates]
         carries = self.payload_kg[candidates]
         reserve = self.reserve_moves[candidates]
-        cost = np.empty((len(candidates), len(pending)))
         distances = self.planner.distances
-        for k, task_id in enumerate(pending):
+        to_pickup = np.empty((len(candidates), len(pending)))
+        carry = np.empty(len(pending))
+        payload = np.empty(len(pending))
+        held_by = np.empty(len(pending), dtype=np.int64)
+        for k, task_id in enumerate(pending):  # per task only the look-ups; the arithmetic is one pass
             task = self.tasks[task_id]
             row = distances.acquire(task.pickup)  # read in place, not copied: this runs almost every step
-            to_pickup = distances.pool[row, here].astype(np.float64)
+            to_pickup[:, k] = distances.pool[row, here]
             distances.release(row)
-            carry = float(distances.distance(task.pickup, task.dropoff))
-            after = float(to_charger[task.dropoff])
-            reachable = (to_pickup < INF) & (carry < INF) & (after < INF)
-            unit = distances.unit  # distance fields count cost units, energy needs moves
-            need = self._moves_kwh((to_pickup + after) / unit + reserve, False, candidates)
-            need = need + self._moves_kwh(np.array(carry / unit), True, candidates)
-            ok = reachable & (self.soc_kwh[candidates] >= need) & (carries >= task.payload_kg)
-            keep = candidates == holder_of.get(task_id, -1)  # switching must gain more than one move
-            cost[:, k] = np.where(ok, to_pickup - keep * float(unit), FORBIDDEN)
+            carry[k] = distances.distance(task.pickup, task.dropoff)
+            payload[k] = task.payload_kg
+            held_by[k] = holder_of.get(task_id, -1)
+        after = to_charger[[self.tasks[t].dropoff for t in pending]].astype(np.float64)
+        reachable = (to_pickup < INF) & (carry < INF) & (after < INF)
+        unit = distances.unit  # distance fields count cost units, energy needs moves
+        drain = self.drain_kwh_per_move[candidates][:, None]
+        need = ((to_pickup + after) / unit + reserve[:, None]) * drain * 1.0
+        need = need + (carry / unit) * drain * self.loaded_factor[candidates][:, None]
+        ok = reachable & (self.soc_kwh[candidates][:, None] >= need) & (carries[:, None] >= payload)
+        keep = candidates[:, None] == held_by  # switching must gain more than one move
+        cost = np.where(ok, to_pickup - keep * float(unit), FORBIDDEN)
         for robot in holders:  # the tasks not picked up yet are offered again (idle robots hold none)
             self.open.add(self.task_of[robot])
             self.task_of[robot] = None
-            self.state[robot] = RobotState.IDLE
-        chosen = []
+            self.state[robot] = _IDLE
+        unchosen = np.ones(len(candidates), dtype=np.bool_)
         for r, k in assign(cost):
             agv, task_id = int(candidates[r]), pending[k]
             task = self.tasks[task_id]
             self.task_of[agv] = task_id
             self.robot_of[task_id] = agv
             self.open.discard(task_id)
-            self.state[agv] = RobotState.TO_PICKUP
-            chosen.append(agv)
+            self.state[agv] = _TO_PICKUP
+            unchosen[r] = False
             if self.planner.goals[agv] != task.pickup:
                 self.planner.set_goal(agv, task.pickup)
         # the others head home: a loop over hundreds of idle robots every step cost more than the rest
-        others = candidates[~np.isin(candidates, chosen)]
+        others = candidates[unchosen]
         for robot in others[self.planner.goals[others] != self.homes[others]]:
             self.planner.set_goal(int(robot), self._home_or_here(int(robot)))
 
@@ -443,15 +446,15 @@ class FleetManager:
             self.state[off] = RobotState.TO_CHARGER
 
     def _arrivals(self, nxt: np.ndarray, now: int) -> None:
-        errand = (self.state >= RobotState.TO_PICKUP) & (self.state <= RobotState.TO_CHARGER)
-        arrived = np.flatnonzero((nxt == self.planner.goals) & errand)
-        for robot in (int(r) for r in arrived):
-            state = self.state[robot]
-            if state == RobotState.TO_PICKUP:
+        state = self.state
+        arrived = np.flatnonzero((nxt == self.planner.goals) & (state >= _TO_PICKUP) & (state <= _TO_CHARGER))
+        for robot in arrived.tolist():
+            state_now = state[robot]
+            if state_now == _TO_PICKUP:
                 task = self.tasks[self.task_of[robot]]  # type: ignore[index]
-                self.state[robot] = RobotState.TO_DROPOFF
+                state[robot] = _TO_DROPOFF
                 self.planner.set_goal(robot, task.dropoff)
-            elif state == RobotState.TO_DROPOFF:
+            elif state_now == _TO_DROPOFF:
                 task_id = self.task_of[robot]
                 assert task_id is not None
                 task = self.tasks.pop(task_id)
@@ -461,20 +464,14 @@ class FleetManager:
                 self.delivered_late += late
                 self.robot_of.pop(task_id, None)
                 self.task_of[robot] = None
-                self.state[robot] = RobotState.IDLE
+                state[robot] = _IDLE
                 self.planner.set_goal(robot, self._home_or_here(robot))
                 self._dirty = True
-            elif state == RobotState.TO_CHARGER:
-                self.state[robot] = RobotState.CHARGING
-        charging = (self.state == RobotState.CHARGING) & (
-            nxt == self.chargers[np.maximum(self.charger_of, 0)]
-        )
-        rate = self.charge_kwh_per_step
-        if self.charger_kwh_per_step.any():  # a charger gives no more than its own power
-            limit = self.charger_kwh_per_step[np.maximum(self.charger_of, 0)]
-            rate = np.where(limit > 0, np.minimum(rate, limit), rate)
-        self.soc_kwh = np.where(
-            charging,
-            np.minimum(self.soc_kwh + rate, self.battery_kwh),
-            self.soc_kwh,
-        )
+            else:
+                state[robot] = _CHARGING
+        charging = state == _CHARGING
+        if charging.any():
+            charge_batteries(
+                self.soc_kwh, charging, nxt, self.chargers, self.charger_of,
+                self.charge_kwh_per_step, self.charger_kwh_per_step, self.battery_kwh,
+            )

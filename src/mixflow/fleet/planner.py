@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mixflow.errors import ValidationError
-from mixflow.fleet._kernels import INF, plan_step, update_flow_guidance, warm_up
+from mixflow.fleet._kernels import INF, add_flow, flow_zero_after, plan_step, warm_up
 from mixflow.fleet.distances import DEFAULT_MAX_BYTES, DistanceTable
 from mixflow.fleet.grid import Grid
 
@@ -124,8 +124,13 @@ class PIBTPlanner:
         self._deg = (grid.neighbors >= 0).sum(axis=1).astype(np.int32)
         self._occ_now = np.full(grid.n_cells, -1, dtype=np.int32)
         self._occ_next = np.full(grid.n_cells, -1, dtype=np.int32)
+        # traffic guidance, kept lazily: each flow entry carries the number of decays applied to it and
+        # is brought up to date when PIBT reads it (decaying the whole grid each step cost more than
+        # the PIBT step itself)
         self._flow = np.zeros((grid.n_cells, 4), dtype=np.float64)
-        self._guide = np.zeros((grid.n_cells, 5), dtype=np.float64)
+        self._flow_stamp = np.zeros((grid.n_cells, 4), dtype=np.int64)
+        self._flow_time = 0
+        self._flow_zero_after = flow_zero_after(self.options.flow_decay)
         for i, goal in enumerate(goals):
             self.set_goal(i, int(goal))
 
@@ -188,6 +193,8 @@ class PIBTPlanner:
         nxt[fixed] = self.positions[fixed]
         noise = self._rng.random((self.n_agents, 5)) * 1e-3
         order = np.argsort(-self.priorities, kind="stable").astype(np.int32)
+        decay = self.options.flow_decay
+        weight = self.options.flow_weight * self._unit
         ok = plan_step(
             order,
             self.grid.neighbors,
@@ -196,7 +203,12 @@ class PIBTPlanner:
             self.slots,
             self.goals,
             self.positions,
-            self._guide,
+            self._flow,
+            self._flow_stamp,
+            self._flow_time,
+            decay,
+            self._flow_zero_after,
+            weight,
             noise,
             self.options.occupied_penalty * self._unit,
             self.options.swap,
@@ -206,15 +218,11 @@ class PIBTPlanner:
         )
         if not ok:  # cannot happen without LaCAM constraints; guard the invariant loudly
             raise RuntimeError("PIBT produced a colliding step")
-        if self.options.flow_weight > 0.0:
-            update_flow_guidance(
-                self._flow,
-                self._guide,
-                self.grid.neighbors,
-                self.positions,
-                nxt,
-                self.options.flow_decay,
-                self.options.flow_weight * self._unit,
+        if weight > 0.0:
+            self._flow_time += 1
+            add_flow(
+                self._flow, self._flow_stamp, self.grid.neighbors, self.positions, nxt,
+                self._flow_time, decay, self._flow_zero_after,
             )
         self.positions = nxt
         at_goal = nxt == self.goals

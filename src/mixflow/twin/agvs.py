@@ -13,10 +13,71 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from mixflow.model import Fleet, FloorGrid
 
 IDLE, LOADED, CHARGING, DOWN = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def _apply_moves(
+    idx: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    ax: np.ndarray,
+    ay: np.ndarray,
+    state: np.ndarray,
+    blocked: np.ndarray,
+    width: int,
+    height: int,
+    occupant: np.ndarray,
+    target_of: np.ndarray,
+    count: np.ndarray,
+) -> tuple[int, np.ndarray, np.ndarray, int, int]:
+    """Check and apply one step in one pass (the array version ran some thirty operations a step):
+    AGV `idx[k]` goes to (`x[k]`, `y[k]`) if that is one cell away, on the floor, free and the AGV is
+    not down; else it stays and counts as refused. A clash is a mover whose target is held by an AGV
+    that stays or that moves onto the mover's cell (a swap), or that another mover claims too. Returns
+    the number of AGVs asked to move, those moved and their target cells, refused moves and clashes."""
+    n = idx.shape[0]
+    moved = np.empty(n, dtype=np.int64)
+    target = np.empty(n, dtype=np.int64)
+    source = np.empty(n, dtype=np.int64)
+    moving = refused = m = 0
+    for k in range(n):
+        i = idx[k]
+        nx, ny, ox, oy = x[k], y[k], ax[i], ay[i]
+        if nx == ox and ny == oy:
+            continue
+        moving += 1
+        on_floor = 0 <= nx < width and 0 <= ny < height
+        if abs(nx - ox) + abs(ny - oy) != 1 or not on_floor or state[i] == DOWN or blocked[ny * width + nx]:
+            refused += 1
+            continue
+        moved[m], target[m], source[m] = i, ny * width + nx, oy * width + ox
+        m += 1
+    for k in range(m):
+        target_of[moved[k]] = target[k]
+    clashes = 0
+    for k in range(m):
+        held = occupant[target[k]]
+        if held >= 0 and (target_of[held] < 0 or target_of[held] == source[k]):
+            clashes += 1
+        count[target[k]] += 1
+    if m > 1:
+        for k in range(m):
+            if count[target[k]] > 1:
+                clashes += 1
+    for k in range(m):
+        count[target[k]] = 0
+        target_of[moved[k]] = -1
+        occupant[source[k]] = -1
+    for k in range(m):
+        i = moved[k]
+        occupant[target[k]] = i
+        ax[i], ay[i] = target[k] % width, target[k] // width
+    return moving, moved[:m], target[:m], refused, clashes
 
 
 @dataclass
@@ -70,6 +131,7 @@ class AgvFloor:
         self._blocked = floor.blocked.ravel()
         self._ids_cache: tuple[tuple[str, ...], np.ndarray] | None = None
         self._target_of = np.full(n, -1, dtype=np.int64)
+        self._count = np.zeros(floor.height * floor.width, dtype=np.int64)  # scratch: movers per cell
         self._heat_flat = self.heat.reshape(-1)
 
     def indices(self, agv_ids: tuple[str, ...]) -> np.ndarray:
@@ -83,43 +145,16 @@ class AgvFloor:
 
     def move(self, agv_ids: tuple[str, ...], x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Apply one step; returns the indices of the AGVs that moved (refused moves excluded)."""
-        idx = self.indices(agv_ids)
-        w, h = self.floor.width, self.floor.height
-        ox, oy = self.x[idx], self.y[idx]
-        moving = (x != ox) | (y != oy)
-        if not moving.any():
-            return np.empty(0, dtype=np.int64)
-        idx, ox, oy = idx[moving], ox[moving], oy[moving]
-        nx, ny = np.asarray(x)[moving].astype(np.int32), np.asarray(y)[moving].astype(np.int32)
+        moving, idx, target, refused, clashes = _apply_moves(
+            self.indices(agv_ids), np.asarray(x), np.asarray(y), self.x, self.y, self.state, self._blocked,
+            self.floor.width, self.floor.height, self._occupant, self._target_of, self._count,
+        )
+        if not moving:
+            return idx
         self.counters.steps += 1
-        legal = (np.abs(nx - ox) + np.abs(ny - oy) == 1) & (nx >= 0) & (nx < w) & (ny >= 0) & (ny < h)
-        legal &= self.state[idx] != DOWN
-        target = np.where(legal, ny * w + nx, 0)
-        legal &= ~self._blocked[target]
-        if not legal.all():
-            self.counters.refused_moves += int((~legal).sum())
-            idx, nx, ny, ox, oy, target = (a[legal] for a in (idx, nx, ny, ox, oy, target))
-        source = oy * w + ox
-        # vertex conflicts: a target held by an AGV that stays, or claimed by two movers;
-        # swap conflicts: i moves onto j's cell while j moves onto i's
-        occupant = self._occupant[target]
-        target_of = self._target_of
-        target_of[idx] = target
-        held = np.maximum(occupant, 0)
-        taken = occupant >= 0
-        clashes = int((taken & (target_of[held] < 0)).sum())
-        clashes += int((taken & (target_of[held] == source)).sum())
-        if len(target) > 1:
-            ordered = np.sort(target)
-            same = ordered[1:] == ordered[:-1]
-            if same.any():
-                clashes += int(np.isin(target, ordered[1:][same]).sum())
-        target_of[idx] = -1
+        self.counters.refused_moves += refused
         if clashes:
             self.counters.collisions += clashes
-        self._occupant[source] = -1
-        self._occupant[target] = idx
-        self.x[idx], self.y[idx] = nx, ny
         loaded = self.loaded[idx]
         n_loaded = int(loaded.sum())
         self.counters.moves_loaded += n_loaded
