@@ -68,10 +68,11 @@ class AlarmList:
 
     def __init__(self, maxlen: int) -> None:
         self._items: deque[dict[str, Any]] = deque(maxlen=maxlen)
-        self._ids = itertools.count(1)
+        self._last_id = 0  # an int, not itertools.count: the list is pickled with a twin's checkpoint
 
     def append(self, alarm: dict[str, Any]) -> None:
-        self._items.append({**alarm, "id": next(self._ids), "severity": SEVERITY.get(alarm["kind"], "minor"),
+        self._last_id += 1
+        self._items.append({**alarm, "id": self._last_id, "severity": SEVERITY.get(alarm["kind"], "minor"),
                             "state": "active", "acked_by": "", "cleared_by": "", "cleared_s": None})
 
     def __iter__(self) -> Any:

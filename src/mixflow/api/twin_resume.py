@@ -69,9 +69,15 @@ class Checkpoints:
         if not force and time.monotonic() - self._last < self._every_s:
             return
         self._last = time.monotonic()
-        with plant._lock:
-            at_s = plant.twin.now_s
-            blob = twin_world.dump(plant.world())
+        try:
+            with plant._lock:
+                at_s = plant.twin.now_s
+                blob = twin_world.dump(plant.world())
+        except Exception as unpicklable:  # a bug, not an outage: say so once, never stop the plant
+            if not self._failing:
+                log.exception("cannot pickle the twin's world for its checkpoint: %s", unpicklable)
+            self._failing = True
+            return
         self._every_s = max(CHECKPOINT_EVERY_S, (time.monotonic() - self._last) / LOCK_SHARE)
         signature = twin_world.sign(blob, self._secret_key)
         try:

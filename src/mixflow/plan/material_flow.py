@@ -17,7 +17,6 @@ deliveries arrive at the supplier's dock.
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -118,7 +117,7 @@ class MaterialFlow:
         self._max_kg = max_kg  # the most an AGV of the fleet carries: loads are split to fit
         self._dock = plant.floor.docks[0] if plant.floor.docks else None
         self._waiting: dict[str, list[_Request]] = {}
-        self._seq = itertools.count()
+        self._seq = 0  # ties in the waiting line go first come, first served (an int: the plan is pickled)
         self._po_tasks: dict[str, int] = {}  # a delivery's put-away tasks still open
         self._po_qty: dict[str, int] = {}
         self._po_arrived: dict[str, int] = {}
@@ -134,8 +133,9 @@ class MaterialFlow:
         if not waiting and self.ledger.on_hand(item) >= qty:
             self.ledger.consume(order_id, item, qty, now_s)
             return True
-        heapq.heappush(self._waiting.setdefault(item, []), _Request(need_s, next(self._seq), order_id, item,
-                                                                      qty, what))
+        self._seq += 1
+        request = _Request(need_s, self._seq, order_id, item, qty, what)
+        heapq.heappush(self._waiting.setdefault(item, []), request)
         return False
 
     def overdue(self, now_s: int) -> Iterator[_Request]:
