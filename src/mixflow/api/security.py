@@ -19,7 +19,6 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
-from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -201,36 +200,6 @@ Change = Callable[[dict[str, tuple[float, float]]], dict[str, tuple[float, float
 """New (failures, time of the last) for some keys, from the current ones of those struck before."""
 
 
-class Strikes(Protocol):
-    """Where a throttle keeps its strikes: key -> (failures, time of the last)."""
-
-    def change(self, keys: list[str], new: Change, now: float) -> None:
-        """Apply `new` to the keys' strikes, atomically: no other change of them runs in between."""
-
-    def forgive(self, keys: list[str]) -> None: ...
-
-
-class MemoryStrikes:
-    """Strikes kept in this process (tests playing hours of an attack)."""
-
-    MAX_KEYS = 200_000
-
-    def __init__(self) -> None:
-        self._strikes: dict[str, tuple[float, float]] = {}  # key -> (failures, time of the last)
-        self._lock = threading.Lock()
-
-    def change(self, keys: list[str], new: Change, now: float) -> None:
-        with self._lock:
-            if len(self._strikes) > self.MAX_KEYS:  # forget what has decayed so a flood cannot grow memory
-                self._strikes = {k: v for k, v in self._strikes.items() if now - v[1] < 3600}
-            self._strikes.update(new({k: self._strikes[k] for k in keys if k in self._strikes}))
-
-    def forgive(self, keys: list[str]) -> None:
-        with self._lock:
-            for key in keys:
-                self._strikes.pop(key, None)
-
-
 class StoredStrikes:
     """Strikes in the accounts' store (`store.login_strikes`): every API process over it counts the same
     attempts, so N processes behind a load balancer slow a guesser down as one does."""
@@ -239,6 +208,7 @@ class StoredStrikes:
         self._sessions = sessions
 
     def change(self, keys: list[str], new: Change, now: float) -> None:
+        """Apply `new` to the keys' strikes, atomically: no other change of them runs in between."""
         with self._sessions() as session:
             login_strikes.change(session, keys, new, now)
 
@@ -253,13 +223,13 @@ class Throttle:
     An attempt is counted as it is let through, before its password is checked, and given back if it
     succeeds: checked first and counted after, a burst of guesses sent at once would all pass the check.
     Never a hard lockout: the delay is capped, so whoever waits it out may try again. The strikes live in
-    the store (`StoredStrikes`, shared by API processes) or in this process; `clock` (wall-clock seconds)
-    is injectable so that tests can play hours of an attack in milliseconds.
+    the store (`StoredStrikes`, shared by API processes); `clock` (wall-clock seconds) is injectable so
+    that tests can play hours of an attack in milliseconds.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time, strikes: Strikes | None = None) -> None:
+    def __init__(self, strikes: StoredStrikes, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        self.strikes: Strikes = strikes if strikes is not None else MemoryStrikes()
+        self.strikes = strikes
 
     @staticmethod
     def _count(rule: Backoff, found: tuple[float, float] | None, now: float) -> tuple[float, float]:
@@ -309,9 +279,9 @@ class LoginGuard:
     decaying delay and no lockout.
     """
 
-    def __init__(self, free_per_pair: int = 5, clock: Callable[[], float] = time.time,
-                 strikes: Strikes | None = None) -> None:
-        self.throttle = Throttle(clock, strikes)
+    def __init__(self, free_per_pair: int, strikes: StoredStrikes,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.throttle = Throttle(strikes, clock)
         free = float(free_per_pair)
         self.pair = Backoff(free=free, base_s=1.0, cap_s=900.0, decay_s=300.0)
         self.address = Backoff(free=4 * free, base_s=1.0, cap_s=900.0, decay_s=120.0)
