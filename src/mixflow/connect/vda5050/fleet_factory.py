@@ -17,6 +17,7 @@ The link runs on an asyncio loop in a background thread, as `MqttFactory`'s gate
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,6 +27,8 @@ from mixflow.connect.loop_thread import LoopThread
 from mixflow.connect.vda5050.fleet_link import VdaLink
 from mixflow.connect.vda5050.master import MasterControl, StateSummary
 from mixflow.model.port import AgvDown, AgvUp, AssignTask, Charge, Command, Event, Factory, MoveAgvs, PostTask
+
+_log = logging.getLogger("mixflow.connect.vda5050")
 
 
 class VdaFleetFactory:
@@ -42,6 +45,10 @@ class VdaFleetFactory:
         except BaseException:
             self._runner.close()
             raise
+        if not self._runner.call(self.link.heard(settle_s)):  # the plant runs on; those heard later join
+            silent = [agv for agv, v in master.vehicles.items() if v.cell is None]
+            _log.warning("%d VDA 5050 vehicles not heard within %.0f s (%s): moves planned for them are not "
+                         "sent until they report", len(silent), settle_s, ", ".join(silent[:5]))
 
     @property
     def now_s(self) -> int:

@@ -98,6 +98,19 @@ class VdaLink:
     def take_events(self) -> list[Event]:
         return self.master.take_events(self.clock())
 
+    async def heard(self, timeout_s: float) -> bool:
+        """Wait until every vehicle has said where it stands: a move planned for one not heard yet
+        cannot be sent (its order would start nowhere). False if `timeout_s` passed first."""
+        deadline = time.perf_counter() + timeout_s
+        while any(vehicle.cell is None for vehicle in self.master.vehicles.values()):
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return False
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), left)
+        return True
+
     async def settled(self, timeout_s: float) -> bool:
         """Wait until no vehicle is on its way to its decision point; False if `timeout_s` passed first."""
         deadline = time.perf_counter() + timeout_s
