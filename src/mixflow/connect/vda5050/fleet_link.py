@@ -101,20 +101,17 @@ class VdaLink:
     async def heard(self, timeout_s: float) -> bool:
         """Wait until every vehicle has said where it stands: a move planned for one not heard yet
         cannot be sent (its order would start nowhere). False if `timeout_s` passed first."""
-        deadline = time.perf_counter() + timeout_s
-        while any(vehicle.cell is None for vehicle in self.master.vehicles.values()):
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                return False
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
-        return True
+        vehicles = self.master.vehicles.values()
+        return await self._until(lambda: all(vehicle.cell is not None for vehicle in vehicles), timeout_s)
 
     async def settled(self, timeout_s: float) -> bool:
         """Wait until no vehicle is on its way to its decision point; False if `timeout_s` passed first."""
+        return await self._until(lambda: not self.master.awaiting, timeout_s)
+
+    async def _until(self, done: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait until `done()`, asked again as each message comes in; False if `timeout_s` passed first."""
         deadline = time.perf_counter() + timeout_s
-        while self.master.awaiting:
+        while not done():
             left = deadline - time.perf_counter()
             if left <= 0:
                 return False
