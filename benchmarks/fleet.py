@@ -3,8 +3,10 @@
 Sections (`maps` and `unseen` by default; pick with --only, `--only all` for every section):
   maps       every public map of ../shared/benchmarks/mapf (movingai maps with their random-1 scen,
              the Robot Runners warehouse_small instances) at 3 densities: the guided planner (guidance
-             chosen per floor at load) against plain PIBT, throughput ratio, step p50/p95/max, warm-up,
-             conflicts on the written paths; a summary row with the geometric mean of the ratios
+             chosen per floor at load) against plain PIBT, throughput ratio, step p50/p95/max (wall
+             and the planner thread's CPU), warm-up, conflicts on the written paths, and the free-flow
+             bound (every robot alone on the floor) with the best ratio any planner could reach on the
+             row; a summary row with the geometric mean of the ratios. --map picks floors by name
   unseen     the same on floors nobody tuned on: generated warehouses (one of 20k cells with 700
              robots: the step-time target), open rooms with obstacles, the reference and e-bus plants
   lifelong   warehouse-10-20-10-2-1, 100/400/700 robots, 1000 steps, round-robin stream of random-1
@@ -33,7 +35,7 @@ import numpy as np
 from mixflow.fleet.distances import DistanceTable
 from mixflow.fleet.formats import read_map, read_robot_runners, read_scen
 from mixflow.fleet.lacam import solve_oneshot
-from mixflow.fleet.lifelong import Delays, RoundRobinStream, run_lifelong
+from mixflow.fleet.lifelong import Delays, RoundRobinStream, free_flow_throughput, run_lifelong
 from mixflow.fleet.planner import PLAIN_PIBT, PIBTPlanner, PlannerOptions
 from mixflow.fleet.refine import arrivals, refine_plan
 from mixflow.fleet.validate import validate_plan
@@ -342,6 +344,7 @@ def _compare(grid: Any, starts: np.ndarray, goals: np.ndarray, steps: int) -> di
     stream = RoundRobinStream(goals, len(starts))
     plain = run_lifelong(grid, starts, stream, steps, PLAIN_PIBT, seed=0)
     guided = run_guided(grid, starts, stream, steps, seed=0)
+    bound = free_flow_throughput(grid, starts, stream, steps)
     ours = guided.result
     check = validate_plan(grid, ours.paths)
     plain_check = validate_plan(grid, plain.paths)
@@ -352,12 +355,17 @@ def _compare(grid: Any, starts: np.ndarray, goals: np.ndarray, steps: int) -> di
         "throughput_ratio": round(ours.throughput / max(plain.throughput, 1e-9), 3),
         "guided_throughput": round(ours.throughput, 3),
         "plain_throughput": round(plain.throughput, 3),
+        "free_flow_throughput": round(bound, 3),
+        "best_possible_ratio": round(bound / max(plain.throughput, 1e-9), 3),
         "guidance": guided.guidance,
         "trial_throughput": guided.trial_throughput,
         "step_ms_p50": round(float(np.percentile(ours.step_ms, 50)), 3),
         "step_ms_p95": round(float(np.percentile(ours.step_ms, 95)), 3),
         "step_ms_max": round(float(ours.step_ms.max()), 3),
+        "cpu_step_ms_p95": round(float(np.percentile(ours.step_cpu_ms, 95)), 3),
+        "cpu_step_ms_max": round(float(ours.step_cpu_ms.max()), 3),
         "warmup_s": round(guided.warmup_s, 3),
+        "warmup_cpu_s": round(guided.warmup_cpu_s, 3),
         "plain_step_ms_p95": round(float(np.percentile(plain.step_ms, 95)), 3),
         "plain_step_ms_max": round(float(plain.step_ms.max()), 3),
         "vertex_conflicts": check.vertex_conflicts + plain_check.vertex_conflicts,
@@ -373,28 +381,41 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "cases": len(rows),
         "geomean_throughput_ratio": round(float(np.exp(np.log(ratios).mean())), 3),
         "min_throughput_ratio": round(float(ratios.min()), 3),
+        "min_best_possible_ratio": min(r["best_possible_ratio"] for r in rows),
         "max_step_ms_p95": max(r["step_ms_p95"] for r in rows),
         "max_step_ms_max": max(r["step_ms_max"] for r in rows),
+        "max_cpu_step_ms_p95": max(r["cpu_step_ms_p95"] for r in rows),
+        "max_cpu_step_ms_max": max(r["cpu_step_ms_max"] for r in rows),
         "max_warmup_s": max(r["warmup_s"] for r in rows),
+        "max_warmup_cpu_s": max(r["warmup_cpu_s"] for r in rows),
         "conflicts": sum(r["vertex_conflicts"] + r["edge_conflicts"] for r in rows),
     }
 
 
-def maps(steps: int) -> list[dict[str, Any]]:
+def _picked(name: str, only: list[str] | None) -> bool:
+    """Whether a floor is among the ones asked for (--map: parts of names; none asked: every floor)."""
+    return not only or any(part in name for part in only)
+
+
+def maps(steps: int, only: list[str] | None = None) -> list[dict[str, Any]]:
     rows = []
     for map_name, counts in SHARED_MAPS:
+        if not _picked(map_name, only):
+            continue
         grid = read_map(MOVINGAI / f"{map_name}.map")
         scen = read_scen(MOVINGAI / f"{map_name}-random-1.scen", grid)
         for n in counts:
             rows.append({"map": map_name, **_compare(grid, scen.starts[:n], scen.goals, steps)})
             print(json.dumps(rows[-1]), file=sys.stderr)
     for n in LORR_TEAMS:
+        if not _picked(f"lorr-warehouse_small_{n}", only):
+            continue
         inst = read_robot_runners(MAPF / "lorr2023-warehouse_small" / f"EI23-warehouse_small_{n}.json")
         rows.append(
             {"map": f"lorr-warehouse_small_{n}", **_compare(inst.grid, inst.starts, inst.errands, steps)}
         )
         print(json.dumps(rows[-1]), file=sys.stderr)
-    return [*rows, _summary(rows)]
+    return [*rows, _summary(rows)] if rows else rows
 
 
 def _strongly_connected(grid: Any, seed: int) -> np.ndarray:
@@ -419,7 +440,10 @@ def _random_instance(grid: Any, n: int, seed: int) -> tuple[np.ndarray, np.ndarr
     cells = _strongly_connected(grid, seed)
     rng = np.random.default_rng(seed)
     starts = rng.choice(cells, size=n, replace=False).astype(np.int32)
-    goals = rng.choice(cells, size=max(1000, n), replace=True).astype(np.int32)
+    # the round-robin rule gives robot i the goals i, i + n, i + 2n, ... of the list: a list of n (or
+    # 2n) goals would give each robot one (or two) goals for ever, a length with a small gcd with n not
+    size = max(1000, n) + 1
+    goals = rng.choice(cells, size=size, replace=True).astype(np.int32)
     return starts, goals
 
 
@@ -448,7 +472,7 @@ def open_room(size: int, fill: float, seed: int) -> Any:
     return Grid(blocked=rng.random((size, size)) < fill, name=f"room-{size}-{fill}-{seed}")
 
 
-def unseen(steps: int) -> list[dict[str, Any]]:
+def unseen(steps: int, only: list[str] | None = None) -> list[dict[str, Any]]:
     from mixflow.fleet.plant import grid_from_floor
     from mixflow.model.plant_file import load_plant
     from mixflow.reference import build_plant
@@ -464,11 +488,13 @@ def unseen(steps: int) -> list[dict[str, Any]]:
     ]
     rows = []
     for grid, counts in floors:
+        if not _picked(grid.name, only):
+            continue
         for n in counts:
             starts, goals = _random_instance(grid, n, 0)
             rows.append({"map": grid.name, **_compare(grid, starts, goals, steps)})
             print(json.dumps(rows[-1]), file=sys.stderr)
-    return [*rows, _summary(rows)]
+    return [*rows, _summary(rows)] if rows else rows
 
 
 def main() -> None:
@@ -482,6 +508,9 @@ def main() -> None:
     )
     parser.add_argument("--plant-hours", type=float, default=24.0)
     parser.add_argument("--steps", type=int, default=0, help="Lifelong steps (default 1000, --quick 200).")
+    parser.add_argument(
+        "--map", nargs="*", default=None, help="maps/unseen: only floors whose name contains one of these."
+    )
     args = parser.parse_args()
     if "all" in args.only:
         args.only = ["maps", "unseen", "lifelong", "delays", "oneshot", "lorr", "scaling", "plant"]
@@ -490,9 +519,9 @@ def main() -> None:
         "machine_note": "wall-clock on a shared, loaded 2-core machine; compare within this run"
     }
     if "maps" in args.only:
-        out["maps"] = maps(steps)
+        out["maps"] = maps(steps, args.map)
     if "unseen" in args.only:
-        out["unseen"] = unseen(steps)
+        out["unseen"] = unseen(steps, args.map)
     if "lifelong" in args.only:
         out["lifelong"] = lifelong(steps, [100, 400, 700])
     if "delays" in args.only:

@@ -61,7 +61,8 @@ def test_guided_never_worse_than_plain_and_conflict_free() -> None:
         check = validate_plan(grid, guided.result.paths)
         assert check.ok, check.first_problem
         assert guided.warmup_s >= guided.result.warmup_s >= 0.0
-        assert set(guided.trial_throughput) == {"plain", "traffic", "lanes"}
+        tried = set(guided.trial_throughput) - {"plain", "free_flow"}
+        assert tried in (set(), {"plain_unstick", "traffic", "lanes"})
 
 
 def test_choice_falls_back_to_plain_when_guidance_does_not_pay() -> None:
@@ -80,3 +81,31 @@ def test_distance_pool_is_allocated_once() -> None:
     rows = len(table.pool)
     run_lifelong(grid, starts, stream, 200, PLAIN_PIBT, distances=table)
     assert len(table.pool) == rows  # no copy of the pool inside a step
+
+
+def _maze(seed: int) -> tuple[Grid, np.ndarray]:
+    """A 24 x 24 floor with a fifth of its cells blocked at random: dead ends everywhere; returns it
+    with the free cells of the part connected to its first free cell."""
+    from mixflow.fleet.distances import INF
+
+    rng = np.random.default_rng(seed)
+    grid = Grid(blocked=rng.random((24, 24)) < 0.2, name=f"maze-{seed}")
+    field = DistanceTable(grid).field(int(grid.free_cells[0]))
+    return grid, np.flatnonzero(field < INF).astype(np.int32)
+
+
+def test_guided_does_not_lock_up_where_plain_pibt_does() -> None:
+    grid, cells = _maze(3)
+    assert len(cells) > 400
+    rng = np.random.default_rng(3)
+    starts = rng.choice(cells, size=100, replace=False).astype(np.int32)
+    stream = RoundRobinStream(rng.choice(cells, size=301).astype(np.int32), 100)
+    plain = run_lifelong(grid, starts, stream, 600, PLAIN_PIBT, seed=0)
+    guided = run_guided(grid, starts, stream, 600, seed=0)
+    plain_late = sum(1 for _, _, t in plain.reached if t > 500)
+    guided_late = sum(1 for _, _, t in guided.result.reached if t > 500)
+    assert plain_late < 20  # textbook PIBT: locked at a dead end, the fleet piled up behind
+    assert guided.guidance != "plain"
+    assert guided_late >= 150  # still moving goods in the last 100 steps
+    assert guided.result.throughput >= 1.5 * plain.throughput
+    assert validate_plan(grid, guided.result.paths).ok

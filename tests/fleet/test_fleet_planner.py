@@ -117,3 +117,47 @@ def test_lazy_traffic_flow_matches_decaying_the_whole_grid_every_step(warehouse:
     assert (small & (eager > 0)).any()  # and some flows have faded out since
     assert np.array_equal(lazy[~small], eager[~small])
     assert (lazy[small] == 0.0).all()
+
+
+def _dead_end_lock(options: PlannerOptions) -> PIBTPlanner:
+    """Robot 0 in a one-cell dead end must leave through robot 1's cell; robot 1, ahead in priority,
+    waits to enter the dead end (its goal). Neither can pass the other without one backing off."""
+    grid = grid_from_rows([".....", "@@.@@"], name="dead-end")
+    dead_end, mouth, far = grid.cell(2, 1), grid.cell(2, 0), grid.cell(4, 0)
+    starts = np.array([dead_end, mouth], dtype=np.int32)
+    planner = PIBTPlanner(grid, starts, np.array([far, dead_end], dtype=np.int32), options, seed=0)
+    planner.priorities[:] = [0.0, 10.0]
+    return planner
+
+
+def test_textbook_pibt_locks_at_a_dead_end() -> None:
+    planner = _dead_end_lock(PLAIN_PIBT)
+    start = planner.positions.copy()
+    for _ in range(30):
+        planner.step()
+    assert np.array_equal(planner.positions, start)  # for ever: priorities keep their order
+
+
+def test_unstick_lets_the_waiting_robot_give_way() -> None:
+    planner = _dead_end_lock(PlannerOptions(flow_weight=0.0, lane_cost=0, unstick=3))
+    trail = [planner.positions.copy()]
+    for _ in range(30):
+        trail.append(planner.step())
+    grid = planner.grid
+    assert planner.positions.tolist() == [grid.cell(4, 0), grid.cell(2, 1)]  # both on their goals
+    assert validate_plan(grid, np.array(trail)).ok
+
+
+def test_unstick_must_not_be_negative() -> None:
+    with pytest.raises(ValidationError, match="unstick"):
+        PlannerOptions(unstick=-1)
+
+
+def test_a_held_robot_is_not_taken_for_a_locked_one(warehouse: Grid) -> None:
+    starts, stream = _fleet(warehouse, 3)
+    goals = np.array([stream.goal(i, 0) for i in range(3)], dtype=np.int32)
+    planner = PIBTPlanner(warehouse, starts, goals, PlannerOptions(unstick=2), seed=0)
+    held = np.array([True, False, False])
+    for _ in range(6):
+        planner.step(held)
+    assert planner.priorities[0] >= 6.0  # still rising: it waited because it was told to

@@ -3,6 +3,7 @@
 `RoundRobinStream` is the Robot Runners rule: agent i's k-th goal is cell (i + k * N) mod L of a list.
 `run_lifelong` drives a PIBTPlanner for a number of steps and records paths, goals reached and the
 wall time of each step (goal bookkeeping and BFS included), optionally with random robot delays.
+`free_flow_throughput` is what no planner can beat on a stream: every robot alone on the floor.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mixflow.errors import ValidationError
+from mixflow.fleet._kernels import INF, bfs_to_goal
 from mixflow.fleet.distances import DistanceTable
 from mixflow.fleet.grid import Grid
 from mixflow.fleet.planner import PIBTPlanner, PlannerOptions
@@ -125,3 +127,42 @@ def run_lifelong(
         step_cpu_ms[t - 1] = (time.thread_time() - began_cpu) * 1000.0
         paths[t] = nxt
     return LifelongResult(paths, reached, step_ms, step_cpu_ms, counter, delayed, warmup_s)
+
+
+def free_flow_throughput(grid: Grid, starts: np.ndarray, stream: RoundRobinStream, steps: int) -> float:
+    """Goals a step the fleet would reach if every robot were alone on the floor: an upper bound for
+    any collision-free planner on this stream, since each robot must take at least the distance
+    between its consecutive goals (and one step for a goal it already stands on).
+
+    Under the round-robin rule the leg after goal `cells[j]` always leads to `cells[(j + team) % L]`,
+    so one BFS per distinct goal cell prices every leg of every robot.
+    """
+    if steps < 1:
+        raise ValidationError("steps", "must be >= 1")
+    starts = np.asarray(starts, dtype=np.int32)
+    cells = np.asarray(stream.cells, dtype=np.int64)
+    n, size = len(starts), len(cells)
+    closed = np.zeros(grid.n_cells, dtype=np.bool_)
+    field = np.empty(grid.n_cells, dtype=np.int32)
+    leg = np.empty(size, dtype=np.int64)  # moves from cells[j] to the goal after it
+    first = np.empty(n, dtype=np.int64)  # moves from each start to its first goal
+    after = (np.arange(size) + stream.team) % size
+    firsts = np.arange(n) % size
+    for goal in np.unique(cells).tolist():
+        bfs_to_goal(grid.predecessors, goal, closed, field)
+        leg[cells[after] == goal] = field[cells[cells[after] == goal]]
+        ask = cells[firsts] == goal
+        first[ask] = field[starts[ask]]
+    leg = np.maximum(leg, 1)
+    reached = 0
+    for i in range(n):
+        t, j = max(int(first[i]), 1), i % size
+        if first[i] >= INF:
+            continue
+        while t <= steps:
+            reached += 1
+            if leg[j] >= INF:
+                break
+            t += int(leg[j])
+            j = int(after[j])
+    return reached / steps
