@@ -51,6 +51,7 @@ def test_the_reference_plant_survives_a_round_trip(
     assert again.materials == plant.materials and again.materials.modelled  # suppliers, stock, raw
     assert again.charging == plant.charging and again.charging is not None
     assert again.routings == plant.routings and any(s.materials for r in again.routings for s in r.steps)
+    assert any(s.on_agv for r in again.routings for s in r.steps)  # parts worked on their AGV
 
 
 def _example() -> str:
@@ -80,6 +81,12 @@ def _broken(change: str, replace: str) -> str:
 
 
 BAD = [
+    (
+        "groups: [weld]\n    repeat",
+        "groups: [weld]\n    on_agv: \"no\"\n    repeat",
+        "'no' is not of type 'boolean'",
+        "$.routings[0].steps[1].on_agv",
+    ),
     (
         "groups: [weld]\n    repeat",
         "groups: [welding]\n    repeat",

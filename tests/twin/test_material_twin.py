@@ -8,7 +8,7 @@ from collections import deque
 import numpy as np
 import pytest
 
-from mixflow.fleet.plant import grid_from_floor
+from mixflow.fleet.plant import access_cells
 from mixflow.model import DAY_S, Plant
 from mixflow.model.port import (
     AssignTask,
@@ -24,7 +24,6 @@ from mixflow.model.port import (
     StockOut,
 )
 from mixflow.model.work import MaterialTask
-from mixflow.plan.material_flow import access_cells
 from mixflow.reference import build_plant, reference_catalogue
 from mixflow.twin import Scenario, SupplierDelay, Twin
 
@@ -81,7 +80,7 @@ def test_an_operation_waits_at_its_machine_until_its_part_is_brought(plant: Plan
     twin = _twin(plant)
     group = plant.shop("cab").groups[0]
     first, second = group.machines[0], group.machines[1]
-    access = access_cells(plant, grid_from_floor(plant.floor))
+    access = access_cells(plant)
     twin.submit([StartOperation("X/cab/1", first.id, 0, 600, "", "X", "cab")])
     events = twin.poll(7 * 3600)
     while not any(isinstance(e, OperationDone) for e in events):

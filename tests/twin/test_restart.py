@@ -47,11 +47,16 @@ def restarted(database: str):  # type: ignore[no-untyped-def]
     # told whenever it is killed; writing every cycle of the quiet start too doubled the fixture's time
     first.options = replace(first.options, flush_every_s=0)
     first.cycle(plant_port, scenario.end_s)  # one such cycle at least before it may be killed
-    while not (first.released_open > 1 and first.shops.busy and twin.agvs.loaded.sum() > 1):
+    def on_their_way() -> int:
+        return int(twin.agvs.loaded.sum()) - len(twin._holding)
+
+    while not (first.released_open > 1 and first.shops.busy and on_their_way() > 1):
         first.cycle(plant_port, scenario.end_s)
     killed_s = twin.now_s
     before = {o: (p.slot, p.promised_s) for o, p in first.promises.items()}
-    loads = {twin.agvs.ids[a]: t for a, t in twin._task_of.items() if twin.agvs.loaded[a]}
+    # parts on their way (a part worked on its AGV is at its station: a restart starts a new ride for it)
+    held = twin._holding
+    loads = {twin.agvs.ids[a]: t for a, t in twin._task_of.items() if twin.agvs.loaded[a] and a not in held}
     del first  # killed: nothing more is written
     broken = next(a for a in range(len(twin.agvs.ids)) if not twin.agvs.loaded[a])
     twin._agv_fail(broken, killed_s, [])  # fails while no scheduler listens (repaired later)

@@ -115,6 +115,8 @@ def to_messages(
                 kind=task.kind,
                 qty=int(task.qty),
                 after_op=task.after_op,
+                rides=task.rides,
+                same_agv_as=task.same_agv_as,
             )
         ]
     if isinstance(command, AssignTask):
@@ -160,6 +162,12 @@ def _task_ids(value: Any, name: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise PayloadError("schema", f"field {name!r} must be a list of task ids, got {value!r}")
     return tuple(value)
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise PayloadError("schema", f"field {name!r} must be true or false, got {value!r}")
+    return value
 
 
 def _task_kind(value: Any) -> str:
@@ -209,6 +217,8 @@ def from_message(message: CommandMessage) -> Command:
                 _task_kind(f.get("kind", "line")),
                 integer_field(f.get("qty", 1), "qty", 1),
                 str(f.get("after_op", "")),
+                _flag(f.get("rides", False), "rides"),
+                str(f.get("same_agv_as", "")),
             )
             return PostTask(task)
         if message.type == "assign_task":

@@ -17,8 +17,10 @@ sender) and the fields of its channel:
   controller reports `stock_out` `{"item","task_id"}` (an AGV found the warehouse rack empty).
 - cmd       `{"v":1,"t":ms,"id":"c-17","type":"start_operation",...}`: a command (see `COMMAND_FIELDS`).
   `start_operation` may carry `waits_for` (the material task ids the machine waits for), `post_task`
-  `kind` ("line", "wip", "raw", "receipt"), `qty` and `after_op`; absent, they mean no wait, a line-side
-  part, 1 and none, as before materials. `purchase_order` `{"po_id","supplier","item","qty","due_s",
+  `kind` ("line", "wip", "raw", "receipt"), `qty`, `after_op`, `rides` (the AGV stays with
+  the part at the dropoff: it is worked on the AGV) and `same_agv_as` (the task whose AGV carries it on);
+  absent, they mean no wait, a line-side part, 1, none, false and any AGV, as before materials.
+  `purchase_order` `{"po_id","supplier","item","qty","due_s",
   "dock":[x,y]}` goes to the goods-receiving device, the plant's ERP side. `stop_operation`
   `{"operation_id","machine_id","reason"}` stops that operation (a planner took the machine down); a
   machine not running it answers `rejected`, saying so.

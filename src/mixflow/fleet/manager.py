@@ -6,6 +6,14 @@ cell. Each step it (re)assigns open tasks to robots by true grid distance (min-c
 sends robots that could not finish their next errand on their charge to a free charger (each
 charger serves one robot at a time) and drains batteries per move, more when loaded.
 
+A part worked on its AGV (an AGV-carried assembly station) keeps its robot: a task that `holds`
+leaves the robot HELD, with the part, at its dropoff, and the task that `follows` it goes to that
+robot alone, which carries the part straight on. While the part is worked on (`set_working`) the
+robot stands fixed; before and after, PIBT may push it aside (to let a load for the same machine
+through) and it comes back. Such chains may hold at most `CHAIN_SHARE` of the working fleet, so
+material still moves (a held part's next step waits for its raw material), and start only on a
+robot with `CHAIN_MIN_SOC` of its battery (a held robot cannot charge).
+
 A fleet may mix robot types (`EnergySpec` per type, `type_of` per robot): battery, drain, charging
 power and payload are per-robot arrays, a charger with its own power limit charges no faster than
 that, and a task only goes to a robot that can carry its payload.
@@ -31,6 +39,14 @@ DELIVERIES_KEPT = 10_000
 """Latest deliveries the manager keeps for inspection; `delivered` and `delivered_late` count all. A
 plant at scale 1.0 delivers thousands of parts a day and the manager runs for months."""
 
+CHAIN_SHARE = 0.8
+"""The most of the working fleet that parts worked on their AGVs may hold. The rest carries material:
+a held part's next step waits for its raw material, so a fleet all held would stand still."""
+
+CHAIN_MIN_SOC = 0.5
+"""The least charge (share of its battery) a robot starts carrying a part worked on it with: it cannot
+charge until the part leaves it, hours and several stations later."""
+
 
 class RobotState(IntEnum):
     IDLE = 0
@@ -39,11 +55,13 @@ class RobotState(IntEnum):
     TO_CHARGER = 3
     CHARGING = 4
     BROKEN = 5
+    HELD = 6  # standing with a part that is worked on it, until it carries the part on
 
 
 # compared every step: plain ints skip the enum class look-up, which cost more than the comparisons
 _IDLE, _TO_PICKUP, _TO_DROPOFF = int(RobotState.IDLE), int(RobotState.TO_PICKUP), int(RobotState.TO_DROPOFF)
 _TO_CHARGER, _CHARGING = int(RobotState.TO_CHARGER), int(RobotState.CHARGING)
+_HELD, _BROKEN = int(RobotState.HELD), int(RobotState.BROKEN)
 
 
 @dataclass(frozen=True)
@@ -142,6 +160,15 @@ class FleetManager:
         self.tasks: dict[str, FleetTask] = {}  # posted and not yet delivered: open or on a robot
         self.open: set[str] = set()  # posted, not yet picked up
         self.robot_of: dict[str, int] = {}
+        self.held_by: dict[str, int] = {}  # a delivered `holds` task -> the robot still holding its part
+        self._followers: dict[str, str] = {}  # a `holds` task on its way -> the task posted to follow it
+        self._released: set[str] = set()  # `holds` tasks on their way whose part will not stay on the robot
+        self._pinned: set[str] = set()  # tasks given to the robot holding their part: offered to no other
+        self.chain_robots: set[int] = set()  # robots carrying or holding a part worked on its AGV
+        self.working = np.zeros(n, dtype=np.bool_)  # held robots whose part is being worked on: fixed
+        self._is_dock = np.zeros(grid.n_cells, dtype=np.bool_)
+        self._is_dock[grid.zones.get("docks", np.zeros(0, dtype=np.int64))] = True
+        self._want = np.full(n, -1, dtype=np.int64)  # the dock a robot waits to enter (-1: none)
         self.deliveries: deque[Delivery] = deque(maxlen=DELIVERIES_KEPT)
         self.delivered = 0
         self.delivered_late = 0
@@ -181,7 +208,60 @@ class FleetManager:
             if not self.grid.is_free(cell):
                 raise ValidationError(f"task {task.id}", f"{what} {self.grid.xy(cell)} is blocked or outside")
         self.tasks[task.id] = task
-        self.open.add(task.id)
+        self._dirty = True
+        if task.follows:
+            robot = self.held_by.pop(task.follows, None)
+            if robot is not None and self.planner.reachable(robot, task.dropoff):
+                self._pin(robot, task)
+                return
+            if robot is not None:  # walled in by a broken robot: the part goes on with any other
+                self._free(robot)
+            if task.follows in self.tasks:  # its robot is still on the way with the part
+                self._followers[task.follows] = task.id
+                return
+        self.open.add(task.id)  # a chain whose robot was lost (broken, restarted) goes on with any
+
+    def release(self, task_id: str) -> None:
+        """The part `holds` task `task_id` brought leaves its robot where it stands (its next step is
+        served from that cell): the robot is free again, now or when it gets there."""
+        robot = self.held_by.pop(task_id, None)
+        if robot is not None:
+            self._free(robot)
+        elif task_id in self.tasks:
+            self._released.add(task_id)
+
+    def vacate(self, task_id: str) -> None:
+        """The robot holding the part `holds` task `task_id` brought leaves its dock for its home, part
+        and all, to wait there for the task that follows (its machine is given another part)."""
+        robot = self.held_by.get(task_id)
+        if robot is not None:
+            self.working[robot] = False
+            self._goal(robot, self._home_or_here(robot))
+
+    def set_working(self, task_id: str, working: bool) -> None:
+        """The part `holds` task `task_id` brought is being worked on (its robot stands fixed) or not."""
+        robot = self.held_by.get(task_id)
+        if robot is not None:
+            self.working[robot] = working
+
+    def _pin(self, robot: int, task: FleetTask) -> None:
+        """Give `task` to the robot holding its part; no assignment round takes it away. It goes by the
+        pickup (the dock it stands in, unless it left it to wait elsewhere), as any robot would: after a
+        restart the plant's AGV may not hold the part the model thinks it does."""
+        self.task_of[robot] = task.id
+        self.robot_of[task.id] = robot
+        self._pinned.add(task.id)
+        self.chain_robots.add(robot)
+        self.working[robot] = False
+        self.state[robot] = _TO_PICKUP
+        self._goal(robot, task.pickup)
+
+    def _free(self, robot: int) -> None:
+        self.task_of[robot] = None
+        self.state[robot] = _IDLE
+        self.chain_robots.discard(robot)
+        self.working[robot] = False
+        self._goal(robot, self._home_or_here(robot))
         self._dirty = True
 
     def reseat(self, cells: np.ndarray, loads: tuple[str, ...]) -> list[int]:
@@ -197,6 +277,12 @@ class FleetManager:
         self.state[:] = RobotState.IDLE
         self.task_of = [None] * self.n_robots
         self.robot_of.clear()
+        for chains in (self.held_by, self._followers):
+            chains.clear()
+        for held in (self._released, self._pinned, self.chain_robots):
+            held.clear()
+        self.working[:] = False
+        self._want[:] = -1
         self.charger_owner[:] = -1
         self.charger_of[:] = -1
         self.open = set(self.tasks)
@@ -212,7 +298,7 @@ class FleetManager:
             self.robot_of[task_id] = robot
             self.open.discard(task_id)
             self.state[robot] = RobotState.TO_DROPOFF
-            self.planner.set_goal(robot, task.dropoff)
+            self._goal(robot, task.dropoff)
         for robot in unknown:
             self.set_broken(robot, True)
         self._dirty = True
@@ -234,7 +320,7 @@ class FleetManager:
                 other = self.robot_of.get(load)
                 if other is not None:
                     self._drop_errand(other)
-                    planner.set_goal(other, self._home_or_here(other))
+                    self._goal(other, self._home_or_here(other))
                 self.open.discard(load)
                 self.task_of[robot] = load
                 self.robot_of[load] = robot
@@ -246,7 +332,7 @@ class FleetManager:
         elif self.state[robot] == RobotState.CHARGING:  # never reached its charger: on its way again
             self.state[robot] = RobotState.TO_CHARGER
         if planner.reachable(robot, goal):
-            planner.set_goal(robot, goal)
+            self._goal(robot, goal)
         self._dirty = True
 
     def set_broken(self, robot: int, broken: bool) -> None:
@@ -259,7 +345,7 @@ class FleetManager:
         elif self.state[robot] == RobotState.BROKEN:
             self.state[robot] = RobotState.IDLE
         self.planner.set_broken(robot, broken)
-        self.planner.set_goal(robot, int(self.positions[robot]) if broken else int(self._home_or_here(robot)))
+        self._goal(robot, int(self.positions[robot]) if broken else int(self._home_or_here(robot)))
         for other in range(self.n_robots):  # a new wall may cut a robot off its goal
             if (
                 other != robot
@@ -267,7 +353,7 @@ class FleetManager:
                 and not self.planner.reachable(other, int(self.planner.goals[other]))
             ):
                 self._drop_errand(other)
-                self.planner.set_goal(other, self._home_or_here(other))
+                self._goal(other, self._home_or_here(other))
         self._dirty = True
 
     def step(self, held: np.ndarray | None = None) -> np.ndarray:
@@ -278,6 +364,10 @@ class FleetManager:
             self._assign(now)
             self._dirty = False
         before = self.positions  # the planner commits a new array, it does not move robots in place
+        if self._is_dock.any():
+            self._queue_for_docks()
+        if self.working.any():
+            held = self.working if held is None else held | self.working
         nxt = self.planner.step(held)
         self._pushed_off_chargers(nxt)
         loaded = self.state == _TO_DROPOFF
@@ -292,16 +382,51 @@ class FleetManager:
 
     # -- internals -------------------------------------------------------------------------------
 
+    def _goal(self, robot: int, cell: int) -> None:
+        self._want[robot] = -1
+        self.planner.set_goal(robot, cell)
+
+    def _queue_for_docks(self) -> None:
+        """A robot bound for a dock that another robot stands in or is entering waits where it is until
+        the dock is free: a dock is a dead end, and a robot queueing at its mouth would lock in the one
+        that has to come out. One that stands in a dock itself waits at home: two parts swapping
+        stations would otherwise each wait in the dock the other needs."""
+        goals, here = self.planner.goals, self.positions
+        occupied = np.zeros(self.grid.n_cells, dtype=np.bool_)
+        occupied[here] = True
+        bound = np.flatnonzero(self._is_dock[goals] & (goals != here))
+        claimed = set(goals[bound[~occupied[goals[bound]]]].tolist())
+        entering: set[int] = set()
+        for robot in bound.tolist():  # one robot at a time enters a free dock; the others wait
+            dock = int(goals[robot])
+            if occupied[dock] or dock in entering:  # it waits out of any dock (at home if it stood in one)
+                self._want[robot] = dock
+                self.planner.set_goal(robot, self._home_or_here(robot) if self._is_dock[here[robot]] else
+                                      int(here[robot]))
+            else:
+                entering.add(dock)
+        for robot in np.flatnonzero(self._want >= 0).tolist():
+            dock = int(self._want[robot])
+            if not occupied[dock] and dock not in claimed:
+                claimed.add(dock)
+                self._goal(robot, dock)
+
     def _home_or_here(self, robot: int) -> int:
         home = int(self.homes[robot])
         return home if self.planner.reachable(robot, home) else int(self.positions[robot])
 
     def _drop_errand(self, robot: int) -> None:
         task_id = self.task_of[robot]
-        if task_id is not None:  # loaded or not, the part is fetched again by another robot
+        if task_id is not None and self.state[robot] == _HELD:  # the part stays: any robot carries it on
+            self.held_by.pop(task_id, None)
+            self.task_of[robot] = None
+        elif task_id is not None:  # loaded or not, the part is fetched again by another robot
             self.open.add(task_id)
             self.robot_of.pop(task_id, None)
+            self._pinned.discard(task_id)
             self.task_of[robot] = None
+        self.chain_robots.discard(robot)
+        self.working[robot] = False
         if self.charger_of[robot] >= 0:
             self.charger_owner[self.charger_of[robot]] = -1
             self.charger_of[robot] = -1
@@ -331,7 +456,7 @@ class FleetManager:
         for robot in np.flatnonzero(self.state == RobotState.CHARGING):
             if self.soc_kwh[robot] >= 0.98 * full[robot]:
                 self._drop_errand(int(robot))
-                self.planner.set_goal(int(robot), self._home_or_here(int(robot)))
+                self._goal(int(robot), self._home_or_here(int(robot)))
         reach = self._charger_distance()[self.positions] / self.planner.distances.unit + self.reserve_moves
         floor = np.maximum(self.low_soc * full, self._moves_kwh(reach))
         low = (self.state == RobotState.IDLE) & (self.soc_kwh < floor)
@@ -350,7 +475,7 @@ class FleetManager:
             self.charger_owner[charger] = agv
             self.charger_of[agv] = charger
             self.state[agv] = RobotState.TO_CHARGER
-            self.planner.set_goal(agv, int(self.chargers[charger]))
+            self._goal(agv, int(self.chargers[charger]))
 
     def _assign(self, now: int) -> None:
         """Min-cost assignment of open tasks to idle and not-yet-loaded robots, by grid distance; a
@@ -359,6 +484,9 @@ class FleetManager:
             ((self.state == _IDLE) & (self.soc_kwh >= self.low_soc * self.battery_kwh))
             | (self.state == _TO_PICKUP)
         )
+        if self._pinned:  # a robot fetching the part it holds keeps that errand
+            pinned = np.fromiter((self.robot_of[t] for t in self._pinned), dtype=np.int64)
+            candidates = candidates[~np.isin(candidates, pinned)]
         holders = candidates[self.state[candidates] == _TO_PICKUP]
         holder_of = {self.task_of[r]: int(r) for r in holders}
         pending = [t for t in self.open if self.tasks[t].release <= now]
@@ -366,6 +494,7 @@ class FleetManager:
         if not pending or candidates.size == 0:
             return
         pending.sort(key=lambda t: (self.tasks[t].deadline, t))
+        pending = self._chains_within_share(pending, holder_of)
         pending = self._most_urgent(pending, self.payload_kg[candidates])
         if not pending:
             return
@@ -393,12 +522,17 @@ class FleetManager:
         need = ((to_pickup + after) / unit + reserve[:, None]) * drain * 1.0
         need = need + (carry / unit) * drain * self.loaded_factor[candidates][:, None]
         ok = reachable & (self.soc_kwh[candidates][:, None] >= need) & (carries[:, None] >= payload)
+        rides = np.fromiter((self.tasks[t].holds for t in pending), dtype=np.bool_, count=len(pending))
+        if rides.any():  # a ride starts only on a robot charged enough for hours without a charger
+            charged = self.soc_kwh[candidates] >= CHAIN_MIN_SOC * self.battery_kwh[candidates]
+            ok &= charged[:, None] | ~rides[None, :]
         keep = candidates[:, None] == held_by  # switching must gain more than one move
         cost = np.where(ok, to_pickup - keep * float(unit), FORBIDDEN)
         for robot in holders:  # the tasks not picked up yet are offered again (idle robots hold none)
             self.open.add(self.task_of[robot])
             self.task_of[robot] = None
             self.state[robot] = _IDLE
+            self.chain_robots.discard(int(robot))
         unchosen = np.ones(len(candidates), dtype=np.bool_)
         for r, k in assign(cost):
             agv, task_id = int(candidates[r]), pending[k]
@@ -407,13 +541,30 @@ class FleetManager:
             self.robot_of[task_id] = agv
             self.open.discard(task_id)
             self.state[agv] = _TO_PICKUP
+            if task.holds:
+                self.chain_robots.add(agv)
             unchosen[r] = False
             if self.planner.goals[agv] != task.pickup:
-                self.planner.set_goal(agv, task.pickup)
+                self._goal(agv, task.pickup)
         # the others head home: a loop over hundreds of idle robots every step cost more than the rest
         others = candidates[unchosen]
         for robot in others[self.planner.goals[others] != self.homes[others]]:
-            self.planner.set_goal(int(robot), self._home_or_here(int(robot)))
+            self._goal(int(robot), self._home_or_here(int(robot)))
+
+    def _chains_within_share(self, pending: list[str], holder_of: dict[str | None, int]) -> list[str]:
+        """`pending` (in urgency order) without the tasks that would start a part's ride on a robot
+        beyond `CHAIN_SHARE` of the working fleet (a robot about to be offered its task again counts
+        as free)."""
+        starts = [t for t in pending if self.tasks[t].holds]
+        if not starts:
+            return pending
+        working = int(np.count_nonzero(self.state != _BROKEN))
+        riding = len(self.chain_robots) - sum(1 for t in holder_of if t is not None and self.tasks[t].holds)
+        room = int(CHAIN_SHARE * working) - riding
+        if room >= len(starts):
+            return pending
+        late = set(starts[max(room, 0):])
+        return [t for t in pending if t not in late]
 
     def _most_urgent(self, pending: list[str], carries: np.ndarray) -> list[str]:
         """The most urgent tasks (`pending` is in urgency order) worth offering robots that carry
@@ -436,6 +587,19 @@ class FleetManager:
                 break
         return kept
 
+    def _hold(self, robot: int, task_id: str) -> None:
+        """The robot stays with the part it brought (its `task_of` too: it is busy), until the task that
+        follows is posted, or goes on at once if it already was."""
+        self.state[robot] = _HELD
+        follower = self._followers.pop(task_id, None)
+        if follower is None:
+            self.held_by[task_id] = robot
+        elif self.planner.reachable(robot, self.tasks[follower].dropoff):
+            self._pin(robot, self.tasks[follower])
+        else:  # walled in by a broken robot: the part goes on with any other
+            self._free(robot)
+            self.open.add(follower)
+
     def _pushed_off_chargers(self, nxt: np.ndarray) -> None:
         """PIBT may push a charging robot off its charger to let another pass. The plant ends the charge
         when the AGV leaves, so the robot is on its way to its charger again and starts a new charge on
@@ -447,13 +611,15 @@ class FleetManager:
 
     def _arrivals(self, nxt: np.ndarray, now: int) -> None:
         state = self.state
-        arrived = np.flatnonzero((nxt == self.planner.goals) & (state >= _TO_PICKUP) & (state <= _TO_CHARGER))
+        arrived = np.flatnonzero(
+            (nxt == self.planner.goals) & (state >= _TO_PICKUP) & (state <= _TO_CHARGER) & (self._want < 0)
+        )
         for robot in arrived.tolist():
             state_now = state[robot]
             if state_now == _TO_PICKUP:
                 task = self.tasks[self.task_of[robot]]  # type: ignore[index]
                 state[robot] = _TO_DROPOFF
-                self.planner.set_goal(robot, task.dropoff)
+                self._goal(robot, task.dropoff)
             elif state_now == _TO_DROPOFF:
                 task_id = self.task_of[robot]
                 assert task_id is not None
@@ -463,10 +629,12 @@ class FleetManager:
                 self.delivered += 1
                 self.delivered_late += late
                 self.robot_of.pop(task_id, None)
-                self.task_of[robot] = None
-                state[robot] = _IDLE
-                self.planner.set_goal(robot, self._home_or_here(robot))
-                self._dirty = True
+                self._pinned.discard(task_id)
+                if task.holds and task_id not in self._released:
+                    self._hold(robot, task_id)
+                else:
+                    self._released.discard(task_id)
+                    self._free(robot)
             else:
                 state[robot] = _CHARGING
         charging = state == _CHARGING

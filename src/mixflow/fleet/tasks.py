@@ -20,7 +20,11 @@ FORBIDDEN = 1.0e9
 
 @dataclass(frozen=True)
 class FleetTask:
-    """Carry `payload_kg` from cell `pickup` to cell `dropoff`, released and due at steps."""
+    """Carry `payload_kg` from cell `pickup` to cell `dropoff`, released and due at steps.
+
+    A part worked on its AGV: `holds` keeps the robot with the part at the dropoff (held, taking no
+    other errand) and `follows` names the task whose robot holds the part and must carry this one.
+    """
 
     id: str
     pickup: int
@@ -28,6 +32,8 @@ class FleetTask:
     release: int = 0
     deadline: int = 1 << 40
     payload_kg: float = 0.0
+    holds: bool = False
+    follows: str = ""
 
     def __post_init__(self) -> None:
         if self.pickup < 0 or self.dropoff < 0:

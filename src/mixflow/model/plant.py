@@ -485,6 +485,12 @@ class Plant:
         """Units all lines together can build on an average day."""
         return sum(line.units_per_day for line in self.lines)
 
+    def agv_docks(self) -> dict[str, Cell]:
+        """The machines where parts are worked on their AGV (of a group some routing step marks
+        `on_agv`), each with its dock: its own cell, which the AGV drives into with the part."""
+        groups = {g for r in self.routings for step in r.steps if step.on_agv for g in step.groups}
+        return {m.id: m.cell for m in self.machines if m.group in groups}
+
     def shop(self, shop_id: str) -> Shop:
         for s in self.shops:
             if s.id == shop_id:

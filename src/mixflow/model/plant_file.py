@@ -209,6 +209,7 @@ def parse_routings(data: list[Any], path: list[str | int]) -> tuple[Routing, ...
                     duration=_duration(step["work_s"]),
                     when=condition(step["when"]) if "when" in step else TRUE,
                     materials=tuple((str(item), int(qty)) for item, qty in step.get("materials", {}).items()),
+                    on_agv=bool(step.get("on_agv", False)),
                 )
             except MixflowError as exc:
                 raise _At([*path, k, "steps", j], _said(exc)) from exc
@@ -880,6 +881,8 @@ def _step_data(step: RoutingStep) -> dict[str, Any]:
         data["when"] = condition_data(step.when)
     if step.materials:
         data["materials"] = dict(step.materials)
+    if step.on_agv:
+        data["on_agv"] = True
     return data
 
 

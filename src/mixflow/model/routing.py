@@ -38,13 +38,16 @@ class Duration:
 @dataclass(frozen=True)
 class RoutingStep:
     """One operation of a routing: done on one machine of any of `groups`, only where `when` holds;
-    it consumes `materials` (raw-material id, quantity) each time it runs."""
+    it consumes `materials` (raw-material id, quantity) each time it runs. `on_agv`: the part is worked
+    on the AGV that brought it (an AGV-carried assembly station), so that AGV stays with the part
+    until it carries it on to a step that is not, or to the shop's outbound cell."""
 
     operation: str
     groups: tuple[str, ...]
     duration: Duration
     when: Formula = TRUE
     materials: tuple[tuple[str, int], ...] = ()
+    on_agv: bool = False
 
     def __post_init__(self) -> None:
         if not self.groups:
@@ -68,6 +71,7 @@ class FeederWork:
     work_s: int
     step: int
     materials: tuple[tuple[str, int], ...] = ()
+    on_agv: bool = False
 
     @property
     def group(self) -> str:
@@ -117,6 +121,7 @@ class Routing:
             if holds(step.when, config):
                 seconds = step.duration.seconds(config, attributes)
                 ops.append(
-                    FeederWork(self.part, self.shop, step.operation, step.groups, seconds, k, step.materials)
+                    FeederWork(self.part, self.shop, step.operation, step.groups, seconds, k, step.materials,
+                               step.on_agv)
                 )
         return ops

@@ -60,6 +60,10 @@ class MaterialTask:
     `kind` says which flow it is: "line" (a part to its line station), "wip" (a part between two
     machines of its routing, ready once operation `after_op` is done), "raw" (`qty` of a raw material
     from the warehouse to a machine), "receipt" (`qty` of a delivery from a dock into the warehouse).
+
+    Parts worked on their AGV (`RoutingStep.on_agv`): `rides` says the AGV stays with the part at the
+    dropoff while it is worked on (busy, not free for other errands); `same_agv_as` names the task
+    whose AGV holds the part and carries it on (empty: any AGV).
     """
 
     id: str
@@ -75,6 +79,8 @@ class MaterialTask:
     kind: str = "line"
     qty: int = 1
     after_op: str = ""
+    rides: bool = False
+    same_agv_as: str = ""
 
     def __post_init__(self) -> None:
         if self.deadline_s < self.release_s:

@@ -12,6 +12,14 @@ stock-out: the supervisor hears of it and its order is flagged.
 Where loads are picked up and dropped: a machine stands on a blocked cell, so AGVs serve it from its
 access cell (the nearest free cell the fleet reaches); every bought item has a rack cell in the warehouse;
 deliveries arrive at the supplier's dock.
+
+A part worked on its AGV (`PlannedOp.on_agv`, an AGV-carried assembly station) rides: the leg that
+brings it to such a step `rides` into the machine's dock (`Plant.agv_docks`; its AGV stays), and the
+next leg goes on the same AGV (`same_agv_as`), up to the first step that is not worked on an AGV; a
+part whose routing ends on one is left at its last station (the line call fetches it from the shop's
+outbound, as every built part). A part's first step has no leg to ride on, so it is not worked on an
+AGV. A part done in a dock whose machine is given another part's step leaves
+the dock on its AGV (`vacate`) to wait for its own next step.
 """
 
 from __future__ import annotations
@@ -21,10 +29,9 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from mixflow.errors import ValidationError
 from mixflow.fleet.grid import Grid
+from mixflow.fleet.plant import access_cells
 from mixflow.model import MaterialTask, Plant
 from mixflow.model.plant import Cell
 from mixflow.model.port import GoodsReceived, PurchaseOrder
@@ -66,42 +73,6 @@ class Handed:
     task: MaterialTask | None
 
 
-def access_cells(plant: Plant, grid: Grid) -> dict[str, Cell]:
-    """The free cell an AGV serves each machine from: the nearest (breadth first over free cells) that
-    the fleet reaches from its first home."""
-    start = grid.cell(*plant.fleet.homes[0])
-    reach = np.zeros(grid.n_cells, dtype=np.bool_)
-    reach[start] = True
-    frontier = np.array([start])
-    while len(frontier):
-        nbr = grid.neighbors[frontier].ravel()
-        nbr = np.unique(nbr[nbr >= 0])
-        nbr = nbr[~reach[nbr]]
-        reach[nbr] = True
-        frontier = nbr
-    width, height = plant.floor.width, plant.floor.height
-    cells: dict[str, Cell] = {}
-    for machine in plant.machines:
-        cells[machine.id] = _nearest(machine.cell, reach, width, height, machine.id)
-    return cells
-
-
-def _nearest(cell: Cell, reach: np.ndarray, width: int, height: int, what: str) -> Cell:
-    seen = {cell}
-    ring = [cell]
-    for _ in range(max(width, height)):
-        nxt = []
-        for x, y in ring:
-            for nx, ny in ((x, y - 1), (x + 1, y), (x, y + 1), (x - 1, y)):
-                if 0 <= nx < width and 0 <= ny < height and (nx, ny) not in seen:
-                    seen.add((nx, ny))
-                    if reach[ny * width + nx]:
-                        return (nx, ny)
-                    nxt.append((nx, ny))
-        ring = nxt
-    raise ValidationError(f"machine {what}", "no free cell the AGVs reach lies anywhere near it")
-
-
 class MaterialFlow:
     """The plan's material tasks and the stock it hands out, over a `MaterialLedger`."""
 
@@ -109,7 +80,8 @@ class MaterialFlow:
         self, plant: Plant, ledger: MaterialLedger, grid: Grid, rack_of: dict[str, Cell], max_kg: float
     ) -> None:
         self.ledger = ledger
-        self.access = access_cells(plant, grid)
+        self.access = access_cells(plant)
+        self.docks = plant.agv_docks()
         self.racks_of = _racks_per_item(plant, rack_of)
         self._next_rack = dict.fromkeys(self.racks_of, 0)
         materials = plant.materials
@@ -122,6 +94,10 @@ class MaterialFlow:
         self._po_qty: dict[str, int] = {}
         self._po_arrived: dict[str, int] = {}
         self.tasks: dict[str, MaterialTask] = {}  # open tasks of this module, by id
+        self._carrier: dict[tuple[str, str], str] = {}  # (order, part) riding an AGV -> the leg it came on
+        self._docked: dict[str, str] = {}  # machine -> the leg whose AGV stands in its dock with its part
+        self.freed: list[str] = []  # legs whose part left its AGV without a leg more: the fleet frees it
+        self.vacate: list[str] = []  # legs whose AGV must leave its dock for another part
         self._deadlines: list[tuple[int, str]] = []
         self.counters = FlowCounters()
 
@@ -172,22 +148,43 @@ class MaterialFlow:
         return task
 
     def for_operation(self, op: PlannedOp, machine: str, came_from: tuple[str, str] | None,
-                      now_s: int) -> tuple[tuple[str, ...], list[MaterialTask]]:
+                      now_s: int, resumed: bool = False) -> tuple[tuple[str, ...], list[MaterialTask]]:
         """The loads an operation starting on `machine` waits for: its part from the machine that ran the
         step before (`came_from`, that machine and operation; None for a first step), unless both
         machines are served from one cell, and each raw
         material its step consumes from the warehouse. Returns their ids and the tasks that may go now
-        (a raw task whose stock is short goes when a delivery is put away)."""
+        (a raw task whose stock is short goes when a delivery is put away). A load called again after a
+        restart (`resumed`) does not ride: which AGV holds the part is not known, so its next step
+        starts a ride of its own."""
         to = self.access[machine]
         ids: list[str] = []
         ready: list[MaterialTask] = []
-        if came_from is not None and self.access[came_from[0]] != to:
-            wip = self._task(MaterialTask(
-                f"{op.id}>wip", op.part, self.access[came_from[0]], to, now_s, now_s + WIP_DEADLINE_S, WIP_KG,
-                op.order_id, kind="wip", after_op=came_from[1],
-            ))
-            ids.append(wip.id)
-            ready.append(wip)
+        key = (op.order_id, op.part)
+        carrier = self._carrier.pop(key, "")
+        rides = op.on_agv and came_from is not None and machine in self.docks and not resumed
+        in_dock = self._docked.get(machine)
+        if in_dock is not None and in_dock != carrier:  # a part done here waits on its AGV elsewhere
+            self.vacate.append(in_dock)
+            del self._docked[machine]
+        if came_from is not None:
+            before = came_from[0]
+            start = self.docks.get(before, self.access[before]) if carrier else self.access[before]
+            if carrier and self._docked.get(before) == carrier:
+                del self._docked[before]
+            end = self.docks[machine] if rides else to
+            if start != end:
+                wip = self._task(MaterialTask(
+                    f"{op.id}>wip", op.part, start, end, now_s, now_s + WIP_DEADLINE_S, WIP_KG,
+                    op.order_id, kind="wip", after_op=came_from[1], rides=rides, same_agv_as=carrier,
+                ))
+                ids.append(wip.id)
+                ready.append(wip)
+                if rides:
+                    self._carrier[key] = self._docked[machine] = wip.id
+            elif carrier and rides:  # the same machine again: the part stays on its AGV in the dock
+                self._carrier[key] = self._docked[machine] = carrier
+            elif carrier:  # served from the same cell, not on an AGV: the AGV leaves it there
+                self.freed.append(carrier)
         for item, qty in op.materials:
             rack = self._rack(item)
             kg = self._kg.get(item, 1.0) * qty
@@ -207,6 +204,24 @@ class MaterialFlow:
                 if self.take(op.order_id, item, n, now_s, now_s, raw.id):
                     ready.append(raw)
         return tuple(ids), ready
+
+    def built(self, op: PlannedOp, machine: str) -> None:
+        """The part built on its AGV (`op` its last step, done on `machine`) leaves it there."""
+        carrier = self._carrier.pop((op.order_id, op.part), "")
+        if carrier:
+            if self._docked.get(machine) == carrier:
+                del self._docked[machine]
+            self.freed.append(carrier)
+
+    def carrier_of(self, op: PlannedOp) -> str:
+        """The leg whose AGV holds `op`'s part ("" if it does not ride one)."""
+        return self._carrier.get((op.order_id, op.part), "")
+
+    def take_freed(self) -> tuple[list[str], list[str]]:
+        """The legs whose AGV leaves its part (the fleet frees it) and those whose AGV leaves its dock
+        with its part (the fleet parks it), since the last call."""
+        freed, vacate, self.freed, self.vacate = self.freed, self.vacate, [], []
+        return freed, vacate
 
     def late(self, now_s: int) -> list[MaterialTask]:
         """Tasks past their deadline with no delivery reported, each looked at again a deadline later:

@@ -305,7 +305,7 @@ class Scheduler:
             if k < len(chain) and chain[k].id in saved.running_operations:
                 machine, sent_s = saved.running_operations[chain[k].id]
                 came = self._last_at.get(key)
-                _, ready = self.flow.for_operation(chain[k], machine, came, sent_s)
+                _, ready = self.flow.for_operation(chain[k], machine, came, sent_s, resumed=True)
                 self._commands += [self._post_flow(task, sent_s) for task in ready]
         self._told_task = ["?"] * len(self.agv_ids)  # unknown: the first fleet step tells every AGV
 
@@ -633,7 +633,7 @@ class Scheduler:
         if self.flow is not None and task_id in self.flow.tasks:
             task = self.flow.tasks[task_id]
             self.fleet.post(FleetTask(task.id, self.grid.cell(*task.pickup), self.grid.cell(*task.dropoff), 0,
-                                      task.deadline_s, task.payload_kg))
+                                      task.deadline_s, task.payload_kg, task.rides))
             return
         order_id, _, part = task_id.rpartition("/")
         if order_id not in self.orders or not self.feeding.fits(self._line_of(order_id), part):
@@ -679,12 +679,15 @@ class Scheduler:
         waits, ready = self.flow.for_operation(op, start.machine_id, came, now)
         for task in ready:
             commands.append(self._post_flow(task, now))
+        self._free_carriers()
         return replace(start, waits_for=waits) if waits else start
 
     def _post_flow(self, task: MaterialTask, now: int) -> PostTask:
         """A material task that is not a line call (a put-away, work in progress, raw material)."""
         pickup, dropoff = self.grid.cell(*task.pickup), self.grid.cell(*task.dropoff)
-        fleet_task = FleetTask(task.id, pickup, dropoff, 0, task.deadline_s, task.payload_kg)
+        fleet_task = FleetTask(
+            task.id, pickup, dropoff, 0, task.deadline_s, task.payload_kg, task.rides, task.same_agv_as
+        )
         if not self.fleet.can_carry(fleet_task):
             self._too_heavy(task, now)
         self.fleet.post(fleet_task)
@@ -791,6 +794,7 @@ class Scheduler:
                     work.groups,
                     tuple(keys),
                     work.materials,
+                    work.on_agv,
                 )
             )
         left: set[str] = set()
@@ -836,6 +840,8 @@ class Scheduler:
 
     def _on_started(self, e: OperationStarted) -> None:
         op = self.shops.busy.get(e.machine_id)
+        if op is not None:
+            self._working(op, True)
         if op is not None and self.store is not None:
             self.store.operation_started(op.id, e.at_s)
         self._started[e.machine_id] = (e.operation_id, e.at_s)
@@ -847,6 +853,7 @@ class Scheduler:
         self._stopped.pop(e.machine_id, None)  # it finished before the stop reached it
         if op is None:
             return
+        self._working(op, False)
         group = self.shops.group_of[e.machine_id]  # where it ran: any of the op's eligible groups
         if started is not None:
             ran = self._calendar_of[group].working_between(started[1], e.at_s)
@@ -867,7 +874,28 @@ class Scheduler:
         else:  # the part is built: its chain is no longer needed
             del self._chains[key], self._next_op[key]
             self._last_at.pop(key, None)
+            self._built_on_agv(op, e.machine_id)
             self._part_ready(op.order_id, op.part, e.at_s)
+
+    def _working(self, op: PlannedOp, working: bool) -> None:
+        """A part worked on its AGV: the AGV stands fixed while the work runs."""
+        if op.on_agv and self.flow is not None:
+            self.fleet.set_working(self.flow.carrier_of(op), working)
+
+    def _built_on_agv(self, op: PlannedOp, machine: str) -> None:
+        """A part built on its AGV leaves it at its last station: the AGV is free again."""
+        if self.flow is not None and op.on_agv:
+            self.flow.built(op, machine)
+            self._free_carriers()
+
+    def _free_carriers(self) -> None:
+        """AGVs whose part leaves them are free again; those whose dock another part needs park."""
+        assert self.flow is not None
+        freed, vacate = self.flow.take_freed()
+        for leg in freed:
+            self.fleet.release(leg)
+        for leg in vacate:
+            self.fleet.vacate(leg)
 
     def _repair_s(self, machine: str) -> int:
         """How long `machine` is expected to stay down: what the planner who took it down said, else its
@@ -889,6 +917,8 @@ class Scheduler:
             return
         self.kpis.faults += 1
         op = self.shops.machine_down(e.machine_id)
+        if op is not None:  # its AGV may step aside until the work starts again
+            self._working(op, False)
         self._down_since[e.machine_id] = e.at_s
         if e.by and op is not None:
             self._stop(e.machine_id, op, e)

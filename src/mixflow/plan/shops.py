@@ -25,7 +25,8 @@ QueueKey = str | tuple[str, ...]
 class PlannedOp:
     """One operation of a part of an order, as the scheduler plans it: done on a machine of any of
     `groups` (default: `group`, the first), with setup key `setup_keys[k]` on a machine of
-    `groups[k]` (default: `setup_key` on all), consuming `materials` (raw-material id, quantity)."""
+    `groups[k]` (default: `setup_key` on all), consuming `materials` (raw-material id, quantity);
+    `on_agv`: the part is worked on the AGV that brought it (see `RoutingStep.on_agv`)."""
 
     id: str
     order_id: str
@@ -37,6 +38,7 @@ class PlannedOp:
     groups: tuple[str, ...] = ()
     setup_keys: tuple[str, ...] = ()
     materials: tuple[tuple[str, int], ...] = ()
+    on_agv: bool = False
 
     def __post_init__(self) -> None:
         if not self.groups:

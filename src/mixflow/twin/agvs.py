@@ -10,12 +10,14 @@ and payload are arrays with one entry per AGV, from its type.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
 from mixflow.model import Fleet, FloorGrid
+from mixflow.model.plant import Cell
 
 IDLE, LOADED, CHARGING, DOWN = 0, 1, 2, 3
 
@@ -99,9 +101,10 @@ class AgvCounters:
 
 
 class AgvFloor:
-    """Positions (x, y), state of charge and state of every AGV; `heat[y, x]` counts AGV visits."""
+    """Positions (x, y), state of charge and state of every AGV; `heat[y, x]` counts AGV visits.
+    `docks` are machine cells an AGV drives into (parts worked on their AGV, `Plant.agv_docks`)."""
 
-    def __init__(self, floor: FloorGrid, fleet: Fleet) -> None:
+    def __init__(self, floor: FloorGrid, fleet: Fleet, docks: Iterable[Cell] = ()) -> None:
         self.floor = floor
         self.spec = fleet.spec  # the first type; per-AGV values are the arrays below
         self.ids = fleet.agv_ids
@@ -128,7 +131,9 @@ class AgvFloor:
         self.counters = AgvCounters()
         self._occupant = np.full(floor.height * floor.width, -1, dtype=np.int64)
         self._occupant[self.y * floor.width + self.x] = np.arange(n, dtype=np.int32)
-        self._blocked = floor.blocked.ravel()
+        self._blocked = floor.blocked.ravel().copy()
+        for x, y in docks:  # a machine where parts are worked on their AGV: the AGV drives in
+            self._blocked[y * floor.width + x] = False
         self._ids_cache: tuple[tuple[str, ...], np.ndarray] | None = None
         self._target_of = np.full(n, -1, dtype=np.int64)
         self._count = np.zeros(floor.height * floor.width, dtype=np.int64)  # scratch: movers per cell

@@ -152,13 +152,14 @@ class Twin:
         for k, delay in enumerate(scenario.supplier_delays):  # a supplier announces it is late
             self._push(delay.from_s, _ANNOUNCE, k)
         # fleet
-        self.agvs = AgvFloor(plant.floor, plant.fleet)
+        self.agvs = AgvFloor(plant.floor, plant.fleet, plant.agv_docks().values())
         self._busy_since = np.full(len(self.agvs.ids), -1, dtype=np.int64)
         self.agv_busy_s = 0
         self._tasks: dict[str, MaterialTask] = {}
         self._out_told: set[str] = set()
         self._carried: set[str] = set()  # loads other than line calls already brought, by task id
         self._task_of: dict[int, str] = {}
+        self._holding: dict[int, str] = {}  # AGVs a part is worked on, by the task that brought it
         self._first_assigned_s: dict[str, int] = {}  # tasks not picked up yet: when an AGV first got one
         self._charge_version = np.zeros(len(self.agvs.ids), dtype=np.int64)
         self._charge_start = np.zeros(len(self.agvs.ids), dtype=np.int64)
@@ -252,7 +253,7 @@ class Twin:
         a = self.agvs
         load = [""] * len(a.ids)
         for agv, task_id in self._task_of.items():
-            if a.loaded[agv]:
+            if a.loaded[agv] and agv not in self._holding:  # a held part counts as at its machine
                 load[agv] = task_id
         down = tuple((a.state == DOWN).tolist())
         return AgvStates(self._now, a.ids, a.x.copy(), a.y.copy(), a.soc.copy(), tuple(load), down)
@@ -623,7 +624,20 @@ class Twin:
                 self._pending.append(AgvBatteryLow(t, self.agvs.ids[a], float(self.agvs.soc[a])))
 
     def _assign(self, a: int, task_id: str) -> None:
-        """Give AGV `a` the task (an empty id takes its task away unless it already carries it)."""
+        """Give AGV `a` the task (an empty id takes its task away unless it already carries it). An AGV
+        holding a part that is worked on carries it on with the task that follows its ride, and leaves
+        it at its machine for any other (or none)."""
+        held = self._holding.pop(a, None)
+        if held is not None:
+            task = self._tasks.get(task_id) if task_id else None
+            if task is not None and task.same_agv_as == held:
+                self._task_of[a] = task_id
+                self.stock.picked(task, self._now)
+                self._waited(task, self._now)
+                self._handle_agv(a, self._now)
+                return
+            self.agvs.loaded[a] = False
+            self._task_of.pop(a, None)
         if self.agvs.loaded[a]:
             return
         if not task_id or task_id in self._carried:
@@ -685,10 +699,13 @@ class Twin:
             elif self.stock.stocked_out(task.id) and task.id not in self._out_told:
                 self._out_told.add(task.id)
                 self._pending.append(StockOut(t, task.part, task.id))
-        elif cell == task.dropoff:
-            agvs.loaded[a] = False
-            del self._task_of[a]
-            self._idle(a, t)
+        elif cell == task.dropoff and a not in self._holding:
+            if task.rides:  # the part stays on the AGV while it is worked on: busy, loaded
+                self._holding[a] = task.id
+            else:
+                agvs.loaded[a] = False
+                del self._task_of[a]
+                self._idle(a, t)
             self.stock.dropped(task)
             if task.kind != "line":
                 self._carried.add(task.id)
@@ -711,7 +728,7 @@ class Twin:
             self._settle_charge(a, t)
         agvs.state[a] = DOWN
         task_id = self._task_of.pop(a, None)
-        if agvs.loaded[a] and task_id is not None:
+        if agvs.loaded[a] and task_id is not None and self._holding.pop(a, None) is None:
             self.stock.unpicked(self._tasks[task_id])
         agvs.loaded[a] = False
         self._idle(a, t)
