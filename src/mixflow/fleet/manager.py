@@ -211,7 +211,7 @@ class FleetManager:
         self._dirty = True
         if task.follows:
             robot = self.held_by.pop(task.follows, None)
-            if robot is not None and self.planner.reachable(robot, task.dropoff):
+            if robot is not None and self._reaches(robot, task):
                 self._pin(robot, task)
                 return
             if robot is not None:  # walled in by a broken robot: the part goes on with any other
@@ -255,6 +255,12 @@ class FleetManager:
         self.working[robot] = False
         self.state[robot] = _TO_PICKUP
         self._goal(robot, task.pickup)
+
+    def _reaches(self, robot: int, task: FleetTask) -> bool:
+        """Whether the robot can go by the task's pickup to its dropoff (no broken robot walls it in)."""
+        planner = self.planner
+        carry = planner.distances.distance(task.pickup, task.dropoff)
+        return planner.reachable(robot, task.pickup) and carry < INF
 
     def _free(self, robot: int) -> None:
         self.task_of[robot] = None
@@ -407,7 +413,7 @@ class FleetManager:
                 entering.add(dock)
         for robot in np.flatnonzero(self._want >= 0).tolist():
             dock = int(self._want[robot])
-            if not occupied[dock] and dock not in claimed:
+            if not occupied[dock] and dock not in claimed and self.planner.reachable(robot, dock):
                 claimed.add(dock)
                 self._goal(robot, dock)
 
@@ -594,7 +600,7 @@ class FleetManager:
         follower = self._followers.pop(task_id, None)
         if follower is None:
             self.held_by[task_id] = robot
-        elif self.planner.reachable(robot, self.tasks[follower].dropoff):
+        elif self._reaches(robot, self.tasks[follower]):
             self._pin(robot, self.tasks[follower])
         else:  # walled in by a broken robot: the part goes on with any other
             self._free(robot)
