@@ -10,8 +10,10 @@ planner steps on the same tasks and seed:
               cells go out as order updates, the vehicles (`VehicleSimulator`, in a child process: one
               MQTT connection each, state at 1 Hz and on every event, visualization at 5 Hz) drive them,
               and the next step starts once every moving vehicle reported its decision point (or after
-              `--settle-s`); each order carries `--horizon` cells of the planner's way on to the goal
-              as its unreleased horizon (0: none)
+              `--settle-s`); each order carries `--horizon` cells of the way on to the goal as its
+              unreleased horizon (0: none): down the floor's own distance field to the task's pickup
+              or drop, as master control finds it on its own in a plant (`--ahead floor`, the
+              default), or down the planner's (`--ahead planner`)
 
 Figures: messages lost (sent by one side and never received by the other: states at the master,
 visualizations at a display process, as 6.13 means them; also as the vehicles' headerId gaps; orders
@@ -24,6 +26,7 @@ time per step. Timings are wall-clock on whatever machine runs
 this (a shared 2-core box when committed). Prints one JSON.
 
     python benchmarks/vda5050.py [--json] [--vehicles N] [--steps S] [--pipelined] [--horizon H]
+                                 [--ahead floor|planner]
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ import numpy as np
 from mixflow.connect.broker import Broker
 from mixflow.connect.vda5050.factsheets import vehicle_types
 from mixflow.connect.vda5050.fleet_link import VdaLink
-from mixflow.connect.vda5050.horizon import HORIZON_CELLS, planner_ahead
+from mixflow.connect.vda5050.horizon import HORIZON_CELLS, Ahead, FloorWays, planner_ahead
 from mixflow.connect.vda5050.master import MasterControl, VehicleId
 from mixflow.connect.vda5050.models import MAP_ID
 from mixflow.connect.vda5050.orders import FloorMap, node_id
@@ -147,6 +150,81 @@ def in_process(plant: Plant, tasks: list[MaterialTask], steps: int) -> dict[str,
     }
 
 
+def ahead_of(plant: Plant, fleet: FleetManager, horizon: int, ways: str) -> Ahead | None:
+    """The horizon's hook: the floor's ways (what a plant runs) or the planner's; None for no horizon."""
+    if horizon <= 0:
+        return None
+    if ways == "floor":
+        return FloorWays(plant.floor, horizon)
+    return planner_ahead(fleet.planner, plant.fleet.agv_ids, horizon)
+
+
+def without_broker(
+    plant: Plant, tasks: list[MaterialTask], steps: int, horizon: int, ways: str
+) -> dict[str, Any]:
+    """The master's own share, no broker, in CPU time (what a busy box does not inflate much): the
+    planner's steps go through `MasterControl.submit` into order messages, vehicles of our own
+    (`vehicle.Vehicle`, no I/O) take them and drive the second, and each reports one state back to
+    `MasterControl.receive`. Medians over the steps after the first (which opens every order)."""
+    from mixflow.connect.vda5050.vehicle import Vehicle
+
+    fleet = new_fleet(plant, tasks)
+    told: list[str | None] = [None] * fleet.n_robots
+    agv_ids = plant.fleet.agv_ids
+    named = fleet_vehicles(plant)
+    master = MasterControl(
+        [VehicleId(a, m, s) for a, m, s, _ in named],
+        FloorMap(MAP_ID, plant.floor.cell_m),
+        ahead=ahead_of(plant, fleet, horizon, ways),
+    )
+    kinds = {t.manufacturer: t for t in vehicle_types(plant.fleet.spec, pick_s=0.0, drop_s=0.0)}
+    cell_m = plant.floor.cell_m
+    vehicles = {a: Vehicle(kinds[m], s, x * cell_m, y * cell_m, node_id((x, y))) for a, m, s, (x, y) in named}
+    state_topics = {a: vehicle_topics(m, s)("state") for a, m, s, _ in named}
+    for agv, vehicle in vehicles.items():
+        master.receive(state_topics[agv], vehicle.state().to_json(), 0)
+    master.submit([PostTask(t) for t in tasks], 0)
+    cpu: dict[str, list[float]] = {
+        "master_submit_ms": [],  # the step's commands into order messages, encoded
+        "master_receive_us_per_state": [],
+        "vehicle_order_us": [],  # what one of our simulated vehicles takes to check and accept one
+    }
+    order_bytes: list[int] = []
+    for now in range(1, steps + 1):
+        nxt = fleet.step()
+        commands = commands_of(fleet, told, agv_ids, now, nxt)
+        began = time.process_time()
+        sent = [(m, m.payload()) for m in master.submit(commands, now)]
+        cpu["master_submit_ms"].append(1000 * (time.process_time() - began))
+        order_bytes.extend(len(body) for m, body in sent if m.subtopic == "order")
+        began = time.process_time()
+        for m, body in sent:
+            if m.subtopic == "order":
+                vehicles[m.agv_id].receive_order(body)
+            else:
+                vehicles[m.agv_id].receive_instant_actions(body)
+        cpu["vehicle_order_us"].append(1e6 * (time.process_time() - began) / max(1, len(sent)))
+        for _ in range(5):
+            for vehicle in vehicles.values():
+                vehicle.advance(0.2)
+        states = [(state_topics[a], v.state().to_json()) for a, v in vehicles.items()]
+        began = time.process_time()
+        for topic, body in states:
+            master.receive(topic, body, now)
+        cpu["master_receive_us_per_state"].append(1e6 * (time.process_time() - began) / len(states))
+        master.take_events(now)
+    return {
+        "steps": steps,
+        "horizon_cells": horizon,
+        "horizon_from": ways if horizon > 0 else "",
+        "orders_per_step": round(len(order_bytes) / steps, 1),
+        "order_bytes_mean": round(float(np.mean(order_bytes)), 1) if order_bytes else 0.0,
+        **{f"{k}_p50": round(float(np.median(v[1:])), 2) for k, v in cpu.items()},
+        "rejected": master.counters["rejected_orders"],
+        "invalid": master.counters["invalid"],
+    }
+
+
 async def through_vda(
     plant: Plant,
     tasks: list[MaterialTask],
@@ -155,12 +233,13 @@ async def through_vda(
     settle_s: float,
     pipelined: bool,
     horizon: int,
+    ways: str,
 ) -> dict[str, Any]:
     fleet = new_fleet(plant, tasks)
     told: list[str | None] = [None] * fleet.n_robots
     agv_ids = plant.fleet.agv_ids
     idents = [VehicleId(a, m, s) for a, m, s, _ in fleet_vehicles(plant)]
-    ahead = planner_ahead(fleet.planner, agv_ids, horizon) if horizon > 0 else None
+    ahead = ahead_of(plant, fleet, horizon, ways)
     master = MasterControl(idents, FloorMap(MAP_ID, plant.floor.cell_m), interface=INTERFACE, ahead=ahead)
     clock = [0]
     link = VdaLink(master, broker, lambda: clock[0], client_id="vda5050-bench-master")
@@ -216,6 +295,7 @@ async def through_vda(
         return commands_of(fleet, told, agv_ids, now, nxt)
 
     planned: list[Any] | None = None
+    cpu_began = time.process_time()
     for now in range(1, steps + 1):
         wall = time.perf_counter()
         clock[0] = now
@@ -226,6 +306,7 @@ async def through_vda(
             counts["unsettled"] += 1
         walls.append(time.perf_counter() - wall)
         order_bytes.extend(len(m.payload()) for m in sent if m.subtopic == "order")
+    master_cpu_s = time.process_time() - cpu_began  # the master, its link and the planner
     await asyncio.sleep(1.5)  # the last states and visualizations in
     child.stdin.write("stop\n")
     child.stdin.flush()
@@ -263,6 +344,8 @@ async def through_vda(
         "steps_not_settled": counts["unsettled"],
         "pipelined": pipelined,
         "horizon_cells": horizon,
+        "horizon_from": ways if horizon > 0 else "",
+        "bad_horizons": master.counters["bad_horizons"],
         "order_bytes_mean": round(float(np.mean(order_bytes)), 1) if order_bytes else 0.0,
         **ms_stats(order_bytes, "order_bytes"),
         **ms_stats(link.latencies_ms, "state_to_order_ms"),
@@ -271,6 +354,10 @@ async def through_vda(
         **ms_stats(cpu, "step_cpu_ms"),
         **ms_stats([w * 1000 for w in walls], "wall_per_step_ms"),
         "simulator_tick_lag_p99_ms": sim["tick_lag_p99_ms"],
+        "cpu_ms_per_step": {  # what the two processes cost: a loaded box stretches wall times, not these
+            "master_and_planner": round(1000 * master_cpu_s / steps, 1),
+            "vehicles": round(1000 * sim["cpu_s"] / sim["wall_s"] * float(np.mean(walls)), 1),
+        },
     }
 
 
@@ -321,8 +408,10 @@ async def serve_vehicles(count: int, port: int) -> None:
     sim = VehicleSimulator(Broker("127.0.0.1", port), vehicles, interface=INTERFACE)
     async with sim:
         print("ready", flush=True)
+        began, began_cpu = time.perf_counter(), time.process_time()
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    print(json.dumps(sim.counters.as_dict()), flush=True)
+        wall_s, cpu_s = time.perf_counter() - began, time.process_time() - began_cpu
+    print(json.dumps({**sim.counters.as_dict(), "cpu_s": cpu_s, "wall_s": wall_s}), flush=True)
 
 
 def main() -> None:
@@ -338,6 +427,18 @@ def main() -> None:
     parser.add_argument(
         "--horizon", type=int, default=HORIZON_CELLS, help="cells of horizon per order (0: base only)"
     )
+    parser.add_argument(
+        "--ahead",
+        choices=("floor", "planner"),
+        default="floor",
+        help="the horizon's way: the floor's distance field to the task's goal (what a plant runs) "
+        "or the planner's",
+    )
+    parser.add_argument(
+        "--no-broker",
+        action="store_true",
+        help="only the master's own CPU share per step, vehicles in-process without MQTT",
+    )
     parser.add_argument("--broker-port", type=int, default=1883)
     parser.add_argument("--json", action="store_true", help="print the JSON only")
     parser.add_argument("--serve-vehicles", type=int, default=0, help=argparse.SUPPRESS)
@@ -352,6 +453,14 @@ def main() -> None:
         return
     plant = plant_of(args.vehicles)
     tasks = tasks_of(plant, 2 * len(plant.fleet.agv_ids))
+    if args.no_broker:
+        alone = {
+            f"horizon_{h}": without_broker(plant, tasks, args.steps, h, args.ahead)
+            for h in sorted({0, args.horizon})
+        }
+        result = {"vehicles": len(plant.fleet.agv_ids), "no_broker": alone}
+        print(json.dumps(result, indent=None if args.json else 2))
+        return
     result = {
         "vehicles": len(plant.fleet.agv_ids),
         "in_process": in_process(plant, tasks, args.steps),
@@ -364,6 +473,7 @@ def main() -> None:
                 args.settle_s,
                 args.pipelined,
                 args.horizon,
+                args.ahead,
             )
         ),
     }

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from mixflow.connect.vda5050.factsheets import vehicle_types
-from mixflow.connect.vda5050.horizon import HORIZON_CELLS, UNREACHABLE, planner_ahead, way_on
+from mixflow.connect.vda5050.horizon import HORIZON_CELLS, UNREACHABLE, FloorWays, planner_ahead, way_on
 from mixflow.connect.vda5050.master import MasterControl, Publish, VehicleId
 from mixflow.connect.vda5050.models import MAP_ID
 from mixflow.connect.vda5050.orders import FloorMap, node_id
@@ -26,8 +26,8 @@ from mixflow.connect.vda5050.vehicle import Vehicle
 from mixflow.fleet._kernels import INF
 from mixflow.fleet.grid import grid_from_rows
 from mixflow.fleet.planner import PLAIN_PIBT, PIBTPlanner
-from mixflow.model.plant import AgvSpec, Cell
-from mixflow.model.port import AgvDown, AgvUp, AssignTask, MoveAgvs, PostTask
+from mixflow.model.plant import ALL_EXITS, WEST, AgvSpec, Cell, FloorGrid
+from mixflow.model.port import AgvDown, AgvUp, AssignTask, MoveAgvs, PartDelivered, PostTask
 from mixflow.model.work import MaterialTask
 
 OFFICIAL = Path(__file__).resolve().parents[3] / "shared" / "standards" / "vda5050" / "schemas"
@@ -84,6 +84,16 @@ def deliver(messages: list[Publish], vehicles: dict[str, Vehicle]) -> list[str]:
     return outcomes
 
 
+def floor_grid(rows: tuple[str, ...] = FLOOR, no_west_row: int | None = None) -> FloorGrid:
+    """The plant floor of `rows` ('@' blocked), every exit open but west on `no_west_row` (a lane)."""
+    blocked = np.array([[ch == "@" for ch in row] for row in rows], dtype=bool)
+    exits = np.full(blocked.shape, ALL_EXITS, dtype=np.uint8)
+    if no_west_row is not None:
+        exits[no_west_row] = ALL_EXITS & ~WEST
+    height, width = blocked.shape
+    return FloorGrid(width, height, blocked, exits, CELL_M, (), (), ())
+
+
 def split(order: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     base = [n for n in order["nodes"] if n["released"]]
     return base, [n for n in order["nodes"] if not n["released"]]
@@ -138,7 +148,7 @@ def test_the_planners_horizon_follows_its_goals_and_is_empty_without_one() -> No
 # -- orders with a horizon ----------------------------------------------------------------------------------
 
 
-def straight_on(_agv: str, cell: Cell) -> list[Cell]:
+def straight_on(_agv: str, cell: Cell, _goal: Cell | None) -> list[Cell]:
     return [(cell[0] + k, cell[1]) for k in range(1, 4)]
 
 
@@ -180,7 +190,7 @@ def test_each_message_carries_an_unreleased_horizon_replaced_by_the_next(
         ("n4_1", False),
     ]
 
-    master.ahead = lambda _agv, cell: [(cell[0] + 2, cell[1])]  # a jump no vehicle can drive
+    master.ahead = lambda _agv, cell, _goal: [(cell[0] + 2, cell[1])]  # a jump no vehicle can drive
     with caplog.at_level(logging.WARNING, "mixflow.connect.vda5050"):
         cut = master.submit([MoveAgvs(2, ("agv-1",), np.array([1]), np.array([2]))], 2)[0].message
     assert split(cut)[1] == [] and master.counters["bad_horizons"] == 1
@@ -287,3 +297,115 @@ def test_a_vehicle_that_rejects_an_update_while_holding_a_horizon_is_cancelled_t
     assert deliver(anchor, {"agv-1": v}) == ["accepted"]
     report(master, "agv-1", v, 5)
     assert master.take_events(5)[1:] == [AgvUp(5, "agv-1")]
+
+
+# -- master control on its own: the floor's ways to the goals the fleet's commands give ---------------------
+
+
+def test_the_floors_way_is_a_shortest_path_that_keeps_to_one_way_lanes_and_walls() -> None:
+    ways = FloorWays(floor_grid(), cells=100)
+    way = ways("agv-1", (0, 2), (7, 0))
+    assert way[-1] == (7, 0) and len(way) == 9  # around the wall on row 1: as many moves as needed
+    assert all(neighbours(a, b) for a, b in itertools.pairwise([(0, 2), *way]))
+    assert all(FLOOR[y][x] == "." for x, y in way)
+    assert ways("agv-1", (7, 0), (7, 0)) == [] and ways("agv-1", (0, 2), None) == []
+    assert ways("agv-1", (0, 2), (99, 0)) == []  # a goal off the floor: none
+    lane = FloorWays(floor_grid(no_west_row=0), cells=100)
+    back = lane("agv-1", (7, 0), (0, 0))  # row 0 is a lane east: back west by row 2
+    assert len(back) == 11 and back[0] == (7, 1) and (3, 0) not in back
+    walled = FloorWays(floor_grid(("..@..",)), cells=5)
+    assert walled("agv-1", (0, 0), (4, 0)) == []  # cut off: no way, no horizon
+
+
+def test_the_floors_fields_are_kept_up_to_their_budget_but_always_one_per_vehicle_and_64_more() -> None:
+    hall = floor_grid(("." * 20,) * 20)
+    goals = [(x, y) for y in range(1, 20) for x in range(20)]  # 380 goals, none on row 0
+    ways = FloorWays(hall, max_bytes=2 * 4 * 400)  # a budget of two fields
+    for goal in goals[:70]:
+        ways("agv-1", (0, 0), goal)
+    assert ways.fills == 70  # one vehicle: 65 fields kept, the least recently used dropped
+    ways("agv-1", (0, 0), goals[69])
+    assert ways.fills == 70  # kept
+    ways("agv-1", (0, 0), goals[0])
+    assert ways.fills == 71  # dropped, computed again
+    crowd = FloorWays(hall, max_bytes=2 * 4 * 400)
+    for _ in range(2):  # 200 vehicles, each its own goal: all kept, computed once
+        for k, goal in enumerate(goals[:200]):
+            assert crowd(f"agv-{k}", (0, 0), goal)
+    assert crowd.fills == 200
+
+
+def test_master_control_on_its_own_heads_the_horizon_to_the_pickup_then_the_drop() -> None:
+    """The production path (no planner through the port): the goal is the task's pickup until the
+    pick is sent, then its drop; planned steps follow a planner the test holds, the vehicles drive."""
+    grid = grid_from_rows(list(FLOOR))
+    homes = [(0, 0), (7, 4)]
+    tasks = [
+        MaterialTask("o1/cab", "cab", (7, 2), (0, 4), 0, 600, 50.0),
+        MaterialTask("o2/axle", "axle", (0, 2), (7, 0), 0, 600, 50.0),
+    ]
+    starts = np.array([grid.cell(*c) for c in homes])
+    planner = PIBTPlanner(grid, starts, np.array([grid.cell(*t.pickup) for t in tasks]), seed=1)
+    ids = tuple(i.agv_id for i in FLEET)
+    ways = FloorWays(floor_grid())
+    master = CheckedMaster(FLEET, FloorMap(MAP_ID, CELL_M), ahead=ways)
+    vehicles = {agv: vehicle(agv, cell) for agv, cell in zip(ids, homes, strict=True)}
+    for agv, v in vehicles.items():
+        report(master, agv, v, 0)
+    assigned = [AssignTask(agv, task.id) for agv, task in zip(ids, tasks, strict=True)]
+    assert master.submit([PostTask(t) for t in tasks] + assigned, 0) == []
+    released: dict[str, set[str]] = {agv: {node_id(home)} for agv, home in zip(ids, homes, strict=True)}
+    toward: dict[str, list[Cell]] = {agv: [] for agv in ids}  # the goal each horizon led down to
+    delivered = []
+    for now in range(1, 40):
+        for k, task in enumerate(tasks):  # the fleet's goal: the drop once the part is on board
+            if vehicles[ids[k]].loads:
+                planner.set_goal(k, grid.cell(*task.dropoff))
+        nxt = planner.step()
+        sent = master.submit([MoveAgvs(now, ids, nxt % grid.width, nxt // grid.width)], now)
+        assert set(deliver(sent, vehicles)) <= {"accepted", "updated"}
+        for m in sent:
+            base, horizon = split(m.message)
+            released[m.agv_id] |= {n["nodeId"] for n in base}
+            way = cells_of(base[-1:] + horizon)
+            assert all(neighbours(a, b) for a, b in itertools.pairwise(way))
+            if horizon:
+                task, errand = tasks[ids.index(m.agv_id)], master.vehicles[m.agv_id].errand
+                goal = task.dropoff if errand is not None and errand.pick_id else task.pickup
+                left = [int(ways.field(goal)[y * 8 + x]) for x, y in way]  # moves to the goal
+                assert left == list(range(left[0], left[0] - len(way), -1))  # one closer each cell
+                toward[m.agv_id].append(goal)
+        for _ in range(30):
+            for agv, v in vehicles.items():
+                v.advance(0.1)
+                assert v.last_node_id in released[agv]  # never on a node not released to it
+        for agv, v in vehicles.items():
+            report(master, agv, v, now)
+        delivered += [e.task_id for e in master.take_events(now) if isinstance(e, PartDelivered)]
+    assert sorted(delivered) == sorted(t.id for t in tasks)
+    for agv, task in zip(ids, tasks, strict=True):
+        heads = [g for g, _ in itertools.groupby(toward[agv])]
+        assert heads == [task.pickup, task.dropoff], (agv, toward[agv])  # first the pickup, then the drop
+        assert vehicles[agv].nodes == []  # delivered and standing: no horizon left
+
+
+def test_init_position_on_a_vehicle_holding_a_horizon_cancels_that_order_first() -> None:
+    master = CheckedMaster(FLEET, FloorMap(MAP_ID, CELL_M), ahead=straight_on)
+    v = vehicle("agv-1", (0, 0))
+    report(master, "agv-1", v, 0)
+    deliver(master.submit([MoveAgvs(0, ("agv-1",), np.array([1]), np.array([0]))], 0), {"agv-1": v})
+    v.advance(3.0)
+    assert v.nodes and v.busy  # standing at its decision point with the horizon: it has an order
+    report(master, "agv-1", v, 1)
+    moved = master.init_position("agv-1", (1, 2))  # put down by hand two cells on
+    assert [a["actionType"] for a in moved.message["actions"]] == ["cancelOrder", "initPosition"]
+    deliver([moved], {"agv-1": v})
+    assert [s.action_status for s in v.action_states.values()] == ["FINISHED", "FINISHED"]
+    assert v.last_node_id == "n1_2" and (v.x, v.y) == (1 * CELL_M, 2 * CELL_M) and v.errors == []
+    report(master, "agv-1", v, 2)
+    fresh = master.submit([MoveAgvs(2, ("agv-1",), np.array([2]), np.array([2]))], 2)
+    assert [n["nodeId"] for n in split(fresh[0].message)[0]] == ["n1_2", "n2_2"]
+    assert deliver(fresh, {"agv-1": v}) == ["accepted"]
+
+    again = master.init_position("agv-2", (3, 4))  # one without an order: the pose alone
+    assert [a["actionType"] for a in again.message["actions"]] == ["initPosition"]

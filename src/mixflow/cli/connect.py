@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -388,6 +389,12 @@ def devices(
     ca_file: str | None = TLS_CA,
     cert_file: str | None = TLS_CERT,
     key_file: str | None = TLS_KEY,
+    sparkplug_group: str = typer.Option(
+        "",
+        "--sparkplug-group",
+        help="Say the machines' breakdowns and repairs as a Sparkplug B edge node of this group (the "
+        "gateway its primary host); default: mixflow's own machine messages.",
+    ),
 ) -> None:
     """Play the twin as the plant's devices over the broker (in lock step with the cloud) until stopped."""
     check_sources(plant, catalogue, scale, seed, 1.0)
@@ -397,11 +404,20 @@ def devices(
     scenario = Scenario(scale=scale, days=days, plant_file=plant_path, catalogue_file=catalogue_path)
     the_broker = parse_broker(broker, ca_file, cert_file, key_file, password_file)
     with broker_errors(the_broker):
-        counters = serve_devices(the_broker, scenario, seed, plant_id)
+        counters = serve_devices(the_broker, scenario, seed, plant_id, sparkplug_group)
     print(json.dumps(counters), flush=True)
 
 
 DEMO_SCALE = 0.05
+FLEETS = ("vda5050", "mixflow")
+"""How the fleet goes through the broker: VDA 5050 vehicles of two makers behind master control (what a
+plant buys), or mixflow's own fleet device (the whole fleet as one device with custom move commands)."""
+FLEET = typer.Option(
+    "vda5050",
+    "--fleet",
+    help="The fleet through the broker: vda5050 (VDA 5050 vehicles of two makers in lock step behind "
+    "master control) or mixflow (the fleet as one device of mixflow's own).",
+)
 
 
 @app.command()
@@ -412,6 +428,7 @@ def demo(
     ),
     days: int = typer.Option(1, "--days", help="Days of order arrivals."),
     hours: float = typer.Option(4.0, "--hours", help="Plant hours to run both ways."),
+    fleet: str = FLEET,
     seed: int = SEED,
     plant: Path | None = PLANT,
     catalogue: Path | None = CATALOGUE,
@@ -421,9 +438,12 @@ def demo(
     key_file: str | None = TLS_KEY,
     as_json: bool = JSON,
 ) -> None:
-    """Run the scheduler on the twin in-process and through the broker (twin as devices); compare KPIs.
+    """Run the scheduler on the twin in-process and through the broker (twin as devices, the fleet as
+    VDA 5050 vehicles unless --fleet mixflow); compare KPIs.
 
-    Both sides log in with the --broker user, who needs the whole `mixflow/demo*` tree."""
+    Both sides log in with the --broker user, who needs the whole `mixflow/demo*` tree, the `demo*/#`
+    tree for the VDA 5050 fleet (the run's interface name is its plant id) and `spBv1.0/demo*/#` with
+    the host's `spBv1.0/STATE/#` for the machines' Sparkplug B."""
     if hours <= 0:
         raise ValidationError("--hours", f"must be positive, got {hours:g}")
     check_sources(plant, catalogue, scale, seed, DEMO_SCALE)
@@ -433,13 +453,17 @@ def demo(
     scenario = Scenario(scale=scale, days=days, plant_file=plant_path, catalogue_file=catalogue_path)
     the_broker = parse_broker(broker, ca_file, cert_file, key_file, password_file)
     with broker_errors(the_broker):
-        result = compare_over_mqtt(the_broker, scenario, seed, int(hours * 3600))
+        result = compare_over_mqtt(the_broker, scenario, seed, int(hours * 3600), fleet)
     if as_json:
         print(json.dumps(result, default=str))
         return
     print(f"same KPIs: {result['same_kpis']} (differing: {result['differing']})")
     print(f"in-process {result['in_process_s']} s, over MQTT {result['over_mqtt_s']} s")
     print(f"gateway: {result['gateway']}")
+    if "vda5050" in result:
+        print(f"VDA 5050: {result['vda5050']}")
+    if result["sparkplug"] is not None:
+        print(f"Sparkplug B: {result['sparkplug']}")
 
 
 # -- the twin behind the broker ----------------------------------------------------------------
@@ -449,14 +473,25 @@ LOCKSTEP_HEARTBEAT_MS = 10**15  # simulated devices have no wall-clock heartbeat
 MACHINE_DEPENDENT = ("decision", "wall", "cpu")
 
 
-def serve_devices(broker: Broker, scenario: Scenario, seed: int, plant_id: str) -> dict[str, int]:
-    """Play the twin as the plant's devices until SIGINT/SIGTERM; returns the edge's counters."""
+def serve_devices(
+    broker: Broker, scenario: Scenario, seed: int, plant_id: str, sparkplug_group: str = ""
+) -> dict[str, int]:
+    """Play the twin as the plant's devices until SIGINT/SIGTERM; returns the edge's counters. With a
+    `sparkplug_group`, machines' breakdowns and repairs go as a Sparkplug B edge node of that group."""
     from mixflow.connect.sim import FactoryDevices
+    from mixflow.connect.sparkplug.machines import MachineStates
     from mixflow.twin import Twin, prepare
 
     plant, catalogue, orders = prepare(scenario, seed)
     twin = Twin(plant, catalogue, orders, scenario, seed)
-    edge = FactoryDevices(twin, broker, plant_id, plant.lines[0].id)
+    machines = (
+        MachineStates(
+            plant_id, topics.check_name("--sparkplug-group", sparkplug_group), [m.id for m in plant.machines]
+        )
+        if sparkplug_group
+        else None
+    )
+    edge = FactoryDevices(twin, broker, plant_id, plant.lines[0].id, sparkplug=machines)
 
     async def serve() -> None:
         ready = asyncio.Event()
@@ -476,6 +511,8 @@ def serve_devices(broker: Broker, scenario: Scenario, seed: int, plant_id: str) 
             await task
 
     asyncio.run(serve())
+    if machines is not None:
+        return {**edge.counters, "sparkplug_states": machines.events_sent}
     return edge.counters
 
 
@@ -486,8 +523,18 @@ def _scheduler(plant: Plant, scenario: Scenario, seed: int, catalogue: Any) -> S
     return Scheduler(plant, catalogue, None, options, seed=seed)
 
 
-def _drive(scheduler: Scheduler, factory: Factory, until_s: int) -> None:
-    scheduler.run(factory, until_s)
+Progress = Callable[[str, int], object]
+"""Told which run ("in-process" or "through the broker") reached which plant second, about once a
+simulated minute."""
+
+
+def _drive(
+    scheduler: Scheduler, factory: Factory, until_s: int, progress: Progress | None = None, run: str = ""
+) -> None:
+    if progress is None:
+        scheduler.run(factory, until_s)
+    else:
+        scheduler.run(factory, until_s, lambda now_s: progress(run, now_s) is not False)
 
 
 def plant_kpis(scheduler: Scheduler, plant: Plant, scenario: Scenario, now_s: int) -> dict[str, Any]:
@@ -520,70 +567,89 @@ async def _try_login(broker: Broker, client_id: str) -> None:
     await client.disconnect()
 
 
-def compare_over_mqtt(broker: Broker, scenario: Scenario, seed: int, until_s: int) -> dict[str, Any]:
+def compare_over_mqtt(
+    broker: Broker,
+    scenario: Scenario,
+    seed: int,
+    until_s: int,
+    fleet: str = "vda5050",
+    progress: Progress | None = None,
+    sparkplug: bool = True,
+) -> dict[str, Any]:
     """Run the scheduler on the twin in-process, then on the twin played as devices through the broker,
-    to `until_s`; returns both KPI sets, whether they agree, and the traffic it took."""
+    to `until_s`; returns both KPI sets, whether they agree, and the traffic it took. With the
+    `vda5050` fleet the AGVs are VDA 5050 vehicles in lock step with the plant's clock (a
+    `connect vda-vehicles --lockstep` process) driven by master control; machines and the line stay
+    devices of the `connect devices` process, which keeps deciding pickups and deliveries. With
+    `sparkplug` the machines' breakdowns and repairs go as Sparkplug B (that process an edge node of
+    group = plant id, the gateway its primary host); their operations stay mixflow's own messages."""
     from mixflow.twin import Twin, prepare
 
+    if fleet not in FLEETS:
+        raise ValidationError("--fleet", f"must be one of {', '.join(FLEETS)}, got {fleet!r}")
     plant, catalogue, orders = prepare(scenario, seed)
     began = time.perf_counter()
     local = _scheduler(plant, scenario, seed, catalogue)
     twin = Twin(plant, catalogue, orders, scenario, seed)
-    _drive(local, twin, until_s)
+    _drive(local, twin, until_s, progress, "in-process")
     local_kpis = plant_kpis(local, plant, scenario, twin.now_s)
     local_s = time.perf_counter() - began
 
     plant_id = f"demo{uuid.uuid4().hex[:8]}"
     asyncio.run(_try_login(broker, f"{plant_id}-probe"))
-    command = [
-        sys.executable,
-        "-m",
-        "mixflow",
-        "connect",
-        "devices",
-        "--broker",
-        broker.url(),
-        *_tls_args(broker),
-        *_source_args(scenario),
-        "--days",
-        str(scenario.days),
-        "--seed",
-        str(seed),
-        "--plant-id",
-        plant_id,
-    ]
-    devices = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", PASSWORD_ENV: broker.password or ""},
-    )
+    common = [*_tls_args(broker), *_source_args(scenario), "--seed", str(seed)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", PASSWORD_ENV: broker.password or ""}
+    children: list[subprocess.Popen[str]] = []
+    vda: dict[str, Any] = {}
     try:
-        assert devices.stdout is not None
-        if "ready" not in devices.stdout.readline():
-            told = (devices.stderr.read() if devices.stderr else "").strip().splitlines()
-            why = told[-1].removeprefix("mixflow: error: ") if told else f"exit code {devices.wait(5)}"
-            raise MixflowError(f"the devices did not start: {why}")
+        children.append(
+            _child(
+                ["connect", "devices", "--broker", broker.url(), *common, "--days", str(scenario.days),
+                 "--plant-id", plant_id, *(["--sparkplug-group", plant_id] if sparkplug else [])],
+                env,
+            )
+        )
+        if fleet == "vda5050":
+            children.append(
+                _child(
+                    ["connect", "vda-vehicles", "--broker", broker.url(), *common, "--lockstep",
+                     "--interface", plant_id],
+                    env,
+                )
+            )
+        for child, what in zip(children, ("devices", "VDA 5050 vehicles"), strict=False):
+            _ready(child, what)  # started side by side: each builds the plant first
         registry = Registry(plant_id, LOCKSTEP_HEARTBEAT_MS)
         issue_credentials(registry, plant_devices(plant))  # the edge logs in once for all of them
         config = GatewayConfig(
-            gateway_id="demo", lockstep=True, line_id=plant.lines[0].id, session_expiry_s=0
+            gateway_id="demo",
+            lockstep=True,
+            line_id=plant.lines[0].id,
+            session_expiry_s=0,
+            sparkplug_group=plant_id if sparkplug else "",
         )
         began = time.perf_counter()
         remote = _scheduler(plant, scenario, seed, catalogue)
         tracker = CommandTracker(ack_timeout_ms=600_000, max_resends=0)
         with MqttFactory(broker, registry, epoch_ms=0, config=config, tracker=tracker) as factory:
-            _drive(remote, factory, until_s)
+            if fleet == "vda5050":
+                vda = _drive_vda(remote, factory, broker, plant, plant_id, until_s, progress)
+            else:
+                _drive(remote, factory, until_s, progress, "through the broker")
             remote_kpis = plant_kpis(remote, plant, scenario, factory.now_s)
             stats = {**factory.stats(), "round_trips": factory.gateway.clock_n}
         remote_s = time.perf_counter() - began
     finally:
-        devices.send_signal(signal.SIGTERM)
-        devices.wait(30)
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            child.wait(30)
+        if fleet == "vda5050":
+            asyncio.run(_forget_vehicles(broker, plant_id, plant))
     differing = sorted(k for k in local_kpis if local_kpis[k] != remote_kpis.get(k))
     return {
         "until_s": until_s,
+        "fleet": fleet,
         "same_kpis": not differing,
         "differing": differing,
         "in_process": local_kpis,
@@ -594,7 +660,103 @@ def compare_over_mqtt(broker: Broker, scenario: Scenario, seed: int, until_s: in
             k: stats.get(k, 0)
             for k in ("round_trips", "received", "event", "state", "acks", "rejected", "duplicates")
         },
+        "sparkplug": {
+            "messages": stats.get("sparkplug", 0),
+            "births": stats.get("sparkplug_births", 0),
+            "rebirths_requested": stats.get("sparkplug_rebirths_requested", 0),
+        }
+        if sparkplug
+        else None,
+        **({"vda5050": vda} if vda else {}),
     }
+
+
+def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start `mixflow ARGS`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mixflow", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _ready(child: subprocess.Popen[str], what: str) -> None:
+    """Wait for the child's "ready" line; a child that fails says why in one line."""
+    assert child.stdout is not None
+    if "ready" not in child.stdout.readline():
+        told = (child.stderr.read() if child.stderr else "").strip().splitlines()
+        why = told[-1].removeprefix("mixflow: error: ") if told else f"exit code {child.wait(5)}"
+        raise MixflowError(f"the {what} did not start: {why}")
+
+
+VDA_SETTLE_S = 30.0
+"""How long a lock-step step waits for the vehicles before it counts as unsettled and the plant runs
+on: long, because a vehicle's step takes a few milliseconds and only a stalled box takes seconds."""
+
+
+def _drive_vda(
+    scheduler: Scheduler,
+    factory: MqttFactory,
+    broker: Broker,
+    plant: Plant,
+    interface: str,
+    until_s: int,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    """The scheduler drives `factory` with its fleet behind VDA 5050 master control; what went over
+    the wire and whether the vehicles kept to the plan."""
+    from mixflow.connect.vda5050.fleet_factory import VdaFleetFactory, off_the_fleet_model, plant_fleet_ids
+    from mixflow.connect.vda5050.horizon import FloorWays
+    from mixflow.connect.vda5050.master import MasterControl
+    from mixflow.connect.vda5050.models import MAP_ID
+    from mixflow.connect.vda5050.orders import FloorMap
+
+    floor = FloorMap(MAP_ID, plant.floor.cell_m)
+    master = MasterControl(plant_fleet_ids(plant), floor, interface=interface, ahead=FloorWays(plant.floor))
+    with VdaFleetFactory(factory, master, broker, settle_s=VDA_SETTLE_S, lockstep=True) as vda:
+        _drive(scheduler, vda, until_s, progress, "through the broker")
+        return {
+            "vehicles": len(master.vehicles),
+            "factsheets": master.counters["factsheets"],
+            "off_the_fleet_model": off_the_fleet_model(master, plant.fleet),
+            "orders": master.counters["orders"],
+            "order_updates": master.counters["updates"],
+            "instant_actions": master.counters["instant_actions"],
+            "states": master.counters["states"],
+            "rejected_orders": master.counters["rejected_orders"],
+            "invalid": master.counters["invalid"],
+            "lost": sum(master.lost().values()),
+            "skipped_moves": master.counters["skipped_moves"],
+            "vehicles_down": vda.vehicles_down,
+            "advances": vda.link.advances,
+            "unsettled_steps": vda.unsettled_steps,
+            "unanswered_advances": vda.unanswered_advances,
+            "clock_slips_s": vda.clock_slips_s,
+        }
+
+
+async def _forget_vehicles(broker: Broker, interface: str, plant: Plant) -> None:
+    """Clear the retained `connection` and `factsheet` a throwaway run's vehicles leave on the broker."""
+    from mixflow.connect.vda5050.fleet_factory import plant_fleet_ids
+    from mixflow.connect.vda5050.topics import Subtopic, topic
+
+    retained: tuple[Subtopic, ...] = ("connection", "factsheet")
+
+    client = WireClient(
+        broker.host,
+        broker.port,
+        f"{interface}-cleaner",
+        username=broker.username,
+        password=broker.password,
+        tls=broker.ssl_context(),
+    )
+    await client.connect()
+    for ident in plant_fleet_ids(plant):
+        for sub in retained:
+            client.publish_nowait(topic(ident.manufacturer, ident.serial_number, sub, interface), b"", True)
+    await client.disconnect()
 
 
 # -- OPC UA ------------------------------------------------------------------------------------------
@@ -724,6 +886,12 @@ def opcua_bridge(
     print(json.dumps(bridge.stats()), flush=True)
 
 
+LOCKSTEP_STATE_S = 30.0
+"""Plant seconds between a lock-step vehicle's periodic states (the spec's longest interval): every
+event (an order, a node passed, an action done) sends one at once anyway, and a state a plant second
+from 180 vehicles would be most of a plant day's traffic without telling master control anything."""
+
+
 @app.command("vda-vehicles")
 def vda_vehicles(
     broker: str = BROKER,
@@ -733,6 +901,12 @@ def vda_vehicles(
         "uagv", "--interface", help="VDA 5050 interfaceName, the first topic level."
     ),
     time_scale: float = typer.Option(1.0, "--time-scale", help="Simulated seconds per wall-clock second."),
+    lockstep: bool = typer.Option(
+        False,
+        "--lockstep",
+        help="Drive only as far as a simulated plant's clock moves (`{interface}/_sim/advance`), with "
+        "instant pick and drop as the twin has them; state on events and every 30 plant seconds.",
+    ),
     scale: float = SCALE,
     seed: int = SEED,
     plant: Path | None = PLANT,
@@ -750,8 +924,19 @@ def vda_vehicles(
         raise ValidationError("--time-scale/--seconds", "must be positive (--seconds 0: until stopped)")
     the_plant, _ = resolve_plant(plant, catalogue, scale, seed, 1.0)
     the_broker = parse_broker(broker, ca_file, cert_file, key_file, password_file)
-    vehicles = plant_vehicles(the_plant, count)
-    simulator = VehicleSimulator(the_broker, vehicles, interface=interface, time_scale=time_scale)
+    if lockstep:
+        vehicles = plant_vehicles(the_plant, count, pick_s=0.0, drop_s=0.0)
+        simulator = VehicleSimulator(
+            the_broker,
+            vehicles,
+            interface=interface,
+            state_interval_s=LOCKSTEP_STATE_S,
+            visualization_interval_s=0.0,
+            lockstep=True,
+        )
+    else:
+        vehicles = plant_vehicles(the_plant, count)
+        simulator = VehicleSimulator(the_broker, vehicles, interface=interface, time_scale=time_scale)
     with broker_errors(the_broker):
-        counters = asyncio.run(run_vehicles(simulator, seconds or None))
+        counters = asyncio.run(run_vehicles(simulator, seconds or None, ready=lockstep))
     print(json.dumps({"vehicles": len(vehicles), **counters}), flush=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import typer
@@ -18,7 +17,7 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mixflow.cli.connect import compare_over_mqtt
+from mixflow.cli.connect import FLEET, FLEETS, compare_over_mqtt
 from mixflow.cli.options import CATALOGUE, PLANT, SEED, check_sources
 from mixflow.cli.plant import describe_plant
 from mixflow.cli.simulate import DEFAULT_SCALE, scenario_from, storm_shop_of
@@ -153,12 +152,27 @@ def demo(
         "--mqtt",
         help="Broker URL: run the plant a second time as devices behind this broker and compare the KPIs.",
     ),
+    fleet: str = FLEET,
+    mqtt_hours: float = typer.Option(
+        24.0,
+        "--mqtt-hours",
+        help="Plant hours to run both ways for the --mqtt comparison (default: the first plant day; "
+        "each plant hour through the broker takes some 30-60 s on two cores).",
+    ),
 ) -> None:
     """Show the plant, demand and capacity, then run it with the cloud scheduler and write a report.
 
-    With --mqtt the same scheduler then drives the twin again, this time played as devices behind the
-    broker (the `mixflow connect devices` process), and the two runs' KPIs are compared side by side.
+    With --mqtt the same scheduler then runs the plant for --mqtt-hours (the first plant day by default)
+    in-process and through the broker: machines and the line as devices (the `mixflow connect devices`
+    process, breakdowns and repairs in Sparkplug B) and the AGVs as VDA 5050 vehicles of two makers
+    behind master control (the `mixflow connect vda-vehicles --lockstep` process; with `--fleet
+    mixflow`, the fleet as one device of mixflow's own), and the two runs' KPIs are compared side by
+    side.
     """
+    if mqtt_hours <= 0:
+        raise ValidationError("--mqtt-hours", f"must be positive, got {mqtt_hours:g}")
+    if fleet not in FLEETS:
+        raise ValidationError("--fleet", f"must be one of {', '.join(FLEETS)}, got {fleet!r}")
     if days <= 0:
         raise ValidationError("--days", f"must be positive, got {days}")
     console = Console()
@@ -205,19 +219,51 @@ def demo(
     write_report(result, report)
     console.print(f"report written to {report}")
     if mqtt is not None:
-        console.print(mqtt_comparison(parse_broker(mqtt), scenario, seed, result.kpis))
+        until_s = int(mqtt_hours * 3600)
+        console.print(mqtt_comparison(parse_broker(mqtt), scenario, seed, until_s, fleet, console))
 
 
-def mqtt_comparison(broker: Broker, scenario: Scenario, seed: int, kpis: dict[str, Any]) -> Table:
-    """The same run through the broker, KPI by KPI against the in-process run."""
-    until_s = -(-int(kpis["simulated_days"] * DAY_S) // 3600) * 3600  # whole plant hours
-    with Console().status(f"running the plant again through {broker.host}:{broker.port}"):
-        compared = compare_over_mqtt(broker, scenario, seed, until_s)
-    table = Table(title=f"In-process against over MQTT ({compared['over_mqtt_s']} s through the broker)")
-    for column in ("KPI", "in-process", "over MQTT", "same"):
+def mqtt_comparison(
+    broker: Broker, scenario: Scenario, seed: int, until_s: int, fleet: str, console: Console
+) -> Table:
+    """The same run through the broker to `until_s`, KPI by KPI against the in-process run, with the
+    wall time each took and the messages the broker carried."""
+    hours = until_s // 3600
+    with console.status(f"running the plant again through {broker.host}:{broker.port}") as status:
+
+        def progress(run: str, now_s: int) -> None:
+            status.update(f"plant hour {now_s // 3600}/{hours} {run} (broker {broker.host}:{broker.port})")
+
+        compared = compare_over_mqtt(broker, scenario, seed, until_s, fleet, progress)
+    through = "VDA 5050 vehicles + devices over MQTT" if fleet == "vda5050" else "devices over MQTT"
+    table = Table(title=f"In-process against {through}: {hours} plant hours")
+    for column in ("KPI", "in-process", "through the broker", "same"):
         table.add_column(column)
     for key, value in compared["in_process"].items():
         other = compared["over_mqtt"].get(key)
         table.add_row(key, str(value), str(other), "yes" if value == other else "[red]no[/red]")
+    table.add_section()
+    table.add_row("wall time (s)", str(compared["in_process_s"]), str(compared["over_mqtt_s"]), "")
+    gateway = compared["gateway"]
+    devices = f"{gateway['round_trips']:,} / {gateway['received']:,}"
+    table.add_row("devices: clock steps / messages in", "", devices, "")
+    vda = compared.get("vda5050")
+    if vda is not None:
+        table.add_row(
+            "VDA 5050: orders + updates / instant actions / states",
+            "",
+            f"{vda['orders'] + vda['order_updates']:,} / {vda['instant_actions']:,} / {vda['states']:,}",
+            "",
+        )
+        table.add_row(
+            "VDA 5050: lost / rejected / invalid / steps off the plan",
+            "",
+            f"{vda['lost']} / {vda['rejected_orders']} / {vda['invalid']} / {vda['unsettled_steps']}",
+            "",
+        )
+    sparkplug = compared.get("sparkplug")
+    if sparkplug is not None:
+        said = f"{sparkplug['births']:,} / {sparkplug['messages'] - sparkplug['births']:,}"
+        table.add_row("Sparkplug B: births / machine states", "", said, "")
     table.caption = "same KPIs" if compared["same_kpis"] else f"differing: {', '.join(compared['differing'])}"
     return table

@@ -25,7 +25,9 @@ from mixflow.connect.broker import Broker
 from mixflow.connect.commands import FLEET_ID, RECEIVING_ID, from_message
 from mixflow.connect.gateway import now_ms
 from mixflow.connect.payloads import CommandMessage, PayloadError, decode, encode
-from mixflow.connect.wire import Received, WireClient
+from mixflow.connect.sparkplug import PREFIX as SPARKPLUG_PREFIX
+from mixflow.connect.sparkplug.machines import MachineStates
+from mixflow.connect.wire import Received, Will, WireClient
 from mixflow.model.port import (
     OUT_OF_SERVICE,
     AgvBatteryLow,
@@ -139,8 +141,10 @@ class FactoryDevices:
         line_id: str,
         binary: bool = True,
         boot: int | None = None,
+        sparkplug: MachineStates | None = None,
     ) -> None:
         self.factory = factory
+        self.sparkplug = sparkplug  # machines' breakdowns and repairs as a Sparkplug B edge node
         self.broker = broker
         self.plant = topics.check_name("plant", plant)
         self.line_id = line_id
@@ -198,6 +202,11 @@ class FactoryDevices:
         request = json.loads(message.payload)
         events = self.factory.poll(int(request["until_s"]))
         for event in events:
+            said = self.sparkplug.event(event) if self.sparkplug is not None else None
+            if said is not None:
+                for topic, payload in said:
+                    self._client.publish_nowait(topic, payload)
+                continue
             for kind, device_id, channel, fields in event_messages(event, self.line_id):
                 await self._send(kind, device_id, channel, fields, event.at_s * 1000)
         self.counters["events"] += len(events)
@@ -208,8 +217,12 @@ class FactoryDevices:
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         """Serve until cancelled: commands and advance requests, strictly in arrival order."""
+        filters = [f"{topics.ROOT}/{self.plant}/+/+/+/cmd", self.advance_topic]
+        if self.sparkplug is not None:
+            self._client.will = Will(*self.sparkplug.will(), qos=1, retain=False)  # NDEATH
+            filters += self.sparkplug.filters()
         await self._client.connect()
-        await self._client.subscribe([f"{topics.ROOT}/{self.plant}/+/+/+/cmd", self.advance_topic], qos=1)
+        await self._client.subscribe(filters, qos=1)
         if ready is not None:
             ready.set()
         try:
@@ -217,6 +230,11 @@ class FactoryDevices:
                 message = await self._inbox.get()
                 if message.topic == self.advance_topic:
                     await self._advance(message)
+                elif message.topic.startswith(SPARKPLUG_PREFIX) and self.sparkplug is not None:
+                    for topic, payload in self.sparkplug.receive(
+                        message.topic, message.payload, self.factory.now_s * 1000
+                    ):
+                        self._client.publish_nowait(topic, payload)
                 else:
                     await self._command(message)
         finally:

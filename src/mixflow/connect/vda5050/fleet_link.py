@@ -8,6 +8,10 @@ of port commands. The step of the fleet is paced by the vehicles: `settled` wait
 that was sent a base reported standing at its decision point (or a timeout), and the time from that
 report to the next order update of the vehicle is kept (`latencies_ms`), the figure the benchmark
 holds against its 250 ms target.
+
+In lock step with a simulated plant (`lockstep=True`, vehicles of `simulator` in lock step) the link
+also tells the vehicles how far the plant's clock moved (`advance`, see `lockstep`): it counts what it
+sent each vehicle, so the simulator can hold an advance until the orders it follows are in.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from mixflow.connect.broker import Broker
+from mixflow.connect.vda5050.lockstep import Advance, advance_topic, clock_topic, parse_clock
 from mixflow.connect.vda5050.master import MasterControl, Publish
 from mixflow.connect.vda5050.topics import Subtopic, fleet_filter
 from mixflow.connect.wire import Received, WireClient
@@ -38,6 +43,7 @@ class VdaLink:
         broker: Broker,
         clock: Callable[[], int],
         client_id: str | None = None,
+        lockstep: bool = False,
     ) -> None:
         # one session per interface: a second master on the broker (another plant) must not take
         # this one's session over
@@ -56,14 +62,28 @@ class VdaLink:
         self.latencies_ms: list[float] = []
         self._reached_at: dict[str, float] = {}
         self._changed = asyncio.Event()
+        self.lockstep = lockstep
+        self._clock_topic = clock_topic(master.interface)
+        self._advance_topic = advance_topic(master.interface)
+        self._serials = {agv: v.ident.serial_number for agv, v in master.vehicles.items()}
+        self._sent_to: dict[str, int] = {}  # serial number -> orders and instant actions sent
+        self._told: dict[str, int] = {}  # of those, the counts not yet passed on in an advance
+        self.advances = 0  # steps of the plant's clock sent to the vehicles
+        self.clock_n = 0  # the last step the vehicles reported driven
 
     async def start(self) -> None:
         await self.client.connect()
-        await self.client.subscribe([fleet_filter(sub, self.master.interface) for sub in LISTENED], qos=1)
+        filters = [fleet_filter(sub, self.master.interface) for sub in LISTENED]
+        if self.lockstep:
+            filters.append(self._clock_topic)
+        await self.client.subscribe(filters, qos=1)
 
     def _received(self, batch: list[Received]) -> None:
         at_s = self.clock()
         for message in batch:
+            if message.topic == self._clock_topic:
+                self.clock_n = max(self.clock_n, parse_clock(message.payload))
+                continue
             self._send(self.master.receive(message.topic, message.payload, at_s))
         if self.master.reached:
             now = time.perf_counter()
@@ -78,6 +98,10 @@ class VdaLink:
         now = time.perf_counter()
         for message in messages:
             self.client.publish_nowait(message.topic, message.payload())
+            if self.lockstep:
+                serial = self._serials[message.agv_id]
+                sent = self._sent_to[serial] = self._sent_to.get(serial, 0) + 1
+                self._told[serial] = sent
             if message.subtopic == "order":
                 reached = self._reached_at.pop(message.agv_id, None)
                 if reached is not None and len(self.latencies_ms) < LATENCIES_KEPT:
@@ -107,6 +131,15 @@ class VdaLink:
     async def settled(self, timeout_s: float) -> bool:
         """Wait until no vehicle is on its way to its decision point; False if `timeout_s` passed first."""
         return await self._until(lambda: not self.master.awaiting, timeout_s)
+
+    async def advance(self, dt_s: float, timeout_s: float) -> bool:
+        """Lock step: the vehicles drive `dt_s` plant seconds once they hold what was sent them; True
+        once they said so (their clock mark), False if `timeout_s` passed first."""
+        self.advances += 1
+        step = Advance(self.advances, dt_s, self._told)
+        self._told = {}
+        self.client.publish_nowait(self._advance_topic, step.payload())
+        return await self._until(lambda: self.clock_n >= step.n, timeout_s)
 
     async def _until(self, done: Callable[[], bool], timeout_s: float) -> bool:
         """Wait until `done()`, asked again as each message comes in; False if `timeout_s` passed first."""

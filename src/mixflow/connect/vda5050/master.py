@@ -5,10 +5,11 @@ every vehicle instead. Pure: no I/O, no clock of its own (`fleet_link` puts it o
 
 - `submit(commands, at_s)`: `MoveAgvs` extends the base of every vehicle that moves by the cell the
   planner committed (an order update, or a new order where it stands, `orders`), followed by the
-  horizon `ahead` gives (`horizon`: the planner's way on to the vehicle's goal); `PostTask` and
-  `AssignTask` tell it which part a vehicle fetches, so the pickup cell's node carries a `pick` and
-  the drop cell's a `drop` action; `Charge` is a `startCharging` instant action (`stopCharging` goes
-  before the next move, spec 6.8.1).
+  horizon `ahead` gives (`horizon`: the way on to the vehicle's goal, which master control passes:
+  its task's pickup, then its drop); `PostTask` and `AssignTask` tell it which part a vehicle
+  fetches, so the pickup cell's node carries a `pick` and the drop cell's a `drop` action; `Charge`
+  is a `startCharging` instant action (`stopCharging` goes before the next move, spec 6.8.1).
+  Messages are made in their wire form (`orders`), one timestamp a batch.
 - `receive(topic, payload, at_s)`: a state (schema-checked) gives position, battery, load, errors,
   operating mode and action states; a finished drop is `PartDelivered`; a FATAL error, a mode that
   takes the vehicle out of master control's hands or a broken or closed connection mark it down
@@ -34,13 +35,23 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import count
 
 import numpy as np
 
 from mixflow.connect.vda5050.horizon import Ahead
 from mixflow.connect.vda5050.models import VERSION, Factsheet, timestamp
-from mixflow.connect.vda5050.orders import FloorMap, VehicleOrder, Wire, action, cell_of_node, node_id
+from mixflow.connect.vda5050.orders import (
+    FloorMap,
+    Graph,
+    VehicleOrder,
+    Wire,
+    action,
+    cell_of_node,
+    encode,
+    node_id,
+)
 from mixflow.connect.vda5050.topics import Subtopic, parse_topic, vehicle_topics
 from mixflow.connect.vda5050.validation import SchemaValidator, package_validator
 from mixflow.errors import ValidationError
@@ -83,15 +94,21 @@ class VehicleId:
 
 @dataclass(frozen=True)
 class Publish:
-    """One message for a vehicle: an order or instant actions, QoS 0 and not retained (6.2, 6.5)."""
+    """One message for a vehicle: an order or instant actions, QoS 0 and not retained (6.2, 6.5),
+    made in its wire form (`body`); `message` decodes it, for whoever looks (tests, logs)."""
 
     topic: str
-    message: Wire
+    body: bytes
     agv_id: str
     subtopic: Subtopic
 
     def payload(self) -> bytes:
-        return json.dumps(self.message, separators=(",", ":")).encode()
+        return self.body
+
+    @cached_property
+    def message(self) -> Wire:
+        decoded: Wire = json.loads(self.body)
+        return decoded
 
 
 @dataclass(frozen=True)
@@ -133,6 +150,7 @@ class FleetVehicle:
 
     ident: VehicleId
     order: VehicleOrder
+    signature: str = ""  # the header's last fields in wire form: version, manufacturer, serialNumber
     headers: dict[str, int] = field(default_factory=dict)
     down_because: set[str] = field(default_factory=set)
     told_down: bool = False
@@ -176,7 +194,10 @@ class MasterControl:
         for ident in vehicles:
             if ident.agv_id in self.vehicles:
                 raise ValidationError("VDA 5050 fleet", f"AGV {ident.agv_id} is listed twice")
-            vehicle = FleetVehicle(ident, VehicleOrder(ident.agv_id))
+            signature = encode(
+                {"version": VERSION, "manufacturer": ident.manufacturer, "serialNumber": ident.serial_number}
+            )[1:-1]
+            vehicle = FleetVehicle(ident, VehicleOrder(ident.agv_id), signature)
             self.vehicles[ident.agv_id] = vehicle
             self.by_name[(ident.manufacturer, ident.serial_number)] = vehicle
         self._topics = {
@@ -197,6 +218,7 @@ class MasterControl:
                 "unknown_vehicle",
                 "rejected_orders",
                 "skipped_moves",
+                "horizons",
                 "bad_horizons",
             ),
             0,
@@ -215,6 +237,7 @@ class MasterControl:
         a move onto a pickup cell in the same batch already carries its pick."""
         out: list[Publish] = []
         batch = list(commands)
+        stamp = timestamp()  # one for the batch: its messages are made in the same few milliseconds
         for command in batch:
             if isinstance(command, PostTask):
                 self.tasks[command.task.id] = command.task
@@ -222,10 +245,10 @@ class MasterControl:
                 self._assign(command)
         for command in batch:
             if isinstance(command, MoveAgvs):
-                self._move(command, out)
+                self._move(command, stamp, out)
         for command in batch:
             if isinstance(command, Charge):
-                self._charge(command, out)
+                self._charge(command, stamp, out)
         return out
 
     def _assign(self, command: AssignTask) -> None:
@@ -254,14 +277,14 @@ class MasterControl:
             )
         vehicle.errand = Errand(task) if task is not None else None
 
-    def _move(self, command: MoveAgvs, out: list[Publish]) -> None:
+    def _move(self, command: MoveAgvs, stamp: str, out: list[Publish]) -> None:
         vehicles = self._in_order(command.agv_ids)
         xs, ys = command.x.tolist(), command.y.tolist()
         for vehicle, x, y in zip(vehicles, xs, ys, strict=True):
             if vehicle.order.end_cell != (x, y):
-                self._step(vehicle, (x, y), out)
+                self._step(vehicle, (x, y), stamp, out)
 
-    def _step(self, vehicle: FleetVehicle, cell: Cell, out: list[Publish]) -> None:
+    def _step(self, vehicle: FleetVehicle, cell: Cell, stamp: str, out: list[Publish]) -> None:
         order = vehicle.order
         if vehicle.down_because:
             return  # the planner holds a vehicle that is down; what it still moves is its model catching up
@@ -270,7 +293,8 @@ class MasterControl:
             return  # no order held and the vehicle already stands there
         if vehicle.charging:
             vehicle.charging = False
-            out.append(self._instant(vehicle, [action("stopCharging", self._action_id("stopCharging"))]))
+            stop = action("stopCharging", self._action_id("stopCharging"))
+            out.append(self._instant(vehicle, [stop], stamp))
         # a new order may start only where the vehicle stands idle (6.6.2): there, one that must pick on
         # the node it stands on gets the pick on the new order's first node, and one whose state grew
         # long sheds its old action states
@@ -291,31 +315,24 @@ class MasterControl:
                 )
                 return
             start, fresh = vehicle.cell, True  # the planner put it where it reported itself
-        ahead = self._ahead(vehicle, cell)
+        first = self._actions_at(vehicle, start) if fresh else []
+        then = self._actions_at(vehicle, cell)
+        ahead = self._ahead(vehicle, cell)  # after the actions: a pick sent turns the goal to the drop
         if fresh and order.open and order.horizon:
             # it waits at its decision point for an update and would refuse a new order: take its
             # horizon back first (same topic, so it arrives first)
-            trim_nodes, trim_edges = order.drop_horizon()
+            trim = order.drop_horizon()
             self.counters["updates"] += 1
-            header = self._header(vehicle, "order")
-            out.append(self._publish(vehicle, "order", order.message(header, trim_nodes, trim_edges)))
+            out.append(self._order(vehicle, trim, stamp))
         if fresh:
-            nodes, edges = order.start(
-                self.floor,
-                start,
-                self._actions_at(vehicle, start),
-                cell,
-                self._actions_at(vehicle, cell),
-                ahead,
-            )
+            graph = order.start(self.floor, start, first, cell, then, ahead)
             self.counters["orders"] += 1
         else:
-            nodes, edges = order.extend(self.floor, cell, self._actions_at(vehicle, cell), ahead)
+            graph = order.extend(self.floor, cell, then, ahead)
             self.counters["updates"] += 1
+        self.counters["horizons"] += bool(ahead)
         self.awaiting.add(vehicle.ident.agv_id)
-        out.append(
-            self._publish(vehicle, "order", order.message(self._header(vehicle, "order"), nodes, edges))
-        )
+        out.append(self._order(vehicle, graph, stamp))
 
     def _ahead(self, vehicle: FleetVehicle, cell: Cell) -> list[Cell]:
         """The horizon after decision point `cell`: `ahead`'s cells up to the first that is no
@@ -324,7 +341,7 @@ class MasterControl:
             return []
         way: list[Cell] = []
         previous = cell
-        for raw in self.ahead(vehicle.ident.agv_id, cell):
+        for raw in self.ahead(vehicle.ident.agv_id, cell, _goal(vehicle)):
             nxt = (int(raw[0]), int(raw[1]))
             if not _neighbours(previous, nxt):
                 self.counters["bad_horizons"] += 1
@@ -375,7 +392,7 @@ class MasterControl:
             ]
         return []
 
-    def _charge(self, command: Charge, out: list[Publish]) -> None:
+    def _charge(self, command: Charge, stamp: str, out: list[Publish]) -> None:
         vehicle = self._vehicle(command.agv_id)
         if vehicle is None or vehicle.down_because:
             return
@@ -389,7 +406,7 @@ class MasterControl:
             )
             return
         vehicle.charging = True
-        out.append(self._instant(vehicle, [action("startCharging", self._action_id("startCharging"))]))
+        out.append(self._instant(vehicle, [action("startCharging", self._action_id("startCharging"))], stamp))
 
     # -- instant actions (6.8, 6.9) ----------------------------------------------------------------------
     def cancel_order(self, agv_id: str) -> Publish:
@@ -406,22 +423,31 @@ class MasterControl:
         return self._instant(self._known(agv_id), [action("stopPause", self._action_id("stopPause"))])
 
     def init_position(self, agv_id: str, cell: Cell) -> Publish:
-        """initPosition: the vehicle stands on `cell` (its node becomes its lastNodeId)."""
+        """initPosition: the vehicle stands on `cell` (its node becomes its lastNodeId). A vehicle
+        re-posed has an order no more: one still holding a horizon would refuse the new pose (it waits
+        for an update, so it has an order, 6.6.2), so it is told to cancel that order first, in the same
+        message (instant actions run in their order); one still driving its base refuses, as it should."""
         vehicle = self._known(agv_id)
+        actions = []
+        if vehicle.order.horizon:
+            actions.append(action("cancelOrder", self._action_id("cancelOrder")))
+            _forget_errand(vehicle)
         vehicle.order.close()
         vehicle.cell = cell
-        where = self.floor.node(cell, 0)["nodePosition"]
-        body = action(
-            "initPosition",
-            self._action_id("initPosition"),
-            "HARD",
-            x=where["x"],
-            y=where["y"],
-            theta=0.0,
-            mapId=self.floor.map_id,
-            lastNodeId=node_id(cell),
+        x, y = self.floor.position(cell)
+        actions.append(
+            action(
+                "initPosition",
+                self._action_id("initPosition"),
+                "HARD",
+                x=x,
+                y=y,
+                theta=0.0,
+                mapId=self.floor.map_id,
+                lastNodeId=node_id(cell),
+            )
         )
-        return self._instant(vehicle, [body])
+        return self._instant(vehicle, actions)
 
     def request_factsheet(self, agv_id: str) -> Publish:
         return self._instant(
@@ -523,13 +549,8 @@ class MasterControl:
         vehicle.idle_at = "" if busy else state["lastNodeId"]
         vehicle.last_node = state["lastNodeId"]
         self._actions_done(vehicle, state["actionStates"], at_s)
-        end = vehicle.order.end
-        if (
-            agv in self.awaiting
-            and end is not None
-            and vehicle.last_node == end["nodeId"]
-            and not vehicle.handling
-        ):
+        end = vehicle.order.end_node
+        if agv in self.awaiting and end and vehicle.last_node == end and not vehicle.handling:
             self.awaiting.discard(agv)  # there, and done picking or dropping: ready for the next step
             self.reached.append(agv)
         fatal = [e for e in state["errors"] if e["errorLevel"] == "FATAL"]
@@ -626,14 +647,10 @@ class MasterControl:
         here = cell_of_node(state["lastNodeId"]) or vehicle.cell
         if here is None:
             return []
-        nodes, edges = vehicle.order.start(self.floor, here)
+        graph = vehicle.order.start(self.floor, here)
         vehicle.anchor = vehicle.order.order_id
         self.counters["orders"] += 1
-        return [
-            self._publish(
-                vehicle, "order", vehicle.order.message(self._header(vehicle, "order"), nodes, edges)
-            )
-        ]
+        return [self._order(vehicle, graph)]
 
     def _on_connection(self, vehicle: FleetVehicle, state: str, at_s: int) -> list[Publish]:
         self.counters["connections"] += 1
@@ -759,30 +776,40 @@ class MasterControl:
     def _action_id(self, kind: str) -> str:
         return f"{kind}-{next(self._ids)}"
 
-    def _header(self, vehicle: FleetVehicle, subtopic: str) -> Wire:
+    def _header(self, vehicle: FleetVehicle, subtopic: str, stamp: str | None = None) -> str:
+        """The header's fields in wire form, without braces: the next headerId of the topic, then
+        `stamp` (now if not given)."""
         n = vehicle.headers.get(subtopic, 0)
         vehicle.headers[subtopic] = n + 1
-        return {
-            "headerId": n,
-            "timestamp": timestamp(),
-            "version": VERSION,
-            "manufacturer": vehicle.ident.manufacturer,
-            "serialNumber": vehicle.ident.serial_number,
-        }
+        return f'"headerId":{n},"timestamp":"{stamp or timestamp()}",{vehicle.signature}'
 
-    def _instant(self, vehicle: FleetVehicle, actions: list[Wire]) -> Publish:
+    def _instant(self, vehicle: FleetVehicle, actions: list[Wire], stamp: str | None = None) -> Publish:
         self.counters["instant_actions"] += 1
-        return self._publish(
-            vehicle, "instantActions", {**self._header(vehicle, "instantActions"), "actions": actions}
-        )
+        body = f'{{{self._header(vehicle, "instantActions", stamp)},"actions":{encode(actions)}}}'
+        return self._publish(vehicle, "instantActions", body.encode())
 
-    def _publish(self, vehicle: FleetVehicle, subtopic: Subtopic, message: Wire) -> Publish:
+    def _order(self, vehicle: FleetVehicle, graph: Graph, stamp: str | None = None) -> Publish:
+        """An order message of `graph`, the vehicle's order's id and update."""
+        body = vehicle.order.message(self._header(vehicle, "order", stamp), graph)
+        return self._publish(vehicle, "order", body)
+
+    def _publish(self, vehicle: FleetVehicle, subtopic: Subtopic, body: bytes) -> Publish:
+        """Every message for a vehicle passes here, in its wire form."""
         agv = vehicle.ident.agv_id
-        return Publish(self._topics[agv](subtopic), message, agv, subtopic)
+        return Publish(self._topics[agv](subtopic), body, agv, subtopic)
 
 
 def _neighbours(a: Cell, b: Cell) -> bool:
     return abs(a[0] - b[0]) + abs(a[1] - b[1]) == 1
+
+
+def _goal(vehicle: FleetVehicle) -> Cell | None:
+    """Where the vehicle heads, as far as the fleet's commands tell: the pickup of its task until the
+    pick is sent, then the drop until that is sent; None without a task or once the drop is sent."""
+    errand = vehicle.errand
+    if errand is None or errand.drop_id:
+        return None
+    return errand.task.dropoff if errand.pick_id else errand.task.pickup
 
 
 def _forget_errand(vehicle: FleetVehicle) -> None:

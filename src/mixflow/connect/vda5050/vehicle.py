@@ -118,7 +118,7 @@ class Vehicle:
         self._instant_ids: set[str] = set()
         self._cancel_id: str | None = None  # cancelOrder running until the vehicle stands on a node
         self._canceled = False
-        self._accepted: tuple[str, str] = ("", "")  # nodes and edges of the last accepted update
+        self._accepted: tuple[Any, Any] = ([], [])  # nodes and edges of the last accepted update, as sent
         self.loads: list[Load] = []
         self.errors: list[Error] = []
         self.kwh = kind.battery_kwh
@@ -155,6 +155,7 @@ class Vehicle:
             if away is not None:
                 return self._reject("orderError", f"first node {first.node_id!r} is {away:.2f} m away", refs)
             self._start(order)
+            self._accepted = (message["nodes"], message["edges"])
             return "accepted"
         if self._canceled:
             return self._reject("orderUpdateError", f"order {order.order_id!r} was canceled", refs)
@@ -162,7 +163,7 @@ class Vehicle:
             why = f"orderUpdateId {order.order_update_id} is older than {self.order_update_id}"
             return self._reject("orderUpdateError", why, refs)
         if order.order_update_id == self.order_update_id:
-            if _content(order) == self._accepted:
+            if (message["nodes"], message["edges"]) == self._accepted:  # a repeat (compared as sent)
                 return "ignored"
             why = f"orderUpdateId {order.order_update_id} received again with other content"
             return self._reject("orderUpdateError", why, refs)
@@ -174,6 +175,7 @@ class Vehicle:
             )
             return self._reject("orderUpdateError", why, refs)
         self._extend(order)
+        self._accepted = (message["nodes"], message["edges"])
         return "updated"
 
     def _check(self, subtopic: str, message: Any) -> tuple[Any, list[str]]:
@@ -245,7 +247,6 @@ class Vehicle:
         self._canceled = False
         self.errors = [e for e in self.errors if e.error_type not in ORDER_ERRORS]
         self.order_id, self.order_update_id = order.order_id, order.order_update_id
-        self._accepted = _content(order)
         self.nodes, self.edges = list(order.nodes), list(order.edges)
         self._register(self.nodes, self.edges)
         self._traverse()  # the first node is where the vehicle stands
@@ -260,7 +261,6 @@ class Vehicle:
         self.edges = [e for e in self.edges if e.released] + list(order.edges)
         self._register(order.nodes[1:], order.edges)
         self.order_update_id = order.order_update_id
-        self._accepted = _content(order)
         self.errors = [e for e in self.errors if e.error_type not in ORDER_ERRORS]
 
     def _register(self, nodes: list[Node], edges: list[Edge]) -> None:
@@ -623,9 +623,3 @@ def _graph_problem(order: Order) -> str | None:
         if horizon and node.released:
             return f"node {node.node_id!r} is released after the horizon began"
     return None
-
-
-def _content(order: Order) -> tuple[str, str]:
-    """The graph of an order update, to tell a repeat from a changed update with the same id."""
-    dump = order.model_dump(by_alias=True, exclude_none=True)
-    return repr(dump["nodes"]), repr(dump["edges"])
