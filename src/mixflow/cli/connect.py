@@ -51,7 +51,6 @@ from mixflow.connect.registry import (
     plant_devices,
     standard_device_id,
 )
-from mixflow.connect.wire import WireClient
 from mixflow.errors import InputFileError, MixflowError, ValidationError
 from mixflow.model import Plant
 from mixflow.store.db import connect as connect_store
@@ -555,14 +554,7 @@ def _source_args(scenario: Scenario) -> list[str]:
 
 async def _try_login(broker: Broker, client_id: str) -> None:
     """Log in and out once: a broker that refuses us says so here, before any process is started."""
-    client = WireClient(
-        broker.host,
-        broker.port,
-        client_id,
-        username=broker.username,
-        password=broker.password,
-        tls=broker.ssl_context(),
-    )
+    client = broker.client(client_id)
     await client.connect(timeout_s=5.0)
     await client.disconnect()
 
@@ -744,14 +736,7 @@ async def _forget_vehicles(broker: Broker, interface: str, plant: Plant) -> None
 
     retained: tuple[Subtopic, ...] = ("connection", "factsheet")
 
-    client = WireClient(
-        broker.host,
-        broker.port,
-        f"{interface}-cleaner",
-        username=broker.username,
-        password=broker.password,
-        tls=broker.ssl_context(),
-    )
+    client = broker.client(f"{interface}-cleaner")
     await client.connect()
     for ident in plant_fleet_ids(plant):
         for sub in retained:

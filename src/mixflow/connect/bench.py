@@ -29,7 +29,6 @@ from mixflow.connect.gateway import Gateway, GatewayConfig, now_ms
 from mixflow.connect.ingest import Ingest
 from mixflow.connect.payloads import encode
 from mixflow.connect.registry import Registry
-from mixflow.connect.wire import WireClient
 from mixflow.errors import MixflowError, ValidationError
 from mixflow.store.db import connect as connect_db
 
@@ -199,17 +198,8 @@ def _publisher_main(broker: Broker, spec: BenchSpec, index: int, start_at: float
     fleets = [fleet for fleet in fleets if fleet.topics]
 
     async def run() -> dict[str, Any]:
-        clients = [
-            WireClient(
-                broker.host,
-                broker.port,
-                f"bench-{plant}-p{index}-{k}",
-                username=broker.username,
-                password=broker.password,
-                tls=broker.ssl_context(),
-            )
-            for k in range(spec.connections_per_publisher)
-        ]
+        per = spec.connections_per_publisher
+        clients = [broker.client(f"bench-{plant}-p{index}-{k}") for k in range(per)]
         for client in clients:
             await client.connect()
         totals = [math.floor(fleet.rate * spec.seconds) for fleet in fleets]

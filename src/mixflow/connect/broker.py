@@ -16,12 +16,13 @@ import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import aiomqtt
 
 from mixflow.connect.credentials import read_secret_file
-from mixflow.connect.wire import CONNACK_REASONS, MqttError
+from mixflow.connect.wire import CONNACK_REASONS, MqttError, WireClient
 from mixflow.errors import MixflowError, ValidationError
 
 PASSWORD_ENV = "MIXFLOW_BROKER_PASSWORD"
@@ -76,6 +77,14 @@ class Broker:
         except (OSError, ssl.SSLError) as error:
             raise ValidationError("--tls-ca/--tls-cert/--tls-key", f"cannot load ({error})") from None
         return context
+
+    def client(self, client_id: str, **options: Any) -> WireClient:
+        """A connection to this broker as its user; `options` are `WireClient`'s (`tls` defaults to this
+        broker's context: pass one made once when opening many)."""
+        if "tls" not in options:
+            options["tls"] = self.ssl_context()
+        return WireClient(self.host, self.port, client_id, username=self.username, password=self.password,
+                          **options)
 
     def with_credentials(self, username: str | None, password: str | None) -> Broker:
         return Broker(

@@ -27,7 +27,7 @@ from mixflow.connect.gateway import now_ms
 from mixflow.connect.payloads import CommandMessage, PayloadError, decode, encode
 from mixflow.connect.sparkplug import PREFIX as SPARKPLUG_PREFIX
 from mixflow.connect.sparkplug.machines import MachineStates
-from mixflow.connect.wire import Received, Will, WireClient
+from mixflow.connect.wire import Received, Will
 from mixflow.model.port import (
     OUT_OF_SERVICE,
     AgvBatteryLow,
@@ -155,15 +155,7 @@ class FactoryDevices:
         self.executed: OrderedDict[str, None] = OrderedDict()
         self.counters = {"commands": 0, "resent_ignored": 0, "bad_commands": 0, "events": 0, "steps": 0}
         self._inbox: asyncio.Queue[Received] = asyncio.Queue()
-        self._client = WireClient(
-            broker.host,
-            broker.port,
-            f"{plant}-edge",
-            on_messages=self._received,
-            username=broker.username,
-            password=broker.password,
-            tls=broker.ssl_context(),
-        )
+        self._client = broker.client(f"{plant}-edge", on_messages=self._received)
 
     def _received(self, batch: list[Received]) -> None:
         for message in batch:

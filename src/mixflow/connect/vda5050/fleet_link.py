@@ -25,7 +25,7 @@ from mixflow.connect.broker import Broker
 from mixflow.connect.vda5050.lockstep import Advance, advance_topic, clock_topic, parse_clock
 from mixflow.connect.vda5050.master import MasterControl, Publish
 from mixflow.connect.vda5050.topics import Subtopic, fleet_filter
-from mixflow.connect.wire import Received, WireClient
+from mixflow.connect.wire import Received
 from mixflow.model.port import Command, Event
 
 LATENCIES_KEPT = 1_000_000
@@ -50,15 +50,7 @@ class VdaLink:
         client_id = client_id or f"mixflow-vda5050-master-{master.interface}"
         self.master = master
         self.clock = clock
-        self.client = WireClient(
-            broker.host,
-            broker.port,
-            client_id,
-            on_messages=self._received,
-            username=broker.username,
-            password=broker.password,
-            tls=broker.ssl_context(),
-        )
+        self.client = broker.client(client_id, on_messages=self._received)
         self.latencies_ms: list[float] = []
         self._reached_at: dict[str, float] = {}
         self._changed = asyncio.Event()

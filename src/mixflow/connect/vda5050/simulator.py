@@ -230,15 +230,7 @@ class VehicleSimulator:
         self.plant_s = 0.0  # lock step: plant seconds driven so far
         self._advances: asyncio.Queue[Advance] = asyncio.Queue()
         self._clock = (  # lock step: hears the plant's clock and answers it
-            WireClient(
-                broker.host,
-                broker.port,
-                f"vda-{interface}-clock",
-                on_messages=self._advance_received,
-                username=broker.username,
-                password=broker.password,
-                tls=self.tls,
-            )
+            broker.client(f"vda-{interface}-clock", on_messages=self._advance_received, tls=self.tls)
             if lockstep
             else None
         )
