@@ -4,8 +4,10 @@ The shared broker at 127.0.0.1:1883 is anonymous; the auth tests need a password
 and the crash test a known queue limit, so this starts its own `mosquitto` on a free loopback port
 with its own configuration and data directory, and stops it afterwards. Plant `auth` (machines m1
 and m2, AGV a1) is provisioned as an operator would (`connect.provision`: random passwords, hashed
-in the registry, files 0600); an extra `mixflow-admin` account may use the whole `mixflow/#` tree,
-for the commands that log in once for a whole simulated plant (`connect demo`, `connect bench`).
+in the registry, files 0600); an extra `mixflow-admin` account may use every topic, for the commands
+that log in once for a whole simulated plant (`connect demo`, `connect bench`): a demo's plant id is
+random and names its VDA 5050 interface and Sparkplug B group, which a Mosquitto ACL cannot match by
+prefix.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def _add_admin(folder: Path) -> str:
     users = (folder / "passwd").read_text()
     write_private(folder / "passwd", f"{users}{ADMIN_USER}:{hash_password(password)}\n")
     acl = (folder / "acl").read_text()
-    write_private(folder / "acl", f"user {ADMIN_USER}\ntopic readwrite mixflow/#\n\n{acl}")
+    write_private(folder / "acl", f"user {ADMIN_USER}\ntopic readwrite #\n\n{acl}")
     return password
 
 
