@@ -51,7 +51,19 @@ def test_the_reference_plant_survives_a_round_trip(
     assert again.materials == plant.materials and again.materials.modelled  # suppliers, stock, raw
     assert again.charging == plant.charging and again.charging is not None
     assert again.routings == plant.routings and any(s.materials for r in again.routings for s in r.steps)
-    assert any(s.on_agv for r in again.routings for s in r.steps)  # parts worked on their AGV
+
+
+def test_a_step_worked_on_its_agv_survives_a_round_trip(tmp_path: Path) -> None:
+    plant = build_plant(0.05, 0)
+    on = dataclasses.replace
+    marked = tuple(
+        on(r, steps=tuple(on(s, on_agv=s.operation == "cab_trim") for s in r.steps)) for r in plant.routings
+    )
+    plant = dataclasses.replace(plant, routings=marked)
+    write_plant(plant, tmp_path / "plant.yaml")
+    again = load_plant(tmp_path / "plant.yaml")
+    assert again.routings == plant.routings
+    assert set(again.agv_docks()) == {m.id for m in again.machines if m.group == "cab_trim"}
 
 
 def _example() -> str:
