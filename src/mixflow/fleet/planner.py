@@ -178,7 +178,7 @@ class PIBTPlanner:
         self.broken[:] = False
         self.distances.set_closed(np.zeros(self.grid.n_cells, dtype=np.bool_))
         self.positions = cells.copy()
-        self._waited = np.zeros(self.n_agents, dtype=np.int64)  # a planner from an older checkpoint has none
+        self._waited = np.zeros(self.n_agents, dtype=np.int64)  # seated anew: no robot has waited yet
         for i, cell in enumerate(cells.tolist()):
             self.set_goal(i, cell)
 

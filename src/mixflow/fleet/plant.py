@@ -47,17 +47,16 @@ def grid_from_floor(floor: FloorGrid, docks: Mapping[Cell, Cell] | None = None) 
     return Grid(blocked=blocked, exits=exits, zones=zones, name="plant-floor")
 
 
-def docked_grid(plant: Plant) -> tuple[Grid, dict[str, Cell]]:
-    """The plant's fleet grid with a dock in every machine where parts are worked on their AGV, and the
-    access cell of every machine."""
-    access = access_cells(plant)
+def docked_grid(plant: Plant, access: dict[str, Cell]) -> Grid:
+    """The plant's fleet grid with a dock in every machine where parts are worked on their AGV, entered
+    from that machine's cell of `access` (`access_cells`)."""
     docks = plant.agv_docks()
     for machine, cell in docks.items():
         (x, y), (ax, ay) = cell, access[machine]
         if abs(x - ax) + abs(y - ay) != 1:
             raise ValidationError(f"machine {machine}", "parts are worked on their AGV there, but no cell "
                                   "the AGVs reach lies beside it")
-    return grid_from_floor(plant.floor, {cell: access[m] for m, cell in docks.items()}), access
+    return grid_from_floor(plant.floor, {cell: access[m] for m, cell in docks.items()})
 
 
 def access_cells(plant: Plant) -> dict[str, Cell]:
@@ -116,10 +115,13 @@ def energy_from_spec(spec: AgvSpec, cell_m: float, step_s: float) -> EnergySpec:
     )
 
 
-def fleet_for_plant(plant: Plant, options: PlannerOptions | None = None, seed: int = 0) -> FleetManager:
+def fleet_for_plant(
+    plant: Plant, options: PlannerOptions | None = None, seed: int = 0, access: dict[str, Cell] | None = None
+) -> FleetManager:
     """A fleet manager for the plant's AGVs, starting at their homes with full batteries: each AGV with
-    its own type's battery, drain, charging power and payload, each charger with its power limit."""
-    grid, _ = docked_grid(plant)
+    its own type's battery, drain, charging power and payload, each charger with its power limit.
+    `access`: the machines' access cells, if the caller has them already (`access_cells`)."""
+    grid = docked_grid(plant, access_cells(plant) if access is None else access)
     homes = np.array([grid.cell(x, y) for x, y in plant.fleet.homes], dtype=np.int32)
     chargers = np.array([grid.cell(x, y) for x, y in plant.floor.chargers], dtype=np.int32)
     step_s = step_seconds(plant)

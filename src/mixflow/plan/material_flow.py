@@ -30,8 +30,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from mixflow.errors import ValidationError
-from mixflow.fleet.grid import Grid
-from mixflow.fleet.plant import access_cells
 from mixflow.model import MaterialTask, Plant
 from mixflow.model.plant import Cell
 from mixflow.model.port import GoodsReceived, PurchaseOrder
@@ -77,10 +75,11 @@ class MaterialFlow:
     """The plan's material tasks and the stock it hands out, over a `MaterialLedger`."""
 
     def __init__(
-        self, plant: Plant, ledger: MaterialLedger, grid: Grid, rack_of: dict[str, Cell], max_kg: float
+        self, plant: Plant, ledger: MaterialLedger, access: dict[str, Cell], rack_of: dict[str, Cell],
+        max_kg: float
     ) -> None:
         self.ledger = ledger
-        self.access = access_cells(plant)
+        self.access = access  # the cell an AGV serves each machine from (`fleet.plant.access_cells`)
         self.docks = plant.agv_docks()
         self.racks_of = _racks_per_item(plant, rack_of)
         self._next_rack = dict.fromkeys(self.racks_of, 0)

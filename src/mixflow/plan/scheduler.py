@@ -28,7 +28,7 @@ import numpy as np
 from mixflow.errors import MixflowError, StoreUnavailableError, ValidationError
 from mixflow.fleet.manager import RobotState
 from mixflow.fleet.planner import PlannerOptions
-from mixflow.fleet.plant import fleet_for_plant
+from mixflow.fleet.plant import access_cells, fleet_for_plant
 from mixflow.fleet.tasks import FleetTask
 from mixflow.model import DAY_S, AssemblyLine, Catalogue, Order, OrderStatus, Plant
 from mixflow.model.port import (
@@ -216,13 +216,15 @@ class Scheduler:
         self.overdue: deque[MaterialOverdue] = deque(maxlen=OVERDUE_KEPT)
         self.notices: deque[Notice] = deque(maxlen=NOTICES_KEPT)
         self._delivered: deque[tuple[int, str]] = deque()  # (when, order), oldest first, to forget
-        self.fleet = fleet_for_plant(plant, PlannerOptions(flow_weight=0.0, lane_cost=0), seed=seed)
+        access = access_cells(plant)
+        textbook = PlannerOptions(flow_weight=0.0, lane_cost=0)  # plain PIBT, as before
+        self.fleet = fleet_for_plant(plant, textbook, seed=seed, access=access)
         _check_payloads(plant, catalogue)
         self.grid = self.fleet.grid
         self.flow: MaterialFlow | None = None
         if self.ledger is not None:
             carry = self.fleet.max_payload_kg
-            self.flow = MaterialFlow(plant, self.ledger, self.grid, self.feeding.pickup_of, carry)
+            self.flow = MaterialFlow(plant, self.ledger, access, self.feeding.pickup_of, carry)
         self._last_at: dict[tuple[str, str], tuple[str, str]] = {}  # a part's last (machine, operation)
         self.agv_ids = plant.fleet.agv_ids
         self._agv_index = {a: i for i, a in enumerate(self.agv_ids)}
